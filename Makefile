@@ -1,0 +1,48 @@
+# tipwatch: the two commands a new user needs are `make demo` and `make test`.
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+# PostgreSQL for the store tests (trust auth on the development machine and in CI).
+TIPWATCH_TEST_POSTGRES ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+export TIPWATCH_TEST_POSTGRES
+
+.PHONY: demo test lint typecheck pytest services bench schema clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+## demo: create the virtual environment, install, run the main job on the embedded default
+demo: $(VENV)/.installed
+	$(BIN)/tipwatch demo --out demo-out
+
+## test: install the test extras, start what the tests need, run ruff, mypy and pytest
+test: $(VENV)/.installed-test services lint typecheck
+	TIPWATCH_REQUIRE_POSTGRES=1 $(BIN)/pytest -q
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check src tests benchmarks
+
+typecheck: $(VENV)/.installed-test
+	$(BIN)/mypy
+
+services:
+	bash scripts/ensure-services.sh
+
+## schema: regenerate docs/referral.schema.json from the models
+schema: $(VENV)/.installed
+	$(BIN)/tipwatch schema > docs/referral.schema.json
+
+bench: $(VENV)/.installed-test services
+	$(BIN)/python benchmarks/intake_xml.py
+
+clean:
+	rm -rf $(VENV) demo-out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Readers and writers of the formats tipwatch takes in and gives out."""

@@ -1,0 +1,100 @@
+"""Finding the sources of a run and reading each in its format."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from tipwatch.errors import InputError
+from tipwatch.formats import csv_flat, cybertip_xml, jsonl
+from tipwatch.formats._records import ReaderItem, describe_validation_error
+
+__all__ = ["InputFormat", "detect_format", "iter_source_files", "read_path", "reparse_raw"]
+
+
+class InputFormat(StrEnum):
+    XML = "xml"
+    JSONL = "jsonl"
+    CSV = "csv"
+
+
+_BY_SUFFIX = {
+    ".xml": InputFormat.XML,
+    ".jsonl": InputFormat.JSONL,
+    ".ndjson": InputFormat.JSONL,
+    ".json": InputFormat.JSONL,
+    ".csv": InputFormat.CSV,
+}
+
+
+def detect_format(path: Path) -> InputFormat:
+    """The format of a file, by its suffix, else by its first non-blank byte."""
+    by_suffix = _BY_SUFFIX.get(path.suffix.lower())
+    if by_suffix is not None:
+        return by_suffix
+    with path.open("rb") as fh:
+        head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(b"<"):
+        return InputFormat.XML
+    if head.startswith(b"{"):
+        return InputFormat.JSONL
+    return InputFormat.CSV
+
+
+def iter_source_files(paths: Iterable[Path]) -> Iterator[Path]:
+    """Files named, and files found (recursively, in name order) in folders named.
+
+    Hidden files and folders (names starting with a dot) inside folders are skipped.
+    """
+    for path in paths:
+        if path.is_dir():
+            for found in sorted(path.rglob("*")):
+                rel = found.relative_to(path)
+                if found.is_file() and not any(p.startswith(".") for p in rel.parts):
+                    yield found
+        elif path.is_file():
+            yield path
+        elif path.exists():
+            raise InputError(f"{path}: not a regular file or folder")
+        else:
+            raise InputError(f"{path}: no such file or folder")
+
+
+def read_path(
+    path: Path,
+    fmt: InputFormat | None = None,
+    *,
+    on_bytes: Callable[[int], None] | None = None,
+) -> Iterator[ReaderItem]:
+    """Read the records of one file in ``fmt`` (detected when not given)."""
+    fmt = fmt or detect_format(path)
+    if fmt is InputFormat.XML:
+        return cybertip_xml.read_xml(path, on_bytes=on_bytes)
+    if fmt is InputFormat.JSONL:
+        return jsonl.read_jsonl(path, on_bytes=on_bytes)
+    return csv_flat.read_csv(path, on_bytes=on_bytes)
+
+
+def reparse_raw(fmt: InputFormat, raw: str, source: str, location: str) -> list[ReaderItem]:
+    """Read a quarantined record's text again (after a fix, or with a newer tipwatch)."""
+    import io
+
+    if fmt is InputFormat.XML:
+        return list(cybertip_xml.read_xml_stream(io.BytesIO(raw.encode()), source))
+    if fmt is InputFormat.JSONL:
+        return list(jsonl.read_jsonl_stream(io.BytesIO(raw.encode()), source))
+    try:
+        row = json.loads(raw)
+        fields = csv_flat.row_to_fields(row)
+        from tipwatch.models import Referral
+
+        referral = Referral.model_validate(fields)
+    except ValidationError as exc:
+        return [ReaderItem(source, 0, location, error=describe_validation_error(exc), raw=raw)]
+    except (ValueError, TypeError, AttributeError) as exc:
+        return [ReaderItem(source, 0, location, error=str(exc), raw=raw)]
+    return [ReaderItem(source, 0, location, referral=referral, key=referral.report_id)]

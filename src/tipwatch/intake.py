@@ -1,0 +1,564 @@
+"""Intake: read referral sources into the store, idempotently, in batches, resumably.
+
+Rules:
+
+* The same report id twice is one referral. An unchanged repeat counts as a *duplicate*; a
+  changed one is a *revision*: the new version replaces the old, which is kept in
+  ``revisions``.
+* Files are compared one by one (by file id): a new file is added to its referral, a changed
+  one is a revision. ``<fileDetails>`` whose report has not arrived yet wait in
+  ``pending_files`` and are merged when it does.
+* Every malformed record goes to the quarantine with its source, location and reason; the
+  rest of the source is read on.
+* Records are committed in batches, each in one transaction together with the run's resume
+  point. A run that was killed resumes from its last committed batch when the same (unchanged)
+  file is ingested again, so nothing is lost and nothing is doubled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from tipwatch.errors import NotFoundError
+from tipwatch.formats._records import ReaderItem
+from tipwatch.formats.detect import InputFormat, detect_format, iter_source_files, read_path
+from tipwatch.models import MediaFile, Referral
+from tipwatch.store.database import Store
+from tipwatch.store.referrals import file_row, referral_row
+from tipwatch.store.schema import (
+    ingest_runs,
+    pending_files,
+    quarantine,
+    referral_files,
+    referrals,
+    revisions,
+)
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "FileOutcome",
+    "IngestSummary",
+    "ProgressCallback",
+    "ingest_items",
+    "ingest_paths",
+    "retry_quarantined",
+]
+
+DEFAULT_BATCH_SIZE = 500
+ProgressCallback = Callable[[str, int, int], None]
+"""Called as ``progress(source, bytes_done_in_source, bytes_total_of_source)``."""
+
+_IN_CHUNK = 500
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class FileOutcome:
+    """What one source gave."""
+
+    source: str
+    format: str
+    ingested: int = 0
+    duplicates: int = 0
+    revised: int = 0
+    files_added: int = 0
+    pending: int = 0
+    quarantined: int = 0
+    resumed_from: int = 0
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    """(location, reason) of the first problems, for the summary."""
+
+
+@dataclass
+class IngestSummary:
+    """What a run gave, source by source and in total."""
+
+    sources: list[FileOutcome] = field(default_factory=list)
+
+    def total(self, name: str) -> int:
+        return sum(int(getattr(s, name)) for s in self.sources)
+
+    @property
+    def ingested(self) -> int:
+        return self.total("ingested")
+
+    @property
+    def duplicates(self) -> int:
+        return self.total("duplicates")
+
+    @property
+    def revised(self) -> int:
+        return self.total("revised")
+
+    @property
+    def files_added(self) -> int:
+        return self.total("files_added")
+
+    @property
+    def pending(self) -> int:
+        return self.total("pending")
+
+    @property
+    def quarantined(self) -> int:
+        return self.total("quarantined")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "sources": len(self.sources),
+            "ingested": self.ingested,
+            "duplicates": self.duplicates,
+            "revised": self.revised,
+            "files_added": self.files_added,
+            "pending_files": self.pending,
+            "quarantined": self.quarantined,
+        }
+
+
+class _Batch:
+    """Writes one batch of records inside one transaction."""
+
+    def __init__(self, conn: Connection, outcome: FileOutcome, fmt: str) -> None:
+        self.conn = conn
+        self.outcome = outcome
+        self.fmt = fmt
+        self.now = _now()
+        self.reports: dict[str, tuple[str, int]] = {}  # report_id -> (hash, revision)
+        self.files: dict[tuple[str, str], tuple[str, int, str]] = {}  # -> (hash, rev, doc)
+        self.file_counts: dict[str, int] = {}
+        self.touched: set[str] = set()
+        self.new_referrals: list[dict[str, Any]] = []
+        self.new_files: list[dict[str, Any]] = []
+
+    # -- reading what is there -------------------------------------------------------------
+
+    def prefetch(self, items: list[ReaderItem]) -> None:
+        ids = sorted(
+            {it.referral.report_id for it in items if it.referral}
+            | {it.loose_file.report_id for it in items if it.loose_file}
+        )
+        c = referrals.c
+        f = referral_files.c
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[start : start + _IN_CHUNK]
+            for row in self.conn.execute(
+                select(c.report_id, c.content_hash, c.revision, c.file_count).where(
+                    c.report_id.in_(chunk)
+                )
+            ):
+                self.reports[row.report_id] = (row.content_hash, row.revision)
+                self.file_counts[row.report_id] = row.file_count
+            known = [i for i in chunk if i in self.reports]
+            if known:
+                for frow in self.conn.execute(
+                    select(f.report_id, f.file_id, f.content_hash, f.revision, f.document).where(
+                        f.report_id.in_(known)
+                    )
+                ):
+                    self.files[(frow.report_id, frow.file_id)] = (
+                        frow.content_hash,
+                        frow.revision,
+                        frow.document,
+                    )
+
+    def flush(self) -> None:
+        if self.new_referrals:
+            self.conn.execute(insert(referrals), self.new_referrals)
+            self.new_referrals = []
+        if self.new_files:
+            self.conn.execute(insert(referral_files), self.new_files)
+            self.new_files = []
+        self.touched.clear()
+
+    # -- records ---------------------------------------------------------------------------
+
+    def add(self, item: ReaderItem) -> str:
+        """Write one record; returns its outcome (ingested, duplicate, revised, ...)."""
+        if item.error is not None:
+            self.quarantine(item)
+            return "quarantined"
+        key = item.referral.report_id if item.referral else item.loose_file.report_id  # type: ignore[union-attr]
+        if key in self.touched:
+            self.flush()
+        self.touched.add(key)
+        if item.referral is not None:
+            return self._referral(item.referral, item.source)
+        assert item.loose_file is not None
+        return self._loose_file(item.loose_file.report_id, item.loose_file.file, item)
+
+    def _referral(self, referral: Referral, source: str) -> str:
+        rid = referral.report_id
+        if rid not in self.reports:
+            files = list(referral.files)
+            merged = self._take_pending(rid, {m.file_id for m in files})
+            files.extend(merged)
+            row = referral_row(referral, now=self.now, source_file=source, file_count=len(files))
+            self.new_referrals.append(row)
+            self.reports[rid] = (row["content_hash"], 1)
+            self.file_counts[rid] = len(files)
+            for position, media in enumerate(files):
+                frow = file_row(rid, media, position)
+                self.new_files.append(frow)
+                self.files[(rid, media.file_id)] = (frow["content_hash"], 1, frow["document"])
+            self.outcome.ingested += 1
+            return "ingested"
+        changed = False
+        old_hash, old_revision = self.reports[rid]
+        row = referral_row(referral, now=self.now, source_file=source, file_count=0)
+        if row["content_hash"] != old_hash:
+            self._revise_report(rid, row, old_revision, source)
+            changed = True
+        added = 0
+        for media in referral.files:
+            result = self._file(rid, media, source)
+            changed = changed or result == "revised"
+            added += result == "added"
+        if changed:
+            self.outcome.revised += 1
+            return "revised"
+        if added:
+            self.outcome.files_added += added
+            return "files_added"
+        self.outcome.duplicates += 1
+        return "duplicate"
+
+    def _revise_report(self, rid: str, row: dict[str, Any], old_revision: int, source: str) -> None:
+        old = self.conn.execute(
+            select(referrals.c.document, referrals.c.content_hash).where(
+                referrals.c.report_id == rid
+            )
+        ).one()
+        self.conn.execute(
+            insert(revisions).values(
+                report_id=rid,
+                file_id=None,
+                revision=old_revision,
+                content_hash=old.content_hash,
+                document=old.document,
+                replaced_at=self.now,
+                replaced_by_source=source,
+            )
+        )
+        values = {
+            k: v
+            for k, v in row.items()
+            if k not in ("report_id", "ingested_at", "file_count", "revision")
+        }
+        values["revision"] = old_revision + 1
+        self.conn.execute(update(referrals).where(referrals.c.report_id == rid).values(**values))
+        self.reports[rid] = (row["content_hash"], old_revision + 1)
+
+    def _file(self, rid: str, media: MediaFile, source: str) -> str:
+        """Add or revise one file of an existing referral: 'added', 'revised' or 'same'."""
+        frow = file_row(rid, media, self.file_counts.get(rid, 0))
+        existing = self.files.get((rid, media.file_id))
+        if existing is None:
+            self.flush()
+            self.conn.execute(insert(referral_files).values(**frow))
+            self.file_counts[rid] = self.file_counts.get(rid, 0) + 1
+            self.conn.execute(
+                update(referrals)
+                .where(referrals.c.report_id == rid)
+                .values(file_count=self.file_counts[rid], updated_at=self.now)
+            )
+            self.files[(rid, media.file_id)] = (frow["content_hash"], 1, frow["document"])
+            return "added"
+        old_hash, old_revision, old_doc = existing
+        if old_hash == frow["content_hash"]:
+            return "same"
+        self.flush()
+        self.conn.execute(
+            insert(revisions).values(
+                report_id=rid,
+                file_id=media.file_id,
+                revision=old_revision,
+                content_hash=old_hash,
+                document=old_doc,
+                replaced_at=self.now,
+                replaced_by_source=source,
+            )
+        )
+        values = {k: v for k, v in frow.items() if k not in ("report_id", "file_id", "position")}
+        values["revision"] = old_revision + 1
+        self.conn.execute(
+            update(referral_files)
+            .where(referral_files.c.report_id == rid, referral_files.c.file_id == media.file_id)
+            .values(**values)
+        )
+        self.conn.execute(
+            update(referrals).where(referrals.c.report_id == rid).values(updated_at=self.now)
+        )
+        self.files[(rid, media.file_id)] = (
+            frow["content_hash"],
+            old_revision + 1,
+            frow["document"],
+        )
+        return "revised"
+
+    def _loose_file(self, rid: str, media: MediaFile, item: ReaderItem) -> str:
+        if rid in self.reports:
+            result = self._file(rid, media, item.source)
+            if result == "added":
+                self.outcome.files_added += 1
+                return "files_added"
+            if result == "revised":
+                self.outcome.revised += 1
+                return "revised"
+            self.outcome.duplicates += 1
+            return "duplicate"
+        document = media.model_dump_json(exclude_defaults=True)
+        p = pending_files.c
+        self.conn.execute(
+            delete(pending_files).where(p.report_id == rid, p.file_id == media.file_id)
+        )
+        self.conn.execute(
+            insert(pending_files).values(
+                report_id=rid,
+                file_id=media.file_id,
+                content_hash=_digest(document),
+                document=document,
+                source_file=item.source,
+                location=item.location,
+                received_at=self.now,
+            )
+        )
+        self.outcome.pending += 1
+        return "pending"
+
+    def _take_pending(self, rid: str, present: set[str]) -> list[MediaFile]:
+        p = pending_files.c
+        rows = list(
+            self.conn.execute(
+                select(p.id, p.file_id, p.document).where(p.report_id == rid).order_by(p.id)
+            )
+        )
+        if not rows:
+            return []
+        self.conn.execute(delete(pending_files).where(p.id.in_([r.id for r in rows])))
+        return [MediaFile.model_validate_json(r.document) for r in rows if r.file_id not in present]
+
+    def quarantine(self, item: ReaderItem) -> None:
+        raw_hash = _digest(item.raw or item.error or "")
+        q = quarantine.c
+        existing = self.conn.execute(
+            select(q.id).where(
+                q.source_file == item.source,
+                q.record_index == item.index,
+                q.raw_hash == raw_hash,
+                q.status == "open",
+            )
+        ).first()
+        if existing is not None:
+            self.conn.execute(
+                update(quarantine)
+                .where(q.id == existing.id)
+                .values(times_seen=q.times_seen + 1, reason=item.error)
+            )
+        else:
+            self.conn.execute(
+                insert(quarantine).values(
+                    source_file=item.source,
+                    location=item.location,
+                    record_index=item.index,
+                    record_key=item.key,
+                    format=self.fmt,
+                    reason=item.error,
+                    raw=item.raw,
+                    raw_hash=raw_hash,
+                    status="open",
+                    times_seen=1,
+                    created_at=self.now,
+                )
+            )
+        self.outcome.quarantined += 1
+        if len(self.outcome.problems) < 20:
+            self.outcome.problems.append((item.location, item.error or ""))
+
+
+def _fingerprint(path: Path) -> str:
+    st = path.stat()
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        h.update(fh.read(1 << 20))
+    return f"{st.st_size}:{st.st_mtime_ns}:{h.hexdigest()[:32]}"
+
+
+def ingest_items(
+    store: Store,
+    items: Iterable[ReaderItem],
+    *,
+    source: str,
+    fmt: str,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    fingerprint: str | None = None,
+) -> FileOutcome:
+    """Ingest the records of one source (any iterable of reader items) into ``store``.
+
+    With a ``fingerprint`` (of an unchanged file) an interrupted earlier run of the same
+    source is resumed from its last committed batch.
+    """
+    outcome = FileOutcome(source=source, format=fmt)
+    r = ingest_runs.c
+    engine = store.engine
+    with engine.begin() as conn:
+        resume = None
+        if fingerprint is not None:
+            resume = conn.execute(
+                select(r.id, r.records_done)
+                .where(r.source_file == source, r.fingerprint == fingerprint, r.status == "running")
+                .order_by(r.id.desc())
+            ).first()
+        if resume is not None:
+            run_id = resume.id
+            outcome.resumed_from = resume.records_done
+        else:
+            run_id = conn.execute(
+                insert(ingest_runs)
+                .values(
+                    source_file=source,
+                    fingerprint=fingerprint or "",
+                    format=fmt,
+                    status="running",
+                    records_done=0,
+                    ingested=0,
+                    duplicates=0,
+                    revised=0,
+                    files_added=0,
+                    pending=0,
+                    quarantined=0,
+                    started_at=_now(),
+                )
+                .returning(r.id)
+            ).scalar_one()
+    skip_below = outcome.resumed_from
+    batch: list[ReaderItem] = []
+    last_index = skip_below - 1
+
+    def commit(chunk: list[ReaderItem], done: int) -> None:
+        with engine.begin() as conn:
+            writer = _Batch(conn, outcome, fmt)
+            writer.prefetch(chunk)
+            for it in chunk:
+                writer.add(it)
+            writer.flush()
+            conn.execute(
+                update(ingest_runs)
+                .where(r.id == run_id)
+                .values(
+                    records_done=done,
+                    ingested=outcome.ingested,
+                    duplicates=outcome.duplicates,
+                    revised=outcome.revised,
+                    files_added=outcome.files_added,
+                    pending=outcome.pending,
+                    quarantined=outcome.quarantined,
+                )
+            )
+
+    try:
+        for item in items:
+            if item.index < skip_below:
+                continue
+            batch.append(item)
+            last_index = item.index
+            if len(batch) >= batch_size:
+                commit(batch, last_index + 1)
+                batch = []
+        if batch:
+            commit(batch, last_index + 1)
+    except BaseException:
+        # A file's run stays "running" so that ingesting the file again resumes it.
+        if fingerprint is None:
+            with engine.begin() as conn:
+                conn.execute(update(ingest_runs).where(r.id == run_id).values(status="failed"))
+        raise
+    with engine.begin() as conn:
+        conn.execute(
+            update(ingest_runs).where(r.id == run_id).values(status="complete", finished_at=_now())
+        )
+    return outcome
+
+
+def ingest_paths(
+    store: Store,
+    paths: Iterable[Path],
+    *,
+    fmt: InputFormat | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: ProgressCallback | None = None,
+) -> IngestSummary:
+    """Ingest files and folders (recursively). See the module docstring for the rules."""
+    summary = IngestSummary()
+    for path in iter_source_files(paths):
+        file_fmt = fmt or detect_format(path)
+        total = path.stat().st_size
+        source = str(path)
+
+        def on_bytes(done: int, _source: str = source, _total: int = total) -> None:
+            if progress is not None:
+                progress(_source, min(done, _total), _total)
+
+        items = read_path(path, file_fmt, on_bytes=on_bytes)
+        outcome = ingest_items(
+            store,
+            items,
+            source=source,
+            fmt=file_fmt.value,
+            batch_size=batch_size,
+            fingerprint=_fingerprint(path),
+        )
+        summary.sources.append(outcome)
+    return summary
+
+
+def retry_quarantined(store: Store, entry_id: int) -> str:
+    """Read a quarantined record again; ingest it if it now reads. Returns what happened."""
+    from tipwatch.formats.detect import reparse_raw
+
+    q = quarantine.c
+    with store.engine.connect() as conn:
+        row = conn.execute(select(quarantine).where(q.id == entry_id)).first()
+    if row is None:
+        raise NotFoundError(f"no quarantine entry {entry_id}")
+    if row.status != "open":
+        return f"entry {entry_id} is already {row.status}"
+    if not row.raw:
+        return (
+            f"entry {entry_id} cannot be retried: {row.source_file} could not be read past "
+            f"{row.location}. Fix the file and ingest it again"
+        )
+    items = reparse_raw(InputFormat(row.format), row.raw, row.source_file, row.location)
+    errors = [it for it in items if it.error]
+    if errors or not items:
+        reason = errors[0].error if errors else "the record holds nothing to ingest"
+        with store.engine.begin() as conn:
+            conn.execute(update(quarantine).where(q.id == entry_id).values(reason=reason))
+        return f"entry {entry_id} still fails: {reason}"
+    outcome = FileOutcome(source=row.source_file, format=row.format)
+    results: list[str] = []
+    with store.engine.begin() as conn:
+        writer = _Batch(conn, outcome, row.format)
+        writer.prefetch(items)
+        for it in items:
+            results.append(writer.add(it))
+        writer.flush()
+        note = f"retried: {', '.join(results)}"
+        conn.execute(
+            update(quarantine)
+            .where(q.id == entry_id)
+            .values(status="resolved", resolved_at=_now(), note=note)
+        )
+    return f"entry {entry_id} {note}"

@@ -1,0 +1,291 @@
+"""Referrals in the store: turning models into rows and back, and the queries over them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Select, func, select
+
+from tipwatch.errors import NotFoundError
+from tipwatch.models import IncidentType, MediaFile, Referral
+from tipwatch.store.database import Store
+from tipwatch.store.schema import referral_files, referrals, revisions
+
+__all__ = [
+    "ReferralFilter",
+    "ReferralSummary",
+    "count_referrals",
+    "file_row",
+    "get_referral",
+    "iter_referrals",
+    "list_referrals",
+    "list_revisions",
+    "naive_utc",
+    "referral_row",
+]
+
+
+def naive_utc(value: datetime | None) -> datetime | None:
+    """Datetimes are stored as naive UTC (the same on SQLite and PostgreSQL)."""
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return None if value is None else value.replace(tzinfo=UTC)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def referral_row(
+    referral: Referral, *, now: datetime, source_file: str | None, file_count: int
+) -> dict[str, Any]:
+    """The ``referrals`` row of a referral (its files go to ``referral_files``).
+
+    The document leaves out the files and ``received_at``, so that its hash changes only when
+    what the sender said about the incident changes.
+    """
+    document = referral.model_dump_json(exclude={"files", "received_at"}, exclude_defaults=True)
+    return {
+        "report_id": referral.report_id,
+        "source": referral.source,
+        "received_at": naive_utc(referral.received_at) or now,
+        "incident_type": referral.incident_type.value,
+        "incident_time": naive_utc(referral.incident_time),
+        "platform": referral.platform,
+        "country": referral.stated_country,
+        "escalated": referral.escalation_reason is not None,
+        "batched": referral.batched_reason is not None,
+        "file_count": file_count,
+        "revision": 1,
+        "content_hash": _digest(document),
+        "document": document,
+        "source_file": source_file,
+        "ingested_at": now,
+        "updated_at": now,
+    }
+
+
+def file_row(report_id: str, media: MediaFile, position: int) -> dict[str, Any]:
+    """The ``referral_files`` row of one file."""
+    document = media.model_dump_json(exclude_defaults=True)
+    hashes = media.hashes
+    return {
+        "report_id": report_id,
+        "file_id": media.file_id,
+        "position": position,
+        "file_name": media.file_name,
+        "md5": hashes.get("md5"),
+        "sha1": hashes.get("sha1"),
+        "sha256": hashes.get("sha256"),
+        "pdq": hashes.get("pdq"),
+        "viewed_by_service": media.viewed_by_service.value,
+        "publicly_available": media.publicly_available.value,
+        "industry_classification": (
+            media.industry_classification.value if media.industry_classification else None
+        ),
+        "annotations": ";".join(a.value for a in media.annotations),
+        "upload_ip": media.upload_ip.ip_address if media.upload_ip else None,
+        "revision": 1,
+        "content_hash": _digest(document),
+        "document": document,
+    }
+
+
+def _load(conn: Connection, rows: list[Any]) -> list[Referral]:
+    if not rows:
+        return []
+    ids = [r.report_id for r in rows]
+    files: dict[str, list[Any]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        query = (
+            select(referral_files.c.report_id, referral_files.c.document)
+            .where(referral_files.c.report_id.in_(chunk))
+            .order_by(referral_files.c.report_id, referral_files.c.position)
+        )
+        for frow in conn.execute(query):
+            files.setdefault(frow.report_id, []).append(json.loads(frow.document))
+    out: list[Referral] = []
+    for row in rows:
+        data = json.loads(row.document)
+        data["files"] = files.get(row.report_id, [])
+        if row.received_at is not None:
+            data["received_at"] = _aware(row.received_at)
+        out.append(Referral.model_validate(data))
+    return out
+
+
+def get_referral(store: Store, report_id: str) -> Referral:
+    """The referral with this report id, with its files; :class:`NotFoundError` if none."""
+    with store.engine.connect() as conn:
+        row = conn.execute(
+            select(referrals.c.report_id, referrals.c.document, referrals.c.received_at).where(
+                referrals.c.report_id == report_id
+            )
+        ).first()
+        if row is None:
+            raise NotFoundError(f"no referral with report id {report_id!r}")
+        return _load(conn, [row])[0]
+
+
+@dataclass(frozen=True, slots=True)
+class ReferralFilter:
+    """Which referrals to list. Times bound ``incident_time``: ``since`` <= t < ``until``."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    country: str | None = None
+    incident_type: IncidentType | None = None
+    limit: int | None = None
+    offset: int = 0
+
+    def apply(self, query: Select[Any]) -> Select[Any]:
+        if self.since is not None:
+            query = query.where(referrals.c.incident_time >= naive_utc(self.since))
+        if self.until is not None:
+            query = query.where(referrals.c.incident_time < naive_utc(self.until))
+        if self.country is not None:
+            if self.country.lower() in ("unknown", "none", "-"):
+                query = query.where(referrals.c.country.is_(None))
+            else:
+                query = query.where(referrals.c.country == self.country.upper())
+        if self.incident_type is not None:
+            query = query.where(referrals.c.incident_type == self.incident_type.value)
+        return query
+
+
+@dataclass(frozen=True, slots=True)
+class ReferralSummary:
+    """One line of a referral list."""
+
+    report_id: str
+    incident_time: datetime
+    incident_type: str
+    country: str | None
+    platform: str | None
+    source: str | None
+    file_count: int
+    escalated: bool
+    batched: bool
+    revision: int
+    received_at: datetime | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "report_id": self.report_id,
+            "incident_time": self.incident_time.isoformat(),
+            "incident_type": self.incident_type,
+            "country": self.country,
+            "platform": self.platform,
+            "source": self.source,
+            "file_count": self.file_count,
+            "escalated": self.escalated,
+            "batched": self.batched,
+            "revision": self.revision,
+            "received_at": self.received_at.isoformat() if self.received_at else None,
+        }
+
+
+def list_referrals(store: Store, flt: ReferralFilter | None = None) -> list[ReferralSummary]:
+    """Referrals matching ``flt``, oldest incident first."""
+    flt = flt or ReferralFilter()
+    c = referrals.c
+    query: Select[Any] = select(
+        c.report_id,
+        c.incident_time,
+        c.incident_type,
+        c.country,
+        c.platform,
+        c.source,
+        c.file_count,
+        c.escalated,
+        c.batched,
+        c.revision,
+        c.received_at,
+    ).order_by(c.incident_time, c.report_id)
+    query = flt.apply(query)
+    if flt.limit is not None:
+        query = query.limit(flt.limit)
+    if flt.offset:
+        query = query.offset(flt.offset)
+    with store.engine.connect() as conn:
+        return [
+            ReferralSummary(
+                report_id=r.report_id,
+                incident_time=_aware(r.incident_time) or datetime.min.replace(tzinfo=UTC),
+                incident_type=r.incident_type,
+                country=r.country,
+                platform=r.platform,
+                source=r.source,
+                file_count=r.file_count,
+                escalated=bool(r.escalated),
+                batched=bool(r.batched),
+                revision=r.revision,
+                received_at=_aware(r.received_at),
+            )
+            for r in conn.execute(query)
+        ]
+
+
+def iter_referrals(
+    store: Store, flt: ReferralFilter | None = None, *, batch_size: int = 1000
+) -> Iterator[Referral]:
+    """Full referrals (with files) matching ``flt``, read in batches."""
+    flt = flt or ReferralFilter()
+    c = referrals.c
+    base = flt.apply(select(c.report_id, c.document, c.received_at)).order_by(
+        c.incident_time, c.report_id
+    )
+    remaining = flt.limit
+    offset = flt.offset
+    with store.engine.connect() as conn:
+        while True:
+            size = batch_size if remaining is None else min(batch_size, remaining)
+            if size <= 0:
+                return
+            rows = list(conn.execute(base.limit(size).offset(offset)))
+            if not rows:
+                return
+            yield from _load(conn, rows)
+            offset += len(rows)
+            if remaining is not None:
+                remaining -= len(rows)
+
+
+def count_referrals(store: Store, flt: ReferralFilter | None = None) -> int:
+    flt = flt or ReferralFilter()
+    query = flt.apply(select(func.count()).select_from(referrals))
+    with store.engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def list_revisions(store: Store, report_id: str) -> list[dict[str, Any]]:
+    """Earlier versions of a referral and its files, oldest first."""
+    c = revisions.c
+    query = (
+        select(c.file_id, c.revision, c.replaced_at, c.replaced_by_source, c.document)
+        .where(c.report_id == report_id)
+        .order_by(c.id)
+    )
+    with store.engine.connect() as conn:
+        return [
+            {
+                "file_id": r.file_id,
+                "revision": r.revision,
+                "replaced_at": _aware(r.replaced_at),
+                "replaced_by_source": r.replaced_by_source,
+                "document": json.loads(r.document),
+            }
+            for r in conn.execute(query)
+        ]

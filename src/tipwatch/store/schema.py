@@ -1,0 +1,162 @@
+"""The tables of the store (SQLAlchemy Core). Alembic migrations create and change them.
+
+Referral documents are kept as canonical JSON text; the columns beside them are the ones
+queries filter and join on. Child tables refer to a referral by its ``report_id``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+__all__ = [
+    "ingest_runs",
+    "metadata",
+    "pending_files",
+    "quarantine",
+    "referral_files",
+    "referrals",
+    "revisions",
+]
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+referrals = Table(
+    "referrals",
+    metadata,
+    Column("report_id", String(128), primary_key=True),
+    Column("source", String(200)),
+    Column("received_at", DateTime),
+    Column("incident_type", String(100), nullable=False),
+    Column("incident_time", DateTime, nullable=False),
+    Column("platform", String(300)),
+    Column("country", String(3), doc="Country the referral itself states (not attribution)."),
+    Column("escalated", Boolean, nullable=False),
+    Column("batched", Boolean, nullable=False),
+    Column("file_count", Integer, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("document", Text, nullable=False, doc="Canonical JSON without files and received_at."),
+    Column("source_file", Text),
+    Column("ingested_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Index("ix_referrals_incident_time", "incident_time"),
+    Index("ix_referrals_country", "country"),
+    Index("ix_referrals_incident_type", "incident_type"),
+)
+
+referral_files = Table(
+    "referral_files",
+    metadata,
+    Column(
+        "report_id",
+        String(128),
+        ForeignKey("referrals.report_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("file_id", String(200), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("file_name", Text),
+    Column("md5", String(32)),
+    Column("sha1", String(40)),
+    Column("sha256", String(64)),
+    Column("pdq", String(64)),
+    Column("viewed_by_service", String(8), nullable=False),
+    Column("publicly_available", String(8), nullable=False),
+    Column("industry_classification", String(2)),
+    Column("annotations", Text, nullable=False, doc="File annotations joined by ';'."),
+    Column("upload_ip", String(100)),
+    Column("revision", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("document", Text, nullable=False),
+    Index("ix_referral_files_md5", "md5"),
+    Index("ix_referral_files_sha1", "sha1"),
+    Index("ix_referral_files_sha256", "sha256"),
+)
+
+revisions = Table(
+    "revisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("report_id", String(128), nullable=False),
+    Column("file_id", String(200), doc="Set when a file changed; empty for the report itself."),
+    Column("revision", Integer, nullable=False, doc="The revision number that was replaced."),
+    Column("content_hash", String(64), nullable=False),
+    Column("document", Text, nullable=False),
+    Column("replaced_at", DateTime, nullable=False),
+    Column("replaced_by_source", Text),
+    Index("ix_revisions_report_id", "report_id"),
+)
+
+pending_files = Table(
+    "pending_files",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("report_id", String(128), nullable=False),
+    Column("file_id", String(200), nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("document", Text, nullable=False),
+    Column("source_file", Text),
+    Column("location", String(100)),
+    Column("received_at", DateTime, nullable=False),
+    UniqueConstraint("report_id", "file_id", name="uq_pending_files_report_file"),
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source_file", Text, nullable=False),
+    Column("location", String(100), nullable=False),
+    Column("record_index", Integer, nullable=False),
+    Column("record_key", String(200)),
+    Column("format", String(10), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("raw", Text),
+    Column("raw_hash", String(64), nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("times_seen", Integer, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("resolved_at", DateTime),
+    Column("note", Text),
+    Index("ix_quarantine_status", "status"),
+    Index("ix_quarantine_source_file", "source_file"),
+)
+
+ingest_runs = Table(
+    "ingest_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source_file", Text, nullable=False),
+    Column("fingerprint", String(120), nullable=False),
+    Column("format", String(10), nullable=False),
+    Column("status", String(10), nullable=False, doc="running, complete or failed"),
+    Column("records_done", Integer, nullable=False, doc="Records committed (resume point)."),
+    Column("ingested", Integer, nullable=False),
+    Column("duplicates", Integer, nullable=False),
+    Column("revised", Integer, nullable=False),
+    Column("files_added", Integer, nullable=False),
+    Column("pending", Integer, nullable=False),
+    Column("quarantined", Integer, nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Index("ix_ingest_runs_source_file", "source_file"),
+)
