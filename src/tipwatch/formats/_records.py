@@ -44,8 +44,19 @@ class ReaderItem:
     """True when the reader could not go on past this point in the source."""
 
     def __post_init__(self) -> None:
-        if self.raw is not None and len(self.raw) > MAX_RAW_CHARS:
-            self.raw = self.raw[:MAX_RAW_CHARS]
+        if self.raw is not None:
+            self.raw = _printable(self.raw[:MAX_RAW_CHARS])
+        if self.error is not None:
+            self.error = _printable(self.error)
+
+
+def _printable(text: str) -> str:
+    """Text safe to store and print: undecodable bytes (kept as surrogates) become U+FFFD."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return text
 
 
 def describe_validation_error(exc: ValidationError, limit: int = 5) -> str:

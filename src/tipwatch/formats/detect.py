@@ -72,11 +72,24 @@ def read_path(
 ) -> Iterator[ReaderItem]:
     """Read the records of one file in ``fmt`` (detected when not given)."""
     fmt = fmt or detect_format(path)
+    with path.open("rb") as fh:
+        head = fh.read(8192)
+    if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return iter([_binary_item(path, head)])
     if fmt is InputFormat.XML:
         return cybertip_xml.read_xml(path, on_bytes=on_bytes)
     if fmt is InputFormat.JSONL:
         return jsonl.read_jsonl(path, on_bytes=on_bytes)
     return csv_flat.read_csv(path, on_bytes=on_bytes)
+
+
+def _binary_item(path: Path, head: bytes) -> ReaderItem:
+    what = "an SQLite database" if head.startswith(b"SQLite format 3") else "binary data"
+    return ReaderItem(
+        str(path), 0, "byte 0",
+        error=f"not a referral file: it holds {what}, not XML, JSON Lines or CSV text",
+        fatal=True,
+    )
 
 
 def reparse_raw(fmt: InputFormat, raw: str, source: str, location: str) -> list[ReaderItem]:
