@@ -61,7 +61,9 @@ _pg_store: dict[str, Store] = {}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path, postgres_url: str | None) -> Iterator[Store]:
+def store(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres_url: str | None
+) -> Iterator[Store]:
     """An empty, migrated store: an SQLite file, or the session's PostgreSQL database."""
     if request.param == "sqlite":
         s = Store.open(str(tmp_path / "tipwatch.db"))

@@ -30,7 +30,9 @@ def report_xml(
     )
 
 
-def file_details_xml(report_id: str | None, file_id: str, md5: str, *, viewed: str | None = None) -> str:
+def file_details_xml(
+    report_id: str | None, file_id: str, md5: str, *, viewed: str | None = None
+) -> str:
     """A ``<fileDetails>`` element."""
     rid = "" if report_id is None else f"<reportId>{report_id}</reportId>"
     flag = "" if viewed is None else f"<fileViewedByEsp>{viewed}</fileViewedByEsp>"

@@ -40,7 +40,10 @@ def test_rows_become_referrals_with_unknown_columns_in_extra() -> None:
 def test_missing_required_columns_are_named() -> None:
     (item,) = read(b"report_id,incident_time\n1,2020-01-01\n")
     assert item.fatal
-    assert item.error == "CSV header lacks required column(s): incident_type (found: report_id, incident_time)"
+    assert (
+        item.error
+        == "CSV header lacks required column(s): incident_type (found: report_id, incident_time)"
+    )
 
 
 def test_bad_rows_are_reported_by_line_and_the_rest_read() -> None:
@@ -54,8 +57,12 @@ def test_bad_rows_are_reported_by_line_and_the_rest_read() -> None:
     )
     items = read(data)
     assert [(i.location, i.error is None) for i in items] == [
-        ("line 2", True), ("line 3", False), ("line 4", False), ("line 5", False),
-        ("line 6", False), ("line 7", True),
+        ("line 2", True),
+        ("line 3", False),
+        ("line 4", False),
+        ("line 5", False),
+        ("line 6", False),
+        ("line 7", True),
     ]
     assert "incident_time" in (items[1].error or "")
     assert "file columns are filled but file_id is empty" in (items[2].error or "")

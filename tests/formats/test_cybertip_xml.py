@@ -70,7 +70,10 @@ def test_single_report_reads_every_modelled_field() -> None:
     assert r.batched_reason is not None
     assert [d.kind.value for d in r.internet_details] == ["chat_im", "web_page"]
     assert r.internet_details[1].third_party_hosted is True
-    assert r.internet_details[1].urls == ["http://a.example.invalid/1", "http://a.example.invalid/2"]
+    assert r.internet_details[1].urls == [
+        "http://a.example.invalid/1",
+        "http://a.example.invalid/2",
+    ]
     party = r.reported[0]
     assert party.person is not None and party.person.emails[0].verified is True
     assert party.person.addresses[0].country == "NL"
@@ -85,7 +88,9 @@ def test_single_report_reads_every_modelled_field() -> None:
 
 def test_unknown_elements_and_attributes_are_kept_in_extra() -> None:
     xml = report_xml(extra='<deliveryNote lang="en">kept</deliveryNote>')
-    xml = xml.replace("<report>", '<report vendorFlag="x"><vendorBlock><a>1</a><a>2</a></vendorBlock>')
+    xml = xml.replace(
+        "<report>", '<report vendorFlag="x"><vendorBlock><a>1</a><a>2</a></vendorBlock>'
+    )
     (item,) = read(xml)
     assert item.referral is not None
     assert item.referral.reported[0].extra == {"deliveryNote": {"@lang": "en", "#text": "kept"}}
@@ -94,11 +99,19 @@ def test_unknown_elements_and_attributes_are_kept_in_extra() -> None:
 
 
 def test_envelope_merges_files_and_takes_id_source_received_and_geolocation() -> None:
-    files = file_details_xml("77", "f1", md5(1), viewed="true") + file_details_xml(None, "f2", md5(2))
-    xml = "<referrals>" + envelope(
-        "77", report_xml(), files,
-        ' source="NCMEC" received="2020-03-29T00:00:00Z"',
-    ).replace("</referral>", '<geolocation countryCode="BE" source="NCMEC"/></referral>') + "</referrals>"
+    files = file_details_xml("77", "f1", md5(1), viewed="true") + file_details_xml(
+        None, "f2", md5(2)
+    )
+    xml = (
+        "<referrals>"
+        + envelope(
+            "77",
+            report_xml(),
+            files,
+            ' source="NCMEC" received="2020-03-29T00:00:00Z"',
+        ).replace("</referral>", '<geolocation countryCode="BE" source="NCMEC"/></referral>')
+        + "</referrals>"
+    )
     (item,) = read(xml)
     r = item.referral
     assert r is not None, item.error
@@ -160,8 +173,15 @@ def test_derived_id_is_stable_and_content_dependent() -> None:
 
 def test_stream_of_documents_each_with_declaration() -> None:
     decl = '<?xml version="1.0" encoding="UTF-8"?>\n'
-    xml = decl + report_xml() + "\n" + decl + report_xml(country="BE") + "\n" + decl + (
-        file_details_xml("1", "f", md5(3))
+    xml = (
+        decl
+        + report_xml()
+        + "\n"
+        + decl
+        + report_xml(country="BE")
+        + "\n"
+        + decl
+        + (file_details_xml("1", "f", md5(3)))
     )
     items = read(xml)
     assert [i.error for i in items] == [None, None, None]
@@ -170,7 +190,7 @@ def test_stream_of_documents_each_with_declaration() -> None:
 
 
 def test_declared_latin1_encoding_is_honoured() -> None:
-    xml = ('<?xml version="1.0" encoding="ISO-8859-1"?>' + report_xml(extra="<note>café</note>"))
+    xml = '<?xml version="1.0" encoding="ISO-8859-1"?>' + report_xml(extra="<note>café</note>")
     (item,) = read(xml.encode("latin-1"))
     assert item.referral is not None, item.error
     assert item.referral.reported[0].extra["note"] == "café"
@@ -183,9 +203,11 @@ def test_namespaced_elements_are_read() -> None:
 
 
 def test_locations_are_line_numbers() -> None:
-    xml = "<referrals>\n" + "\n".join(
-        envelope(str(i), report_xml()) for i in range(3)
-    ) + "\n</referrals>"
+    xml = (
+        "<referrals>\n"
+        + "\n".join(envelope(str(i), report_xml()) for i in range(3))
+        + "\n</referrals>"
+    )
     assert [i.location for i in read(xml)] == ["line 2", "line 3", "line 4"]
 
 
@@ -210,7 +232,9 @@ XXE_NETWORK = """<?xml version="1.0"?>
 <report/>"""
 
 
-@pytest.mark.parametrize("doc", [BILLION_LAUGHS, XXE, XXE_NETWORK], ids=["billion-laughs", "xxe-file", "xxe-network"])
+@pytest.mark.parametrize(
+    "doc", [BILLION_LAUGHS, XXE, XXE_NETWORK], ids=["billion-laughs", "xxe-file", "xxe-network"]
+)
 def test_entity_attacks_are_refused_clearly(doc: str) -> None:
     items = read(doc)
     assert len(items) == 1
@@ -258,7 +282,9 @@ def test_unknown_incident_type() -> None:
 
 
 def test_invalid_boolean_and_hash() -> None:
-    bad_bool = file_details_xml("1", "f", md5(1)).replace("</fileId>", "</fileId><fileViewedByEsp>maybe</fileViewedByEsp>")
+    bad_bool = file_details_xml("1", "f", md5(1)).replace(
+        "</fileId>", "</fileId><fileViewedByEsp>maybe</fileViewedByEsp>"
+    )
     bad_hash = file_details_xml("1", "g", "not-a-hash")
     a, b = read(bad_bool + bad_hash)
     assert a.error is not None and "fileViewedByEsp" in a.error and "maybe" in a.error
@@ -266,9 +292,11 @@ def test_invalid_boolean_and_hash() -> None:
 
 
 def test_non_utf8_bytes_stop_with_line_and_keep_earlier_records() -> None:
-    data = ("<referrals>\n" + envelope("1", report_xml()) + "\n").encode() + (
-        envelope("2", report_xml(extra="<note>X</note>")).encode().replace(b"X", b"\xff\xfe")
-    ) + b"</referrals>"
+    data = (
+        ("<referrals>\n" + envelope("1", report_xml()) + "\n").encode()
+        + (envelope("2", report_xml(extra="<note>X</note>")).encode().replace(b"X", b"\xff\xfe"))
+        + b"</referrals>"
+    )
     items = read(data)
     assert items[0].referral is not None
     assert items[-1].fatal and items[-1].error is not None
@@ -294,13 +322,23 @@ def test_parser_depth_bomb_is_refused_without_crash() -> None:
 
 def test_record_with_too_many_elements_is_refused() -> None:
     many = "<url>http://a.example.invalid/</url>" * (MAX_RECORD_ELEMENTS + 10)
-    xml = report_xml().replace("</incidentSummary>", "</incidentSummary><internetDetails><webPageIncident>" + many + "</webPageIncident></internetDetails>")
+    xml = report_xml().replace(
+        "</incidentSummary>",
+        "</incidentSummary><internetDetails><webPageIncident>"
+        + many
+        + "</webPageIncident></internetDetails>",
+    )
     items = read(xml)
     assert items[-1].fatal and "more than" in (items[-1].error or "")
 
 
 def test_duplicate_ids_in_one_file_are_both_yielded() -> None:
-    xml = "<referrals>" + envelope("1", report_xml()) + envelope("1", report_xml(country="BE")) + "</referrals>"
+    xml = (
+        "<referrals>"
+        + envelope("1", report_xml())
+        + envelope("1", report_xml(country="BE"))
+        + "</referrals>"
+    )
     items = read(xml)
     assert [i.referral.report_id for i in items if i.referral] == ["1", "1"]
 

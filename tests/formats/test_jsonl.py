@@ -26,8 +26,18 @@ def line(obj: object) -> bytes:
 
 
 def test_round_trip_keeps_everything_including_extra() -> None:
-    data = dict(GOOD, sender_ref="abc", files=[{"file_id": "f", "hashes": {"MD5": "A" * 32},
-                                                "publicly_available": "no", "vendor": {"x": 1}}])
+    data = dict(
+        GOOD,
+        sender_ref="abc",
+        files=[
+            {
+                "file_id": "f",
+                "hashes": {"MD5": "A" * 32},
+                "publicly_available": "no",
+                "vendor": {"x": 1},
+            }
+        ],
+    )
     (item,) = read(line(data))
     r = item.referral
     assert r is not None
@@ -49,14 +59,21 @@ def test_bad_lines_are_reported_and_the_rest_read() -> None:
         + b"{not json\n"
         + b"\n"
         + line(dict(GOOD, report_id="2", incident_type="nope"))
-        + b'{"report_id": "3", "incident_type": "' + CP.encode() + b'", "incident_time": "\xff"}\n'
+        + b'{"report_id": "3", "incident_type": "'
+        + CP.encode()
+        + b'", "incident_time": "\xff"}\n'
         + line(dict(GOOD, report_id="4"))
         + b"42\n"
     )
     items = read(data)
     assert [(i.location, i.referral is not None) for i in items] == [
-        ("line 1", True), ("line 2", False), ("line 3", False), ("line 5", False),
-        ("line 6", False), ("line 7", True), ("line 8", False),
+        ("line 1", True),
+        ("line 2", False),
+        ("line 3", False),
+        ("line 5", False),
+        ("line 6", False),
+        ("line 7", True),
+        ("line 8", False),
     ]
     errors = [i.error for i in items if i.error]
     assert errors[0] == "expected a JSON object, got array"

@@ -37,10 +37,13 @@ def n_files(store: Store) -> int:
 
 
 def test_ingest_is_idempotent(store: Store, tmp_path: Path) -> None:
-    src = write(tmp_path / "a.xml", wrap(
-        envelope("1", report_xml(), file_details_xml("1", "f1", md5(1))),
-        envelope("2", report_xml(country="BE")),
-    ))
+    src = write(
+        tmp_path / "a.xml",
+        wrap(
+            envelope("1", report_xml(), file_details_xml("1", "f1", md5(1))),
+            envelope("2", report_xml(country="BE")),
+        ),
+    )
     first = ingest_paths(store, [src])
     assert (first.ingested, first.duplicates, first.quarantined) == (2, 0, 0)
     second = ingest_paths(store, [src])
@@ -48,8 +51,17 @@ def test_ingest_is_idempotent(store: Store, tmp_path: Path) -> None:
     assert count_referrals(store) == 2 and n_files(store) == 1
 
 
-def test_changed_duplicate_is_a_revision_and_the_old_version_is_kept(store: Store, tmp_path: Path) -> None:
-    ingest_paths(store, [write(tmp_path / "a.xml", envelope("1", report_xml(), file_details_xml("1", "f", md5(1))))])
+def test_changed_duplicate_is_a_revision_and_the_old_version_is_kept(
+    store: Store, tmp_path: Path
+) -> None:
+    ingest_paths(
+        store,
+        [
+            write(
+                tmp_path / "a.xml", envelope("1", report_xml(), file_details_xml("1", "f", md5(1)))
+            )
+        ],
+    )
     changed = envelope("1", report_xml(country="DE"), file_details_xml("1", "f", md5(2)))
     summary = ingest_paths(store, [write(tmp_path / "b.xml", changed)])
     assert (summary.ingested, summary.duplicates, summary.revised) == (0, 0, 1)
@@ -70,16 +82,24 @@ def test_received_time_alone_does_not_make_a_revision(store: Store, tmp_path: Pa
 
 
 def test_duplicate_ids_inside_one_file(store: Store, tmp_path: Path) -> None:
-    src = write(tmp_path / "a.xml", wrap(
-        envelope("1", report_xml()), envelope("1", report_xml()), envelope("1", report_xml(country="FR")),
-    ))
+    src = write(
+        tmp_path / "a.xml",
+        wrap(
+            envelope("1", report_xml()),
+            envelope("1", report_xml()),
+            envelope("1", report_xml(country="FR")),
+        ),
+    )
     s = ingest_paths(store, [src], batch_size=10)
     assert (s.ingested, s.duplicates, s.revised) == (1, 1, 1)
     assert get_referral(store, "1").stated_country == "FR"
 
 
 def test_file_details_before_their_report_wait_and_merge(store: Store, tmp_path: Path) -> None:
-    early = write(tmp_path / "files.xml", file_details_xml("42", "f1", md5(1)) + file_details_xml("42", "f2", md5(2)))
+    early = write(
+        tmp_path / "files.xml",
+        file_details_xml("42", "f1", md5(1)) + file_details_xml("42", "f2", md5(2)),
+    )
     s1 = ingest_paths(store, [early])
     assert s1.pending == 2 and count_referrals(store) == 0
     s2 = ingest_paths(store, [write(tmp_path / "42.xml", report_xml())])
@@ -95,13 +115,18 @@ def test_file_details_before_their_report_wait_and_merge(store: Store, tmp_path:
     assert s4.duplicates == 1
 
 
-def test_malformed_records_are_quarantined_and_the_rest_ingested(store: Store, tmp_path: Path) -> None:
-    src = write(tmp_path / "mixed.xml", wrap(
-        envelope("1", report_xml()),
-        envelope("2", report_xml(when="2020-02-30T00:00:00Z")),
-        envelope("3", report_xml(incident_type="Nope")),
-        envelope("4", report_xml()),
-    ))
+def test_malformed_records_are_quarantined_and_the_rest_ingested(
+    store: Store, tmp_path: Path
+) -> None:
+    src = write(
+        tmp_path / "mixed.xml",
+        wrap(
+            envelope("1", report_xml()),
+            envelope("2", report_xml(when="2020-02-30T00:00:00Z")),
+            envelope("3", report_xml(incident_type="Nope")),
+            envelope("4", report_xml()),
+        ),
+    )
     s = ingest_paths(store, [src])
     assert (s.ingested, s.quarantined) == (2, 2)
     entries = list_quarantine(store)
@@ -128,9 +153,15 @@ def test_hostile_file_is_refused_and_nothing_else_affected(store: Store, tmp_pat
     tmp_path = tmp_path / "in"
     tmp_path.mkdir()
     good = write(tmp_path / "a_good.xml", envelope("1", report_xml()))
-    bomb = write(tmp_path / "b_bomb.xml", '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">'
-                 '<!ENTITY b "&a;&a;&a;&a;">]><report>&b;</report>')
-    xxe = write(tmp_path / "c_xxe.xml", '<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/hostname">]><report>&x;</report>')
+    bomb = write(
+        tmp_path / "b_bomb.xml",
+        '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">'
+        '<!ENTITY b "&a;&a;&a;&a;">]><report>&b;</report>',
+    )
+    xxe = write(
+        tmp_path / "c_xxe.xml",
+        '<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/hostname">]><report>&x;</report>',
+    )
     after = write(tmp_path / "d_after.xml", envelope("2", report_xml()))
     s = ingest_paths(store, [tmp_path])
     assert [o.ingested for o in s.sources] == [1, 0, 0, 1]
@@ -141,7 +172,10 @@ def test_hostile_file_is_refused_and_nothing_else_affected(store: Store, tmp_pat
 
 
 def test_retry_ingests_a_record_once_it_reads(store: Store, tmp_path: Path) -> None:
-    src = write(tmp_path / "r.jsonl", '{"report_id": "9", "incident_type": "child-porn", "incident_time": "2020-01-01"}\n')
+    src = write(
+        tmp_path / "r.jsonl",
+        '{"report_id": "9", "incident_type": "child-porn", "incident_time": "2020-01-01"}\n',
+    )
     ingest_paths(store, [src])
     (entry,) = list_quarantine(store)
     assert "still fails" in retry_quarantined(store, entry.id)
@@ -151,8 +185,13 @@ def test_retry_ingests_a_record_once_it_reads(store: Store, tmp_path: Path) -> N
     from tipwatch.store.schema import quarantine
 
     with store.engine.begin() as conn:
-        conn.execute(update(quarantine).where(quarantine.c.id == entry.id).values(
-            raw='{"report_id": "9", "incident_type": "child-pornography", "incident_time": "2020-01-01"}'))
+        conn.execute(
+            update(quarantine)
+            .where(quarantine.c.id == entry.id)
+            .values(
+                raw='{"report_id": "9", "incident_type": "child-pornography", "incident_time": "2020-01-01"}'
+            )
+        )
     message = retry_quarantined(store, entry.id)
     assert "ingested" in message
     assert get_referral(store, "9").report_id == "9"
@@ -229,4 +268,6 @@ def test_binary_file_in_a_folder_is_reported_not_read(store: Store, tmp_path: Pa
     s = ingest_paths(store, [folder])
     assert (s.ingested, s.quarantined) == (1, 1)
     (entry,) = list_quarantine(store)
-    assert entry.reason == "not a referral file: it holds binary data, not XML, JSON Lines or CSV text"
+    assert (
+        entry.reason == "not a referral file: it holds binary data, not XML, JSON Lines or CSV text"
+    )

@@ -676,7 +676,7 @@ class _Reader:
 
     def report(self, el: Any, envelope: Any | None) -> ReaderItem:
         index = self._next_index()
-        location = f"line {el.sourceline}"
+        location = f"line {(envelope if envelope is not None else el).sourceline}"
         key: str | None = None
         try:
             fields = _report_dict(el)

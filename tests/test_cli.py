@@ -1,0 +1,172 @@
+"""The command line, as a user runs it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.helpers import envelope, file_details_xml, md5, report_xml
+from tipwatch.cli import app
+from tipwatch.demo import sample_files
+
+runner = CliRunner()
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args), env={"COLUMNS": "200"})
+    return result.exit_code, result.output
+
+
+def test_help_lists_the_commands() -> None:
+    code, out = invoke("--help")
+    assert code == 0
+    for command in ("ingest", "referrals", "quarantine", "schema", "demo"):
+        assert command in out
+
+
+def test_version() -> None:
+    code, out = invoke("--version")
+    assert code == 0 and out.startswith("tipwatch ")
+
+
+@pytest.fixture
+def loaded(db_url: str) -> str:
+    code, out = invoke("ingest", "--db", db_url, *map(str, sample_files()))
+    assert code == 0, out
+    return db_url
+
+
+def test_ingest_prints_a_summary_and_the_problems(loaded: str) -> None:
+    code, out = invoke("ingest", "--db", loaded, str(sample_files()[0]))
+    assert code == 0
+    assert "Intake summary" in out and "sample_referrals.xml" in out
+    assert "line 105" in out and "unknown incident type" in out
+
+
+def test_ingest_json_summary(db_url: str) -> None:
+    code, out = invoke("ingest", "--db", db_url, "--json", *map(str, sample_files()))
+    assert code == 0
+    data = json.loads(out)
+    assert data["ingested"] == 7 and data["quarantined"] == 1 and data["sources"] == 4
+    assert data["problems"][0]["location"] == "line 105"
+
+
+def test_ingest_missing_path_is_a_clear_error(db_url: str, tmp_path: Path) -> None:
+    code, out = invoke("ingest", "--db", db_url, str(tmp_path / "nope.xml"))
+    assert code == 1
+    assert "no such file or folder" in out
+
+
+def test_bad_database_url_is_a_clear_error(tmp_path: Path) -> None:
+    code, out = invoke("referrals", "list", "--db", str(tmp_path / "missing" / "x.db"))
+    assert code == 1 and "folder" in out and "is missing" in out
+
+
+def test_referrals_list_filters_and_formats(loaded: str) -> None:
+    code, out = invoke("referrals", "list", "--db", loaded, "--format", "json")
+    assert code == 0
+    rows = json.loads(out)
+    assert [r["report_id"] for r in rows] == [
+        "9100001",
+        "9100002",
+        "9100003",
+        "9100005",
+        "9100006",
+        "9100007",
+        "9100008",
+    ]
+    code, out = invoke("referrals", "list", "--db", loaded, "--format", "json", "--country", "pl")
+    assert [r["report_id"] for r in json.loads(out)] == ["9100007", "9100008"]
+    code, out = invoke(
+        "referrals",
+        "list",
+        "--db",
+        loaded,
+        "--format",
+        "json",
+        "--since",
+        "2020-04-01",
+        "--until",
+        "2020-04-11",
+    )
+    assert [r["report_id"] for r in json.loads(out)] == ["9100003", "9100005"]
+    code, out = invoke(
+        "referrals",
+        "list",
+        "--db",
+        loaded,
+        "--format",
+        "csv",
+        "--incident-type",
+        "online-enticement",
+    )
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["report_id"] for r in rows] == ["9100002"] and rows[0]["escalated"] == "True"
+    code, out = invoke("referrals", "list", "--db", loaded, "--country", "unknown", "-f", "json")
+    assert [r["report_id"] for r in json.loads(out)] == ["9100006"]
+    code, out = invoke("referrals", "list", "--db", loaded)
+    assert code == 0 and "9100001" in out and "child-pornography" in out
+
+
+def test_referrals_list_rejects_bad_options(loaded: str) -> None:
+    code, out = invoke("referrals", "list", "--db", loaded, "--since", "last week")
+    assert code == 1 and "--since must be a date" in out
+    code, out = invoke("referrals", "list", "--db", loaded, "--incident-type", "bogus")
+    assert code == 1 and "unknown incident type 'bogus'" in out
+
+
+def test_referrals_show_and_not_found(loaded: str) -> None:
+    code, out = invoke("referrals", "show", "9100001", "--db", loaded, "--revisions")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["report_id"] == "9100001" and len(doc["files"]) == 2
+    assert doc["_revisions"] == []
+    code, out = invoke("referrals", "show", "nope", "--db", loaded)
+    assert code == 1 and "no referral with report id 'nope'" in out
+
+
+def test_quarantine_list_show_retry(loaded: str) -> None:
+    code, out = invoke("quarantine", "list", "--db", loaded, "-f", "json")
+    (entry,) = json.loads(out)
+    assert entry["location"] == "line 105" and entry["record_key"] == "9100004"
+    code, out = invoke("quarantine", "show", str(entry["id"]), "--db", loaded)
+    assert code == 0 and "Unknown Incident Kind" in json.loads(out)["raw"]
+    code, out = invoke("quarantine", "retry", str(entry["id"]), "--db", loaded)
+    assert code == 0 and "still fails" in out
+    code, out = invoke("quarantine", "retry", "--db", loaded)
+    assert code == 1 and "name entry ids or use --all" in out
+    code, out = invoke("quarantine", "show", "999", "--db", loaded)
+    assert code == 1 and "no quarantine entry 999" in out
+
+
+def test_ingest_revision_via_cli(db_url: str, tmp_path: Path) -> None:
+    a = tmp_path / "a.xml"
+    a.write_text(envelope("5", report_xml(), file_details_xml("5", "f", md5(1))))
+    invoke("ingest", "--db", db_url, str(a))
+    a.write_text(envelope("5", report_xml(country="SE"), file_details_xml("5", "f", md5(1))))
+    code, out = invoke("ingest", "--db", db_url, "--json", str(a))
+    assert json.loads(out)["revised"] == 1
+    code, out = invoke("referrals", "show", "5", "--db", db_url, "--revisions")
+    assert json.loads(out)["_revisions"][0]["revision"] == 1
+
+
+def test_schema_command_matches_the_shipped_schema() -> None:
+    code, out = invoke("schema")
+    assert code == 0
+    shipped = Path(__file__).resolve().parents[1] / "docs" / "referral.schema.json"
+    assert json.loads(out) == json.loads(shipped.read_text()), "run `make schema` to refresh docs/"
+
+
+def test_demo_runs_on_the_bundled_sample(tmp_path: Path) -> None:
+    code, out = invoke("demo", "--out", str(tmp_path / "demo"))
+    assert code == 0, out
+    assert "7 referrals, 7 files, 1 quarantined" in out.replace("\n", " ")
+    assert (tmp_path / "demo" / "tipwatch.db").exists()
+    # Running it again starts afresh rather than counting duplicates.
+    code, out = invoke("demo", "--out", str(tmp_path / "demo"))
+    assert "7 referrals" in out
