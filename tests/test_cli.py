@@ -150,9 +150,9 @@ def test_ingest_revision_via_cli(db_url: str, tmp_path: Path) -> None:
     invoke("ingest", "--db", db_url, str(a))
     a.write_text(envelope("5", report_xml(country="SE"), file_details_xml("5", "f", md5(1))))
     code, out = invoke("ingest", "--db", db_url, "--json", str(a))
-    assert json.loads(out)["revised"] == 1
+    assert code == 0 and json.loads(out)["revised"] == 1
     code, out = invoke("referrals", "show", "5", "--db", db_url, "--revisions")
-    assert json.loads(out)["_revisions"][0]["revision"] == 1
+    assert code == 0 and json.loads(out)["_revisions"][0]["revision"] == 1
 
 
 def test_schema_command_matches_the_shipped_schema() -> None:

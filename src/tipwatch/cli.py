@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -123,10 +124,8 @@ def _table_referral(row: dict[str, Any]) -> dict[str, Any]:
     """A referral list row made short enough for a terminal table."""
     out = dict(row)
     out["incident_time"] = str(row["incident_time"])[:16].replace("T", " ")
-    try:
+    with contextlib.suppress(ValueError):
         out["incident_type"] = IncidentType(row["incident_type"]).slug
-    except ValueError:
-        pass
     return out
 
 
@@ -155,25 +154,52 @@ def _main(
 
 def _print_summary(summary: IngestSummary) -> None:
     table = Table(title="Intake summary", header_style="bold")
-    for col in ("source", "ingested", "duplicates", "revised", "files added", "pending files",
-                "quarantined"):
+    for col in (
+        "source",
+        "ingested",
+        "duplicates",
+        "revised",
+        "files added",
+        "pending files",
+        "quarantined",
+    ):
         table.add_column(col, justify="left" if col == "source" else "right")
     for s in summary.sources:
         name = Path(s.source).name
         if s.resumed_from:
             name += f" (resumed at record {s.resumed_from:,})"
-        table.add_row(name, f"{s.ingested:,}", f"{s.duplicates:,}", f"{s.revised:,}",
-                      f"{s.files_added:,}", f"{s.pending:,}", f"{s.quarantined:,}")
+        table.add_row(
+            name,
+            f"{s.ingested:,}",
+            f"{s.duplicates:,}",
+            f"{s.revised:,}",
+            f"{s.files_added:,}",
+            f"{s.pending:,}",
+            f"{s.quarantined:,}",
+        )
     if len(summary.sources) > 1:
-        table.add_row("[bold]total", *(f"[bold]{v:,}" for v in (
-            summary.ingested, summary.duplicates, summary.revised, summary.files_added,
-            summary.pending, summary.quarantined)))
+        table.add_row(
+            "[bold]total",
+            *(
+                f"[bold]{v:,}"
+                for v in (
+                    summary.ingested,
+                    summary.duplicates,
+                    summary.revised,
+                    summary.files_added,
+                    summary.pending,
+                    summary.quarantined,
+                )
+            ),
+        )
     console.print(table)
     shown = 0
     for s in summary.sources:
         for location, reason in s.problems:
             if shown == 0:
-                console.print("[bold yellow]Quarantined records[/] (see `tipwatch quarantine list`):")
+                console.print(
+                    "[bold yellow]Quarantined records[/] (see `tipwatch quarantine list`):"
+                )
             if shown < 10:
                 console.print(f"  {s.source}, {location}: {reason}", highlight=False)
             shown += 1
@@ -222,13 +248,15 @@ def ingest(
             progress.update(tasks[source], completed=done)
 
         with progress:
-            summary = ingest_paths(store, paths, fmt=input_format, batch_size=batch_size,
-                                   progress=on_progress)
+            summary = ingest_paths(
+                store, paths, fmt=input_format, batch_size=batch_size, progress=on_progress
+            )
         if as_json:
             out = summary.as_dict()
             out["problems"] = [
                 {"source": s.source, "location": loc, "reason": reason}
-                for s in summary.sources for loc, reason in s.problems
+                for s in summary.sources
+                for loc, reason in s.problems
             ]
             sys.stdout.write(json.dumps(out, indent=2) + "\n")
         else:
@@ -239,8 +267,16 @@ def ingest(
 
 # -- referrals ------------------------------------------------------------------------------
 
-_REFERRAL_COLUMNS = ("report_id", "incident_time", "incident_type", "country", "platform",
-                     "file_count", "escalated", "revision")
+_REFERRAL_COLUMNS = (
+    "report_id",
+    "incident_time",
+    "incident_type",
+    "country",
+    "platform",
+    "file_count",
+    "escalated",
+    "revision",
+)
 
 
 @referrals_app.command("list")
@@ -268,14 +304,20 @@ def referrals_list(
             _fail(str(exc))
             return
         flt = ReferralFilter(
-            since=_parse_time(since, "--since"), until=_parse_time(until, "--until"),
-            country=country, incident_type=itype, limit=limit,
+            since=_parse_time(since, "--since"),
+            until=_parse_time(until, "--until"),
+            country=country,
+            incident_type=itype,
+            limit=limit,
         )
         rows = [s.as_dict() for s in list_referrals(_open(db), flt)]
         if fmt is OutputFormat.TABLE:
             rows = [_table_referral(r) for r in rows]
-        columns = list(rows[0].keys()) if rows and fmt is not OutputFormat.TABLE else list(
-            _REFERRAL_COLUMNS)
+        columns = (
+            list(rows[0].keys())
+            if rows and fmt is not OutputFormat.TABLE
+            else list(_REFERRAL_COLUMNS)
+        )
         _emit(rows, fmt, columns)
 
     _run(body)
@@ -323,8 +365,11 @@ def quarantine_list(
     def body() -> None:
         entries = list_quarantine(_open(db), status=status.value, limit=limit)
         rows = [e.as_dict() for e in entries]
-        columns = list(rows[0].keys()) if rows and fmt is not OutputFormat.TABLE else list(
-            _QUARANTINE_COLUMNS)
+        columns = (
+            list(rows[0].keys())
+            if rows and fmt is not OutputFormat.TABLE
+            else list(_QUARANTINE_COLUMNS)
+        )
         _emit(rows, fmt, columns)
 
     _run(body)
@@ -339,8 +384,9 @@ def quarantine_show(
 
     def body() -> None:
         entry = get_quarantine_entry(_open(db), entry_id)
-        sys.stdout.write(json.dumps(entry.as_dict(with_raw=True), indent=2, ensure_ascii=False)
-                         + "\n")
+        sys.stdout.write(
+            json.dumps(entry.as_dict(with_raw=True), indent=2, ensure_ascii=False) + "\n"
+        )
 
     _run(body)
 
@@ -389,8 +435,10 @@ def demo(
     def body() -> None:
         report = run_sample_demo(out)
         _print_summary(report.summary)
-        console.print(f"\nStored in [bold]{report.db_path}[/]: {report.referral_count} referrals, "
-                      f"{report.file_count} files, {report.quarantined} quarantined record(s).")
+        console.print(
+            f"\nStored in [bold]{report.db_path}[/]: {report.referral_count} referrals, "
+            f"{report.file_count} files, {report.quarantined} quarantined record(s)."
+        )
         rows = [_table_referral(s.as_dict()) for s in report.referrals]
         _emit(rows, OutputFormat.TABLE, _REFERRAL_COLUMNS)
         console.print(

@@ -152,7 +152,7 @@ def test_truncated_file_keeps_records_before_the_break(store: Store, tmp_path: P
 def test_hostile_file_is_refused_and_nothing_else_affected(store: Store, tmp_path: Path) -> None:
     tmp_path = tmp_path / "in"
     tmp_path.mkdir()
-    good = write(tmp_path / "a_good.xml", envelope("1", report_xml()))
+    write(tmp_path / "a_good.xml", envelope("1", report_xml()))
     bomb = write(
         tmp_path / "b_bomb.xml",
         '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">'
@@ -162,7 +162,7 @@ def test_hostile_file_is_refused_and_nothing_else_affected(store: Store, tmp_pat
         tmp_path / "c_xxe.xml",
         '<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/hostname">]><report>&x;</report>',
     )
-    after = write(tmp_path / "d_after.xml", envelope("2", report_xml()))
+    write(tmp_path / "d_after.xml", envelope("2", report_xml()))
     s = ingest_paths(store, [tmp_path])
     assert [o.ingested for o in s.sources] == [1, 0, 0, 1]
     assert [o.quarantined for o in s.sources] == [0, 1, 1, 0]

@@ -16,8 +16,12 @@ from tipwatch.store.schema import referral_files
 
 __all__ = ["SampleDemo", "run_sample_demo", "sample_files"]
 
-_SAMPLES = ("sample_referrals.xml", "sample_filedetails.xml", "sample_referrals.jsonl",
-            "sample_referrals.csv")
+_SAMPLES = (
+    "sample_referrals.xml",
+    "sample_filedetails.xml",
+    "sample_referrals.jsonl",
+    "sample_referrals.csv",
+)
 
 
 def sample_files() -> list[Path]:

@@ -71,7 +71,9 @@ def synthetic_referral_xml(number: int, rng: random.Random, *, files: int = 2) -
         if viewed is not None:
             parts.append(f"<fileViewedByEsp>{viewed}</fileViewedByEsp>")
         parts.append("<publiclyAvailable>false</publiclyAvailable>")
-        parts.append(f'<originalFileHash hashType="MD5">{_hex("md5" + seed, 32)}</originalFileHash>')
+        parts.append(
+            f'<originalFileHash hashType="MD5">{_hex("md5" + seed, 32)}</originalFileHash>'
+        )
         parts.append(
             f'<originalFileHash hashType="SHA1">{_hex("sha1" + seed, 40)}</originalFileHash>'
         )

@@ -255,8 +255,7 @@ def read_csv_stream(
                 source,
                 item_index,
                 location,
-                error=f"row has {len(names) + len(row[None])} fields, "
-                f"the header {len(names)}",
+                error=f"row has {len(names) + len(row[None])} fields, the header {len(names)}",
                 raw=raw,
             )
             continue

@@ -86,7 +86,9 @@ def read_path(
 def _binary_item(path: Path, head: bytes) -> ReaderItem:
     what = "an SQLite database" if head.startswith(b"SQLite format 3") else "binary data"
     return ReaderItem(
-        str(path), 0, "byte 0",
+        str(path),
+        0,
+        "byte 0",
         error=f"not a referral file: it holds {what}, not XML, JSON Lines or CSV text",
         fatal=True,
     )
