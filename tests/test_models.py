@@ -18,7 +18,7 @@ def make(**fields: object) -> Referral:
         "incident_time": "2020-03-01T10:00:00",
     }
     base.update(fields)
-    return Referral.model_validate(base)
+    return Referral.from_data(base)
 
 
 def test_times_without_zone_are_utc_and_zones_are_converted() -> None:

@@ -17,8 +17,10 @@ Rules:
 
 from __future__ import annotations
 
+import gc
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +32,7 @@ from tipwatch.errors import NotFoundError
 from tipwatch.formats._records import ReaderItem
 from tipwatch.formats.detect import InputFormat, detect_format, iter_source_files, read_path
 from tipwatch.models import MediaFile, Referral
+from tipwatch.store.bulk import bulk_insert
 from tipwatch.store.database import Store
 from tipwatch.store.referrals import file_row, referral_row
 from tipwatch.store.schema import (
@@ -142,6 +145,7 @@ class _Batch:
         self.touched: set[str] = set()
         self.new_referrals: list[dict[str, Any]] = []
         self.new_files: list[dict[str, Any]] = []
+        self.pending: dict[str, list[tuple[int, str, str]]] = {}
 
     # -- reading what is there -------------------------------------------------------------
 
@@ -162,6 +166,17 @@ class _Batch:
                 self.reports[row.report_id] = (row.content_hash, row.revision)
                 self.file_counts[row.report_id] = row.file_count
             known = [i for i in chunk if i in self.reports]
+            unknown = [i for i in chunk if i not in self.reports]
+            if unknown:
+                p = pending_files.c
+                for prow in self.conn.execute(
+                    select(p.id, p.report_id, p.file_id, p.document)
+                    .where(p.report_id.in_(unknown))
+                    .order_by(p.id)
+                ):
+                    self.pending.setdefault(prow.report_id, []).append(
+                        (prow.id, prow.file_id, prow.document)
+                    )
             if known:
                 for frow in self.conn.execute(
                     select(f.report_id, f.file_id, f.content_hash, f.revision, f.document).where(
@@ -176,10 +191,10 @@ class _Batch:
 
     def flush(self) -> None:
         if self.new_referrals:
-            self.conn.execute(insert(referrals), self.new_referrals)
+            bulk_insert(self.conn, referrals, self.new_referrals)
             self.new_referrals = []
         if self.new_files:
-            self.conn.execute(insert(referral_files), self.new_files)
+            bulk_insert(self.conn, referral_files, self.new_files)
             self.new_files = []
         self.touched.clear()
 
@@ -339,16 +354,11 @@ class _Batch:
         return "pending"
 
     def _take_pending(self, rid: str, present: set[str]) -> list[MediaFile]:
-        p = pending_files.c
-        rows = list(
-            self.conn.execute(
-                select(p.id, p.file_id, p.document).where(p.report_id == rid).order_by(p.id)
-            )
-        )
+        rows = self.pending.pop(rid, None)
         if not rows:
             return []
-        self.conn.execute(delete(pending_files).where(p.id.in_([r.id for r in rows])))
-        return [MediaFile.model_validate_json(r.document) for r in rows if r.file_id not in present]
+        self.conn.execute(delete(pending_files).where(pending_files.c.id.in_([r[0] for r in rows])))
+        return [MediaFile.model_validate_json(doc) for _id, fid, doc in rows if fid not in present]
 
     def quarantine(self, item: ReaderItem) -> None:
         raw_hash = _digest(item.raw or item.error or "")
@@ -394,6 +404,25 @@ def _fingerprint(path: Path) -> str:
     with path.open("rb") as fh:
         h.update(fh.read(1 << 20))
     return f"{st.st_size}:{st.st_mtime_ns}:{h.hexdigest()[:32]}"
+
+
+@contextmanager
+def _bulk_gc() -> Iterator[None]:
+    """Collect garbage less often during a bulk run.
+
+    Intake allocates many short-lived objects that reference counting frees at once; the
+    cyclic collector, run at its default rate, would rescan every long-lived object (modules,
+    schemas) many times a second. Freezing what exists and raising the first threshold keeps
+    it to the new objects. Settings are restored afterwards.
+    """
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 def ingest_items(
@@ -469,16 +498,17 @@ def ingest_items(
             )
 
     try:
-        for item in items:
-            if item.index < skip_below:
-                continue
-            batch.append(item)
-            last_index = item.index
-            if len(batch) >= batch_size:
+        with _bulk_gc():
+            for item in items:
+                if item.index < skip_below:
+                    continue
+                batch.append(item)
+                last_index = item.index
+                if len(batch) >= batch_size:
+                    commit(batch, last_index + 1)
+                    batch = []
+            if batch:
                 commit(batch, last_index + 1)
-                batch = []
-        if batch:
-            commit(batch, last_index + 1)
     except BaseException:
         # A file's run stays "running" so that ingesting the file again resumes it.
         if fingerprint is None:

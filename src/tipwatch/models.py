@@ -19,9 +19,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Self, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
     "Address",
@@ -49,6 +49,7 @@ __all__ = [
     "ReportAnnotation",
     "Reporter",
     "SuppliedGeolocation",
+    "lift_unknown_fields",
     "normalise_hash_type",
 ]
 
@@ -73,6 +74,9 @@ class IncidentType(StrEnum):
     @classmethod
     def parse(cls, text: str) -> IncidentType:
         """Accept the full schema spelling (any case) or the short name."""
+        exact = cls._value2member_map_.get(text)
+        if exact is not None:
+            return exact  # type: ignore[return-value]
         wanted = text.strip().lower()
         for member in cls:
             if wanted in (member.value.lower(), member.slug, member.name.lower()):
@@ -174,8 +178,17 @@ def normalise_hash_type(name: str) -> str:
 
     Types tipwatch does not know (PhotoDNA, vendor hashes) are kept verbatim.
     """
+    known = _HASH_TYPE_CACHE.get(name)
+    if known is not None:
+        return known
     key = name.strip()
-    return _HASH_ALIASES.get(key.lower(), key)
+    result = _HASH_ALIASES.get(key.lower(), key)
+    if len(_HASH_TYPE_CACHE) < 1000:
+        _HASH_TYPE_CACHE[name] = result
+    return result
+
+
+_HASH_TYPE_CACHE: dict[str, str] = {}
 
 
 def _utc(value: datetime) -> datetime:
@@ -190,7 +203,11 @@ UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
 
 class _Model(BaseModel):
-    """Base: unknown input fields are collected into ``extra`` instead of being dropped."""
+    """Base of the domain models.
+
+    Fields a model does not know are refused by validation itself; the readers move them into
+    ``extra`` first (:meth:`from_data` does that for any mapping), so nothing is dropped.
+    """
 
     model_config = ConfigDict(extra="forbid", use_enum_values=False, str_strip_whitespace=True)
 
@@ -199,21 +216,56 @@ class _Model(BaseModel):
         description="Fields the sender wrote that tipwatch does not model, kept verbatim.",
     )
 
-    @model_validator(mode="before")
     @classmethod
-    def _collect_unknown_fields(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        known = cls.model_fields
-        unknown = [k for k in data if k not in known]
-        if not unknown:
-            return data
-        data = dict(data)
-        extra = dict(data.get("extra") or {})
-        for key in unknown:
-            extra[key] = data.pop(key)
-        data["extra"] = extra
+    def from_data(cls, data: Any) -> Self:
+        """Validate a mapping, keeping unknown fields (at any depth) in ``extra``."""
+        return cls.model_validate(lift_unknown_fields(data, cls))
+
+
+def _model_in(annotation: Any) -> type[_Model] | None:
+    """The model class inside ``X``, ``list[X]`` or ``X | None``, if any."""
+    if isinstance(annotation, type) and issubclass(annotation, _Model):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+_NESTED: dict[type[_Model], dict[str, type[_Model]]] = {}
+
+
+def lift_unknown_fields(data: Any, cls: type[_Model]) -> Any:
+    """Move keys ``cls`` does not know into ``extra``, recursively through nested models."""
+    if not isinstance(data, dict):
         return data
+    nested = _NESTED.get(cls)
+    if nested is None:
+        nested = {}
+        for name, info in cls.__pydantic_fields__.items():
+            sub = _model_in(info.annotation)
+            if sub is not None:
+                nested[name] = sub
+        _NESTED[cls] = nested
+    known = cls.__pydantic_fields__
+    out: dict[str, Any] = {}
+    unknown: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in known:
+            unknown[key] = value
+            continue
+        sub = nested.get(key)
+        if sub is not None and value is not None:
+            if isinstance(value, list):
+                value = [lift_unknown_fields(v, sub) for v in value]
+            else:
+                value = lift_unknown_fields(value, sub)
+        out[key] = value
+    if unknown:
+        extra = out.get("extra")
+        out["extra"] = {**extra, **unknown} if isinstance(extra, dict) else unknown
+    return out
 
 
 class IPCaptureEvent(_Model):

@@ -18,7 +18,7 @@ from tipwatch.demo import sample_files
 from tipwatch.demo.synthetic import envelope_chunks
 from tipwatch.formats._records import ReaderItem
 from tipwatch.formats.cybertip_xml import (
-    MAX_RECORD_ELEMENTS,
+    MAX_RECORD_BYTES,
     read_xml,
     read_xml_stream,
 )
@@ -320,16 +320,36 @@ def test_parser_depth_bomb_is_refused_without_crash() -> None:
     assert item.error is not None and item.fatal
 
 
-def test_record_with_too_many_elements_is_refused() -> None:
-    many = "<url>http://a.example.invalid/</url>" * (MAX_RECORD_ELEMENTS + 10)
-    xml = report_xml().replace(
+def test_oversized_record_is_refused_and_earlier_records_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tipwatch.formats import cybertip_xml
+
+    monkeypatch.setattr(cybertip_xml, "MAX_RECORD_BYTES", 200_000)
+    many = "<url>http://a.example.invalid/</url>" * 20_000  # about 700 kB in one record
+    big = report_xml().replace(
         "</incidentSummary>",
-        "</incidentSummary><internetDetails><webPageIncident>"
-        + many
+        "</incidentSummary><internetDetails><webPageIncident>" + many
         + "</webPageIncident></internetDetails>",
     )
+    items = read("<referrals>" + envelope("1", report_xml()) + envelope("2", big) + "</referrals>")
+    assert items[0].referral is not None
+    assert items[-1].fatal and "spans more than 200,000 bytes" in (items[-1].error or "")
+    assert MAX_RECORD_BYTES == 64 * 1024 * 1024
+
+
+def test_unknown_top_level_elements_between_records_are_reported() -> None:
+    xml = "<referrals>" + envelope("1", report_xml()) + "<note>hi</note>" + envelope("2", report_xml()) + "</referrals>"
     items = read(xml)
-    assert items[-1].fatal and "more than" in (items[-1].error or "")
+    assert [i.error is None for i in items] == [True, False, True]
+    assert "unexpected element <note>" in (items[1].error or "")
+
+
+def test_huge_document_of_the_wrong_kind_is_refused_in_bounded_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tipwatch.formats import cybertip_xml
+
+    monkeypatch.setattr(cybertip_xml, "MAX_RECORD_BYTES", 1_000_000)
+    xml = "<html><body>" + "<p>text</p>" * 300_000 + "</body></html>"
+    (item,) = read(xml)
+    assert item.fatal and "spans more than" in (item.error or "")
 
 
 def test_duplicate_ids_in_one_file_are_both_yielded() -> None:

@@ -271,7 +271,7 @@ def read_csv_stream(
             continue
         try:
             fields = row_to_fields(cleaned)
-            referral = Referral.model_validate(fields)
+            referral = Referral.from_data(fields)
         except ValidationError as exc:
             yield ReaderItem(
                 source,

@@ -30,7 +30,6 @@ released once it has been yielded, so memory stays flat whatever the size of the
 
 from __future__ import annotations
 
-import hashlib
 import io
 import re
 from collections.abc import Callable, Iterator
@@ -41,29 +40,25 @@ from lxml import etree
 from pydantic import ValidationError
 
 from tipwatch.errors import RecordError, UnsafeInputError
-from tipwatch.formats._records import LooseFile, ReaderItem, describe_validation_error
-from tipwatch.models import (
-    FileAnnotation,
-    Flag,
-    InternetDetailKind,
-    MediaFile,
-    ReportAnnotation,
-    normalise_hash_type,
+from tipwatch.formats._cybertip_elements import (
+    derive_report_id,
+    file_details_fields,
+    local_name,
+    report_fields,
 )
-from tipwatch.models import Referral as _Referral
+from tipwatch.formats._records import LooseFile, ReaderItem, describe_validation_error
+from tipwatch.models import MediaFile, Referral
 
 __all__ = [
-    "MAX_RECORD_DEPTH",
-    "MAX_RECORD_ELEMENTS",
+    "MAX_RECORD_BYTES",
     "derive_report_id",
     "read_xml",
     "read_xml_stream",
 ]
 
-MAX_RECORD_ELEMENTS = 200_000
-"""Elements one record may hold; more is refused as hostile or broken input."""
-MAX_RECORD_DEPTH = 24
-"""Nesting depth one record may reach below its top element."""
+MAX_RECORD_BYTES = 64 * 1024 * 1024
+"""Bytes one record may span; a larger one is refused as hostile or broken input."""
+_RECORD_TAGS = frozenset({"report", "fileDetails", "referral", "referrals"})
 
 _STREAM_TAG = "tipwatch-stream"
 _CHUNK = 1 << 16
@@ -88,6 +83,7 @@ class _GuardedStream(io.RawIOBase):
         self.bytes_read = 0
         self.content_seen = False
         self.lines = 1
+        self._record_start = 0
         self._refusal: str | None = None
 
     def readable(self) -> bool:
@@ -107,7 +103,16 @@ class _GuardedStream(io.RawIOBase):
         self._pending = self._pending[n:]
         return n
 
+    def mark_record_end(self) -> None:
+        """A record has ended: the size bound counts afresh from here."""
+        self._record_start = self.bytes_read
+
     def _fill(self) -> None:
+        if self.bytes_read - self._record_start > MAX_RECORD_BYTES:
+            raise UnsafeInputError(
+                f"refused: a single record, from byte {self._record_start:,}, spans more than "
+                f"{MAX_RECORD_BYTES:,} bytes (or the file is not CyberTipline XML)"
+            )
         chunk = self._raw.read(_CHUNK)
         self.bytes_read += len(chunk)
         if self._refusal is not None:
@@ -171,494 +176,17 @@ class _GuardedStream(io.RawIOBase):
         return first
 
 
-def _local(tag: Any) -> str:
-    if not isinstance(tag, str):
-        return ""
-    return tag.rpartition("}")[2] if tag[:1] == "{" else tag
-
-
-def _text(el: Any) -> str | None:
-    text = el.text
-    if text is None:
-        return None
-    text = text.strip()
-    return text or None
-
-
-def _bool(el: Any, where: str) -> bool | None:
-    text = _text(el)
-    if text is None:
-        return None
-    low = text.lower()
-    if low in ("true", "1"):
-        return True
-    if low in ("false", "0"):
-        return False
-    raise RecordError(f"<{where}> must be true or false, got {text[:40]!r}")
-
-
-def _attr_bool(value: str | None, where: str) -> bool | None:
-    if value is None:
-        return None
-    low = value.strip().lower()
-    if low in ("true", "1"):
-        return True
-    if low in ("false", "0"):
-        return False
-    raise RecordError(f"attribute {where} must be true or false, got {value[:40]!r}")
-
-
-def _generic(el: Any, depth: int = 0) -> Any:
-    """An element the model does not know, kept verbatim as text or a nested mapping."""
-    if depth > MAX_RECORD_DEPTH:
-        raise UnsafeInputError(f"refused: elements nested deeper than {MAX_RECORD_DEPTH} levels")
-    children = [c for c in el if isinstance(c.tag, str)]
-    if not children and not el.attrib:
-        return _text(el)
-    out: dict[str, Any] = {f"@{_local(k)}": v for k, v in el.attrib.items()}
-    for child in children:
-        out.setdefault(_local(child.tag), []).append(_generic(child, depth + 1))
-    out = {k: (v[0] if isinstance(v, list) and len(v) == 1 else v) for k, v in out.items()}
-    text = _text(el)
-    if text is not None:
-        out["#text"] = text
-    return out
-
-
-class _Fields:
-    """Children of an element grouped by local name, with the unknown ones kept for ``extra``."""
-
-    __slots__ = ("by_tag", "el", "used")
-
-    def __init__(self, el: Any) -> None:
-        self.el = el
-        self.by_tag: dict[str, list[Any]] = {}
-        for child in el:
-            tag = child.tag
-            if not isinstance(tag, str):
-                continue
-            self.by_tag.setdefault(_local(tag), []).append(child)
-        self.used: set[str] = set()
-
-    def all(self, tag: str) -> list[Any]:
-        self.used.add(tag)
-        return self.by_tag.get(tag, [])
-
-    def one(self, tag: str) -> Any | None:
-        found = self.all(tag)
-        return found[0] if found else None
-
-    def text(self, tag: str) -> str | None:
-        found = self.one(tag)
-        return None if found is None else _text(found)
-
-    def texts(self, tag: str) -> list[str]:
-        return [t for t in (_text(e) for e in self.all(tag)) if t is not None]
-
-    def bool(self, tag: str) -> bool | None:
-        found = self.one(tag)
-        return None if found is None else _bool(found, tag)
-
-    def extra(self, *, attrs_used: tuple[str, ...] = ()) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for tag, els in self.by_tag.items():
-            if tag in self.used:
-                continue
-            values = [_generic(e) for e in els]
-            out[tag] = values[0] if len(values) == 1 else values
-        for key, value in self.el.attrib.items():
-            name = _local(key)
-            if name not in attrs_used:
-                out[f"@{name}"] = value
-        return out
-
-
-def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if v is not None and v != [] and v != {}}
-
-
-def _email(el: Any) -> dict[str, Any]:
-    return _drop_none(
-        {
-            "address": _text(el) or "",
-            "type": el.get("type"),
-            "verified": _attr_bool(el.get("verified"), "verified"),
-            "verification_date": el.get("verificationDate"),
-        }
-    )
-
-
-def _phone(el: Any) -> dict[str, Any]:
-    return _drop_none(
-        {
-            "number": _text(el) or "",
-            "type": el.get("type"),
-            "verified": _attr_bool(el.get("verified"), "verified"),
-            "country_calling_code": el.get("countryCallingCode"),
-            "extension": el.get("extension"),
-        }
-    )
-
-
-def _address(el: Any) -> dict[str, Any]:
-    f = _Fields(el)
-    out: dict[str, Any] = {
-        "type": el.get("type"),
-        "street": f.text("address"),
-        "city": f.text("city"),
-        "zip_code": f.text("zipCode"),
-        "state": f.text("state"),
-        "non_usa_state": f.text("nonUsaState"),
-        "country": f.text("country"),
-    }
-    out["extra"] = f.extra(attrs_used=("type",))
-    return _drop_none(out)
-
-
-def _person(el: Any) -> dict[str, Any]:
-    f = _Fields(el)
-    out: dict[str, Any] = {
-        "first_name": f.text("firstName"),
-        "last_name": f.text("lastName"),
-        "phones": [_phone(e) for e in f.all("phone")],
-        "emails": [_email(e) for e in f.all("email")],
-        "addresses": [_address(e) for e in f.all("address")],
-        "age": f.text("age"),
-        "date_of_birth": f.text("dateOfBirth"),
-    }
-    out["extra"] = f.extra()
-    return _drop_none(out)
-
-
-def _ip_event(el: Any) -> dict[str, Any]:
-    f = _Fields(el)
-    out: dict[str, Any] = {
-        "ip_address": f.text("ipAddress"),
-        "event_name": f.text("eventName"),
-        "date_time": f.text("dateTime"),
-        "possible_proxy": f.bool("possibleProxy"),
-        "port": f.text("port"),
-    }
-    out["extra"] = f.extra()
-    result = _drop_none(out)
-    result.setdefault("ip_address", "")
-    return result
-
-
-def _device(el: Any) -> dict[str, Any]:
-    f = _Fields(el)
-    out: dict[str, Any] = {
-        "id_type": f.text("idType") or "",
-        "id_value": f.text("idValue") or "",
-        "event_name": f.text("eventName"),
-        "date_time": f.text("dateTime"),
-    }
-    out["extra"] = f.extra()
-    return _drop_none(out)
-
-
-def _location(el: Any) -> dict[str, Any]:
-    f = _Fields(el)
-    out: dict[str, Any] = {
-        "city": f.text("city"),
-        "region": f.text("region"),
-        "country_code": f.text("countryCode"),
-        "verified": _attr_bool(el.get("verified"), "verified"),
-        "timestamp": el.get("timestamp"),
-    }
-    out["extra"] = f.extra(attrs_used=("verified", "timestamp"))
-    return _drop_none(out)
-
-
-def _associated(el: Any) -> dict[str, Any]:
-    f = _Fields(el)
-    platform = f.one("platform")
-    out: dict[str, Any] = {
-        "type": el.get("type"),
-        "platform": None if platform is None else _text(platform),
-        "esp_service": f.text("espService"),
-        "esp_identifier": f.text("espIdentifier"),
-        "screen_name": f.text("screenName"),
-        "display_names": f.texts("displayName"),
-        "profile_urls": f.texts("profileUrl"),
-        "emails": [_email(e) for e in f.all("email")],
-        "phones": [_phone(e) for e in f.all("phone")],
-        "ip_events": [_ip_event(e) for e in f.all("ipCaptureEvent")],
-    }
-    out["extra"] = f.extra(attrs_used=("type",))
-    return _drop_none(out)
-
-
-def _disabled(f: _Fields, tag: str) -> bool | None:
-    el = f.one(tag)
-    return None if el is None else _bool(el, tag)
-
-
-def _party(el: Any) -> dict[str, Any]:
-    f = _Fields(el)
-    person_el = next(
-        (
-            el
-            for el in (
-                f.one("personOrUserReportedPerson"),
-                f.one("intendedRecipientPerson"),
-                f.one("victimPerson"),
-            )
-            if el is not None
-        ),
-        None,
-    )
-    location = f.one("estimatedLocation")
-    info = f.texts("additionalInfo")
-    out: dict[str, Any] = {
-        "person": None if person_el is None else _person(person_el),
-        "esp_identifier": f.text("espIdentifier"),
-        "esp_service": f.text("espService"),
-        "screen_name": f.text("screenName"),
-        "display_names": f.texts("displayName"),
-        "profile_urls": f.texts("profileUrl"),
-        "profile_bio": f.text("profileBio"),
-        "compromised_account": f.bool("compromisedAccount"),
-        "third_party_user": f.bool("thirdPartyUserReported"),
-        "ip_events": [_ip_event(e) for e in f.all("ipCaptureEvent")],
-        "device_ids": [_device(e) for e in f.all("deviceId")],
-        "prior_reports": f.texts("priorCTReports"),
-        "group_identifier": f.text("groupIdentifier"),
-        "account_temporarily_disabled": _disabled(f, "accountTemporarilyDisabled"),
-        "account_permanently_disabled": _disabled(f, "accountPermanentlyDisabled"),
-        "estimated_location": None if location is None else _location(location),
-        "all_emails_reported": f.bool("allEmailsReported"),
-        "associated_accounts": [_associated(e) for e in f.all("associatedAccount")],
-        "vehicle_description": f.text("vehicleDescription"),
-        "school_name": f.text("schoolName"),
-        "additional_info": "\n".join(info) if info else None,
-    }
-    out["extra"] = f.extra()
-    return _drop_none(out)
-
-
-_INCIDENT_KINDS = {
-    "webPageIncident": InternetDetailKind.WEB_PAGE,
-    "emailIncident": InternetDetailKind.EMAIL,
-    "newsgroupIncident": InternetDetailKind.NEWSGROUP,
-    "chatImIncident": InternetDetailKind.CHAT_IM,
-    "onlineGamingIncident": InternetDetailKind.ONLINE_GAMING,
-    "cellPhoneIncident": InternetDetailKind.CELL_PHONE,
-    "nonInternetIncident": InternetDetailKind.NON_INTERNET,
-    "peer2peerIncident": InternetDetailKind.PEER_TO_PEER,
-}
-
-
-def _internet_details(el: Any) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for child in el:
-        if not isinstance(child.tag, str):
-            continue
-        tag = _local(child.tag)
-        kind = _INCIDENT_KINDS.get(tag)
-        if kind is None:
-            raise RecordError(f"<internetDetails> holds unknown incident kind <{tag}>")
-        f = _Fields(child)
-        phone = f.one("phoneNumber")
-        detail: dict[str, Any] = {
-            "kind": kind.value,
-            "urls": f.texts("url"),
-            "third_party_hosted": _attr_bool(child.get("thirdPartyHostedContent"), "thirdParty"),
-            "emails": [_email(e) for e in f.all("emailAddress")],
-            "newsgroup": f.text("name"),
-            "content": f.text("content"),
-            "chat_client": f.text("chatClient"),
-            "chat_room": f.text("chatRoomName"),
-            "game_name": f.text("gameName"),
-            "console": f.text("console"),
-            "phone": None if phone is None else _phone(phone),
-            "latitude": f.text("latitude"),
-            "longitude": f.text("longitude"),
-            "location_name": f.text("locationName"),
-            "addresses": [_address(e) for e in f.all("incidentAddress")],
-            "p2p_client": f.text("client"),
-            "ip_events": [_ip_event(e) for e in f.all("ipCaptureEvent")],
-            "file_names": f.text("fileNames"),
-            "additional_info": f.text("additionalInfo"),
-        }
-        detail["extra"] = f.extra(attrs_used=("thirdPartyHostedContent",))
-        out.append(_drop_none(detail))
-    return out
-
-
-def _flags(
-    el: Any, allowed: type[ReportAnnotation] | type[FileAnnotation]
-) -> tuple[list[str], dict[str, Any]]:
-    names: list[str] = []
-    extra: dict[str, Any] = {}
-    known = {a.value for a in allowed}
-    for child in el:
-        if not isinstance(child.tag, str):
-            continue
-        tag = _local(child.tag)
-        value = _bool(child, tag)
-        if tag in known:
-            if value is not False:
-                names.append(tag)
-        else:
-            extra[tag] = _generic(child)
-    return names, extra
-
-
-def _report_dict(el: Any) -> dict[str, Any]:
-    f = _Fields(el)
-    summary = f.one("incidentSummary")
-    if summary is None:
-        raise RecordError("<report> has no <incidentSummary>")
-    s = _Fields(summary)
-    annotations: list[str] = []
-    annotation_extra: dict[str, Any] = {}
-    ann_el = s.one("reportAnnotations")
-    if ann_el is not None:
-        annotations, annotation_extra = _flags(ann_el, ReportAnnotation)
-    batched = f.one("batchedReport")
-    law = f.one("lawEnforcement")
-    reporter = f.one("reporter")
-    details: list[dict[str, Any]] = []
-    for d in f.all("internetDetails"):
-        details.extend(_internet_details(d))
-    out: dict[str, Any] = {
-        "incident_type": s.text("incidentType"),
-        "incident_time": s.text("incidentDateTime"),
-        "incident_time_description": s.text("incidentDateTimeDescription"),
-        "platform": s.text("platform"),
-        "escalation_reason": s.text("escalateToHighPriority"),
-        "report_annotations": annotations,
-        "batched_reason": None if batched is None else (batched.get("reason") or None),
-        "internet_details": details,
-        "law_enforcement": None if law is None else _law(law),
-        "reporter": None if reporter is None else _reporter(reporter),
-        "reported": [_party(e) for e in f.all("personOrUserReported")],
-        "intended_recipients": [_party(e) for e in f.all("intendedRecipient")],
-        "victims": [_party(e) for e in f.all("victim")],
-        "additional_info": f.text("additionalInfo"),
-    }
-    if out["incident_type"] is None:
-        raise RecordError("<incidentSummary> has no <incidentType>")
-    if out["incident_time"] is None:
-        raise RecordError("<incidentSummary> has no <incidentDateTime>")
-    extra = f.extra()
-    summary_extra = s.extra()
-    if summary_extra:
-        extra["incidentSummary"] = summary_extra
-    if annotation_extra:
-        extra["reportAnnotations"] = annotation_extra
-    out["extra"] = extra
-    return _drop_none(out)
-
-
-def _law(el: Any) -> dict[str, Any]:
-    f = _Fields(el)
-    intl = f.one("servedLegalProcessInternational")
-    officer = f.one("officerContact")
-    out: dict[str, Any] = {
-        "agency_name": f.text("agencyName"),
-        "case_number": f.text("caseNumber"),
-        "reported_to_le": f.bool("reportedToLe"),
-        "served_legal_process_domestic": f.bool("servedLegalProcessDomestic"),
-        "served_legal_process_international": None if intl is None else _bool(intl, "intl"),
-        "foreign_le_country": None if intl is None else intl.get("fleaCountry"),
-    }
-    extra = f.extra()
-    if officer is not None:
-        extra["officerContact"] = _generic(officer)
-    out["extra"] = extra
-    return _drop_none(out)
-
-
-def _reporter(el: Any) -> dict[str, Any]:
-    f = _Fields(el)
-    rp = f.one("reportingPerson")
-    cp = f.one("contactPerson")
-    out: dict[str, Any] = {
-        "reporting_person": None if rp is None else _person(rp),
-        "contact_person": None if cp is None else _person(cp),
-        "company_template": f.text("companyTemplate"),
-        "terms_of_service": f.text("termsOfService"),
-        "legal_url": f.text("legalURL"),
-    }
-    out["extra"] = f.extra()
-    return _drop_none(out)
-
-
-def _flag(f: _Fields, tag: str) -> str:
-    return Flag.from_bool(f.bool(tag)).value
-
-
-def file_details_dict(el: Any) -> tuple[str | None, dict[str, Any]]:
-    """Convert a ``<fileDetails>`` element: returns its ``reportId`` and the file's fields."""
-    f = _Fields(el)
-    report_id = f.text("reportId")
-    hashes: dict[str, str] = {}
-    for h in f.all("originalFileHash"):
-        kind = h.get("hashType")
-        value = _text(h)
-        if not kind or value is None:
-            raise RecordError("<originalFileHash> needs a hashType attribute and a value")
-        hashes[normalise_hash_type(kind)] = value
-    annotations: list[str] = []
-    annotation_extra: dict[str, Any] = {}
-    ann = f.one("fileAnnotations")
-    if ann is not None:
-        annotations, annotation_extra = _flags(ann, FileAnnotation)
-    if f.bool("potentialMeme"):
-        annotations.append(FileAnnotation.POTENTIAL_MEME.value)
-    details: list[dict[str, Any]] = []
-    size: str | None = None
-    for d in f.all("details"):
-        for pair in d:
-            if not isinstance(pair.tag, str):
-                continue
-            pf = _Fields(pair)
-            name = pf.text("name") or ""
-            value = pf.text("value")
-            details.append(_drop_none({"type": d.get("type"), "name": name, "value": value}))
-            if name.lower() in ("filesize", "file size", "size") and value and value.isdigit():
-                size = value
-            if d.get("type") == "HASH" and value and name:
-                hashes.setdefault(normalise_hash_type(name), value)
-    ip = f.one("ipCaptureEvent")
-    out: dict[str, Any] = {
-        "file_id": f.text("fileId") or "",
-        "file_name": f.text("fileName"),
-        "original_file_name": f.text("originalFileName"),
-        "size": size,
-        "uploaded_at": f.text("uploadedToEspTimestamp"),
-        "location_of_file": f.text("locationOfFile"),
-        "hashes": hashes,
-        "viewed_by_service": _flag(f, "fileViewedByEsp"),
-        "exif_viewed_by_service": _flag(f, "exifViewedByEsp"),
-        "publicly_available": _flag(f, "publiclyAvailable"),
-        "relevance": f.text("fileRelevance"),
-        "industry_classification": f.text("industryClassification"),
-        "annotations": annotations,
-        "upload_ip": None if ip is None else _ip_event(ip),
-        "device_ids": [_device(e) for e in f.all("deviceId")],
-        "details": details,
-        "additional_info": f.texts("additionalInfo"),
-    }
-    extra = f.extra()
-    if annotation_extra:
-        extra["fileAnnotations"] = annotation_extra
-    out["extra"] = extra
-    return report_id, _drop_none(out)
-
-
-def derive_report_id(referral_fields: dict[str, Any]) -> str:
-    """A stable id for a report that came without one: a hash of its content."""
-    import json
-
-    body = json.dumps(referral_fields, sort_keys=True, separators=(",", ":"), default=str)
-    return "auto-" + hashlib.sha256(body.encode()).hexdigest()[:20]
-
-
 def _raw(el: Any) -> str:
     return etree.tostring(el, encoding="unicode")
+
+
+_GEO_ATTRS = (
+    ("country_code", "countryCode"),
+    ("region", "region"),
+    ("city", "city"),
+    ("isp", "isp"),
+    ("source", "source"),
+)
 
 
 class _Reader:
@@ -679,29 +207,25 @@ class _Reader:
         location = f"line {(envelope if envelope is not None else el).sourceline}"
         key: str | None = None
         try:
-            fields = _report_dict(el)
+            fields = report_fields(el)
             files: list[dict[str, Any]] = []
             if envelope is not None:
                 key = (envelope.get("id") or envelope.get("reportId") or "").strip() or None
                 for fd in envelope:
-                    if _local(fd.tag) == "fileDetails":
-                        rid, file_fields = file_details_dict(fd)
+                    if local_name(fd.tag) == "fileDetails":
+                        rid, file_fields = file_details_fields(fd)
                         if rid is not None and key is not None and rid != key:
                             raise RecordError(
                                 f"<fileDetails> line {fd.sourceline} names report {rid} "
                                 f"inside the envelope of report {key}"
                             )
                         files.append(file_fields)
-                    elif _local(fd.tag) == "geolocation":
-                        fields["supplied_geolocation"] = _drop_none(
-                            {
-                                "country_code": fd.get("countryCode"),
-                                "region": fd.get("region"),
-                                "city": fd.get("city"),
-                                "isp": fd.get("isp"),
-                                "source": fd.get("source"),
-                            }
-                        )
+                    elif local_name(fd.tag) == "geolocation":
+                        fields["supplied_geolocation"] = {
+                            name: fd.get(attr)
+                            for name, attr in _GEO_ATTRS
+                            if fd.get(attr)
+                        }
                 if envelope.get("source"):
                     fields["source"] = envelope.get("source")
                 if envelope.get("received"):
@@ -713,7 +237,7 @@ class _Reader:
                 key = derive_report_id(fields)
             fields["report_id"] = key
             fields["files"] = files
-            referral = _Referral.model_validate(fields)
+            referral = Referral.model_validate(fields)
         except ValidationError as exc:
             return ReaderItem(
                 self.source,
@@ -739,7 +263,7 @@ class _Reader:
         location = f"line {el.sourceline}"
         report_id: str | None = None
         try:
-            report_id, fields = file_details_dict(el)
+            report_id, fields = file_details_fields(el)
             if report_id is None:
                 raise RecordError("<fileDetails> outside an envelope needs a <reportId>")
             media = MediaFile.model_validate(fields)
@@ -761,7 +285,7 @@ class _Reader:
         )
 
     def envelope(self, el: Any) -> ReaderItem:
-        reports = [c for c in el if _local(c.tag) == "report"]
+        reports = [c for c in el if local_name(c.tag) == "report"]
         if len(reports) != 1:
             index = self._next_index()
             return ReaderItem(
@@ -781,7 +305,7 @@ class _Reader:
             index,
             f"line {el.sourceline}",
             error=(
-                f"unexpected element <{_local(el.tag)}>: expected <report>, <fileDetails>, "
+                f"unexpected element <{local_name(el.tag)}>: expected <report>, <fileDetails>, "
                 "<referral> or <referrals> (is this a CyberTipline XML file?)"
             ),
             raw=None,
@@ -805,6 +329,7 @@ def read_xml_stream(
     reader = _Reader(source, name_id)
     parser_args: dict[str, Any] = dict(
         events=("end",),
+        tag=("{*}report", "{*}fileDetails", "{*}referral", "{*}referrals", _STREAM_TAG),
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
@@ -813,41 +338,41 @@ def read_xml_stream(
         remove_comments=True,
         remove_pis=True,
     )
-    elements = 0
     last_bytes = 0
     try:
         for _event, el in etree.iterparse(guarded, **parser_args):
-            elements += 1
-            if elements > MAX_RECORD_ELEMENTS:
-                raise UnsafeInputError(
-                    f"refused: a record near line {el.sourceline} holds more than "
-                    f"{MAX_RECORD_ELEMENTS:,} elements"
-                )
             parent = el.getparent()
             if parent is None:
+                # The end of the stream: whatever is left at the top is not a record.
+                for child in el:
+                    if local_name(child.tag) not in _RECORD_TAGS:
+                        yield reader.unexpected(child)
                 continue
             ptag = parent.tag
-            if ptag != _STREAM_TAG and (
-                ptag != "referrals" or parent.getparent().tag != _STREAM_TAG
-            ):
-                continue
-            tag = _local(el.tag)
-            if tag == "referrals" and ptag == _STREAM_TAG:
+            if ptag != _STREAM_TAG:
+                grand = parent.getparent()
+                if local_name(ptag) != "referrals" or grand is None or grand.tag != _STREAM_TAG:
+                    continue  # nested: a report inside its envelope, or inside something else
+            tag = local_name(el.tag)
+            if tag == "referrals":
+                for child in el:
+                    if local_name(child.tag) not in _RECORD_TAGS:
+                        yield reader.unexpected(child)
                 el.clear()
-                elements = 0
                 continue
+            while el.getprevious() is not None:
+                sibling = parent[0]
+                if local_name(sibling.tag) not in _RECORD_TAGS:
+                    yield reader.unexpected(sibling)
+                del parent[0]
             if tag == "report":
                 item = reader.report(el, None)
             elif tag == "fileDetails":
                 item = reader.loose_file(el)
-            elif tag == "referral":
-                item = reader.envelope(el)
             else:
-                item = reader.unexpected(el)
-            elements = 0
+                item = reader.envelope(el)
             el.clear()
-            while el.getprevious() is not None:
-                del parent[0]
+            guarded.mark_record_end()
             if on_bytes is not None and guarded.bytes_read != last_bytes:
                 last_bytes = guarded.bytes_read
                 on_bytes(last_bytes)

@@ -107,7 +107,7 @@ def reparse_raw(fmt: InputFormat, raw: str, source: str, location: str) -> list[
         fields = csv_flat.row_to_fields(row)
         from tipwatch.models import Referral
 
-        referral = Referral.model_validate(fields)
+        referral = Referral.from_data(fields)
     except ValidationError as exc:
         return [ReaderItem(source, 0, location, error=describe_validation_error(exc), raw=raw)]
     except (ValueError, TypeError, AttributeError) as exc:

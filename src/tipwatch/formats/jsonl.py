@@ -31,7 +31,7 @@ def referral_from_json(data: Any) -> Referral:
     if not data.get("report_id"):
         data = dict(data)
         data["report_id"] = derive_report_id({k: v for k, v in data.items() if k != "report_id"})
-    return Referral.model_validate(data)
+    return Referral.from_data(data)
 
 
 def read_jsonl_stream(

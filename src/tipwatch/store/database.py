@@ -42,6 +42,9 @@ def resolve_db_url(value: str | None = None) -> str:
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
+    # Takes effect only on a new, empty file: 16 KiB pages make bulk intake ~10% faster
+    # than the 4 KiB default (measured with benchmarks/intake_xml.py).
+    cur.execute("PRAGMA page_size=16384")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")

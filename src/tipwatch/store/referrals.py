@@ -60,7 +60,7 @@ def referral_row(
         "report_id": referral.report_id,
         "source": referral.source,
         "received_at": naive_utc(referral.received_at) or now,
-        "incident_type": referral.incident_type.value,
+        "incident_type": str(referral.incident_type),
         "incident_time": naive_utc(referral.incident_time),
         "platform": referral.platform,
         "country": referral.stated_country,
@@ -89,12 +89,12 @@ def file_row(report_id: str, media: MediaFile, position: int) -> dict[str, Any]:
         "sha1": hashes.get("sha1"),
         "sha256": hashes.get("sha256"),
         "pdq": hashes.get("pdq"),
-        "viewed_by_service": media.viewed_by_service.value,
-        "publicly_available": media.publicly_available.value,
+        "viewed_by_service": str(media.viewed_by_service),
+        "publicly_available": str(media.publicly_available),
         "industry_classification": (
-            media.industry_classification.value if media.industry_classification else None
+            str(media.industry_classification) if media.industry_classification else None
         ),
-        "annotations": ";".join(a.value for a in media.annotations),
+        "annotations": ";".join(map(str, media.annotations)),
         "upload_ip": media.upload_ip.ip_address if media.upload_ip else None,
         "revision": 1,
         "content_hash": _digest(document),

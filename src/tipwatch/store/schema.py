@@ -87,9 +87,8 @@ referral_files = Table(
     Column("revision", Integer, nullable=False),
     Column("content_hash", String(64), nullable=False),
     Column("document", Text, nullable=False),
-    Index("ix_referral_files_md5", "md5"),
-    Index("ix_referral_files_sha1", "sha1"),
-    Index("ix_referral_files_sha256", "sha256"),
+    # No hash indexes here: matching looks referral hashes up in the hash lists' indexes, and
+    # random-valued indexes would triple the cost of intake. Add one when a query needs it.
 )
 
 revisions = Table(
