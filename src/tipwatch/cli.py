@@ -100,6 +100,12 @@ def _open(db: str | None) -> Store:
     return Store.open(db)
 
 
+_UNBROKEN_COLUMNS = frozenset(
+    {"report_id", "incident_time", "incident_type", "id", "location", "status"}
+)
+_HEADERS = {"file_count": "files", "report_id": "report id"}
+
+
 def _emit(rows: Sequence[dict[str, Any]], fmt: OutputFormat, columns: Sequence[str]) -> None:
     if fmt is OutputFormat.JSON:
         sys.stdout.write(json.dumps(list(rows), indent=2, default=str, ensure_ascii=False) + "\n")
@@ -114,9 +120,15 @@ def _emit(rows: Sequence[dict[str, Any]], fmt: OutputFormat, columns: Sequence[s
         return
     table = Table(show_lines=False, header_style="bold")
     for col in columns:
-        table.add_column(col.replace("_", " "), overflow="fold")
+        table.add_column(
+            _HEADERS.get(col, col.replace("_", " ")),
+            overflow="fold",
+            no_wrap=col in _UNBROKEN_COLUMNS,
+        )
     for row in rows:
         table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+    if any(str(row.get("report_id", "")).endswith(" !") for row in rows):
+        table.caption = "! escalated to high priority by the sender"
     console.print(table)
 
 
@@ -124,6 +136,8 @@ def _table_referral(row: dict[str, Any]) -> dict[str, Any]:
     """A referral list row made short enough for a terminal table."""
     out = dict(row)
     out["incident_time"] = str(row["incident_time"])[:16].replace("T", " ")
+    if row.get("escalated"):
+        out["report_id"] = f"{row['report_id']} !"
     with contextlib.suppress(ValueError):
         out["incident_type"] = IncidentType(row["incident_type"]).slug
     return out
@@ -272,10 +286,8 @@ _REFERRAL_COLUMNS = (
     "incident_time",
     "incident_type",
     "country",
-    "platform",
     "file_count",
-    "escalated",
-    "revision",
+    "platform",
 )
 
 

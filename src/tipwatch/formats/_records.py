@@ -69,7 +69,11 @@ def describe_validation_error(exc: ValidationError, limit: int = 5) -> str:
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
         got = err.get("input")
-        shown = "" if isinstance(got, dict | list) or got is None else f" (got {str(got)[:80]!r})"
+        shown = (
+            ""
+            if isinstance(got, dict | list) or got is None or str(got)[:80] in msg
+            else f" (got {str(got)[:80]!r})"
+        )
         parts.append(f"{loc}: {msg}{shown}")
     if len(errors) > limit:
         parts.append(f"... and {len(errors) - limit} more problems")
