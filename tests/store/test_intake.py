@@ -271,3 +271,33 @@ def test_binary_file_in_a_folder_is_reported_not_read(store: Store, tmp_path: Pa
     assert (
         entry.reason == "not a referral file: it holds binary data, not XML, JSON Lines or CSV text"
     )
+
+
+@pytest.mark.slow
+def test_several_hundred_megabytes_ingest_in_flat_memory(tmp_path: Path) -> None:
+    """A ~290 MB envelope file generated on the fly goes through the whole intake into SQLite
+    with flat memory (the file is never on disk or in memory as a whole)."""
+    from tests.formats.test_cybertip_xml import _GeneratedStream, _rss_mb
+    from tipwatch.demo.synthetic import envelope_chunks
+    from tipwatch.formats.cybertip_xml import read_xml_stream
+    from tipwatch.intake import ingest_items
+
+    count = 150_000
+    store = Store.open(str(tmp_path / "big.db"))
+    stream = _GeneratedStream(envelope_chunks(count, seed=9))
+    readings: list[float] = []
+
+    def items():  # type: ignore[no-untyped-def]
+        for n, item in enumerate(read_xml_stream(stream, "generated.xml"), 1):  # type: ignore[arg-type]
+            if n % 10_000 == 0:
+                readings.append(_rss_mb())
+            yield item
+
+    outcome = ingest_items(store, items(), source="generated.xml", fmt="xml", batch_size=1000)
+    assert outcome.ingested == count and outcome.quarantined == 0
+    assert stream.size > 250_000_000
+    assert count_referrals(store) == count
+    # After the first batches have warmed the caches, memory stays flat.
+    growth = max(readings[2:]) - readings[2]
+    assert growth < 50, f"memory grew by {growth:.0f} MB over {stream.size / 1e6:.0f} MB"
+    store.close()
