@@ -238,25 +238,17 @@ class _Reader:
             fields["report_id"] = key
             fields["files"] = files
             referral = Referral.model_validate(fields)
-        except ValidationError as exc:
-            return ReaderItem(
-                self.source,
-                index,
-                location,
-                error=describe_validation_error(exc),
-                raw=_raw(envelope if envelope is not None else el),
-                key=key,
-            )
-        except RecordError as exc:
-            return ReaderItem(
-                self.source,
-                index,
-                location,
-                error=str(exc),
-                raw=_raw(envelope if envelope is not None else el),
-                key=key,
-            )
+        except (ValidationError, RecordError) as exc:
+            record = envelope if envelope is not None else el
+            return self._bad(index, location, exc, record, key)
         return ReaderItem(self.source, index, location, referral=referral, key=key)
+
+    def _bad(
+        self, index: int, location: str, exc: Exception, record: Any, key: str | None
+    ) -> ReaderItem:
+        """The item for a malformed record, keeping its text for the quarantine."""
+        error = describe_validation_error(exc) if isinstance(exc, ValidationError) else str(exc)
+        return ReaderItem(self.source, index, location, error=error, raw=_raw(record), key=key)
 
     def loose_file(self, el: Any) -> ReaderItem:
         index = self._next_index()
@@ -267,19 +259,8 @@ class _Reader:
             if report_id is None:
                 raise RecordError("<fileDetails> outside an envelope needs a <reportId>")
             media = MediaFile.model_validate(fields)
-        except ValidationError as exc:
-            return ReaderItem(
-                self.source,
-                index,
-                location,
-                error=describe_validation_error(exc),
-                raw=_raw(el),
-                key=report_id,
-            )
-        except RecordError as exc:
-            return ReaderItem(
-                self.source, index, location, error=str(exc), raw=_raw(el), key=report_id
-            )
+        except (ValidationError, RecordError) as exc:
+            return self._bad(index, location, exc, el, report_id)
         return ReaderItem(
             self.source, index, location, loose_file=LooseFile(report_id, media), key=report_id
         )
