@@ -210,6 +210,32 @@ def run_memory(count: int) -> None:
         )
 
 
+def run_index_cost(count: int) -> None:
+    """Intake with and without the incident-time index, to show what that index costs."""
+    from sqlalchemy import text
+
+    from tipwatch.intake import ingest_paths
+    from tipwatch.store import Store
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        path = make_file(folder, count)
+        row: dict[str, object] = {"benchmark": "intake_xml_index_cost", "referrals": count}
+        for label, drop in (("with_time_index", False), ("without_time_index", True)):
+            store = Store.open(str(folder / f"{label}.db"))
+            if drop:
+                with store.engine.begin() as conn:
+                    conn.execute(text("DROP INDEX ix_referrals_incident_time"))
+            start = time.perf_counter()
+            summary = ingest_paths(store, [path])
+            elapsed = time.perf_counter() - start
+            store.close()
+            assert summary.ingested == count
+            row[f"{label}_per_s"] = round(count / elapsed)
+        row.update(machine())
+        print(json.dumps(row), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -218,6 +244,9 @@ def main() -> None:
     parser.add_argument("--postgres", default=os.environ.get("TIPWATCH_TEST_POSTGRES"))
     parser.add_argument(
         "--memory", type=int, metavar="N", help="measure peak memory for N referrals"
+    )
+    parser.add_argument(
+        "--index-cost", type=int, metavar="N", help="intake of N with and without the time index"
     )
     parser.add_argument("--repeats", type=int, default=3, help="runs per measurement (best kept)")
     parser.add_argument(
@@ -231,6 +260,8 @@ def main() -> None:
     os.sched_setaffinity(0, {cpu})  # "one core": the whole run, children included
     if args.memory:
         run_memory(args.memory)
+    elif args.index_cost:
+        run_index_cost(args.index_cost)
     else:
         run_speed(args.count, args.postgres, args.repeats)
 
