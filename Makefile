@@ -8,15 +8,25 @@ export TIPWATCH_TEST_POSTGRES
 
 .PHONY: demo test lint typecheck pytest services bench schema clean
 
+# vpdq (video hashing) compiles against FFmpeg's libraries; pdqhash compiles too.
+SYSTEM_PACKAGES := libavcodec-dev libavformat-dev libavdevice-dev libavfilter-dev \
+	libswresample-dev libswscale-dev libavutil-dev pkg-config cmake g++
+
 $(BIN)/python:
+	bash scripts/ensure-system-packages.sh $(SYSTEM_PACKAGES)
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
+	bash scripts/ensure-system-packages.sh $(SYSTEM_PACKAGES)
 	$(BIN)/python -m pip install -q -e .
 	touch $@
 
+# The tests also make small videos (test patterns) with the ffmpeg command.
+TEST_SYSTEM_PACKAGES := ffmpeg
+
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	bash scripts/ensure-system-packages.sh $(SYSTEM_PACKAGES) $(TEST_SYSTEM_PACKAGES)
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $@ $(VENV)/.installed
 

@@ -424,6 +424,92 @@ def quarantine_retry(
     _run(body)
 
 
+# -- media hashing --------------------------------------------------------------------------
+
+
+class HashFormat(StrEnum):
+    JSONL = "jsonl"
+    CSV = "csv"
+
+
+_HASH_COLUMNS = (
+    "path",
+    "kind",
+    "size",
+    "md5",
+    "sha1",
+    "sha256",
+    "pdq",
+    "pdq_quality",
+    "width",
+    "height",
+    "frames",
+    "error",
+)
+
+
+@app.command("hash")
+def hash_command(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (read recursively).")],
+    fmt: Annotated[HashFormat, typer.Option("--format", "-f", help="Output format.")] = (
+        HashFormat.JSONL
+    ),
+    jobs: Annotated[int, typer.Option(help="Processes to use (0: one per CPU).", min=0)] = 0,
+    out: Annotated[Path | None, typer.Option(help="Write here instead of standard output.")] = (
+        None
+    ),
+    full_decode: Annotated[
+        bool, typer.Option(help="Decode JPEGs at full size (slower; PDQ exactly as reference).")
+    ] = False,
+) -> None:
+    """Hash images (PDQ, MD5, SHA-1, SHA-256) and videos (vPDQ, MD5, SHA-256).
+
+    Media are read, hashed and released: nothing of them is stored. A file that cannot be
+    hashed gets its reason in the `error` field; the run goes on.
+    """
+    from tipwatch.formats.detect import iter_source_files
+    from tipwatch.media import hash_paths
+
+    def body() -> None:
+        files = list(iter_source_files(paths))
+        sink = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
+        writer = None
+        if fmt is HashFormat.CSV:
+            writer = csv.DictWriter(sink, fieldnames=list(_HASH_COLUMNS), extrasaction="ignore")
+            writer.writeheader()
+        errors = 0
+        progress = Progress(
+            TextColumn("[bold]hashing"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeRemainingColumn(),
+            console=err_console,
+            transient=True,
+            disable=not err_console.is_terminal,
+        )
+        try:
+            with progress:
+                task = progress.add_task("hash", total=len(files))
+                for result in hash_paths(files, jobs=jobs, reduced=not full_decode):
+                    row = result.as_dict()
+                    errors += result.error is not None
+                    if writer is not None:
+                        row["frames"] = len(result.vpdq) if result.vpdq else None
+                        writer.writerow(row)
+                    else:
+                        sink.write(json.dumps(row, default=lambda o: o.__dict__) + "\n")
+                    progress.advance(task)
+        finally:
+            if out:
+                sink.close()
+        err_console.print(
+            f"{len(files) - errors:,} file(s) hashed, {errors:,} could not be hashed",
+            highlight=False,
+        )
+
+    _run(body)
+
+
 # -- schema and demo ------------------------------------------------------------------------
 
 

@@ -320,14 +320,17 @@ def test_parser_depth_bomb_is_refused_without_crash() -> None:
     assert item.error is not None and item.fatal
 
 
-def test_oversized_record_is_refused_and_earlier_records_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_oversized_record_is_refused_and_earlier_records_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from tipwatch.formats import cybertip_xml
 
     monkeypatch.setattr(cybertip_xml, "MAX_RECORD_BYTES", 200_000)
     many = "<url>http://a.example.invalid/</url>" * 20_000  # about 700 kB in one record
     big = report_xml().replace(
         "</incidentSummary>",
-        "</incidentSummary><internetDetails><webPageIncident>" + many
+        "</incidentSummary><internetDetails><webPageIncident>"
+        + many
         + "</webPageIncident></internetDetails>",
     )
     items = read("<referrals>" + envelope("1", report_xml()) + envelope("2", big) + "</referrals>")
@@ -337,13 +340,21 @@ def test_oversized_record_is_refused_and_earlier_records_kept(monkeypatch: pytes
 
 
 def test_unknown_top_level_elements_between_records_are_reported() -> None:
-    xml = "<referrals>" + envelope("1", report_xml()) + "<note>hi</note>" + envelope("2", report_xml()) + "</referrals>"
+    xml = (
+        "<referrals>"
+        + envelope("1", report_xml())
+        + "<note>hi</note>"
+        + envelope("2", report_xml())
+        + "</referrals>"
+    )
     items = read(xml)
     assert [i.error is None for i in items] == [True, False, True]
     assert "unexpected element <note>" in (items[1].error or "")
 
 
-def test_huge_document_of_the_wrong_kind_is_refused_in_bounded_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_huge_document_of_the_wrong_kind_is_refused_in_bounded_memory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from tipwatch.formats import cybertip_xml
 
     monkeypatch.setattr(cybertip_xml, "MAX_RECORD_BYTES", 1_000_000)

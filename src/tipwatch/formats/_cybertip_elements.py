@@ -68,9 +68,7 @@ def _parse_bool(text: str | None, where: str) -> bool | None:
 def _generic(el: Any, depth: int = 0) -> Any:
     """An element the model does not know, kept as text or a nested mapping."""
     if depth > MAX_UNKNOWN_DEPTH:
-        raise UnsafeInputError(
-            f"refused: elements nested deeper than {MAX_UNKNOWN_DEPTH} levels"
-        )
+        raise UnsafeInputError(f"refused: elements nested deeper than {MAX_UNKNOWN_DEPTH} levels")
     children = [c for c in el if type(c.tag) is str]
     if not children and not el.attrib:
         return _text(el)

@@ -222,9 +222,7 @@ class _Reader:
                         files.append(file_fields)
                     elif local_name(fd.tag) == "geolocation":
                         fields["supplied_geolocation"] = {
-                            name: fd.get(attr)
-                            for name, attr in _GEO_ATTRS
-                            if fd.get(attr)
+                            name: fd.get(attr) for name, attr in _GEO_ATTRS if fd.get(attr)
                         }
                 if envelope.get("source"):
                     fields["source"] = envelope.get("source")

@@ -1,0 +1,259 @@
+"""Hash media files: read, hash, release. Nothing of the media is stored.
+
+Images get PDQ (with its quality score, 0-100) and MD5, SHA-1 and SHA-256 of the file bytes;
+videos get vPDQ (one PDQ per second of video) and MD5 and SHA-256. PDQ is computed by the
+reference implementation (the ``pdqhash`` package). JPEG images are decoded at reduced size
+(the decoder's DCT scaling, Pillow's *draft* mode) before hashing: several times faster, and
+PDQ, which reduces every image to 64x64 anyway, changes by a few bits at most (see
+``docs/benchmarks.md``). ``reduced=False`` decodes at full size.
+
+Every problem with one file (empty, truncated, corrupt, not media, a decompression bomb) is
+reported on that file's result; hashing goes on with the next file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import warnings
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+__all__ = [
+    "DRAFT_MIN_SIDE",
+    "MAX_IMAGE_PIXELS",
+    "MediaHashes",
+    "VideoFrameHash",
+    "hash_file",
+    "hash_paths",
+    "pdq_hex",
+    "sniff_kind",
+]
+
+MAX_IMAGE_PIXELS = 120_000_000
+"""Images larger than this (width x height) are refused as possible decompression bombs."""
+MAX_FILE_BYTES = 4 * 1024**3
+"""Files larger than this are not read."""
+DRAFT_MIN_SIDE = 256
+"""Reduced JPEG decoding keeps at least this many pixels on the shorter side."""
+
+MediaKind = Literal["image", "video"]
+
+_IMAGE_MAGIC: tuple[tuple[int, bytes], ...] = (
+    (0, b"\xff\xd8\xff"),  # JPEG
+    (0, b"\x89PNG\r\n\x1a\n"),
+    (0, b"GIF87a"),
+    (0, b"GIF89a"),
+    (0, b"BM"),
+    (0, b"II*\x00"),  # TIFF
+    (0, b"MM\x00*"),
+)
+_VIDEO_MAGIC: tuple[tuple[int, bytes], ...] = (
+    (4, b"ftyp"),  # MP4, MOV, 3GP
+    (0, b"\x1a\x45\xdf\xa3"),  # Matroska, WebM
+    (0, b"\x00\x00\x01\xba"),  # MPEG program stream
+    (0, b"FLV"),
+)
+
+
+def sniff_kind(head: bytes) -> MediaKind | None:
+    """``image``, ``video`` or ``None`` from a file's first bytes (its magic number)."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "video"
+    for offset, magic in _IMAGE_MAGIC:
+        if head[offset : offset + len(magic)] == magic:
+            return "image"
+    for offset, magic in _VIDEO_MAGIC:
+        if head[offset : offset + len(magic)] == magic:
+            return "video"
+    if len(head) > 188 and head[0] == 0x47 and head[188] == 0x47:
+        return "video"  # MPEG transport stream
+    return None
+
+
+@dataclass(slots=True)
+class VideoFrameHash:
+    """The PDQ of one sampled video frame."""
+
+    frame: int
+    seconds: float
+    pdq: str
+    quality: int
+
+
+@dataclass(slots=True)
+class MediaHashes:
+    """The hashes of one file, or the reason it could not be hashed."""
+
+    path: str
+    size: int = 0
+    kind: MediaKind | None = None
+    md5: str | None = None
+    sha1: str | None = None
+    sha256: str | None = None
+    pdq: str | None = None
+    pdq_quality: int | None = None
+    width: int | None = None
+    height: int | None = None
+    vpdq: list[VideoFrameHash] | None = None
+    error: str | None = None
+    decoded_at: tuple[int, int] | None = field(default=None, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.pop("decoded_at", None)
+        if self.vpdq is None:
+            out.pop("vpdq")
+        return {k: v for k, v in out.items() if v is not None}
+
+
+def pdq_hex(bits: Any) -> str:
+    """The 64-hex-digit form of a PDQ bit vector (first bit most significant)."""
+    import numpy as np
+
+    return bytes(np.packbits(np.asarray(bits, dtype=np.uint8))).hex()
+
+
+def _image_pdq(data: bytes, reduced: bool, result: MediaHashes) -> None:
+    import numpy as np
+    import pdqhash
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                width, height = im.size
+                result.width, result.height = width, height
+                if width * height > MAX_IMAGE_PIXELS:
+                    raise _Refused(
+                        f"image of {width}x{height} pixels is larger than the limit of "
+                        f"{MAX_IMAGE_PIXELS:,} pixels (possible decompression bomb)"
+                    )
+                if reduced and im.format == "JPEG":
+                    scale = max(1, min(width, height) // DRAFT_MIN_SIDE)
+                    if scale > 1:
+                        im.draft("RGB", (width // scale, height // scale))
+                rgb = im.convert("RGB")
+                result.decoded_at = rgb.size
+                array = np.asarray(rgb)
+    except _Refused as exc:
+        result.error = str(exc)
+        return
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        result.error = f"refused as a possible decompression bomb: {exc}"
+        return
+    except UnidentifiedImageError:
+        result.error = "not a readable image (unknown or corrupt format)"
+        return
+    except (OSError, SyntaxError, ValueError) as exc:
+        message = str(exc)
+        if "truncated" in message:
+            result.error = "the image is truncated"
+        else:
+            result.error = f"the image cannot be decoded: {message}"
+        return
+    vector, quality = pdqhash.compute(array)
+    result.pdq = pdq_hex(vector)
+    result.pdq_quality = int(quality)
+
+
+class _Refused(Exception):
+    pass
+
+
+def _video_vpdq(path: Path, result: MediaHashes) -> None:
+    try:
+        import vpdq
+    except ImportError:
+        result.error = "video hashing needs the vpdq package (see the README's install notes)"
+        return
+    try:
+        features = vpdq.computeHash(input_video_filename=str(path), seconds_per_hash=1)
+    except Exception as exc:  # the binding raises plain exceptions for unreadable video
+        result.error = f"the video cannot be decoded: {exc}"
+        return
+    if not features:
+        result.error = "the video holds no decodable frames"
+        return
+    result.vpdq = [
+        VideoFrameHash(
+            frame=int(f.frame_number),
+            seconds=round(float(f.timestamp), 3),
+            pdq=str(f.hex),
+            quality=int(f.quality),
+        )
+        for f in features
+    ]
+
+
+def hash_file(path: str | Path, *, reduced: bool = True) -> MediaHashes:
+    """Hash one file. Never raises for a bad file: the problem is in ``error``."""
+    path = Path(path)
+    result = MediaHashes(path=str(path))
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        result.error = f"cannot read the file: {exc.strerror or exc}"
+        return result
+    result.size = size
+    if size == 0:
+        result.error = "empty file (0 bytes)"
+        return result
+    if size > MAX_FILE_BYTES:
+        result.error = f"file of {size:,} bytes is larger than the limit of {MAX_FILE_BYTES:,}"
+        return result
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(512)
+            kind = sniff_kind(head)
+            if kind is None:
+                result.error = "not an image or video (unrecognised format)"
+                return result
+            result.kind = kind
+            md5, sha1, sha256 = hashlib.md5(), hashlib.sha1(), hashlib.sha256()
+            chunks: list[bytes] = [head] if kind == "image" else []
+            for h in (md5, sha1, sha256):
+                h.update(head)
+            while chunk := fh.read(1 << 20):
+                md5.update(chunk)
+                sha1.update(chunk)
+                sha256.update(chunk)
+                if kind == "image":
+                    chunks.append(chunk)
+    except OSError as exc:
+        result.error = f"cannot read the file: {exc.strerror or exc}"
+        return result
+    result.md5, result.sha256 = md5.hexdigest(), sha256.hexdigest()
+    if kind == "image":
+        result.sha1 = sha1.hexdigest()
+        data = b"".join(chunks)
+        del chunks
+        _image_pdq(data, reduced, result)
+    else:
+        _video_vpdq(path, result)
+    return result
+
+
+def _hash_one(args: tuple[str, bool]) -> MediaHashes:
+    return hash_file(args[0], reduced=args[1])
+
+
+def hash_paths(
+    paths: Iterable[Path], *, jobs: int = 1, reduced: bool = True
+) -> Iterator[MediaHashes]:
+    """Hash files in order, on ``jobs`` processes (0: one per CPU)."""
+    files = [str(p) for p in paths]
+    workers = jobs or (os.cpu_count() or 1)
+    if workers <= 1 or len(files) < 2:
+        for f in files:
+            yield hash_file(f, reduced=reduced)
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        yield from pool.map(_hash_one, [(f, reduced) for f in files], chunksize=4)

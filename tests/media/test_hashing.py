@@ -1,0 +1,174 @@
+"""Media hashing on generated benign images and test-pattern videos."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pdqhash
+import pytest
+from PIL import Image
+
+from tipwatch.demo.images import generated_image, write_generated_images
+from tipwatch.media import hash_file, hash_paths
+from tipwatch.media.hashing import pdq_hex, sniff_kind
+
+
+def reference_pdq(path: Path) -> tuple[str, int]:
+    """Meta's reference implementation on the full-size decode: the ground truth."""
+    with Image.open(path) as im:
+        vector, quality = pdqhash.compute(np.asarray(im.convert("RGB")))
+    return pdq_hex(vector), int(quality)
+
+
+def distance(a: str, b: str) -> int:
+    return bin(int(a, 16) ^ int(b, 16)).count("1")
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Path]]:
+    folder = tmp_path_factory.mktemp("samples")
+    return {
+        "jpeg": write_generated_images(folder / "jpeg", 8, fmt="JPEG"),
+        "png": write_generated_images(folder / "png", 8, size=(640, 480), fmt="PNG"),
+        "webp": write_generated_images(folder / "webp", 4, size=(300, 200), fmt="WEBP"),
+    }
+
+
+def test_pdq_of_every_sample_image_is_checked_against_the_reference(
+    samples: dict[str, list[Path]],
+) -> None:
+    for kind, paths in samples.items():
+        for path in paths:
+            ours = hash_file(path)
+            ref_hash, ref_quality = reference_pdq(path)
+            assert ours.error is None and ours.pdq is not None
+            if kind == "jpeg":
+                # Reduced-size decoding: a few bits from the full-size hash, when the hash is
+                # good enough to match on (quality >= 50); exact with reduced=False.
+                full = hash_file(path, reduced=False)
+                assert (full.pdq, full.pdq_quality) == (ref_hash, ref_quality)
+                if ref_quality >= 50:
+                    assert distance(ours.pdq, ref_hash) <= 16, path
+                assert ours.decoded_at is not None and ours.decoded_at[0] < 1024
+            else:
+                assert (ours.pdq, ours.pdq_quality) == (ref_hash, ref_quality), path
+
+
+def test_cryptographic_hashes_are_of_the_file_bytes(samples: dict[str, list[Path]]) -> None:
+    import hashlib
+
+    path = samples["png"][0]
+    data = path.read_bytes()
+    result = hash_file(path)
+    assert result.md5 == hashlib.md5(data).hexdigest()
+    assert result.sha1 == hashlib.sha1(data).hexdigest()
+    assert result.sha256 == hashlib.sha256(data).hexdigest()
+    assert (result.kind, result.size, result.width, result.height) == ("image", len(data), 640, 480)
+
+
+def test_resized_and_reencoded_variants_stay_near(tmp_path: Path) -> None:
+    img = generated_image(3, (800, 600), kind="shapes")
+    img.save(tmp_path / "a.png")
+    img.resize((400, 300)).save(tmp_path / "b.jpg", quality=70)
+    a, b = hash_file(tmp_path / "a.png"), hash_file(tmp_path / "b.jpg")
+    assert a.pdq and b.pdq and distance(a.pdq, b.pdq) <= 31
+
+
+def test_parallel_hashing_gives_the_same_results_in_order(samples: dict[str, list[Path]]) -> None:
+    paths = samples["jpeg"] + samples["png"]
+    one = [r.as_dict() for r in hash_paths(paths, jobs=1)]
+    two = [r.as_dict() for r in hash_paths(paths, jobs=2)]
+    assert one == two and [r["path"] for r in one] == [str(p) for p in paths]
+
+
+# -- bad input ----------------------------------------------------------------------------
+
+
+def test_zero_byte_file(tmp_path: Path) -> None:
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    assert hash_file(tmp_path / "empty.jpg").error == "empty file (0 bytes)"
+
+
+def test_non_media_file(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("not an image")
+    r = hash_file(tmp_path / "notes.txt")
+    assert r.error == "not an image or video (unrecognised format)" and r.pdq is None
+
+
+def test_truncated_jpeg(tmp_path: Path) -> None:
+    buf = io.BytesIO()
+    generated_image(1, (640, 480)).save(buf, "JPEG")
+    (tmp_path / "cut.jpg").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    r = hash_file(tmp_path / "cut.jpg")
+    assert r.error == "the image is truncated" and r.md5 is not None and r.pdq is None
+
+
+def test_corrupt_image(tmp_path: Path) -> None:
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00garbage" * 50)
+    r = hash_file(tmp_path / "bad.png")
+    assert r.error is not None and r.pdq is None
+
+
+def test_decompression_bomb_is_refused(tmp_path: Path) -> None:
+    # A tiny PNG that claims 20000 x 20000 pixels.
+    Image.new("1", (20_000, 20_000)).save(tmp_path / "bomb.png", optimize=True)
+    assert (tmp_path / "bomb.png").stat().st_size < 100_000
+    r = hash_file(tmp_path / "bomb.png")
+    assert r.error is not None and "decompression bomb" in r.error
+
+
+def test_missing_file_and_the_run_goes_on(tmp_path: Path, samples: dict[str, list[Path]]) -> None:
+    results = list(hash_paths([tmp_path / "gone.jpg", samples["png"][0]]))
+    assert results[0].error is not None and "cannot read" in results[0].error
+    assert results[1].error is None
+
+
+def test_sniffing() -> None:
+    assert sniff_kind(b"\xff\xd8\xff\xe0") == "image"
+    assert sniff_kind(b"\x00\x00\x00\x18ftypmp42") == "video"
+    assert sniff_kind(b"RIFF\x00\x00\x00\x00WEBPVP8 ") == "image"
+    assert sniff_kind(b"hello") is None
+
+
+# -- video ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def test_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is needed to make the test video (make test installs it)")
+    path = tmp_path_factory.mktemp("video") / "pattern.mp4"
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=duration=4:size=320x240:rate=10",
+            "-pix_fmt",
+            "yuv420p",
+            str(path),
+        ],
+        check=True,
+    )
+    return path
+
+
+def test_video_gets_vpdq_one_hash_per_second(test_video: Path) -> None:
+    r = hash_file(test_video)
+    assert r.error is None and r.kind == "video"
+    assert r.vpdq is not None and 3 <= len(r.vpdq) <= 5
+    assert all(len(f.pdq) == 64 for f in r.vpdq)
+    assert r.md5 is not None and r.sha256 is not None and r.pdq is None
+
+
+def test_corrupt_video(tmp_path: Path) -> None:
+    (tmp_path / "bad.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 500)
+    r = hash_file(tmp_path / "bad.mp4")
+    assert r.kind == "video" and r.error is not None
