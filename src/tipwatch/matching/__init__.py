@@ -1,0 +1,1 @@
+"""Hash lists ("banks") of known material and matching against them."""
