@@ -56,8 +56,13 @@ quarantine_app = typer.Typer(
     help="Malformed records kept aside with their reason: list, show, retry.",
     no_args_is_help=True,
 )
+lists_app = typer.Typer(
+    help="Hash lists of known material: import, list, show, export, remove.",
+    no_args_is_help=True,
+)
 app.add_typer(referrals_app, name="referrals")
 app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(lists_app, name="lists")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -506,6 +511,225 @@ def hash_command(
             f"{len(files) - errors:,} file(s) hashed, {errors:,} could not be hashed",
             highlight=False,
         )
+
+    _run(body)
+
+
+# -- hash lists -----------------------------------------------------------------------------
+
+
+class ListFormat(StrEnum):
+    VICS = "vics"
+    CSV = "csv"
+    PLAIN = "plain"
+
+
+def _detect_list_format(path: Path) -> ListFormat:
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        return ListFormat.VICS
+    if suffix == ".csv":
+        return ListFormat.CSV
+    return ListFormat.PLAIN
+
+
+@lists_app.command("import")
+def lists_import(
+    path: Annotated[Path, typer.Argument(help="The list file.", exists=True, dir_okay=False)],
+    name: Annotated[str, typer.Option(help="The list's name (created when new).")],
+    version: Annotated[str, typer.Option(help="This version's label, e.g. 2020-04-01.")],
+    db: DbOption = None,
+    list_format: Annotated[
+        ListFormat | None, typer.Option("--format", help="vics, csv or plain (default: by suffix).")
+    ] = None,
+    hash_type: Annotated[
+        str | None, typer.Option(help="For a plain list: md5, sha1, sha256, pdq, ...")
+    ] = None,
+    scheme: Annotated[
+        str,
+        typer.Option(help="Category scheme: projectvic_us, dhs, uk_abc, interpol, industry, none."),
+    ] = "projectvic_us",
+    source: Annotated[str | None, typer.Option(help="Who issues the list.")] = None,
+    threshold: Annotated[
+        int | None, typer.Option(help="PDQ distance for a near match (default 31).", min=0, max=128)
+    ] = None,
+    quality_floor: Annotated[
+        int | None, typer.Option(help="Least PDQ quality to match (default 50).", min=0, max=100)
+    ] = None,
+    add_only: Annotated[
+        bool, typer.Option("--add-only", help="Only add: do not retire entries this file lacks.")
+    ] = False,
+) -> None:
+    """Import a version of a hash list (VICS JSON, hash CSV or a plain list)."""
+    from tipwatch.formats import hashlists
+    from tipwatch.matching.lists import import_list
+
+    def body() -> None:
+        fmt = list_format or _detect_list_format(path)
+        if fmt is ListFormat.VICS:
+            records = hashlists.read_vics(path)
+        elif fmt is ListFormat.CSV:
+            records = hashlists.read_hash_csv(path)
+        else:
+            if not hash_type:
+                _fail("a plain list needs --hash-type (md5, sha1, sha256, pdq, ...)")
+                return
+            records = hashlists.read_plain(path, hash_type)
+        summary = import_list(
+            _open(db),
+            name,
+            records,
+            version=version,
+            fmt=fmt.value,
+            scheme=scheme,
+            source_file=str(path),
+            source=source,
+            near_threshold=threshold,
+            quality_floor=quality_floor,
+            full=not add_only,
+        )
+        console.print(
+            f"list [bold]{name}[/] version {version}: {summary.added:,} added, "
+            f"{summary.reactivated:,} reactivated, {summary.retired:,} retired, "
+            f"{summary.kept:,} kept, {summary.rejected:,} rejected",
+            highlight=False,
+        )
+        for location, reason in summary.problems[:10]:
+            console.print(f"  {path.name}, {location}: {reason}", highlight=False)
+
+    _run(body)
+
+
+@lists_app.command("list")
+def lists_list(db: DbOption = None, fmt: FormatOption = OutputFormat.TABLE) -> None:
+    """List the hash lists with their active entries."""
+    from tipwatch.matching.lists import list_lists
+
+    def body() -> None:
+        rows = list_lists(_open(db))
+        _emit(
+            rows,
+            fmt,
+            [
+                "name",
+                "scheme",
+                "version",
+                "active_entries",
+                "near_threshold",
+                "quality_floor",
+                "source",
+            ],
+        )
+
+    _run(body)
+
+
+@lists_app.command("show")
+def lists_show(name: Annotated[str, typer.Argument()], db: DbOption = None) -> None:
+    """Show one list: settings, versions, entries by algorithm and category."""
+    from tipwatch.matching.lists import get_list
+
+    def body() -> None:
+        sys.stdout.write(json.dumps(get_list(_open(db), name), indent=2) + "\n")
+
+    _run(body)
+
+
+@lists_app.command("export")
+def lists_export(
+    name: Annotated[str, typer.Argument()],
+    db: DbOption = None,
+    list_format: Annotated[ListFormat, typer.Option("--format")] = ListFormat.VICS,
+    vics_version: Annotated[str, typer.Option(help="VICS 1.3 or 2.0.")] = "1.3",
+    out: Annotated[Path | None, typer.Option(help="Write here instead of standard output.")] = (
+        None
+    ),
+    include_retired: Annotated[bool, typer.Option(help="Also entries later versions dropped.")] = (
+        False
+    ),
+) -> None:
+    """Export a list's active entries as VICS JSON, hash CSV or a plain list."""
+    from tipwatch.formats import hashlists
+    from tipwatch.matching.lists import iter_entries
+
+    def body() -> None:
+        records = iter_entries(_open(db), name, include_retired=include_retired)
+        sink = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
+        try:
+            if list_format is ListFormat.VICS:
+                hashlists.write_vics(records, sink, version=vics_version)
+            elif list_format is ListFormat.CSV:
+                hashlists.write_hash_csv(records, sink)
+            else:
+                hashlists.write_plain(records, sink)
+        finally:
+            if out:
+                sink.close()
+
+    _run(body)
+
+
+@lists_app.command("remove")
+def lists_remove(
+    name: Annotated[str, typer.Argument()],
+    db: DbOption = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+) -> None:
+    """Remove a list, its entries and the matches against it."""
+    from tipwatch.matching.lists import remove_list
+
+    def body() -> None:
+        if not yes and not typer.confirm(f"Remove the list {name!r} and its matches?"):
+            raise typer.Exit(1)
+        n = remove_list(_open(db), name)
+        console.print(f"removed list {name} ({n:,} entries)")
+
+    _run(body)
+
+
+# -- matching -------------------------------------------------------------------------------
+
+
+@app.command()
+def match(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Media files or folders.")] = None,
+    db: DbOption = None,
+    referrals: Annotated[
+        bool, typer.Option("--referrals", help="Match the hashes of stored referrals' files.")
+    ] = False,
+    report: Annotated[
+        list[str] | None, typer.Option(help="With --referrals: only these report ids.")
+    ] = None,
+    jobs: Annotated[int, typer.Option(help="Processes for hashing media (0: one per CPU).")] = 0,
+) -> None:
+    """Match media, or stored referrals, against the hash lists: each file known or new.
+
+    A near (perceptual) match is a lead, not proof: its algorithm, distance and list are shown.
+    """
+    from tipwatch.formats.detect import iter_source_files
+    from tipwatch.matching.matcher import match_media, match_referrals
+
+    def body() -> None:
+        store = _open(db)
+        if referrals:
+            summary = match_referrals(store, report_ids=report)
+            console.print(
+                f"{summary.files:,} file(s): {summary.known:,} known, {summary.new:,} new "
+                f"({summary.exact_matches:,} exact and {summary.near_matches:,} near matches)",
+                highlight=False,
+            )
+            return
+        if not paths:
+            _fail("name media files or folders, or use --referrals")
+            return
+        for result, verdict in match_media(store, iter_source_files(paths), jobs=jobs):
+            row: dict[str, Any] = {"path": result.path}
+            if verdict is None:
+                row["error"] = result.error
+            else:
+                row["status"] = verdict.status
+                row["matches"] = [m.as_dict() for m in verdict.matches]
+            sys.stdout.write(json.dumps(row) + "\n")
 
     _run(body)
 

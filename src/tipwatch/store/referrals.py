@@ -99,6 +99,8 @@ def file_row(report_id: str, media: MediaFile, position: int) -> dict[str, Any]:
         "revision": 1,
         "content_hash": _digest(document),
         "document": document,
+        "match_status": None,
+        "matched_at": None,
     }
 
 

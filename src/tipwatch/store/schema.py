@@ -21,6 +21,10 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "file_matches",
+    "hash_entries",
+    "hash_list_versions",
+    "hash_lists",
     "ingest_runs",
     "metadata",
     "pending_files",
@@ -87,6 +91,8 @@ referral_files = Table(
     Column("revision", Integer, nullable=False),
     Column("content_hash", String(64), nullable=False),
     Column("document", Text, nullable=False),
+    Column("match_status", String(8), doc="known or new, once matched (migration 0002)"),
+    Column("matched_at", DateTime),
     # No hash indexes here: matching looks referral hashes up in the hash lists' indexes, and
     # random-valued indexes would triple the cost of intake. Add one when a query needs it.
 )
@@ -158,4 +164,68 @@ ingest_runs = Table(
     Column("started_at", DateTime, nullable=False),
     Column("finished_at", DateTime),
     Index("ix_ingest_runs_source_file", "source_file"),
+)
+
+# -- hash lists and matches (migration 0002) ---------------------------------------------------
+
+hash_lists = Table(
+    "hash_lists",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("source", String(200)),
+    Column("scheme", String(40), nullable=False),
+    Column("version", String(100), doc="The newest version imported."),
+    Column("near_threshold", Integer, nullable=False, doc="PDQ Hamming distance for a match."),
+    Column("quality_floor", Integer, nullable=False, doc="Least PDQ quality of a query hash."),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+hash_list_versions = Table(
+    "hash_list_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("list_id", Integer, ForeignKey("hash_lists.id", ondelete="CASCADE"), nullable=False),
+    Column("version", String(100), nullable=False),
+    Column("source_file", Text),
+    Column("format", String(10), nullable=False),
+    Column("added", Integer, nullable=False),
+    Column("retired", Integer, nullable=False),
+    Column("kept", Integer, nullable=False),
+    Column("rejected", Integer, nullable=False),
+    Column("imported_at", DateTime, nullable=False),
+)
+
+hash_entries = Table(
+    "hash_entries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("list_id", Integer, ForeignKey("hash_lists.id", ondelete="CASCADE"), nullable=False),
+    Column("algorithm", String(40), nullable=False),
+    Column("value", String(400), nullable=False),
+    Column("category", String(40)),
+    Column("series", String(200)),
+    Column("media_id", String(100)),
+    Column("flags", Text, nullable=False, doc="JSON object of the list's flags."),
+    Column("extra", Text, nullable=False, doc="JSON object of other fields, verbatim."),
+    Column("added_version", String(100), nullable=False),
+    Column("retired_version", String(100), doc="Set when a later version dropped it."),
+    UniqueConstraint("list_id", "algorithm", "value", name="uq_hash_entries_list_hash"),
+    Index("ix_hash_entries_algorithm_value", "algorithm", "value"),
+)
+
+file_matches = Table(
+    "file_matches",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("report_id", String(128), nullable=False),
+    Column("file_id", String(200), nullable=False),
+    Column("entry_id", Integer, ForeignKey("hash_entries.id", ondelete="CASCADE"), nullable=False),
+    Column("list_id", Integer, nullable=False),
+    Column("algorithm", String(40), nullable=False),
+    Column("kind", String(5), nullable=False, doc="exact (cryptographic) or near (perceptual)"),
+    Column("distance", Integer, nullable=False),
+    Column("matched_at", DateTime, nullable=False),
+    Index("ix_file_matches_report_id", "report_id"),
 )

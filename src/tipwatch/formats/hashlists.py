@@ -1,0 +1,341 @@
+"""Hash lists of known material: Project VIC / VICS JSON, a documented CSV, plain lists.
+
+Every reader yields :class:`HashRecord` items, one per (algorithm, hash value); a VICS
+``Media`` record with an MD5, a SHA-1 and a PhotoDNA gives three records sharing its category
+and flags. Malformed records come back with ``error`` set (and are reported, not imported).
+
+VICS JSON, both generations:
+
+* 1.x: ``{"odata.metadata": ".../1.3.xml#Media", "value": [Media, ...]}``
+* 2.0: ``{"@odata.context": ".../2.0.xml/US/$metadata#Cases", "value": [{"CaseID": ..,
+  "Media": [Media, ...]}, ...]}`` (a 2.0 ``#Media`` hash set is a flat list too)
+
+Flags may be booleans or the strings "true"/"false". Alternative hashes (PhotoDNA and others)
+are kept verbatim under their ``HashName``; one called PDQ is read as PDQ.
+
+The CSV form has a header; columns ``hash_type`` and ``hash`` are required; ``category``,
+``series``, ``media_id``, ``victim_identified``, ``offender_identified``, ``distributed``,
+``self_generated`` are optional; other columns are kept as extra fields.
+
+A plain list holds one hash per line, all of the type given on import; ``#`` starts a comment.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from tipwatch.errors import InputError
+from tipwatch.models import normalise_hash_type
+
+__all__ = [
+    "FLAG_NAMES",
+    "HASH_CSV_COLUMNS",
+    "HashRecord",
+    "normalise_hash_value",
+    "read_hash_csv",
+    "read_plain",
+    "read_vics",
+    "write_hash_csv",
+    "write_plain",
+    "write_vics",
+]
+
+FLAG_NAMES = ("victim_identified", "offender_identified", "distributed", "self_generated")
+_VICS_FLAGS = {
+    "VictimIdentified": "victim_identified",
+    "OffenderIdentified": "offender_identified",
+    "IsDistributed": "distributed",
+    "SelfGenerated": "self_generated",
+}
+_VICS_KNOWN = {
+    "MediaID",
+    "Category",
+    "MD5",
+    "SHA1",
+    "SHA256",
+    "Series",
+    "AlternativeHashes",
+    *_VICS_FLAGS,
+}
+HASH_CSV_COLUMNS = ("hash_type", "hash", "category", "series", "media_id", *FLAG_NAMES)
+MAX_LIST_BYTES = 2 * 1024**3
+_HEX = re.compile(r"^[0-9a-f]+$")
+_HEX_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "pdq": 64}
+
+
+@dataclass(slots=True)
+class HashRecord:
+    """One hash of a list, with what the list says about it."""
+
+    algorithm: str
+    value: str
+    category: str | None = None
+    series: str | None = None
+    media_id: str | None = None
+    flags: dict[str, bool] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    location: str = ""
+    error: str | None = None
+
+
+def normalise_hash_value(algorithm: str, value: str) -> str:
+    """Lower-case hex for the known hex hashes (checked); others verbatim."""
+    text = value.strip()
+    if algorithm in _HEX_LENGTHS:
+        text = text.lower()
+        if len(text) != _HEX_LENGTHS[algorithm] or not _HEX.match(text):
+            raise ValueError(
+                f"{algorithm} hash must be {_HEX_LENGTHS[algorithm]} hexadecimal characters, "
+                f"got {value[:80]!r}"
+            )
+    elif not text:
+        raise ValueError(f"empty {algorithm} hash")
+    return text
+
+
+def _flag(value: Any, name: str) -> bool | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("false", "0", "no"):
+        return False
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise ValueError(f"{name} must be true or false, got {value!r}")
+
+
+def _category(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"category must be a code, got {value!r}")
+    return str(value).strip()
+
+
+def _media_records(media: Any, location: str) -> Iterator[HashRecord]:
+    if not isinstance(media, dict):
+        yield HashRecord("", "", location=location, error="a Media entry must be an object")
+        return
+    try:
+        category = _category(media.get("Category"))
+        flags = {
+            ours: flag
+            for theirs, ours in _VICS_FLAGS.items()
+            if (flag := _flag(media.get(theirs), theirs)) is not None
+        }
+    except ValueError as exc:
+        yield HashRecord("", "", location=location, error=str(exc))
+        return
+    media_id = media.get("MediaID")
+    common = {
+        "category": category,
+        "series": media.get("Series") or None,
+        "media_id": None if media_id is None else str(media_id),
+        "flags": flags,
+        "extra": {k: v for k, v in media.items() if k not in _VICS_KNOWN},
+        "location": location,
+    }
+    pairs: list[tuple[str, Any]] = [
+        (key.lower(), media.get(key)) for key in ("MD5", "SHA1", "SHA256") if media.get(key)
+    ]
+    alternatives = media.get("AlternativeHashes") or []
+    if not isinstance(alternatives, list):
+        yield HashRecord("", "", location=location, error="AlternativeHashes must be a list")
+        return
+    for alt in alternatives:
+        if not isinstance(alt, dict) or not alt.get("HashName") or not alt.get("HashValue"):
+            yield HashRecord(
+                "", "", location=location, error="an alternative hash needs HashName and HashValue"
+            )
+            continue
+        pairs.append((normalise_hash_type(str(alt["HashName"])), alt["HashValue"]))
+    if not pairs:
+        yield HashRecord("", "", location=location, error="Media entry has no hash")
+        return
+    for algorithm, value in pairs:
+        try:
+            normalised = normalise_hash_value(algorithm, str(value))
+        except ValueError as exc:
+            yield HashRecord(algorithm, str(value), location=location, error=str(exc))
+            continue
+        yield HashRecord(algorithm, normalised, **common)  # type: ignore[arg-type]
+
+
+def read_vics(path: Path) -> Iterator[HashRecord]:
+    """Read a VICS JSON file (1.x ``#Media``, 2.0 ``#Cases`` or ``#Media``)."""
+    size = path.stat().st_size
+    if size > MAX_LIST_BYTES:
+        raise InputError(f"{path}: {size:,} bytes is more than the {MAX_LIST_BYTES:,} read")
+    try:
+        data = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not valid JSON: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("value"), list):
+        raise InputError(f"{path}: not a VICS file (expected an object with a 'value' list)")
+    context = str(data.get("@odata.context") or data.get("odata.metadata") or "")
+    for i, item in enumerate(data["value"]):
+        if context.endswith("#Cases") or (isinstance(item, dict) and "Media" in item):
+            if not isinstance(item, dict) or not isinstance(item.get("Media", []), list):
+                yield HashRecord("", "", location=f"case {i}", error="a case needs a Media list")
+                continue
+            case_id = item.get("CaseID")
+            for j, media in enumerate(item.get("Media", [])):
+                for record in _media_records(media, f"case {i}, media {j}"):
+                    if case_id is not None and record.error is None:
+                        record.extra.setdefault("CaseID", case_id)
+                    yield record
+        else:
+            yield from _media_records(item, f"media {i}")
+
+
+def read_hash_csv(path: Path) -> Iterator[HashRecord]:
+    """Read the documented hash-list CSV."""
+    with path.open("r", encoding="utf-8-sig", errors="replace", newline="") as fh:
+        reader = csv.DictReader(fh)
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        missing = [c for c in ("hash_type", "hash") if c not in header]
+        if missing:
+            raise InputError(f"{path}: CSV header lacks column(s): {', '.join(missing)}")
+        reader.fieldnames = header
+        for row in reader:
+            location = f"line {reader.line_num}"
+            try:
+                algorithm = normalise_hash_type(row.get("hash_type") or "")
+                if not algorithm:
+                    raise ValueError("hash_type is empty")
+                value = normalise_hash_value(algorithm, row.get("hash") or "")
+                flags = {
+                    name: flag
+                    for name in FLAG_NAMES
+                    if (flag := _flag(row.get(name), name)) is not None
+                }
+            except ValueError as exc:
+                yield HashRecord(
+                    row.get("hash_type") or "",
+                    row.get("hash") or "",
+                    location=location,
+                    error=str(exc),
+                )
+                continue
+            yield HashRecord(
+                algorithm,
+                value,
+                category=_category(row.get("category")),
+                series=row.get("series") or None,
+                media_id=row.get("media_id") or None,
+                flags=flags,
+                extra={k: v for k, v in row.items() if k and k not in HASH_CSV_COLUMNS and v},
+                location=location,
+            )
+
+
+def read_plain(path: Path, algorithm: str) -> Iterator[HashRecord]:
+    """Read a plain list: one hash of ``algorithm`` per line."""
+    algorithm = normalise_hash_type(algorithm)
+    with path.open("r", encoding="utf-8", errors="replace") as fh:
+        for n, line in enumerate(fh, 1):
+            text = line.split("#", 1)[0].strip()
+            if not text:
+                continue
+            try:
+                yield HashRecord(
+                    algorithm, normalise_hash_value(algorithm, text), location=f"line {n}"
+                )
+            except ValueError as exc:
+                yield HashRecord(algorithm, text, location=f"line {n}", error=str(exc))
+
+
+# -- writers ----------------------------------------------------------------------------------
+
+
+def _group_media(records: Iterable[HashRecord]) -> list[dict[str, Any]]:
+    """Records back into VICS Media entries, grouped by media id (or alone)."""
+    media: dict[str, dict[str, Any]] = {}
+    order: list[str] = []
+    for n, r in enumerate(records):
+        key = r.media_id if r.media_id is not None else f"_{n}"
+        entry = media.get(key)
+        if entry is None:
+            entry = dict(r.extra)
+            entry.pop("CaseID", None)
+            if r.media_id is not None:
+                entry["MediaID"] = int(r.media_id) if r.media_id.isdigit() else r.media_id
+            entry["Category"] = (
+                int(r.category) if r.category and r.category.isdigit() else r.category
+            )
+            for theirs, ours in _VICS_FLAGS.items():
+                if ours in r.flags:
+                    entry[theirs] = r.flags[ours]
+            if r.series:
+                entry["Series"] = r.series
+            media[key] = entry
+            order.append(key)
+        if r.algorithm in ("md5", "sha1", "sha256"):
+            entry[r.algorithm.upper()] = r.value.upper() if r.algorithm == "md5" else r.value
+        else:
+            name = "PDQ" if r.algorithm == "pdq" else r.algorithm
+            entry.setdefault("AlternativeHashes", []).append(
+                {"HashName": name, "HashValue": r.value}
+            )
+    return [media[k] for k in order]
+
+
+def write_vics(records: Iterable[HashRecord], out: IO[str], *, version: str = "1.3") -> int:
+    """Write VICS JSON: ``version`` 1.3 (``#Media``) or 2.0 (one ``#Cases`` case)."""
+    media = _group_media(records)
+    if version.startswith("2"):
+        doc: dict[str, Any] = {
+            "@odata.context": "http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/US/$metadata#Cases",
+            "value": [
+                {
+                    "CaseID": "00000000-0000-0000-0000-000000000000",
+                    "SourceApplicationName": "tipwatch",
+                    "Media": media,
+                }
+            ],
+        }
+    else:
+        doc = {
+            "odata.metadata": "http://github.com/ICMEC/ProjectVic/DataModels/1.3.xml#Media",
+            "value": media,
+        }
+    json.dump(doc, out, indent=1)
+    out.write("\n")
+    return len(media)
+
+
+def write_hash_csv(records: Iterable[HashRecord], out: IO[str]) -> int:
+    writer = csv.writer(out)
+    writer.writerow(HASH_CSV_COLUMNS)
+    n = 0
+    for r in records:
+        flags = ["" if name not in r.flags else str(r.flags[name]).lower() for name in FLAG_NAMES]
+        writer.writerow(
+            [r.algorithm, r.value, r.category or "", r.series or "", r.media_id or "", *flags]
+        )
+        n += 1
+    return n
+
+
+def write_plain(records: Iterable[HashRecord], out: IO[str]) -> int:
+    n = 0
+    for r in records:
+        out.write(r.value + "\n")
+        n += 1
+    return n
+
+
+def records_to_text(records: Iterable[HashRecord], fmt: str, **kwargs: Any) -> str:
+    buf = io.StringIO()
+    {"vics": write_vics, "csv": write_hash_csv, "plain": write_plain}[fmt](records, buf, **kwargs)
+    return buf.getvalue()

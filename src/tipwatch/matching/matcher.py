@@ -1,0 +1,319 @@
+"""Matching hashes against the stored lists: exact (cryptographic) and near (PDQ).
+
+Exact and near matches are kept apart. A near match is a lead, not proof: it always carries
+the algorithm, the Hamming distance and the list. A PDQ query takes part in near matching
+against a list only when its quality reaches the list's floor (when the quality is known).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, delete, insert, select, update
+
+from tipwatch.matching.pdq_index import PDQIndex, hexes_to_array
+from tipwatch.matching.schemes import get_scheme
+from tipwatch.store.database import Store
+from tipwatch.store.schema import file_matches, hash_entries, hash_lists, referral_files
+
+__all__ = ["FileVerdict", "Match", "MatchSummary", "Matcher", "match_media", "match_referrals"]
+
+_CRYPTO = ("md5", "sha1", "sha256")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One hit of a hash on a list entry."""
+
+    list_name: str
+    list_id: int
+    entry_id: int
+    algorithm: str
+    kind: str  # "exact" or "near"
+    distance: int
+    category: str | None
+    category_label: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "list": self.list_name,
+            "algorithm": self.algorithm,
+            "kind": self.kind,
+            "distance": self.distance,
+            "category": self.category,
+            "category_label": self.category_label,
+            "entry_id": self.entry_id,
+        }
+
+
+@dataclass
+class FileVerdict:
+    """A file is *known* when any hash matched, else *new*."""
+
+    matches: list[Match] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return "known" if self.matches else "new"
+
+
+@dataclass(slots=True)
+class _ListInfo:
+    name: str
+    threshold: int
+    floor: int
+    labels: dict[str, str]
+
+
+class Matcher:
+    """Matches hashes against every active entry of every list in the store.
+
+    The PDQ index is built in memory from the store when the matcher is made; call
+    :meth:`refresh` after lists change.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.lists: dict[int, _ListInfo] = {}
+        self.index = PDQIndex()
+        self._entry_list = np.zeros(0, dtype=np.int64)
+        self._entry_category: dict[int, str | None] = {}
+        self.refresh()
+
+    def refresh(self) -> None:
+        e = hash_entries.c
+        with self.store.engine.connect() as conn:
+            self.lists = {
+                r.id: _ListInfo(
+                    r.name, r.near_threshold, r.quality_floor, get_scheme(r.scheme).categories
+                )
+                for r in conn.execute(select(hash_lists))
+            }
+            rows = conn.execute(
+                select(e.id, e.list_id, e.value, e.category)
+                .where(e.algorithm == "pdq", e.retired_version.is_(None))
+                .order_by(e.id)
+            ).all()
+        ids = np.array([r.id for r in rows], dtype=np.int64)
+        self.index = PDQIndex(hexes_to_array(r.value for r in rows), ids) if rows else PDQIndex()
+        self._entry_list = np.array([r.list_id for r in rows], dtype=np.int64)
+        self._pdq_meta = {r.id: (r.list_id, r.category) for r in rows}
+
+    @property
+    def max_threshold(self) -> int:
+        return max((info.threshold for info in self.lists.values()), default=0)
+
+    def _match(
+        self,
+        list_id: int,
+        entry_id: int,
+        algorithm: str,
+        kind: str,
+        distance: int,
+        category: str | None,
+    ) -> Match:
+        info = self.lists[list_id]
+        return Match(
+            info.name,
+            list_id,
+            entry_id,
+            algorithm,
+            kind,
+            distance,
+            category,
+            info.labels.get(category) if category else None,
+        )
+
+    def exact(
+        self, conn: Connection, wanted: dict[str, set[str]]
+    ) -> dict[tuple[str, str], list[Match]]:
+        """Exact hits for ``algorithm -> values``, keyed by (algorithm, value)."""
+        e = hash_entries.c
+        out: dict[tuple[str, str], list[Match]] = {}
+        for algorithm, values in wanted.items():
+            ordered = sorted(values)
+            for start in range(0, len(ordered), 500):
+                chunk = ordered[start : start + 500]
+                for r in conn.execute(
+                    select(e.id, e.list_id, e.value, e.category).where(
+                        e.algorithm == algorithm,
+                        e.value.in_(chunk),
+                        e.retired_version.is_(None),
+                    )
+                ):
+                    out.setdefault((algorithm, r.value), []).append(
+                        self._match(r.list_id, r.id, algorithm, "exact", 0, r.category)
+                    )
+        return out
+
+    def near(self, pdq_hashes: list[str], qualities: list[int | None]) -> list[list[Match]]:
+        """Near (PDQ) hits for each query, within each list's threshold and quality floor."""
+        results: list[list[Match]] = [[] for _ in pdq_hashes]
+        if not pdq_hashes or len(self.index) == 0:
+            return results
+        found = self.index.search(hexes_to_array(pdq_hashes), self.max_threshold)
+        for q, entry, dist in zip(
+            found.query.tolist(), found.entry.tolist(), found.distance.tolist(), strict=True
+        ):
+            list_id, category = self._pdq_meta[entry]
+            info = self.lists[list_id]
+            quality = qualities[q]
+            if dist > info.threshold or (quality is not None and quality < info.floor):
+                continue
+            results[q].append(
+                self._match(list_id, entry, "pdq", "near" if dist else "exact", dist, category)
+            )
+        return results
+
+    def verdicts(
+        self, files: list[dict[str, str]], qualities: list[int | None] | None = None
+    ) -> list[FileVerdict]:
+        """A verdict per file, from its hashes (``algorithm -> value``)."""
+        qualities = qualities or [None] * len(files)
+        wanted: dict[str, set[str]] = {}
+        for hashes in files:
+            for algorithm, value in hashes.items():
+                if algorithm != "pdq":
+                    wanted.setdefault(algorithm, set()).add(value)
+        with self.store.engine.connect() as conn:
+            exact = self.exact(conn, wanted)
+        pdq_positions = [i for i, h in enumerate(files) if "pdq" in h]
+        near = self.near(
+            [files[i]["pdq"] for i in pdq_positions], [qualities[i] for i in pdq_positions]
+        )
+        verdicts = [FileVerdict() for _ in files]
+        for i, hashes in enumerate(files):
+            for algorithm, value in hashes.items():
+                if algorithm != "pdq":
+                    verdicts[i].matches.extend(exact.get((algorithm, value), []))
+        for i, hits in zip(pdq_positions, near, strict=True):
+            verdicts[i].matches.extend(hits)
+        for v in verdicts:
+            v.matches.sort(key=lambda m: (m.kind != "exact", m.distance, m.list_name))
+        return verdicts
+
+
+@dataclass
+class MatchSummary:
+    files: int = 0
+    known: int = 0
+    new: int = 0
+    exact_matches: int = 0
+    near_matches: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "files": self.files,
+            "known": self.known,
+            "new": self.new,
+            "exact_matches": self.exact_matches,
+            "near_matches": self.near_matches,
+        }
+
+
+def match_referrals(
+    store: Store, *, report_ids: Iterable[str] | None = None, batch_size: int = 2000
+) -> MatchSummary:
+    """Match the hashes supplied in each stored referral file; store matches and verdicts."""
+    matcher = Matcher(store)
+    summary = MatchSummary()
+    f = referral_files.c
+    query = select(f.report_id, f.file_id, f.document).order_by(f.report_id, f.position)
+    if report_ids is not None:
+        query = query.where(f.report_id.in_(list(report_ids)))
+    with store.engine.connect() as conn:
+        rows = conn.execute(query).all()
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start : start + batch_size]
+        hashes = [json.loads(r.document).get("hashes", {}) for r in chunk]
+        verdicts = matcher.verdicts(hashes)
+        now = _now()
+        with store.engine.begin() as conn:
+            for row, verdict in zip(chunk, verdicts, strict=True):
+                conn.execute(
+                    delete(file_matches).where(
+                        file_matches.c.report_id == row.report_id,
+                        file_matches.c.file_id == row.file_id,
+                    )
+                )
+                if verdict.matches:
+                    conn.execute(
+                        insert(file_matches),
+                        [
+                            {
+                                "report_id": row.report_id,
+                                "file_id": row.file_id,
+                                "entry_id": m.entry_id,
+                                "list_id": m.list_id,
+                                "algorithm": m.algorithm,
+                                "kind": m.kind,
+                                "distance": m.distance,
+                                "matched_at": now,
+                            }
+                            for m in verdict.matches
+                        ],
+                    )
+                conn.execute(
+                    update(referral_files)
+                    .where(f.report_id == row.report_id, f.file_id == row.file_id)
+                    .values(match_status=verdict.status, matched_at=now)
+                )
+                summary.files += 1
+                summary.known += verdict.status == "known"
+                summary.new += verdict.status == "new"
+                summary.exact_matches += sum(m.kind == "exact" for m in verdict.matches)
+                summary.near_matches += sum(m.kind == "near" for m in verdict.matches)
+    return summary
+
+
+def file_matches_for(store: Store, report_id: str) -> list[dict[str, Any]]:
+    """Stored matches of one referral's files, with list, algorithm, kind and distance."""
+    m, e, lst = file_matches.c, hash_entries.c, hash_lists.c
+    query = (
+        select(m.file_id, m.algorithm, m.kind, m.distance, lst.name, lst.scheme, e.category)
+        .join(hash_entries, hash_entries.c.id == m.entry_id)
+        .join(hash_lists, hash_lists.c.id == m.list_id)
+        .where(m.report_id == report_id)
+        .order_by(m.file_id, m.distance)
+    )
+    with store.engine.connect() as conn:
+        return [
+            {
+                "file_id": r.file_id,
+                "list": r.name,
+                "algorithm": r.algorithm,
+                "kind": r.kind,
+                "distance": r.distance,
+                "category": r.category,
+                "category_label": get_scheme(r.scheme).categories.get(r.category or ""),
+            }
+            for r in conn.execute(query)
+        ]
+
+
+def match_media(
+    store: Store, paths: Iterable[Path], *, jobs: int = 1
+) -> Iterator[tuple[Any, FileVerdict | None]]:
+    """Hash media files and match them: (hashes, verdict) per file; verdict None on error."""
+    from tipwatch.media import hash_paths
+
+    matcher = Matcher(store)
+    for result in hash_paths(list(paths), jobs=jobs):
+        if result.error is not None:
+            yield result, None
+            continue
+        hashes = {
+            a: v for a in ("md5", "sha1", "sha256", "pdq") if (v := getattr(result, a)) is not None
+        }
+        (verdict,) = matcher.verdicts([hashes], [result.pdq_quality])
+        yield result, verdict

@@ -1,0 +1,117 @@
+"""The hashing, list and matching commands, as a user runs them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from tipwatch.cli import app
+from tipwatch.demo import sample_files
+from tipwatch.demo.images import write_generated_images
+
+runner = CliRunner()
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args), env={"COLUMNS": "200"})
+    return result.exit_code, result.output
+
+
+def test_hash_jsonl_and_csv_with_per_file_errors(tmp_path: Path) -> None:
+    write_generated_images(tmp_path / "m", 2, size=(320, 240))
+    (tmp_path / "m" / "empty.jpg").write_bytes(b"")
+    code, out = invoke("hash", str(tmp_path / "m"), "--jobs", "1")
+    assert code == 0
+    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert [r.get("error") for r in rows] == ["empty file (0 bytes)", None, None]
+    assert all(len(r["pdq"]) == 64 for r in rows[1:])
+    assert "2 file(s) hashed, 1 could not be hashed" in out
+    code, out = invoke(
+        "hash", str(tmp_path / "m"), "--format", "csv", "--out", str(tmp_path / "h.csv")
+    )
+    table = list(csv.DictReader(io.StringIO((tmp_path / "h.csv").read_text())))
+    assert code == 0 and len(table) == 3 and table[1]["kind"] == "image"
+
+
+def test_hash_missing_path(tmp_path: Path) -> None:
+    code, out = invoke("hash", str(tmp_path / "nope"))
+    assert code == 1 and "no such file or folder" in out
+
+
+def test_lists_and_match_commands(db_url: str, tmp_path: Path) -> None:
+    code, out = invoke("ingest", "--db", db_url, *map(str, sample_files()))
+    assert code == 0
+    plain = tmp_path / "known.txt"
+    plain.write_text("0cc175b9c0f1b6a831c399e269772661\n")
+    code, out = invoke(
+        "lists",
+        "import",
+        str(plain),
+        "--db",
+        db_url,
+        "--name",
+        "local",
+        "--version",
+        "2020-04-01",
+        "--hash-type",
+        "md5",
+        "--scheme",
+        "none",
+    )
+    assert code == 0 and "1 added" in out
+    code, out = invoke(
+        "lists", "import", str(plain), "--db", db_url, "--name", "x", "--version", "1"
+    )
+    assert code == 1 and "needs --hash-type" in out
+    code, out = invoke("lists", "list", "--db", db_url, "-f", "json")
+    assert json.loads(out)[0]["name"] == "local" and json.loads(out)[0]["active_entries"] == 1
+    code, out = invoke("lists", "show", "local", "--db", db_url)
+    assert json.loads(out)["versions"][0]["version"] == "2020-04-01"
+    code, out = invoke("lists", "export", "local", "--db", db_url, "--format", "csv")
+    assert code == 0 and "md5,0cc175b9c0f1b6a831c399e269772661" in out
+    code, out = invoke("match", "--referrals", "--db", db_url)
+    assert code == 0 and "7 file(s): 1 known, 6 new (1 exact and 0 near matches)" in out
+    code, out = invoke("match", "--db", db_url)
+    assert code == 1 and "--referrals" in out
+    code, out = invoke("lists", "remove", "local", "--db", db_url, "--yes")
+    assert code == 0 and "removed list local (1 entries)" in out
+    code, out = invoke("lists", "show", "local", "--db", db_url)
+    assert code == 1 and "no hash list named 'local'" in out
+
+
+def test_match_media_prints_status_and_matches(db_url: str, tmp_path: Path) -> None:
+    (path,) = write_generated_images(tmp_path / "m", 1, size=(320, 240), start=2)  # smooth noise
+    code, out = invoke("hash", str(path), "--jobs", "1")
+    pdq = json.loads(next(line for line in out.splitlines() if line.startswith("{")))["pdq"]
+    (tmp_path / "pdq.txt").write_text(pdq + "\n")
+    invoke(
+        "lists",
+        "import",
+        str(tmp_path / "pdq.txt"),
+        "--db",
+        db_url,
+        "--name",
+        "p",
+        "--version",
+        "1",
+        "--hash-type",
+        "pdq",
+        "--scheme",
+        "none",
+    )
+    code, out = invoke("match", str(path), "--db", db_url, "--jobs", "1")
+    row = json.loads(out.splitlines()[0])
+    assert code == 0 and row["status"] == "known"
+    assert row["matches"][0] | {"entry_id": 0} == {
+        "list": "p",
+        "algorithm": "pdq",
+        "kind": "exact",
+        "distance": 0,
+        "category": None,
+        "category_label": None,
+        "entry_id": 0,
+    }
