@@ -22,6 +22,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 
+def reference_pdq_with_quality(paths: list[Path]) -> list[tuple[str, int]]:
+    import numpy as np
+    import pdqhash
+    from PIL import Image
+
+    from tipwatch.media.hashing import pdq_hex
+
+    out = []
+    for p in paths:
+        with Image.open(p) as im:
+            vector, quality = pdqhash.compute(np.asarray(im.convert("RGB")))
+        out.append((pdq_hex(vector), int(quality)))
+    return out
+
+
 def reference_pdq(paths: list[Path]) -> list[str]:
     import numpy as np
     import pdqhash
@@ -72,7 +87,13 @@ def main() -> None:
         ours, t_ours = best_of(args.repeats, tipwatch_pdq, paths)
         os.sched_setaffinity(0, set(cpus))
         _, t_both = best_of(args.repeats, tipwatch_pdq, paths, len(cpus))
+        qualities = [q for _h, q in reference_pdq_with_quality(paths)]
     diffs = sorted(bin(int(a, 16) ^ int(b, 16)).count("1") for a, b in zip(ref, ours, strict=True))
+    usable = sorted(
+        bin(int(a, 16) ^ int(b, 16)).count("1")
+        for a, b, q in zip(ref, ours, qualities, strict=True)
+        if q >= 50
+    )
     n = len(diffs)
     print(
         json.dumps(
@@ -90,6 +111,13 @@ def main() -> None:
                 "pdq_bits_differing_median": diffs[n // 2],
                 "pdq_bits_differing_p99": diffs[min(n - 1, int(n * 0.99))],
                 "pdq_bits_differing_max": diffs[-1],
+                "images_with_quality_at_least_50": len(usable),
+                "pdq_bits_differing_median_quality_50": usable[len(usable) // 2]
+                if usable
+                else None,
+                "pdq_bits_differing_p99_quality_50": (
+                    usable[min(len(usable) - 1, int(len(usable) * 0.99))] if usable else None
+                ),
                 "python": platform.python_version(),
                 "date": datetime.now(UTC).date().isoformat(),
             }
