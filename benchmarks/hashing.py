@@ -72,11 +72,52 @@ def best_of(repeats: int, fn, *args):  # type: ignore[no-untyped-def]
     return result, best
 
 
+def _rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def run_memory(count: int) -> None:
+    """Resident memory while hashing a folder of ``count`` images (one process)."""
+    from tipwatch.demo.images import write_generated_images
+    from tipwatch.media import hash_paths
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = write_generated_images(Path(tmp), count)
+        readings = []
+        start = _rss_mb()
+        for n, result in enumerate(hash_paths(paths, jobs=1), 1):
+            assert result.error is None, result.error
+            if n % max(1, count // 20) == 0:
+                readings.append(round(_rss_mb(), 1))
+    print(
+        json.dumps(
+            {
+                "benchmark": "hashing_memory",
+                "images": count,
+                "rss_mb_before": round(start, 1),
+                "rss_mb_readings": readings,
+                "rss_mb_growth_after_first_tenth": round(max(readings[2:]) - readings[1], 1),
+                "python": platform.python_version(),
+                "date": datetime.now(UTC).date().isoformat(),
+            }
+        ),
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--memory", type=int, metavar="N", help="RSS while hashing N images")
     args = parser.parse_args()
+    if args.memory:
+        run_memory(args.memory)
+        return
     from tipwatch.demo.images import write_generated_images
 
     cpus = sorted(os.sched_getaffinity(0))

@@ -701,6 +701,9 @@ def match(
         list[str] | None, typer.Option(help="With --referrals: only these report ids.")
     ] = None,
     jobs: Annotated[int, typer.Option(help="Processes for hashing media (0: one per CPU).")] = 0,
+    dihedral: Annotated[
+        bool, typer.Option(help="Also match images' 8 rotations and flips (PDQ).")
+    ] = False,
 ) -> None:
     """Match media, or stored referrals, against the hash lists: each file known or new.
 
@@ -722,7 +725,8 @@ def match(
         if not paths:
             _fail("name media files or folders, or use --referrals")
             return
-        for result, verdict in match_media(store, iter_source_files(paths), jobs=jobs):
+        files = iter_source_files(paths)
+        for result, verdict in match_media(store, files, jobs=jobs, dihedral=dihedral):
             row: dict[str, Any] = {"path": result.path}
             if verdict is None:
                 row["error"] = result.error

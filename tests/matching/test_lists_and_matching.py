@@ -345,3 +345,30 @@ def test_match_referrals_marks_files_known_or_new(store: Store, tmp_path: Path) 
     # Matching again replaces, never doubles, the stored matches.
     match_referrals(store)
     assert len(file_matches_for(store, "9100002")) == 1
+
+
+def test_dihedral_matching_finds_rotated_and_flipped_copies(store: Store, tmp_path: Path) -> None:
+    from PIL import Image
+
+    original = tmp_path / "orig.png"
+    generated_image(102, (640, 480), kind="noise").save(original)  # PDQ quality 100
+    h = hash_file(original)
+    assert h.pdq_quality is not None and h.pdq_quality >= 50
+    (tmp_path / "l.csv").write_text(f"hash_type,hash\npdq,{h.pdq}\n")
+    import_list(
+        store, "p", read_hash_csv(tmp_path / "l.csv"), version="1", fmt="csv", scheme="none"
+    )
+    folder = tmp_path / "q"
+    folder.mkdir()
+    with Image.open(original) as im:
+        im.transpose(Image.Transpose.ROTATE_90).save(folder / "rotated.png")
+        im.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(folder / "mirrored.png")
+    plain = {Path(r.path).name: v for r, v in match_media(store, sorted(folder.iterdir()))}
+    assert all(v is not None and v.status == "new" for v in plain.values())
+    both = {
+        Path(r.path).name: v for r, v in match_media(store, sorted(folder.iterdir()), dihedral=True)
+    }
+    for name in ("rotated.png", "mirrored.png"):
+        verdict = both[name]
+        assert verdict is not None and verdict.status == "known"
+        assert verdict.matches[0].transform is not None and verdict.matches[0].distance <= 31

@@ -43,9 +43,11 @@ class Match:
     distance: int
     category: str | None
     category_label: str | None
+    transform: str | None = None
+    """For a hit found on a rotated or flipped copy: which one (``rotate90`` ...)."""
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "list": self.list_name,
             "algorithm": self.algorithm,
             "kind": self.kind,
@@ -54,6 +56,9 @@ class Match:
             "category_label": self.category_label,
             "entry_id": self.entry_id,
         }
+        if self.transform is not None:
+            out["transform"] = self.transform
+        return out
 
 
 @dataclass
@@ -302,13 +307,18 @@ def file_matches_for(store: Store, report_id: str) -> list[dict[str, Any]]:
 
 
 def match_media(
-    store: Store, paths: Iterable[Path], *, jobs: int = 1
+    store: Store, paths: Iterable[Path], *, jobs: int = 1, dihedral: bool = False
 ) -> Iterator[tuple[Any, FileVerdict | None]]:
-    """Hash media files and match them: (hashes, verdict) per file; verdict None on error."""
+    """Hash media files and match them: (hashes, verdict) per file; verdict None on error.
+
+    With ``dihedral``, an image's 8 rotations and flips are matched too; a hit found only on a
+    transformed copy names the transform.
+    """
     from tipwatch.media import hash_paths
+    from tipwatch.media.hashing import DIHEDRAL
 
     matcher = Matcher(store)
-    for result in hash_paths(list(paths), jobs=jobs):
+    for result in hash_paths(list(paths), jobs=jobs, dihedral=dihedral):
         if result.error is not None:
             yield result, None
             continue
@@ -316,4 +326,27 @@ def match_media(
             a: v for a in ("md5", "sha1", "sha256", "pdq") if (v := getattr(result, a)) is not None
         }
         (verdict,) = matcher.verdicts([hashes], [result.pdq_quality])
+        if result.pdq_dihedral:
+            best = {m.entry_id: m for m in verdict.matches if m.algorithm == "pdq"}
+            others = matcher.near(
+                result.pdq_dihedral[1:], [result.pdq_quality] * (len(DIHEDRAL) - 1)
+            )
+            for name, hits in zip(DIHEDRAL[1:], others, strict=True):
+                for hit in hits:
+                    known = best.get(hit.entry_id)
+                    if known is None or hit.distance < known.distance:
+                        best[hit.entry_id] = Match(
+                            hit.list_name,
+                            hit.list_id,
+                            hit.entry_id,
+                            "pdq",
+                            "near",
+                            hit.distance,
+                            hit.category,
+                            hit.category_label,
+                            transform=name,
+                        )
+            verdict.matches = [m for m in verdict.matches if m.algorithm != "pdq"]
+            verdict.matches.extend(best.values())
+            verdict.matches.sort(key=lambda m: (m.kind != "exact", m.distance, m.list_name))
         yield result, verdict

@@ -179,12 +179,20 @@ class PDQIndex:
 
     # -- searching ------------------------------------------------------------------------
 
-    def search(self, queries: U8, radius: int, *, batch: int = 256) -> RangeResult:
+    def search(self, queries: U8, radius: int, *, batch: int | None = None) -> RangeResult:
         """Every (query row, entry id) within ``radius`` bits, with the distance."""
         queries = np.ascontiguousarray(queries, dtype=np.uint8).reshape(-1, 32)
         if not 0 <= radius <= 256:
             raise ValueError("radius must be between 0 and 256")
         masks = _flip_masks(radius // CHUNKS) if radius < 64 else None
+        if batch is None:
+            # Keep the candidates of one batch to about two million (64 MB of hashes).
+            per_query = (
+                CHUNKS
+                * (len(masks) if masks is not None else 1)
+                * max(1.0, len(self._ids) / _BUCKETS)
+            )
+            batch = int(min(256, max(8, 2_000_000 / per_query)))
         parts: list[tuple[I64, I64, npt.NDArray[np.int32]]] = []
         for start in range(0, len(queries), batch):
             block = queries[start : start + batch]

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 __all__ = [
+    "DIHEDRAL",
     "DRAFT_MIN_SIDE",
     "MAX_IMAGE_PIXELS",
     "MediaHashes",
@@ -102,6 +103,8 @@ class MediaHashes:
     width: int | None = None
     height: int | None = None
     vpdq: list[VideoFrameHash] | None = None
+    pdq_dihedral: list[str] | None = None
+    """With ``dihedral=True``: PDQ of the 8 rotations and flips, in :data:`DIHEDRAL` order."""
     error: str | None = None
     decoded_at: tuple[int, int] | None = field(default=None, repr=False)
 
@@ -110,6 +113,8 @@ class MediaHashes:
         out.pop("decoded_at", None)
         if self.vpdq is None:
             out.pop("vpdq")
+        if self.pdq_dihedral is None:
+            out.pop("pdq_dihedral")
         return {k: v for k, v in out.items() if v is not None}
 
 
@@ -120,7 +125,20 @@ def pdq_hex(bits: Any) -> str:
     return bytes(np.packbits(np.asarray(bits, dtype=np.uint8))).hex()
 
 
-def _image_pdq(data: bytes, reduced: bool, result: MediaHashes) -> None:
+DIHEDRAL = (
+    "original",
+    "rotate90",
+    "rotate180",
+    "rotate270",
+    "flip_vertical",
+    "flip_horizontal",
+    "rotate90_flip_vertical",
+    "rotate90_flip_horizontal",
+)
+"""The order of the eight PDQ hashes of an image's rotations and flips (``pdqhash``'s)."""
+
+
+def _image_pdq(data: bytes, reduced: bool, result: MediaHashes, dihedral: bool = False) -> None:
     import numpy as np
     import pdqhash
     from PIL import Image, UnidentifiedImageError
@@ -159,8 +177,13 @@ def _image_pdq(data: bytes, reduced: bool, result: MediaHashes) -> None:
         else:
             result.error = f"the image cannot be decoded: {message}"
         return
-    vector, quality = pdqhash.compute(array)
-    result.pdq = pdq_hex(vector)
+    if dihedral:
+        vectors, quality = pdqhash.compute_dihedral(array)
+        result.pdq_dihedral = [pdq_hex(v) for v in vectors]
+        result.pdq = result.pdq_dihedral[0]
+    else:
+        vector, quality = pdqhash.compute(array)
+        result.pdq = pdq_hex(vector)
     result.pdq_quality = int(quality)
 
 
@@ -193,7 +216,7 @@ def _video_vpdq(path: Path, result: MediaHashes) -> None:
     ]
 
 
-def hash_file(path: str | Path, *, reduced: bool = True) -> MediaHashes:
+def hash_file(path: str | Path, *, reduced: bool = True, dihedral: bool = False) -> MediaHashes:
     """Hash one file. Never raises for a bad file: the problem is in ``error``."""
     path = Path(path)
     result = MediaHashes(path=str(path))
@@ -235,25 +258,25 @@ def hash_file(path: str | Path, *, reduced: bool = True) -> MediaHashes:
         result.sha1 = sha1.hexdigest()
         data = b"".join(chunks)
         del chunks
-        _image_pdq(data, reduced, result)
+        _image_pdq(data, reduced, result, dihedral)
     else:
         _video_vpdq(path, result)
     return result
 
 
-def _hash_one(args: tuple[str, bool]) -> MediaHashes:
-    return hash_file(args[0], reduced=args[1])
+def _hash_one(args: tuple[str, bool, bool]) -> MediaHashes:
+    return hash_file(args[0], reduced=args[1], dihedral=args[2])
 
 
 def hash_paths(
-    paths: Iterable[Path], *, jobs: int = 1, reduced: bool = True
+    paths: Iterable[Path], *, jobs: int = 1, reduced: bool = True, dihedral: bool = False
 ) -> Iterator[MediaHashes]:
     """Hash files in order, on ``jobs`` processes (0: one per CPU)."""
     files = [str(p) for p in paths]
     workers = jobs or (os.cpu_count() or 1)
     if workers <= 1 or len(files) < 2:
         for f in files:
-            yield hash_file(f, reduced=reduced)
+            yield hash_file(f, reduced=reduced, dihedral=dihedral)
         return
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        yield from pool.map(_hash_one, [(f, reduced) for f in files], chunksize=4)
+        yield from pool.map(_hash_one, [(f, reduced, dihedral) for f in files], chunksize=4)
