@@ -48,7 +48,12 @@ def hexes_to_array(values: Iterable[str]) -> U8:
 
 
 def _popcount_rows(x: npt.NDArray[np.uint8] | npt.NDArray[np.uint64]) -> npt.NDArray[np.int32]:
-    return np.bitwise_count(x).sum(axis=1, dtype=np.int32)  # type: ignore[no-any-return]
+    counts = np.bitwise_count(x)
+    # Adding the columns is several times faster than a reduction along a short axis.
+    total = counts[:, 0].astype(np.int32)
+    for k in range(1, counts.shape[1]):
+        total += counts[:, k]
+    return total
 
 
 def _words(hashes: U8) -> npt.NDArray[np.uint64]:
@@ -227,19 +232,24 @@ class PDQIndex:
         chunks = _chunks(block)  # (nq, 16)
         probes = (chunks[:, :, None] ^ masks[None, None, :]).astype(np.int64)  # (nq, 16, m)
         rows = np.arange(CHUNKS)[None, :, None]
-        lo = self._starts[rows, probes].ravel().astype(np.int64)
-        hi = self._starts[rows, probes + 1].ravel().astype(np.int64)
+        flat = (rows * (_BUCKETS + 1) + probes).ravel()
+        lo = np.take(self._starts, flat).astype(np.int64)
+        hi = np.take(self._starts, flat + 1).astype(np.int64)
         lengths = hi - lo
         total = int(lengths.sum())
         if total == 0:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty, np.zeros(0, dtype=np.int32)
-        query_of_probe = np.repeat(np.arange(nq, dtype=np.int64), CHUNKS * len(masks))
         ends = np.cumsum(lengths)
         offsets = np.repeat(lo - (ends - lengths), lengths) + np.arange(total, dtype=np.int64)
-        candidates = self._perm[offsets].astype(np.int64)
-        cand_query = np.repeat(query_of_probe, lengths)
-        dist = _popcount_rows(self._words[candidates] ^ _words(block)[cand_query])
+        # np.take gathers rows several times faster than fancy indexing. Candidates come
+        # grouped by query, so each query's words are repeated rather than gathered.
+        candidates = np.take(self._perm, offsets).astype(np.int64)
+        per_query = lengths.reshape(nq, -1).sum(axis=1)
+        cand_query = np.repeat(np.arange(nq, dtype=np.int64), per_query)
+        words = np.take(self._words, candidates, axis=0)
+        np.bitwise_xor(words, np.repeat(_words(block), per_query, axis=0), out=words)
+        dist = _popcount_rows(words)
         hit = np.nonzero(dist <= radius)[0]
         # A pair found through several chunks is kept once (there are few hits to sort).
         key = np.unique(cand_query[hit] * len(self._ids) + candidates[hit])
