@@ -372,3 +372,100 @@ def test_dihedral_matching_finds_rotated_and_flipped_copies(store: Store, tmp_pa
         verdict = both[name]
         assert verdict is not None and verdict.status == "known"
         assert verdict.matches[0].transform is not None and verdict.matches[0].distance <= 31
+
+
+def _video(path: Path, seed: int) -> Path:
+    """Five seconds of video, one generated benign image (smooth noise) per second."""
+    import shutil
+    import subprocess
+
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is needed to make test videos (make test installs it)")
+    frames = path.parent / f"frames_{seed}"
+    frames.mkdir()
+    for i in range(5):
+        generated_image(seed + 4 * i, (320, 240), kind="noise").save(frames / f"f{i}.png")
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-y",
+            "-framerate",
+            "1",
+            "-i",
+            str(frames / "f%d.png"),
+            "-r",
+            "10",
+            "-pix_fmt",
+            "yuv420p",
+            str(path),
+        ],
+        check=True,
+    )
+    return path
+
+
+def test_vpdq_list_matches_a_reencoded_video_with_both_percentages(
+    store: Store, tmp_path: Path
+) -> None:
+    import subprocess
+
+    original = _video(tmp_path / "orig.mp4", 500)
+    smaller = tmp_path / "small.mp4"  # scaled down and re-encoded
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(original),
+            "-vf",
+            "scale=256:192",
+            "-crf",
+            "28",
+            "-pix_fmt",
+            "yuv420p",
+            str(smaller),
+        ],
+        check=True,
+    )
+    other = _video(tmp_path / "other.mp4", 900)
+    frames = hash_file(original).vpdq
+    assert frames
+    (tmp_path / "v.csv").write_text(
+        "hash_type,hash,category\nvpdq," + ";".join(f.pdq for f in frames) + ",1\n"
+    )
+    s = import_list(
+        store,
+        "videos",
+        read_hash_csv(tmp_path / "v.csv"),
+        version="1",
+        fmt="csv",
+        scheme="projectvic_us",
+    )
+    assert s.added == 1
+    results = {Path(r.path).name: v for r, v in match_media(store, [smaller, other, original])}
+    for name in ("small.mp4", "orig.mp4"):
+        verdict = results[name]
+        assert verdict is not None and verdict.status == "known", name
+        (m,) = [x for x in verdict.matches if x.algorithm == "vpdq"]
+        assert (
+            m.list_name == "videos" and m.query_percent is not None and m.list_percent is not None
+        )
+        assert m.query_percent >= 80 and m.list_percent >= 80
+    assert results["other.mp4"] is not None and results["other.mp4"].status == "new"
+    # The frames survive export and import again.
+    buf = io.StringIO()
+    hashlists.write_hash_csv(list(iter_entries(store, "videos")), buf)
+    (tmp_path / "again.csv").write_text(buf.getvalue())
+    (again,) = list(read_hash_csv(tmp_path / "again.csv"))
+    assert again.extra["frames"] == [f.pdq for f in frames]
+
+
+def test_vpdq_value_must_hold_frame_hashes(tmp_path: Path) -> None:
+    (tmp_path / "v.csv").write_text("hash_type,hash\nvpdq,not;hashes\nvpdq,\n")
+    records = list(read_hash_csv(tmp_path / "v.csv"))
+    assert all(r.error for r in records)
+    assert "64 hexadecimal" in (records[0].error or "")

@@ -42,6 +42,8 @@ __all__ = [
     "read_hash_csv",
     "read_plain",
     "read_vics",
+    "vpdq_frames",
+    "vpdq_record",
     "write_hash_csv",
     "write_plain",
     "write_vics",
@@ -83,6 +85,32 @@ class HashRecord:
     extra: dict[str, Any] = field(default_factory=dict)
     location: str = ""
     error: str | None = None
+
+
+VPDQ_PREFIX = "vpdq-sha256:"
+"""A vPDQ entry's value: the SHA-256 of its frame hashes (the frames travel in ``extra``)."""
+
+
+def vpdq_frames(text: str) -> list[str]:
+    """The PDQ hashes of a vPDQ value written as ``hex;hex;...`` (one per second)."""
+    frames = [f.strip().lower() for f in re.split(r"[;,\s]+", text) if f.strip()]
+    if not frames:
+        raise ValueError("a vPDQ hash needs at least one frame hash")
+    for f in frames:
+        if len(f) != 64 or not _HEX.match(f):
+            raise ValueError(f"vPDQ frame hash must be 64 hexadecimal characters, got {f[:80]!r}")
+    return frames
+
+
+def vpdq_record(value: str, **fields: Any) -> HashRecord:
+    """A vPDQ list entry: keyed by the digest of its frames, frames kept in ``extra``."""
+    import hashlib
+
+    frames = vpdq_frames(value)
+    digest = hashlib.sha256(";".join(frames).encode()).hexdigest()
+    record = HashRecord("vpdq", VPDQ_PREFIX + digest, **fields)
+    record.extra = {**record.extra, "frames": frames}
+    return record
 
 
 def normalise_hash_value(algorithm: str, value: str) -> str:
@@ -211,9 +239,15 @@ def read_hash_csv(path: Path) -> Iterator[HashRecord]:
             location = f"line {reader.line_num}"
             try:
                 algorithm = normalise_hash_type(row.get("hash_type") or "")
+                if algorithm.lower() == "vpdq":
+                    algorithm = "vpdq"
                 if not algorithm:
                     raise ValueError("hash_type is empty")
-                value = normalise_hash_value(algorithm, row.get("hash") or "")
+                value = (
+                    row.get("hash") or ""
+                    if algorithm == "vpdq"
+                    else normalise_hash_value(algorithm, row.get("hash") or "")
+                )
                 flags = {
                     name: flag
                     for name in FLAG_NAMES
@@ -227,16 +261,21 @@ def read_hash_csv(path: Path) -> Iterator[HashRecord]:
                     error=str(exc),
                 )
                 continue
-            yield HashRecord(
-                algorithm,
-                value,
-                category=_category(row.get("category")),
-                series=row.get("series") or None,
-                media_id=row.get("media_id") or None,
-                flags=flags,
-                extra={k: v for k, v in row.items() if k and k not in HASH_CSV_COLUMNS and v},
-                location=location,
-            )
+            fields: dict[str, Any] = {
+                "category": _category(row.get("category")),
+                "series": row.get("series") or None,
+                "media_id": row.get("media_id") or None,
+                "flags": flags,
+                "extra": {k: v for k, v in row.items() if k and k not in HASH_CSV_COLUMNS and v},
+                "location": location,
+            }
+            if algorithm == "vpdq":
+                try:
+                    yield vpdq_record(value, **fields)
+                except ValueError as exc:
+                    yield HashRecord("vpdq", value[:200], location=location, error=str(exc))
+                continue
+            yield HashRecord(algorithm, value, **fields)
 
 
 def read_plain(path: Path, algorithm: str) -> Iterator[HashRecord]:
@@ -320,8 +359,9 @@ def write_hash_csv(records: Iterable[HashRecord], out: IO[str]) -> int:
     n = 0
     for r in records:
         flags = ["" if name not in r.flags else str(r.flags[name]).lower() for name in FLAG_NAMES]
+        value = ";".join(r.extra["frames"]) if r.algorithm == "vpdq" else r.value
         writer.writerow(
-            [r.algorithm, r.value, r.category or "", r.series or "", r.media_id or "", *flags]
+            [r.algorithm, value, r.category or "", r.series or "", r.media_id or "", *flags]
         )
         n += 1
     return n

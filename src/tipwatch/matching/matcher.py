@@ -45,6 +45,10 @@ class Match:
     category_label: str | None
     transform: str | None = None
     """For a hit found on a rotated or flipped copy: which one (``rotate90`` ...)."""
+    query_percent: float | None = None
+    """vPDQ: the share of the query video's frames that matched this entry."""
+    list_percent: float | None = None
+    """vPDQ: the share of the listed video's frames that the query matched."""
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -58,6 +62,9 @@ class Match:
         }
         if self.transform is not None:
             out["transform"] = self.transform
+        if self.query_percent is not None:
+            out["query_percent"] = self.query_percent
+            out["list_percent"] = self.list_percent
         return out
 
 
@@ -87,8 +94,10 @@ class Matcher:
     :meth:`refresh` after lists change.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, video_percent: float = 80.0) -> None:
         self.store = store
+        self.video_percent = video_percent
+        """Least share (%) of frames, on both sides, for a video (vPDQ) match."""
         self.lists: dict[int, _ListInfo] = {}
         self.index = PDQIndex()
         self._entry_list = np.zeros(0, dtype=np.int64)
@@ -113,6 +122,69 @@ class Matcher:
         self.index = PDQIndex(hexes_to_array(r.value for r in rows), ids) if rows else PDQIndex()
         self._entry_list = np.array([r.list_id for r in rows], dtype=np.int64)
         self._pdq_meta = {r.id: (r.list_id, r.category) for r in rows}
+        self._load_videos()
+
+    def _load_videos(self) -> None:
+        """vPDQ entries: every frame hash in one index, each frame knowing its entry."""
+        e = hash_entries.c
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(
+                select(e.id, e.list_id, e.category, e.extra)
+                .where(e.algorithm == "vpdq", e.retired_version.is_(None))
+                .order_by(e.id)
+            ).all()
+        frames: list[str] = []
+        owners: list[int] = []
+        self._video_meta: dict[int, tuple[int, str | None, int]] = {}
+        for r in rows:
+            entry_frames = json.loads(r.extra).get("frames", [])
+            frames.extend(entry_frames)
+            owners.extend([r.id] * len(entry_frames))
+            self._video_meta[r.id] = (r.list_id, r.category, len(entry_frames))
+        self._frame_owner = np.array(owners, dtype=np.int64)
+        self.video_index = PDQIndex(hexes_to_array(frames)) if frames else PDQIndex()
+
+    def video(self, frames: list[tuple[str, int]]) -> list[Match]:
+        """vPDQ matches of a video given as (frame PDQ, quality) pairs, one per second.
+
+        Per list, frames below its quality floor are left out; a frame matches when within
+        the list's threshold. A video matches an entry when at least ``video_percent`` of its
+        frames matched the entry and at least that share of the entry's frames were matched.
+        """
+        if not frames or len(self.video_index) == 0:
+            return []
+        found = self.video_index.search(hexes_to_array(f for f, _q in frames), self.max_threshold)
+        query_hits: dict[int, set[int]] = {}
+        list_hits: dict[int, set[int]] = {}
+        worst: dict[int, int] = {}
+        for q, frame, dist in zip(
+            found.query.tolist(), found.entry.tolist(), found.distance.tolist(), strict=True
+        ):
+            entry = int(self._frame_owner[frame])
+            list_id, _category, _count = self._video_meta[entry]
+            info = self.lists[list_id]
+            if dist > info.threshold or frames[q][1] < info.floor:
+                continue
+            query_hits.setdefault(entry, set()).add(q)
+            list_hits.setdefault(entry, set()).add(frame)
+            worst[entry] = max(worst.get(entry, 0), dist)
+        out: list[Match] = []
+        for entry, hit_frames in query_hits.items():
+            list_id, category, count = self._video_meta[entry]
+            usable = sum(1 for _f, quality in frames if quality >= self.lists[list_id].floor)
+            query_pct = round(100.0 * len(hit_frames) / max(usable, 1), 1)
+            list_pct = round(100.0 * len(list_hits[entry]) / max(count, 1), 1)
+            if query_pct >= self.video_percent and list_pct >= self.video_percent:
+                match = self._match(
+                    list_id,
+                    entry,
+                    "vpdq",
+                    "near" if worst[entry] else "exact",
+                    worst[entry],
+                    category,
+                )
+                out.append(_with_percent(match, query_pct, list_pct))
+        return out
 
     @property
     def max_threshold(self) -> int:
@@ -226,6 +298,12 @@ class MatchSummary:
         }
 
 
+def _with_percent(match: Match, query_pct: float, list_pct: float) -> Match:
+    from dataclasses import replace
+
+    return replace(match, query_percent=query_pct, list_percent=list_pct)
+
+
 def match_referrals(
     store: Store, *, report_ids: Iterable[str] | None = None, batch_size: int = 2000
 ) -> MatchSummary:
@@ -326,6 +404,8 @@ def match_media(
             a: v for a in ("md5", "sha1", "sha256", "pdq") if (v := getattr(result, a)) is not None
         }
         (verdict,) = matcher.verdicts([hashes], [result.pdq_quality])
+        if result.vpdq:
+            verdict.matches.extend(matcher.video([(f.pdq, f.quality) for f in result.vpdq]))
         if result.pdq_dihedral:
             best = {m.entry_id: m for m in verdict.matches if m.algorithm == "pdq"}
             others = matcher.near(
