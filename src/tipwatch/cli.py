@@ -352,6 +352,12 @@ def referrals_show(
         store = _open(db)
         referral = get_referral(store, report_id)
         doc: dict[str, Any] = json.loads(referral.model_dump_json(exclude_defaults=True))
+        from tipwatch.matching.matcher import file_matches_for, file_statuses
+
+        statuses = file_statuses(store, report_id)
+        if statuses:
+            doc["_match_status"] = statuses
+            doc["_matches"] = file_matches_for(store, report_id)
         if revisions:
             doc["_revisions"] = list_revisions(store, report_id)
         sys.stdout.write(json.dumps(doc, indent=2, default=str, ensure_ascii=False) + "\n")

@@ -469,3 +469,26 @@ def test_vpdq_value_must_hold_frame_hashes(tmp_path: Path) -> None:
     records = list(read_hash_csv(tmp_path / "v.csv"))
     assert all(r.error for r in records)
     assert "64 hexadecimal" in (records[0].error or "")
+
+
+def test_matcher_updates_its_index_incrementally_when_lists_change(
+    store: Store, tmp_path: Path
+) -> None:
+    from tipwatch.matching.matcher import Matcher
+
+    a, b = "ab" * 32, "cd" * 32
+    (tmp_path / "v1.txt").write_text(f"{a}\n")
+    (tmp_path / "v2.txt").write_text(f"{b}\n")
+    import_list(
+        store, "p", read_plain(tmp_path / "v1.txt", "pdq"), version="1", fmt="plain", scheme="none"
+    )
+    matcher = Matcher(store)
+    index = matcher.index
+    assert [bool(h) for h in matcher.near([a, b], [None, None])] == [True, False]
+    # Version 2 replaces a with b: the same index object learns both changes.
+    import_list(
+        store, "p", read_plain(tmp_path / "v2.txt", "pdq"), version="2", fmt="plain", scheme="none"
+    )
+    matcher.refresh()
+    assert matcher.index is index
+    assert [bool(h) for h in matcher.near([a, b], [None, None])] == [False, True]

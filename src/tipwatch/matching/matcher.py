@@ -100,11 +100,16 @@ class Matcher:
         """Least share (%) of frames, on both sides, for a video (vPDQ) match."""
         self.lists: dict[int, _ListInfo] = {}
         self.index = PDQIndex()
-        self._entry_list = np.zeros(0, dtype=np.int64)
-        self._entry_category: dict[int, str | None] = {}
+        self._pdq_meta: dict[int, tuple[int, str | None]] = {}
         self.refresh()
 
     def refresh(self) -> None:
+        """Bring the in-memory indexes up to date with the store.
+
+        The first call builds the PDQ index; later calls add the entries imported since and
+        remove those retired or deleted, without a rebuild (the index merges additions itself
+        when they grow large).
+        """
         e = hash_entries.c
         with self.store.engine.connect() as conn:
             self.lists = {
@@ -118,9 +123,22 @@ class Matcher:
                 .where(e.algorithm == "pdq", e.retired_version.is_(None))
                 .order_by(e.id)
             ).all()
-        ids = np.array([r.id for r in rows], dtype=np.int64)
-        self.index = PDQIndex(hexes_to_array(r.value for r in rows), ids) if rows else PDQIndex()
-        self._entry_list = np.array([r.list_id for r in rows], dtype=np.int64)
+        current = {r.id for r in rows}
+        if not self._pdq_meta:
+            ids = np.array([r.id for r in rows], dtype=np.int64)
+            self.index = (
+                PDQIndex(hexes_to_array(r.value for r in rows), ids) if rows else PDQIndex()
+            )
+        else:
+            added = [r for r in rows if r.id not in self._pdq_meta]
+            gone = set(self._pdq_meta) - current
+            if added:
+                self.index.add(
+                    hexes_to_array(r.value for r in added),
+                    np.array([r.id for r in added], dtype=np.int64),
+                )
+            if gone:
+                self.index.remove(gone)
         self._pdq_meta = {r.id: (r.list_id, r.category) for r in rows}
         self._load_videos()
 
@@ -382,6 +400,20 @@ def file_matches_for(store: Store, report_id: str) -> list[dict[str, Any]]:
             }
             for r in conn.execute(query)
         ]
+
+
+def file_statuses(store: Store, report_id: str) -> dict[str, str]:
+    """``file id -> known|new`` for the referral's files that have been matched."""
+    f = referral_files.c
+    with store.engine.connect() as conn:
+        return {
+            r.file_id: r.match_status
+            for r in conn.execute(
+                select(f.file_id, f.match_status).where(
+                    f.report_id == report_id, f.match_status.is_not(None)
+                )
+            )
+        }
 
 
 def match_media(
