@@ -51,6 +51,7 @@ __all__ = [
     "SuppliedGeolocation",
     "lift_unknown_fields",
     "normalise_hash_type",
+    "normalise_hash_value",
 ]
 
 
@@ -189,6 +190,22 @@ def normalise_hash_type(name: str) -> str:
 
 
 _HASH_TYPE_CACHE: dict[str, str] = {}
+
+
+def normalise_hash_value(algorithm: str, value: str) -> str:
+    """Lower-case hex for MD5, SHA-1, SHA-256 and PDQ (length and digits checked); other
+    types verbatim (but not empty). Raises ``ValueError`` naming the problem."""
+    text = value.strip()
+    if algorithm in _HASH_LENGTHS:
+        text = text.lower()
+        if len(text) != _HASH_LENGTHS[algorithm] or not _HEX.match(text):
+            raise ValueError(
+                f"{algorithm} hash must be {_HASH_LENGTHS[algorithm]} hexadecimal characters, "
+                f"got {value[:80]!r}"
+            )
+    elif not text:
+        raise ValueError(f"empty {algorithm} hash")
+    return text
 
 
 def _utc(value: datetime) -> datetime:
@@ -460,15 +477,7 @@ class MediaFile(_Model):
             if not isinstance(raw_value, str):
                 raise ValueError(f"hash {raw_type!r} must be a string, got {raw_value!r}")
             key = normalise_hash_type(str(raw_type))
-            text = raw_value.strip()
-            if key in _HASH_LENGTHS:
-                text = text.lower()
-                if len(text) != _HASH_LENGTHS[key] or not _HEX.match(text):
-                    raise ValueError(
-                        f"{key} hash must be {_HASH_LENGTHS[key]} hexadecimal characters, "
-                        f"got {raw_value[:80]!r}"
-                    )
-            out[key] = text
+            out[key] = normalise_hash_value(key, raw_value)
         return out
 
     @field_validator("annotations")

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from tipwatch.errors import InputError
-from tipwatch.models import normalise_hash_type
+from tipwatch.models import normalise_hash_type, normalise_hash_value
 
 __all__ = [
     "FLAG_NAMES",
@@ -69,7 +69,6 @@ _VICS_KNOWN = {
 HASH_CSV_COLUMNS = ("hash_type", "hash", "category", "series", "media_id", *FLAG_NAMES)
 MAX_LIST_BYTES = 2 * 1024**3
 _HEX = re.compile(r"^[0-9a-f]+$")
-_HEX_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "pdq": 64}
 
 
 @dataclass(slots=True)
@@ -111,21 +110,6 @@ def vpdq_record(value: str, **fields: Any) -> HashRecord:
     record = HashRecord("vpdq", VPDQ_PREFIX + digest, **fields)
     record.extra = {**record.extra, "frames": frames}
     return record
-
-
-def normalise_hash_value(algorithm: str, value: str) -> str:
-    """Lower-case hex for the known hex hashes (checked); others verbatim."""
-    text = value.strip()
-    if algorithm in _HEX_LENGTHS:
-        text = text.lower()
-        if len(text) != _HEX_LENGTHS[algorithm] or not _HEX.match(text):
-            raise ValueError(
-                f"{algorithm} hash must be {_HEX_LENGTHS[algorithm]} hexadecimal characters, "
-                f"got {value[:80]!r}"
-            )
-    elif not text:
-        raise ValueError(f"empty {algorithm} hash")
-    return text
 
 
 def _flag(value: Any, name: str) -> bool | None:
