@@ -7,9 +7,11 @@ queries filter and join on. Child tables refer to a referral by its ``report_id`
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -21,17 +23,25 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "attribution_history",
+    "attributions",
     "file_matches",
+    "geoip_databases",
     "hash_entries",
     "hash_list_versions",
     "hash_lists",
     "ingest_runs",
+    "link_groups",
     "metadata",
+    "package_referrals",
     "pending_files",
+    "priorities",
     "quarantine",
     "referral_files",
+    "referral_links",
     "referrals",
     "revisions",
+    "routing_packages",
 ]
 
 metadata = MetaData(
@@ -228,4 +238,107 @@ file_matches = Table(
     Column("distance", Integer, nullable=False),
     Column("matched_at", DateTime, nullable=False),
     Index("ix_file_matches_report_id", "report_id"),
+)
+
+# -- triage: attribution, links, priority, routing (migration 0003) ---------------------------
+
+geoip_databases = Table(
+    "geoip_databases",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("path", Text, nullable=False),
+    Column("database_type", String(200), nullable=False),
+    Column("build_epoch", BigInteger, nullable=False),
+    Column("description", Text),
+    Column("loaded_at", DateTime, nullable=False),
+    UniqueConstraint("database_type", "build_epoch", name="uq_geoip_databases_type_build"),
+)
+
+attributions = Table(
+    "attributions",
+    metadata,
+    Column("report_id", String(128), primary_key=True),
+    Column("country", String(2), doc="ISO 3166-1 alpha-2; NULL when unknown."),
+    Column("confidence", Float, nullable=False),
+    Column("level", String(30), doc="The evidence level that decided."),
+    Column("evidence", Text, nullable=False, doc="JSON: evidence items and warnings."),
+    Column("geoip_database_id", Integer),
+    Column("referral_revision", Integer, nullable=False),
+    Column("attributed_at", DateTime, nullable=False),
+    Index("ix_attributions_country", "country"),
+)
+
+attribution_history = Table(
+    "attribution_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("report_id", String(128), nullable=False),
+    Column("country", String(2)),
+    Column("confidence", Float, nullable=False),
+    Column("level", String(30)),
+    Column("evidence", Text, nullable=False),
+    Column("geoip_database_id", Integer),
+    Column("referral_revision", Integer, nullable=False),
+    Column("attributed_at", DateTime, nullable=False),
+    Column("superseded_at", DateTime, nullable=False),
+    Index("ix_attribution_history_report_id", "report_id"),
+)
+
+link_groups = Table(
+    "link_groups",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("kind", String(10), nullable=False, doc="linked, or viral (one item shared widely)"),
+    Column("size", Integer, nullable=False),
+    Column("reasons", Text, nullable=False, doc="JSON: shared keys of each kind."),
+    Column("first_incident", DateTime),
+    Column("last_incident", DateTime),
+    Column("built_at", DateTime, nullable=False),
+)
+
+referral_links = Table(
+    "referral_links",
+    metadata,
+    Column("report_id", String(128), primary_key=True),
+    Column("group_id", Integer, primary_key=True),
+    Column("kind", String(10), nullable=False),
+    Index("ix_referral_links_group_id", "group_id"),
+)
+
+priorities = Table(
+    "priorities",
+    metadata,
+    Column("report_id", String(128), primary_key=True),
+    Column("score", Float, nullable=False),
+    Column("tier", String(16), nullable=False),
+    Column("reasons", Text, nullable=False, doc="JSON list of reason, points, detail."),
+    Column("config_digest", String(64), nullable=False),
+    Column("scored_at", DateTime, nullable=False),
+    Index("ix_priorities_tier_score", "tier", "score"),
+)
+
+routing_packages = Table(
+    "routing_packages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("country", String(2), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("path", Text, nullable=False),
+    Column("referral_count", Integer, nullable=False),
+    Column("since", DateTime),
+    Column("until", DateTime),
+)
+
+package_referrals = Table(
+    "package_referrals",
+    metadata,
+    Column(
+        "package_id",
+        Integer,
+        ForeignKey("routing_packages.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("report_id", String(128), primary_key=True),
+    Index("ix_package_referrals_report_id", "report_id"),
 )

@@ -358,6 +358,29 @@ def referrals_show(
         if statuses:
             doc["_match_status"] = statuses
             doc["_matches"] = file_matches_for(store, report_id)
+        from tipwatch.triage.config import load_config
+        from tipwatch.triage.queries import (
+            attribution_of,
+            legal_status,
+            links_of,
+            packages_of,
+            priority_of,
+        )
+
+        attribution = attribution_of(store, report_id, history=True)
+        if attribution is not None:
+            doc["_attribution"] = attribution
+            country = None if attribution["country"] == "unknown" else attribution["country"]
+            doc["_legal"] = legal_status(store, report_id, load_config(), country)
+        priority = priority_of(store, report_id)
+        if priority is not None:
+            doc["_priority"] = priority
+        groups = links_of(store, report_id)
+        if groups:
+            doc["_links"] = groups
+        sent = packages_of(store, report_id)
+        if sent:
+            doc["_sent_in"] = sent
         if revisions:
             doc["_revisions"] = list_revisions(store, report_id)
         sys.stdout.write(json.dumps(doc, indent=2, default=str, ensure_ascii=False) + "\n")
@@ -779,6 +802,10 @@ def demo(
         )
 
     _run(body)
+
+
+# The triage commands register themselves on ``app``.
+from tipwatch.cli import triage as _triage  # noqa: E402, F401
 
 
 def main() -> None:  # pragma: no cover - entry point

@@ -1,0 +1,297 @@
+"""Triage commands: ``triage``, ``links``, ``queue``, ``route``, ``packages``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tipwatch.cli import (
+    DbOption,
+    FormatOption,
+    OutputFormat,
+    _emit,
+    _fail,
+    _open,
+    _parse_time,
+    _run,
+    app,
+    console,
+    err_console,
+)
+from tipwatch.triage.config import load_config
+from tipwatch.triage.priority import TIERS
+
+links_app = typer.Typer(
+    help="Linked referrals: show a referral's links, list groups.", no_args_is_help=True
+)
+app.add_typer(links_app, name="links")
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="Triage settings (TOML) over the documented defaults: weights, tiers, legal rule.",
+        show_default=False,
+    ),
+]
+
+
+@app.command()
+def triage(
+    db: DbOption = None,
+    geoip: Annotated[
+        Path | None,
+        typer.Option(
+            "--geoip",
+            help="A MaxMind-format country database (.mmdb). A newer one re-attributes all "
+            "referrals; without it the last one loaded is used.",
+            show_default=False,
+        ),
+    ] = None,
+    config: ConfigOption = None,
+    force: Annotated[
+        bool, typer.Option(help="Attribute with a GeoIP database older than the one in use.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Attribute a country to each referral, link referrals, and score their priority.
+
+    Run it after ingesting and matching. Attribution keeps its history; links and priorities
+    are rebuilt each time, so changed weights re-score everything.
+    """
+    from tipwatch.triage.run import triage_store
+
+    def body() -> None:
+        settings = load_config(config)
+        store = _open(db)
+        progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+            disable=as_json or not err_console.is_terminal,
+            transient=True,
+        )
+        tasks: dict[str, Any] = {}
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        with progress:
+            summary = triage_store(
+                store, geoip=geoip, config=settings, force=force, progress=on_progress
+            )
+        if as_json:
+            sys.stdout.write(json.dumps(summary.as_dict(), indent=2) + "\n")
+            return
+        if summary.geoip_note:
+            err_console.print(f"[yellow]note:[/] {summary.geoip_note}", highlight=False)
+        console.print(
+            f"{summary.referrals:,} referral(s) triaged in {summary.seconds:.1f} s; "
+            f"{summary.attributed:,} (re)attributed"
+            + (
+                " (a newer GeoIP database: all re-attributed, history kept)"
+                if summary.reattributed_all
+                else ""
+            )
+            + (f" with {summary.geoip}" if summary.geoip else ""),
+            highlight=False,
+        )
+        table = Table(title="Countries", header_style="bold")
+        table.add_column("country")
+        table.add_column("referrals", justify="right")
+        for code, n in summary.countries.most_common(12):
+            table.add_row(code, f"{n:,}")
+        if len(summary.countries) > 12:
+            rest = sum(n for _, n in summary.countries.most_common()[12:])
+            table.add_row(f"{len(summary.countries) - 12} more", f"{rest:,}")
+        tiers = Table(title="Priority", header_style="bold")
+        tiers.add_column("tier")
+        tiers.add_column("referrals", justify="right")
+        for t in TIERS:
+            tiers.add_row(t, f"{summary.tiers.get(t, 0):,}")
+        console.print(table)
+        console.print(tiers)
+        console.print(
+            f"{summary.groups:,} linked group(s) holding {summary.linked_referrals:,} referrals; "
+            f"{summary.viral_groups:,} viral group(s) holding {summary.viral_referrals:,} "
+            "referrals (kept apart).",
+            highlight=False,
+        )
+
+    _run(body)
+
+
+@links_app.command("show")
+def links_show(
+    report_id: Annotated[str, typer.Argument(help="The referral's report id.")],
+    db: DbOption = None,
+    config: ConfigOption = None,
+    fmt: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """The groups a referral belongs to, and what it shares with each other member."""
+    from tipwatch.triage.queries import links_of
+
+    def body() -> None:
+        settings = load_config(config)
+        groups = links_of(_open(db), report_id, settings=settings.linking)
+        if fmt is OutputFormat.JSON:
+            sys.stdout.write(json.dumps(groups, indent=2, default=str) + "\n")
+            return
+        if not groups:
+            console.print(f"{report_id} is linked to no other referral.")
+            return
+        rows = []
+        for g in groups:
+            for m in g["members"]:
+                rows.append(
+                    {
+                        "group": f"{g['group_id']} ({g['kind']}, {g['size']})",
+                        "report_id": m["report_id"],
+                        "shares": "; ".join(m["shares"]),
+                    }
+                )
+        _emit(rows, fmt, ("group", "report_id", "shares"))
+
+    _run(body)
+
+
+@links_app.command("groups")
+def links_groups(
+    db: DbOption = None,
+    kind: Annotated[
+        str | None, typer.Option(help="linked or viral (default: both).", show_default=False)
+    ] = None,
+    min_size: Annotated[int, typer.Option(help="Smallest group to list.", min=2)] = 2,
+    limit: Annotated[int, typer.Option(help="At most this many groups.", min=1)] = 50,
+    fmt: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """Link groups, largest first. Viral groups (one item shared widely) are kept apart."""
+    from tipwatch.triage.queries import list_groups
+
+    def body() -> None:
+        if kind not in (None, "linked", "viral"):
+            _fail("--kind must be linked or viral")
+        rows = list_groups(_open(db), kind=kind, min_size=min_size, limit=limit)
+        _emit(rows, fmt, ("group_id", "kind", "size", "linked_by", "members"))
+
+    _run(body)
+
+
+@app.command("queue")
+def queue_command(
+    db: DbOption = None,
+    country: Annotated[
+        str | None,
+        typer.Option(help="Only this country (ISO code), or 'unknown'.", show_default=False),
+    ] = None,
+    tier: Annotated[
+        list[str] | None, typer.Option(help="Only these tiers (repeat the option).")
+    ] = None,
+    include_sent: Annotated[
+        bool, typer.Option(help="Also list referrals already sent in a package.")
+    ] = False,
+    limit: Annotated[int, typer.Option(help="At most this many referrals.", min=1)] = 50,
+    fmt: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """Open referrals by tier and score, most urgent first, with the reasons."""
+    from tipwatch.triage.queries import queue
+
+    def body() -> None:
+        for t in tier or []:
+            if t not in TIERS:
+                _fail(f"--tier must be one of {', '.join(TIERS)}, got {t!r}")
+        entries = queue(
+            _open(db), country=country, tiers=tier, include_sent=include_sent, limit=limit
+        )
+        rows = [e.as_dict() for e in entries]
+        if fmt is OutputFormat.TABLE:
+            for row in rows:
+                row["incident_time"] = str(row["incident_time"])[:16]
+                row["score"] = f"{row['score']:g}"
+                row["country"] = f"{row['country']} {row['confidence'] or 0:.2f}"
+            if not rows:
+                console.print("The queue is empty (run `tipwatch triage` after ingesting).")
+                return
+        _emit(rows, fmt, ("report_id", "tier", "score", "country", "incident_time", "reasons"))
+
+    _run(body)
+
+
+@app.command()
+def route(
+    country: Annotated[str, typer.Option("--country", help="ISO 3166-1 code, e.g. NL.")],
+    db: DbOption = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for the package (default: packages/COUNTRY-DATE-TIME)."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only incidents from this date.", show_default=False)
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Only incidents before this date.", show_default=False)
+    ] = None,
+    include_sent: Annotated[
+        bool, typer.Option(help="Also include referrals sent in an earlier package.")
+    ] = False,
+    by: Annotated[
+        str | None, typer.Option(help="Who makes the package (default: the login name).")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Write the package for one country: referrals.jsonl, summary.csv and summary.html.
+
+    The package is recorded (who, when, which referrals); referrals show where they were sent.
+    """
+    from datetime import UTC, datetime
+
+    from tipwatch.triage.routing import route_country
+
+    def body() -> None:
+        settings = load_config(config)
+        start = _parse_time(since, "--since")
+        end = _parse_time(until, "--until")
+        folder = out or Path("packages") / (f"{country.upper()}-{datetime.now(UTC):%Y%m%d-%H%M%S}")
+        package = route_country(
+            _open(db),
+            country,
+            folder,
+            since=start,
+            until=end,
+            include_sent=include_sent,
+            created_by=by,
+            config=settings,
+        )
+        if package.package_id is None:
+            console.print(f"No open referrals attributed to {package.country}; nothing written.")
+            return
+        tiers = ", ".join(f"{n} {t}" for t, n in package.tiers.items() if n)
+        console.print(
+            f"Package {package.package_id} for {package.country}: {package.referral_count} "
+            f"referral(s) ({tiers}) in [bold]{package.folder}[/] "
+            "(referrals.jsonl, summary.csv, summary.html)"
+        )
+
+    _run(body)
+
+
+@app.command("packages")
+def packages_command(db: DbOption = None, fmt: FormatOption = OutputFormat.TABLE) -> None:
+    """The routing packages made so far, newest first."""
+    from tipwatch.triage.routing import packages
+
+    def body() -> None:
+        rows = packages(_open(db))
+        _emit(rows, fmt, ("id", "country", "referral_count", "created_by", "created_at", "path"))
+
+    _run(body)

@@ -1,0 +1,1 @@
+"""Triage: country attribution, linking, priority, routing packages and the work queue."""

@@ -1,0 +1,406 @@
+"""Linking referrals that share a file, an account or an IP address.
+
+Two referrals are linked when they share
+
+* a file: the same MD5, SHA-1, SHA-256 or PDQ value, or PDQ hashes within the near-match
+  threshold;
+* an account: the same service and account identifier, screen name or e-mail address;
+* an IP address, used within ``ip_window`` of each other.
+
+Links are transitive: linked referrals form a *group*. A viral item, a file that many
+referrals from many accounts share (or that the sender marks as viral or a meme), would join
+thousands of unrelated referrals into one group; its referrals are put in a *viral group* of
+their own instead, kept apart from the ordinary groups, so that trends and reports can count
+one viral item as one thing.
+
+The batch pass (:class:`LinkBuilder`) keeps only 64-bit digests of the keys in numpy arrays:
+a million referrals with half a dozen keys each fit in a few hundred MB. Explaining a link
+(:func:`shared_keys`) recomputes the readable keys of the few referrals involved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from tipwatch.matching.pdq_index import PDQIndex, hexes_to_array
+
+__all__ = [
+    "LinkBuilder",
+    "LinkGroup",
+    "LinkSettings",
+    "ReferralKeys",
+    "referral_keys",
+    "shared_keys",
+]
+
+_FILE_HASHES = ("md5", "sha1", "sha256", "pdq")
+_FILE_ANNOTATIONS_VIRAL = {"viral", "potentialMeme"}
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSettings:
+    ip_window: timedelta = timedelta(days=7)
+    pdq_threshold: int = 31
+    """PDQ hashes within this Hamming distance are the same file; ``-1`` turns it off."""
+    viral_min_referrals: int = 25
+    viral_min_accounts: int = 10
+    max_ip_referrals: int = 200
+    """An IP address used in more referrals than this (a carrier NAT, a proxy) links none."""
+
+
+@dataclass(slots=True)
+class ReferralKeys:
+    """The link keys of one referral, readable."""
+
+    files: set[str] = field(default_factory=set)
+    """``md5:...``, ``pdq:...``"""
+    pdq: set[str] = field(default_factory=set)
+    accounts: set[str] = field(default_factory=set)
+    """``account:service|id``, ``screen:service|name``, ``email:address``"""
+    ips: list[tuple[str, datetime]] = field(default_factory=list)
+    viral_marked: bool = False
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _norm(text: Any) -> str:
+    return str(text).strip().lower()
+
+
+def referral_keys(
+    doc: Mapping[str, Any], files: Iterable[Mapping[str, Any]], incident_time: datetime
+) -> ReferralKeys:
+    """The link keys of a referral in canonical JSON form."""
+    keys = ReferralKeys()
+    keys.viral_marked = bool(doc.get("batched_reason"))
+    for f in files:
+        hashes = f.get("hashes") or {}
+        for algo in _FILE_HASHES:
+            value = hashes.get(algo)
+            if value:
+                keys.files.add(f"{algo}:{value}")
+                if algo == "pdq":
+                    keys.pdq.add(str(value))
+        if _FILE_ANNOTATIONS_VIRAL.intersection(f.get("annotations") or []):
+            keys.viral_marked = True
+        event = f.get("upload_ip")
+        if isinstance(event, Mapping) and event.get("ip_address"):
+            when = _parse_time(event.get("date_time")) or incident_time
+            keys.ips.append((_norm(event["ip_address"]), when))
+    platform = _norm(doc.get("platform") or "")
+    for party in doc.get("reported") or []:
+        if not isinstance(party, Mapping):
+            continue
+        accounts = [
+            party,
+            *(a for a in party.get("associated_accounts") or [] if isinstance(a, Mapping)),
+        ]
+        for account in accounts:
+            service = _norm(account.get("esp_service") or account.get("platform") or platform)
+            if account.get("esp_identifier"):
+                keys.accounts.add(f"account:{service}|{_norm(account['esp_identifier'])}")
+            if account.get("screen_name"):
+                keys.accounts.add(f"screen:{service}|{_norm(account['screen_name'])}")
+            for email in account.get("emails") or []:
+                if isinstance(email, Mapping) and email.get("address"):
+                    keys.accounts.add(f"email:{_norm(email['address'])}")
+        person = party.get("person")
+        if isinstance(person, Mapping):
+            for email in person.get("emails") or []:
+                if isinstance(email, Mapping) and email.get("address"):
+                    keys.accounts.add(f"email:{_norm(email['address'])}")
+        for event in party.get("ip_events") or []:
+            if isinstance(event, Mapping) and event.get("ip_address"):
+                when = _parse_time(event.get("date_time")) or incident_time
+                keys.ips.append((_norm(event["ip_address"]), when))
+    return keys
+
+
+def _digest(text: str) -> int:
+    return int.from_bytes(
+        hashlib.blake2b(text.encode(), digest_size=8).digest(), "little", signed=True
+    )
+
+
+@dataclass(slots=True)
+class LinkGroup:
+    """A group of linked referrals (``kind`` ``linked``) or of one viral item (``viral``)."""
+
+    kind: str
+    members: list[int]
+    """Row numbers, as given to :meth:`LinkBuilder.add`."""
+    reasons: dict[str, int] = field(default_factory=dict)
+    """How many shared keys of each kind (file, account, ip, near-file) joined it."""
+
+
+class _UnionFind:
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def find(self, i: int) -> int:
+        parent = self.parent
+        root = i
+        while parent[root] != root:
+            root = parent[root]
+        while parent[i] != root:
+            parent[i], i = root, parent[i]
+        return root
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            if ra < rb:
+                self.parent[rb] = ra
+            else:
+                self.parent[ra] = rb
+
+
+class LinkBuilder:
+    """Collects the keys of many referrals (row numbers 0, 1, 2 ...) and builds the groups."""
+
+    def __init__(self, settings: LinkSettings | None = None) -> None:
+        self.settings = settings or LinkSettings()
+        self._n = 0
+        self._file_rows: list[npt.NDArray[np.int64]] = []
+        self._file_keys: list[npt.NDArray[np.int64]] = []
+        self._acct_rows: list[int] = []
+        self._acct_keys: list[int] = []
+        self._acct_of_row: dict[int, int] = {}
+        self._ip_rows: list[int] = []
+        self._ip_keys: list[int] = []
+        self._ip_times: list[float] = []
+        self._pdq_rows: list[int] = []
+        self._pdq_values: list[str] = []
+        self._viral_marked: list[int] = []
+        self._buf_rows: list[int] = []
+        self._buf_keys: list[int] = []
+        self._account_runs: list[npt.NDArray[np.int64]] = []
+        self.viral_rows: set[int] = set()
+        """After :meth:`build`: rows in a viral group or marked viral by the sender."""
+
+    def __len__(self) -> int:
+        return self._n
+
+    def add(self, keys: ReferralKeys) -> int:
+        """Add one referral's keys; returns its row number."""
+        row = self._n
+        self._n += 1
+        for key in keys.files:
+            self._buf_rows.append(row)
+            self._buf_keys.append(_digest(key))
+        if len(self._buf_rows) > 100_000:
+            self._flush()
+        first_account = None
+        for key in keys.accounts:
+            d = _digest(key)
+            self._acct_rows.append(row)
+            self._acct_keys.append(d)
+            if first_account is None and key.startswith("account:"):
+                first_account = d
+        if first_account is not None:
+            self._acct_of_row[row] = first_account
+        for ip, when in keys.ips:
+            self._ip_rows.append(row)
+            self._ip_keys.append(_digest(ip))
+            self._ip_times.append(when.timestamp())
+        for value in keys.pdq:
+            self._pdq_rows.append(row)
+            self._pdq_values.append(value)
+        if keys.viral_marked:
+            self._viral_marked.append(row)
+        return row
+
+    def _flush(self) -> None:
+        if self._buf_rows:
+            self._file_rows.append(np.asarray(self._buf_rows, dtype=np.int64))
+            self._file_keys.append(np.asarray(self._buf_keys, dtype=np.int64))
+            self._buf_rows, self._buf_keys = [], []
+
+    # -- building ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _runs(
+        keys: npt.NDArray[np.int64], rows: npt.NDArray[np.int64]
+    ) -> list[npt.NDArray[np.int64]]:
+        """Rows grouped by equal key, for keys held by two or more distinct rows."""
+        if len(keys) == 0:
+            return []
+        order = np.lexsort((rows, keys))
+        k, r = keys[order], rows[order]
+        # Drop repeats of the same (key, row).
+        keep = np.ones(len(k), dtype=bool)
+        keep[1:] = (k[1:] != k[:-1]) | (r[1:] != r[:-1])
+        k, r = k[keep], r[keep]
+        starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+        ends = np.r_[starts[1:], len(k)]
+        multi = (ends - starts) >= 2
+        return [r[s:e] for s, e in zip(starts[multi], ends[multi], strict=True)]
+
+    def _file_clusters(self) -> list[npt.NDArray[np.int64]]:
+        """Rows sharing each file: exact hash values, then PDQ near pairs as extra clusters."""
+        self._flush()
+        clusters: list[npt.NDArray[np.int64]] = []
+        if self._file_rows:
+            clusters.extend(
+                self._runs(np.concatenate(self._file_keys), np.concatenate(self._file_rows))
+            )
+        if self.settings.pdq_threshold >= 0 and len(self._pdq_values) > 1:
+            clusters.extend(self._pdq_clusters())
+        return clusters
+
+    def _pdq_clusters(self) -> list[npt.NDArray[np.int64]]:
+        unique: dict[str, int] = {}
+        for value in self._pdq_values:
+            unique.setdefault(value, len(unique))
+        values = list(unique)
+        if len(values) < 2:
+            return []
+        hashes = hexes_to_array(values)
+        index = PDQIndex(hashes)
+        found = index.search(hashes, self.settings.pdq_threshold)
+        pairs = found.query != found.entry
+        q, e = found.query[pairs], found.entry[pairs]
+        if len(q) == 0:
+            return []
+        # Each near pair of distinct hashes joins every row holding either hash.
+        rows_of: dict[int, list[int]] = {}
+        for row, value in zip(self._pdq_rows, self._pdq_values, strict=True):
+            rows_of.setdefault(unique[value], []).append(row)
+        uf = _UnionFind(len(values))
+        for a, b in zip(q.tolist(), e.tolist(), strict=True):
+            uf.union(a, b)
+        comps: dict[int, list[int]] = {}
+        for h in set(q.tolist()) | set(e.tolist()):
+            comps.setdefault(uf.find(h), []).append(h)
+        out = []
+        for members in comps.values():
+            rows = sorted({r for h in members for r in rows_of[h]})
+            if len(rows) >= 2:
+                out.append(np.asarray(rows, dtype=np.int64))
+        return out
+
+    def _is_viral(self, rows: npt.NDArray[np.int64]) -> bool:
+        s = self.settings
+        if len(rows) < s.viral_min_referrals:
+            return False
+        accounts = {self._acct_of_row.get(int(r), -int(r) - 1) for r in rows}
+        return len(accounts) >= s.viral_min_accounts
+
+    def build(self) -> list[LinkGroup]:
+        """The groups: linked groups first, then one viral group per viral item."""
+        uf = _UnionFind(self._n)
+        reasons: dict[tuple[int, int], str] = {}
+        viral_groups: list[npt.NDArray[np.int64]] = []
+        viral_rows: set[int] = set(self._viral_marked)
+
+        def join(rows: npt.NDArray[np.int64], why: str) -> None:
+            first = int(rows[0])
+            for r in rows[1:].tolist():
+                uf.union(first, r)
+            reasons[(first, len(reasons))] = why
+
+        for rows in self._file_clusters():
+            if self._is_viral(rows):
+                viral_groups.append(rows)
+                viral_rows.update(rows.tolist())
+            else:
+                join(rows, "file")
+        if self._acct_rows:
+            self._account_runs = self._runs(
+                np.asarray(self._acct_keys, dtype=np.int64),
+                np.asarray(self._acct_rows, dtype=np.int64),
+            )
+            for rows in self._account_runs:
+                join(rows, "account")
+        for rows in self._ip_links():
+            join(rows, "ip")
+
+        comps: dict[int, list[int]] = {}
+        for i in range(self._n):
+            comps.setdefault(uf.find(i), []).append(i)
+        groups: list[LinkGroup] = []
+        counts: dict[int, dict[str, int]] = {}
+        for (first, _), why in reasons.items():
+            bucket = counts.setdefault(uf.find(first), {})
+            bucket[why] = bucket.get(why, 0) + 1
+        for root, members in comps.items():
+            if len(members) >= 2:
+                groups.append(LinkGroup("linked", sorted(members), counts.get(root, {})))
+        groups.sort(key=lambda g: g.members[0])
+        # Referrals the sender marked viral that share no viral item still form one group.
+        covered = {int(r) for rows in viral_groups for r in rows}
+        marked_alone = sorted(set(self._viral_marked) - covered)
+        for rows in viral_groups:
+            groups.append(LinkGroup("viral", rows.tolist(), {"file": 1}))
+        if len(marked_alone) >= 2:
+            groups.append(LinkGroup("viral", marked_alone, {"marked by sender": 1}))
+        self.viral_rows = viral_rows
+        return groups
+
+    def repeat_rows(self, times: list[float]) -> set[int]:
+        """After :meth:`build`: rows whose account appears in an earlier referral."""
+        out: set[int] = set()
+        for rows in self._account_runs:
+            first = min(rows.tolist(), key=lambda r: (times[r], r))
+            out.update(r for r in rows.tolist() if r != first)
+        return out
+
+    def _ip_links(self) -> list[npt.NDArray[np.int64]]:
+        """Runs of rows using the same IP address within the window of each other."""
+        if not self._ip_rows:
+            return []
+        keys = np.asarray(self._ip_keys, dtype=np.int64)
+        rows = np.asarray(self._ip_rows, dtype=np.int64)
+        times = np.asarray(self._ip_times, dtype=np.float64)
+        order = np.lexsort((times, keys))
+        k, r, t = keys[order], rows[order], times[order]
+        window = self.settings.ip_window.total_seconds()
+        out: list[npt.NDArray[np.int64]] = []
+        starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+        ends = np.r_[starts[1:], len(k)]
+        for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+            if e - s < 2:
+                continue
+            seg_rows = r[s:e]
+            if len(np.unique(seg_rows)) > self.settings.max_ip_referrals:
+                continue
+            seg_t = t[s:e]
+            breaks = np.flatnonzero(np.diff(seg_t) > window) + 1
+            for part_rows in np.split(seg_rows, breaks):
+                distinct = np.unique(part_rows)
+                if len(distinct) >= 2:
+                    out.append(distinct)
+        return out
+
+
+def shared_keys(a: ReferralKeys, b: ReferralKeys, settings: LinkSettings) -> list[str]:
+    """The readable keys two referrals share (files, near files, accounts, IPs in the window)."""
+    out = sorted(a.files & b.files) + sorted(a.accounts & b.accounts)
+    if settings.pdq_threshold >= 0:
+        for pa in sorted(a.pdq):
+            for pb in sorted(b.pdq):
+                if pa != pb:
+                    d = int.bit_count(int(pa, 16) ^ int(pb, 16))
+                    if d <= settings.pdq_threshold:
+                        out.append(f"pdq near: {pa[:12]}... ~ {pb[:12]}... distance {d}")
+    for ip_a, t_a in a.ips:
+        for ip_b, t_b in b.ips:
+            if ip_a == ip_b and abs(t_a - t_b) <= settings.ip_window:
+                hours = abs(t_a - t_b).total_seconds() / 3600
+                out.append(f"ip:{ip_a} ({hours:.0f} h apart)")
+                break
+    return list(dict.fromkeys(out))

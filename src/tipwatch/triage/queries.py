@@ -1,0 +1,377 @@
+"""Reading triage results back: attributions, links, priorities, the queue, where a referral
+was sent. The CLI, the routing packages and (later) the web pages all use these."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, exists, select
+
+from tipwatch.errors import NotFoundError
+from tipwatch.store import Store
+from tipwatch.store.referrals import naive_utc
+from tipwatch.store.schema import (
+    attribution_history,
+    attributions,
+    geoip_databases,
+    link_groups,
+    package_referrals,
+    priorities,
+    referral_files,
+    referral_links,
+    referrals,
+    routing_packages,
+)
+from tipwatch.triage.config import LegalRule, TriageConfig
+from tipwatch.triage.linking import LinkSettings, referral_keys, shared_keys
+from tipwatch.triage.priority import TIERS
+
+__all__ = [
+    "QueueEntry",
+    "attribution_of",
+    "legal_status",
+    "links_of",
+    "list_groups",
+    "packages_of",
+    "priority_of",
+    "queue",
+]
+
+NEEDS_LEGAL_PROCESS = "needs legal process before viewing"
+MAY_BE_VIEWED = "may be viewed"
+
+
+def attribution_of(store: Store, report_id: str, *, history: bool = False) -> dict[str, Any] | None:
+    """The current attribution of a referral (and, with ``history``, the ones it replaced)."""
+    a, g = attributions.c, geoip_databases.c
+    with store.engine.connect() as conn:
+        row = conn.execute(
+            select(attributions, g.database_type, g.build_epoch)
+            .outerjoin(geoip_databases, g.id == a.geoip_database_id)
+            .where(a.report_id == report_id)
+        ).first()
+        if row is None:
+            return None
+        out = _attribution_dict(row._mapping)
+        if history:
+            h = attribution_history.c
+            out["history"] = [
+                {**_attribution_dict(r._mapping), "superseded_at": r.superseded_at}
+                for r in conn.execute(
+                    select(attribution_history, g.database_type, g.build_epoch)
+                    .outerjoin(geoip_databases, g.id == h.geoip_database_id)
+                    .where(h.report_id == report_id)
+                    .order_by(h.id.desc())
+                )
+            ]
+    return out
+
+
+def _attribution_dict(row: Any) -> dict[str, Any]:
+    evidence = json.loads(row["evidence"])
+    geo = None
+    if row["database_type"]:
+        built = datetime.fromtimestamp(row["build_epoch"]).strftime("%Y-%m-%d")
+        geo = f"{row['database_type']} built {built}"
+    return {
+        "country": row["country"] or "unknown",
+        "confidence": row["confidence"],
+        "decided_by": row["level"],
+        "warnings": evidence.get("warnings", []),
+        "evidence": evidence.get("evidence", []),
+        "geoip_database": geo,
+        "attributed_at": row["attributed_at"],
+    }
+
+
+def priority_of(store: Store, report_id: str) -> dict[str, Any] | None:
+    p = priorities.c
+    with store.engine.connect() as conn:
+        row = conn.execute(select(priorities).where(p.report_id == report_id)).first()
+    if row is None:
+        return None
+    return {"tier": row.tier, "score": row.score, "reasons": json.loads(row.reasons)}
+
+
+def _keys_of(conn: Connection, report_ids: Sequence[str]) -> dict[str, Any]:
+    r, f = referrals.c, referral_files.c
+    docs = {
+        row.report_id: (json.loads(row.document), row.incident_time)
+        for row in conn.execute(
+            select(r.report_id, r.document, r.incident_time).where(r.report_id.in_(report_ids))
+        )
+    }
+    files: dict[str, list[dict[str, Any]]] = {}
+    for row in conn.execute(
+        select(f.report_id, f.document).where(f.report_id.in_(report_ids)).order_by(f.position)
+    ):
+        files.setdefault(row.report_id, []).append(json.loads(row.document))
+    from datetime import UTC
+
+    return {
+        rid: referral_keys(doc, files.get(rid, []), when.replace(tzinfo=UTC))
+        for rid, (doc, when) in docs.items()
+    }
+
+
+def links_of(
+    store: Store,
+    report_id: str,
+    *,
+    settings: LinkSettings | None = None,
+    max_members: int = 200,
+) -> list[dict[str, Any]]:
+    """The groups a referral belongs to, each with its members and what each shares with it.
+
+    For a viral group only the first ``max_members`` members are listed.
+    """
+    settings = settings or LinkSettings()
+    links, groups = referral_links.c, link_groups.c
+    out: list[dict[str, Any]] = []
+    with store.engine.connect() as conn:
+        exists_row = conn.execute(
+            select(referrals.c.report_id).where(referrals.c.report_id == report_id)
+        ).first()
+        if exists_row is None:
+            raise NotFoundError(f"no referral with report id {report_id!r}")
+        for g in conn.execute(
+            select(link_groups)
+            .join(referral_links, links.group_id == groups.id)
+            .where(links.report_id == report_id)
+            .order_by(groups.id)
+        ):
+            members = [
+                row.report_id
+                for row in conn.execute(
+                    select(links.report_id)
+                    .where(links.group_id == g.id)
+                    .order_by(links.report_id)
+                    .limit(max_members)
+                )
+            ]
+            keys = _keys_of(conn, members)
+            mine = keys.get(report_id)
+            described = []
+            for other in members:
+                if other == report_id:
+                    continue
+                shared = (
+                    shared_keys(mine, keys[other], settings)
+                    if mine is not None and other in keys
+                    else []
+                )
+                described.append(
+                    {
+                        "report_id": other,
+                        "shares": shared or ["linked through other members of the group"],
+                    }
+                )
+            out.append(
+                {
+                    "group_id": g.id,
+                    "kind": g.kind,
+                    "size": g.size,
+                    "reasons": json.loads(g.reasons),
+                    "first_incident": g.first_incident,
+                    "last_incident": g.last_incident,
+                    "members": described,
+                }
+            )
+    return out
+
+
+def list_groups(
+    store: Store, *, kind: str | None = None, min_size: int = 2, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Link groups, largest first."""
+    g = link_groups.c
+    query = select(link_groups).where(g.size >= min_size)
+    if kind:
+        query = query.where(g.kind == kind)
+    query = query.order_by(g.size.desc(), g.id).limit(limit)
+    with store.engine.connect() as conn:
+        rows = conn.execute(query).all()
+        out = []
+        for row in rows:
+            sample = [
+                r.report_id
+                for r in conn.execute(
+                    select(referral_links.c.report_id)
+                    .where(referral_links.c.group_id == row.id)
+                    .order_by(referral_links.c.report_id)
+                    .limit(5)
+                )
+            ]
+            reasons = json.loads(row.reasons)
+            out.append(
+                {
+                    "group_id": row.id,
+                    "kind": row.kind,
+                    "size": row.size,
+                    "linked_by": ", ".join(f"{k} ({v})" for k, v in sorted(reasons.items())),
+                    "first_incident": row.first_incident,
+                    "last_incident": row.last_incident,
+                    "members": " ".join(sample) + (" ..." if row.size > len(sample) else ""),
+                }
+            )
+    return out
+
+
+def legal_status(
+    store: Store, report_id: str, config: TriageConfig, country: str | None
+) -> dict[str, str]:
+    """``file id -> needs legal process before viewing | may be viewed`` under the rule of the
+    referral's jurisdiction."""
+    rule: LegalRule = config.legal_rule(country)
+    f = referral_files.c
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(f.file_id, f.viewed_by_service, f.publicly_available)
+            .where(f.report_id == report_id)
+            .order_by(f.position)
+        ).all()
+    return {
+        r.file_id: (
+            NEEDS_LEGAL_PROCESS
+            if rule.needs_legal_process(r.viewed_by_service, r.publicly_available)
+            else MAY_BE_VIEWED
+        )
+        for r in rows
+    }
+
+
+def packages_of(store: Store, report_id: str) -> list[dict[str, Any]]:
+    """The routing packages a referral was sent in."""
+    p, pr = routing_packages.c, package_referrals.c
+    with store.engine.connect() as conn:
+        return [
+            {
+                "package_id": row.id,
+                "country": row.country,
+                "sent_by": row.created_by,
+                "sent_at": row.created_at,
+                "path": row.path,
+            }
+            for row in conn.execute(
+                select(routing_packages)
+                .join(package_referrals, pr.package_id == p.id)
+                .where(pr.report_id == report_id)
+                .order_by(p.id)
+            )
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEntry:
+    report_id: str
+    tier: str
+    score: float
+    country: str | None
+    confidence: float | None
+    incident_time: datetime
+    incident_type: str
+    file_count: int
+    reasons: str
+    linked: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "report_id": self.report_id,
+            "tier": self.tier,
+            "score": self.score,
+            "country": self.country or "unknown",
+            "confidence": self.confidence,
+            "incident_time": self.incident_time,
+            "incident_type": self.incident_type,
+            "file_count": self.file_count,
+            "reasons": self.reasons,
+            "linked": self.linked,
+        }
+
+
+def queue(
+    store: Store,
+    *,
+    country: str | None = None,
+    tiers: Sequence[str] | None = None,
+    include_sent: bool = False,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int | None = 100,
+) -> list[QueueEntry]:
+    """Open referrals (not yet sent in a routing package) by tier, then score, highest first.
+
+    ``country="unknown"`` lists the referrals no evidence placed.
+    """
+    p, a, r = priorities.c, attributions.c, referrals.c
+    tier_order = {t: i for i, t in enumerate(TIERS)}
+    from sqlalchemy import case
+
+    rank = case(tier_order, value=p.tier, else_=len(TIERS))
+    query = (
+        select(
+            p.report_id,
+            p.tier,
+            p.score,
+            p.reasons,
+            a.country,
+            a.confidence,
+            r.incident_time,
+            r.incident_type,
+            r.file_count,
+        )
+        .join(referrals, r.report_id == p.report_id)
+        .outerjoin(attributions, a.report_id == p.report_id)
+    )
+    if country is not None:
+        if country.lower() == "unknown":
+            query = query.where(a.country.is_(None))
+        else:
+            query = query.where(a.country == country.upper())
+    if tiers:
+        query = query.where(p.tier.in_(list(tiers)))
+    if since is not None:
+        query = query.where(r.incident_time >= naive_utc(since))
+    if until is not None:
+        query = query.where(r.incident_time < naive_utc(until))
+    if not include_sent:
+        sent = exists().where(package_referrals.c.report_id == p.report_id)
+        query = query.where(~sent)
+    query = query.order_by(rank, p.score.desc(), r.incident_time, p.report_id)
+    if limit is not None:
+        query = query.limit(limit)
+    with store.engine.connect() as conn:
+        rows = conn.execute(query).all()
+        ids = [row.report_id for row in rows]
+        linked: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            linked.update(
+                x.report_id
+                for x in conn.execute(
+                    select(referral_links.c.report_id).where(
+                        and_(
+                            referral_links.c.report_id.in_(chunk), referral_links.c.kind == "linked"
+                        )
+                    )
+                )
+            )
+    return [
+        QueueEntry(
+            report_id=row.report_id,
+            tier=row.tier,
+            score=row.score,
+            country=row.country,
+            confidence=row.confidence,
+            incident_time=row.incident_time,
+            incident_type=row.incident_type,
+            file_count=row.file_count,
+            reasons="; ".join(x["detail"] for x in json.loads(row.reasons)[:3]),
+            linked=row.report_id in linked,
+        )
+        for row in rows
+    ]

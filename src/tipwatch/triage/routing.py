@@ -1,0 +1,264 @@
+"""Routing packages: everything one country needs about its referrals, in one folder.
+
+A package holds ``referrals.jsonl`` (each referral in canonical form with its attribution
+evidence, matches, links, priority and the legal status of each file), ``summary.csv`` (one
+line a referral) and ``summary.html`` (a short readable summary that opens in any browser,
+offline). Each package is recorded in the store: who made it, when, and which referrals, so
+that a referral shows where it was sent and is not sent twice by mistake.
+"""
+
+from __future__ import annotations
+
+import csv
+import getpass
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select
+
+from tipwatch import __version__
+from tipwatch.errors import ConfigError
+from tipwatch.matching.matcher import file_matches_for, file_statuses
+from tipwatch.store import Store
+from tipwatch.store.referrals import get_referral
+from tipwatch.store.schema import package_referrals, routing_packages
+from tipwatch.triage.config import TriageConfig, load_config
+from tipwatch.triage.geoip import normalise_country
+from tipwatch.triage.priority import TIERS
+from tipwatch.triage.queries import (
+    NEEDS_LEGAL_PROCESS,
+    attribution_of,
+    legal_status,
+    links_of,
+    priority_of,
+    queue,
+)
+
+__all__ = ["RoutingPackage", "route_country"]
+
+_CSV_COLUMNS = (
+    "report_id",
+    "tier",
+    "score",
+    "incident_time",
+    "incident_type",
+    "country",
+    "confidence",
+    "decided_by",
+    "files",
+    "known_files",
+    "new_files",
+    "files_needing_legal_process",
+    "linked_referrals",
+    "reasons",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingPackage:
+    package_id: int | None
+    country: str
+    folder: Path | None
+    referral_count: int
+    tiers: dict[str, int]
+
+
+def _user() -> str:
+    try:
+        return os.environ.get("TIPWATCH_USER") or getpass.getuser()
+    except OSError:
+        return "unknown"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def route_country(
+    store: Store,
+    country: str,
+    out: str | Path,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    include_sent: bool = False,
+    created_by: str | None = None,
+    config: TriageConfig | None = None,
+) -> RoutingPackage:
+    """Write the package of ``country``'s open referrals into ``out/`` and record it.
+
+    Referrals already sent in an earlier package are left out unless ``include_sent``. With
+    nothing to send, nothing is written or recorded (``package_id`` is ``None``).
+    """
+    code, why = normalise_country(country)
+    if code is None:
+        raise ConfigError(f"--country: {why}")
+    config = config or load_config()
+    entries = queue(
+        store, country=code, include_sent=include_sent, since=since, until=until, limit=None
+    )
+    tiers = {t: 0 for t in TIERS}
+    for e in entries:
+        tiers[e.tier] = tiers.get(e.tier, 0) + 1
+    if not entries:
+        return RoutingPackage(None, code, None, 0, tiers)
+    folder = Path(out)
+    if folder.exists() and any(folder.iterdir()):
+        raise ConfigError(f"{folder} is not empty; choose a new folder for the package")
+    folder.mkdir(parents=True, exist_ok=True)
+    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    by = created_by or _user()
+    with store.engine.begin() as conn:
+        package_id = int(
+            conn.execute(
+                insert(routing_packages).values(
+                    country=code,
+                    created_by=by,
+                    created_at=now,
+                    path=str(folder.resolve()),
+                    referral_count=len(entries),
+                    since=since.replace(tzinfo=None) if since else None,
+                    until=until.replace(tzinfo=None) if until else None,
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+        )
+        conn.execute(
+            insert(package_referrals),
+            [{"package_id": package_id, "report_id": e.report_id} for e in entries],
+        )
+    html_rows: list[dict[str, Any]] = []
+    legal_total = 0
+    linked_total = 0
+    with (
+        (folder / "referrals.jsonl").open("w", encoding="utf-8") as jsonl,
+        (folder / "summary.csv").open("w", encoding="utf-8", newline="") as csv_file,
+    ):
+        writer = csv.DictWriter(csv_file, fieldnames=_CSV_COLUMNS)
+        writer.writeheader()
+        for e in entries:
+            record = _record(store, e.report_id, config)
+            jsonl.write(json.dumps(record, default=_json_default, ensure_ascii=False) + "\n")
+            attribution = record["attribution"] or {}
+            statuses = record["match_status"]
+            legal = sum(v == NEEDS_LEGAL_PROCESS for v in record["legal"].values())
+            legal_total += legal
+            others = sorted(
+                {
+                    m["report_id"]
+                    for g in record["links"]
+                    if g["kind"] == "linked"
+                    for m in g["members"]
+                }
+            )
+            linked_total += bool(others)
+            reasons = [r["detail"] for r in record["priority"]["reasons"]]
+            writer.writerow(
+                {
+                    "report_id": e.report_id,
+                    "tier": e.tier,
+                    "score": e.score,
+                    "incident_time": e.incident_time.isoformat(),
+                    "incident_type": e.incident_type,
+                    "country": attribution.get("country"),
+                    "confidence": attribution.get("confidence"),
+                    "decided_by": attribution.get("decided_by"),
+                    "files": e.file_count,
+                    "known_files": sum(v == "known" for v in statuses.values()),
+                    "new_files": sum(v == "new" for v in statuses.values()),
+                    "files_needing_legal_process": legal,
+                    "linked_referrals": " ".join(others),
+                    "reasons": "; ".join(reasons),
+                }
+            )
+            links = [
+                f"{g['kind']} group {g['group_id']} ({g['size']})"
+                + (
+                    ": " + ", ".join(m["report_id"] for m in g["members"][:5])
+                    if g["kind"] == "linked"
+                    else ""
+                )
+                for g in record["links"]
+            ]
+            html_rows.append(
+                {
+                    "report_id": e.report_id,
+                    "tier": e.tier,
+                    "score": f"{e.score:g}",
+                    "incident_time": e.incident_time.strftime("%Y-%m-%d %H:%M"),
+                    "incident_type": e.incident_type,
+                    "country": attribution.get("country"),
+                    "confidence": f"{attribution.get('confidence', 0):.2f}",
+                    "decided_by": attribution.get("decided_by") or "",
+                    "warnings": attribution.get("warnings", []),
+                    "files": e.file_count,
+                    "known": sum(v == "known" for v in statuses.values()),
+                    "new": sum(v == "new" for v in statuses.values()),
+                    "legal": legal,
+                    "reasons": reasons,
+                    "links": links,
+                }
+            )
+    _write_html(
+        folder / "summary.html",
+        package_id=package_id,
+        country=code,
+        created_by=by,
+        created_at=now.strftime("%Y-%m-%d %H:%M UTC"),
+        version=__version__,
+        count=len(entries),
+        since=since.date().isoformat() if since else None,
+        until=until.date().isoformat() if until else None,
+        tiers=list(tiers.items()),
+        legal_files=legal_total,
+        linked=linked_total,
+        rows=html_rows,
+    )
+    return RoutingPackage(package_id, code, folder, len(entries), tiers)
+
+
+def _record(store: Store, report_id: str, config: TriageConfig) -> dict[str, Any]:
+    referral = get_referral(store, report_id)
+    attribution = attribution_of(store, report_id)
+    country = attribution["country"] if attribution else None
+    return {
+        "referral": json.loads(referral.model_dump_json(exclude_defaults=True)),
+        "attribution": attribution,
+        "match_status": file_statuses(store, report_id),
+        "matches": file_matches_for(store, report_id),
+        "links": links_of(store, report_id, settings=config.linking, max_members=50),
+        "priority": priority_of(store, report_id) or {"reasons": []},
+        "legal": legal_status(store, report_id, config, country),
+    }
+
+
+def _link_label(group: dict[str, Any]) -> str:
+    label = f"{group['kind']} group {group['group_id']} ({group['size']} referrals)"
+    if group["kind"] == "linked":
+        label += ": " + ", ".join(m["report_id"] for m in group["members"][:5])
+    return label
+
+
+def _write_html(path: Path, **context: Any) -> None:
+    from jinja2 import Environment, select_autoescape
+
+    env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
+    source = (resources.files("tipwatch.triage") / "templates" / "package.html").read_text(
+        encoding="utf-8"
+    )
+    path.write_text(env.from_string(source).render(**context), encoding="utf-8")
+
+
+def packages(store: Store) -> list[dict[str, Any]]:
+    """Every routing package made, newest first."""
+    p = routing_packages.c
+    with store.engine.connect() as conn:
+        return [
+            dict(r._mapping) for r in conn.execute(select(routing_packages).order_by(p.id.desc()))
+        ]

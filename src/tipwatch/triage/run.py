@@ -1,0 +1,399 @@
+"""One triage pass over the store: attribute, link and score every referral.
+
+The pass reads each referral and its files once, in report-id order, straight from the
+canonical JSON in the store (no model objects: a million referrals must pass in minutes), and
+writes the results in bulk:
+
+* attributions: only for referrals that are new, revised since, or all of them when a newer
+  GeoIP database is loaded; the attribution replaced goes to ``attribution_history``;
+* link groups: rebuilt from scratch (a new referral can join two old groups);
+* priorities: every referral re-scored (weights may have changed, links may have).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, DateTime, delete, func, insert, literal, select
+
+from tipwatch.errors import ConfigError
+from tipwatch.store import Store
+from tipwatch.store.bulk import bulk_insert
+from tipwatch.store.schema import (
+    attribution_history,
+    attributions,
+    geoip_databases,
+    link_groups,
+    priorities,
+    referral_files,
+    referral_links,
+    referrals,
+)
+from tipwatch.triage.attribution import attribute
+from tipwatch.triage.config import TriageConfig, load_config
+from tipwatch.triage.geoip import GeoIPDatabase
+from tipwatch.triage.linking import LinkBuilder, referral_keys
+from tipwatch.triage.priority import TIERS, ReferralFacts, facts_of, score
+
+__all__ = ["TriageSummary", "open_geoip", "triage_store"]
+
+ProgressCallback = Callable[[str, int, int], None]
+"""``(stage, done, total)``"""
+
+_BATCH = 5000
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass
+class TriageSummary:
+    referrals: int = 0
+    attributed: int = 0
+    """Attributions written in this pass (new, revised, or all after a newer database)."""
+    reattributed_all: bool = False
+    geoip: str | None = None
+    geoip_note: str | None = None
+    countries: Counter[str] = field(default_factory=Counter)
+    """Current attribution of every referral: country (or ``unknown``) -> referrals."""
+    groups: int = 0
+    linked_referrals: int = 0
+    viral_groups: int = 0
+    viral_referrals: int = 0
+    tiers: Counter[str] = field(default_factory=Counter)
+    config_source: str = "defaults"
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "referrals": self.referrals,
+            "attributed": self.attributed,
+            "reattributed_all": self.reattributed_all,
+            "geoip": self.geoip,
+            "geoip_note": self.geoip_note,
+            "countries": dict(self.countries.most_common()),
+            "groups": self.groups,
+            "linked_referrals": self.linked_referrals,
+            "viral_groups": self.viral_groups,
+            "viral_referrals": self.viral_referrals,
+            "tiers": {t: self.tiers.get(t, 0) for t in TIERS},
+            "config": self.config_source,
+            "seconds": round(self.seconds, 2),
+        }
+
+
+def _register(conn: Connection, geo: GeoIPDatabase) -> int:
+    g = geoip_databases.c
+    found = conn.execute(
+        select(g.id).where(g.database_type == geo.database_type, g.build_epoch == geo.build_epoch)
+    ).scalar_one_or_none()
+    if found is not None:
+        return int(found)
+    result = conn.execute(
+        insert(geoip_databases).values(
+            path=str(geo.path.resolve()),
+            database_type=geo.database_type,
+            build_epoch=geo.build_epoch,
+            description=geo.description,
+            loaded_at=_now(),
+        )
+    )
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def open_geoip(
+    store: Store, path: str | Path | None, *, force: bool = False
+) -> tuple[GeoIPDatabase | None, int | None, bool, str | None]:
+    """Open the GeoIP database for a pass: ``(database, id, newer, note)``.
+
+    With ``path``: that database, registered in the store; ``newer`` is true when it was built
+    after the one the current attributions used (they are then all re-made). An older one is
+    refused unless ``force``. Without ``path``: the newest registered database, when its file
+    is still where it was loaded from.
+    """
+    g = geoip_databases.c
+    with store.engine.begin() as conn:
+        used_id = conn.execute(select(func.max(attributions.c.geoip_database_id))).scalar()
+        used = (
+            conn.execute(select(geoip_databases).where(g.id == used_id)).first()
+            if used_id is not None
+            else None
+        )
+        if path is None:
+            latest = conn.execute(
+                select(geoip_databases).order_by(g.build_epoch.desc()).limit(1)
+            ).first()
+            if latest is None:
+                return None, None, False, "no GeoIP database loaded: IP evidence gives no country"
+            try:
+                geo = GeoIPDatabase(latest.path)
+            except ConfigError as exc:
+                return None, None, False, f"the last GeoIP database is unusable now ({exc})"
+            if geo.build_epoch != latest.build_epoch:
+                geo.close()
+                return (
+                    None,
+                    None,
+                    False,
+                    (f"{latest.path} has changed since it was loaded; pass it with --geoip"),
+                )
+        else:
+            geo = GeoIPDatabase(path)
+        if used is not None and geo.build_epoch < used.build_epoch and not force:
+            geo.close()
+            raise ConfigError(
+                f"GeoIP database {geo.path} (built {geo.built_at:%Y-%m-%d}) is older than the "
+                f"one the current attributions use (built "
+                f"{datetime.fromtimestamp(used.build_epoch, UTC):%Y-%m-%d}); "
+                "use --force to attribute with it anyway"
+            )
+        db_id = _register(conn, geo)
+        newer = used is not None and geo.build_epoch > used.build_epoch
+        return geo, db_id, newer or (force and used is not None and db_id != used.id), None
+
+
+def _scan(conn: Connection, conn2: Connection) -> Iterator[tuple[Any, list[tuple[Any, Any]]]]:
+    """Each referral row with its files' ``(document, match status)``, in report-id order."""
+    r, f = referrals.c, referral_files.c
+    ref_rows = conn.execute(
+        select(r.report_id, r.incident_time, r.revision, r.document).order_by(r.report_id)
+    )
+    file_rows = conn2.execute(
+        select(f.report_id, f.document, f.match_status).order_by(f.report_id, f.position)
+    )
+    pending = next(file_rows, None)
+    for row in ref_rows:
+        files: list[tuple[Any, Any]] = []
+        while pending is not None and pending.report_id < row.report_id:
+            pending = next(file_rows, None)  # files of a referral that vanished meanwhile
+        while pending is not None and pending.report_id == row.report_id:
+            files.append((pending.document, pending.match_status))
+            pending = next(file_rows, None)
+        yield row, files
+
+
+def _existing_attributions(conn: Connection) -> dict[str, tuple[int, str | None]]:
+    a = attributions.c
+    return {
+        row.report_id: (row.referral_revision, row.country)
+        for row in conn.execute(select(a.report_id, a.referral_revision, a.country))
+    }
+
+
+def triage_store(
+    store: Store,
+    *,
+    geoip: str | Path | None = None,
+    config: TriageConfig | None = None,
+    force: bool = False,
+    progress: ProgressCallback | None = None,
+) -> TriageSummary:
+    """Attribute, link and score every referral in the store (see the module docstring)."""
+    import time
+
+    started = time.perf_counter()
+    config = config or load_config()
+    summary = TriageSummary(config_source=config.source)
+    geo, geo_id, newer, note = open_geoip(store, geoip, force=force)
+    summary.geoip = geo.label() if geo else None
+    summary.geoip_note = note
+    summary.reattributed_all = newer
+    builder = LinkBuilder(config.linking)
+    report_ids: list[str] = []
+    times: list[float] = []
+    facts: list[ReferralFacts] = []
+    countries: list[str | None] = []
+    now = _now()
+    with store.engine.connect() as conn:
+        total = int(conn.execute(select(func.count()).select_from(referrals)).scalar_one())
+        existing = {} if newer else _existing_attributions(conn)
+    summary.referrals = total
+    new_attr: list[dict[str, Any]] = []
+    replaced: list[str] = []
+
+    def flush_attributions() -> None:
+        if not new_attr:
+            return
+        with store.engine.begin() as wconn:
+            if replaced:
+                _supersede(wconn, replaced, now)
+            bulk_insert(wconn, attributions, new_attr)
+        summary.attributed += len(new_attr)
+        new_attr.clear()
+        replaced.clear()
+
+    if newer:
+        with store.engine.begin() as wconn:
+            _supersede_all(wconn, now)
+    with store.engine.connect() as conn, store.engine.connect() as conn2:
+        for i, (row, file_docs) in enumerate(_scan(conn, conn2)):
+            doc = json.loads(row.document)
+            files = [json.loads(d) for d, _ in file_docs]
+            incident = row.incident_time
+            known = existing.get(row.report_id)
+            if known is not None and known[0] == row.revision:
+                country = known[1]
+            else:
+                attribution = attribute(doc, files, geo)
+                country = attribution.country
+                if known is not None:
+                    replaced.append(row.report_id)
+                new_attr.append(
+                    {
+                        "report_id": row.report_id,
+                        "country": country,
+                        "confidence": attribution.confidence,
+                        "level": attribution.level,
+                        "evidence": json.dumps(attribution.evidence_json(), ensure_ascii=False),
+                        "geoip_database_id": geo_id if geo is not None else None,
+                        "referral_revision": row.revision,
+                        "attributed_at": now,
+                    }
+                )
+                if len(new_attr) >= _BATCH:
+                    flush_attributions()
+            report_ids.append(row.report_id)
+            times.append(incident.replace(tzinfo=UTC).timestamp())
+            countries.append(country)
+            builder.add(referral_keys(doc, files, incident.replace(tzinfo=UTC)))
+            facts.append(facts_of(doc, files, [s for _, s in file_docs], country=country))
+            if progress is not None and i % 2000 == 0:
+                progress("reading and attributing", i, total)
+    flush_attributions()
+    if progress is not None:
+        progress("reading and attributing", total, total)
+        progress("linking", 0, 1)
+    groups = builder.build()
+    repeat = builder.repeat_rows(times)
+    for row in repeat:
+        facts[row].repeat_account = True
+    for row in builder.viral_rows:
+        facts[row].viral = True
+    if progress is not None:
+        progress("linking", 1, 1)
+    _write_groups(store, groups, report_ids, times, now, summary)
+    _write_priorities(store, facts, report_ids, config, now, summary, progress)
+    summary.countries = Counter(c or "unknown" for c in countries)
+    summary.seconds = time.perf_counter() - started
+    if geo is not None:
+        geo.close()
+    return summary
+
+
+def _supersede(conn: Connection, report_ids: list[str], now: datetime) -> None:
+    a = attributions.c
+    for start in range(0, len(report_ids), 500):
+        chunk = report_ids[start : start + 500]
+        rows = conn.execute(select(attributions).where(a.report_id.in_(chunk))).mappings().all()
+        if rows:
+            conn.execute(
+                insert(attribution_history), [{**dict(r), "superseded_at": now} for r in rows]
+            )
+        conn.execute(delete(attributions).where(a.report_id.in_(chunk)))
+
+
+def _supersede_all(conn: Connection, now: datetime) -> None:
+    a = attributions.c
+    cols = [
+        "report_id",
+        "country",
+        "confidence",
+        "level",
+        "evidence",
+        "geoip_database_id",
+        "referral_revision",
+        "attributed_at",
+    ]
+    source = select(*(a[c] for c in cols), literal(now, DateTime()))
+    conn.execute(attribution_history.insert().from_select([*cols, "superseded_at"], source))
+    conn.execute(delete(attributions))
+
+
+def _write_groups(
+    store: Store,
+    groups: list[Any],
+    report_ids: list[str],
+    times: list[float],
+    now: datetime,
+    summary: TriageSummary,
+) -> None:
+    group_rows: list[dict[str, Any]] = []
+    link_rows: list[dict[str, Any]] = []
+    linked: set[int] = set()
+    viral: set[int] = set()
+    for gid, group in enumerate(groups, start=1):
+        member_times = [times[m] for m in group.members]
+        group_rows.append(
+            {
+                "id": gid,
+                "kind": group.kind,
+                "size": len(group.members),
+                "reasons": json.dumps(group.reasons, sort_keys=True),
+                "first_incident": datetime.fromtimestamp(min(member_times), UTC).replace(
+                    tzinfo=None
+                ),
+                "last_incident": datetime.fromtimestamp(max(member_times), UTC).replace(
+                    tzinfo=None
+                ),
+                "built_at": now,
+            }
+        )
+        for m in group.members:
+            link_rows.append({"report_id": report_ids[m], "group_id": gid, "kind": group.kind})
+        (viral if group.kind == "viral" else linked).update(group.members)
+        if group.kind == "viral":
+            summary.viral_groups += 1
+        else:
+            summary.groups += 1
+    summary.linked_referrals = len(linked)
+    summary.viral_referrals = len(viral)
+    with store.engine.begin() as conn:
+        conn.execute(delete(referral_links))
+        conn.execute(delete(link_groups))
+        for start in range(0, len(group_rows), 20_000):
+            bulk_insert(conn, link_groups, group_rows[start : start + 20_000])
+        for start in range(0, len(link_rows), 20_000):
+            bulk_insert(conn, referral_links, link_rows[start : start + 20_000])
+
+
+def _write_priorities(
+    store: Store,
+    facts: list[ReferralFacts],
+    report_ids: list[str],
+    config: TriageConfig,
+    now: datetime,
+    summary: TriageSummary,
+    progress: ProgressCallback | None,
+) -> None:
+    total = len(facts)
+    with store.engine.begin() as conn:
+        conn.execute(delete(priorities))
+        rows: list[dict[str, Any]] = []
+        for i, (report_id, fact) in enumerate(zip(report_ids, facts, strict=True)):
+            p = score(fact, config)
+            summary.tiers[p.tier] += 1
+            rows.append(
+                {
+                    "report_id": report_id,
+                    "score": p.score,
+                    "tier": p.tier,
+                    "reasons": json.dumps(p.reasons_json(), ensure_ascii=False),
+                    "config_digest": config.digest,
+                    "scored_at": now,
+                }
+            )
+            if len(rows) >= _BATCH:
+                bulk_insert(conn, priorities, rows)
+                rows = []
+                if progress is not None:
+                    progress("scoring", i + 1, total)
+        bulk_insert(conn, priorities, rows)
+    if progress is not None:
+        progress("scoring", total, total)
