@@ -1,0 +1,261 @@
+"""The triage pass over a store (SQLite and PostgreSQL): attribution history, GeoIP reloads,
+priorities and re-scoring, the queue, routing packages."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from tipwatch.errors import ConfigError
+from tipwatch.intake import ingest_paths
+from tipwatch.store import Store
+from tipwatch.store.schema import attribution_history, package_referrals, routing_packages
+from tipwatch.triage.config import load_config
+from tipwatch.triage.queries import attribution_of, legal_status, links_of, priority_of, queue
+from tipwatch.triage.routing import route_country
+from tipwatch.triage.run import triage_store
+
+from .mmdb import DOC_NETWORKS, maxmind_record, write_mmdb
+
+CP = "Child Pornography (possession, manufacture, and distribution)"
+ENTICE = "Online Enticement of Children for Sexual Acts"
+
+
+def referral(report_id: str, **fields: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "report_id": report_id,
+        "incident_type": CP,
+        "incident_time": "2020-03-20T10:00:00Z",
+    }
+    base.update(fields)
+    return base
+
+
+def account(ident: str, *ips: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "esp_identifier": ident,
+        "esp_service": "Example Photo Service",
+        "ip_events": [{"ip_address": ip, "event_name": "Upload"} for ip in ips],
+        **fields,
+    }
+
+
+REFERRALS = [
+    # NL by file upload IP; escalated; new material (matched later as new), live streaming
+    referral(
+        "r-nl-1",
+        escalation_reason="imminent meeting",
+        reported=[account("u-1")],
+        files=[
+            {
+                "file_id": "a",
+                "hashes": {"md5": "1" * 32},
+                "viewed_by_service": "yes",
+                "annotations": ["liveStreaming"],
+                "upload_ip": {"ip_address": "192.0.2.10", "event_name": "Upload"},
+            },
+            {"file_id": "b", "hashes": {"md5": "2" * 32}, "publicly_available": "no"},
+        ],
+    ),
+    # NL again, same account as r-nl-1 later: linked and a repeat account
+    referral(
+        "r-nl-2",
+        incident_time="2020-03-22T10:00:00Z",
+        reported=[account("u-1", "192.0.2.20")],
+        files=[{"file_id": "c", "hashes": {"md5": "3" * 32}}],
+    ),
+    # DE by verified estimated location; enticement with a young victim
+    referral(
+        "r-de-1",
+        incident_type=ENTICE,
+        reported=[account("u-2", estimated_location={"country_code": "DE", "verified": True})],
+        victims=[{"person": {"age": 11}}],
+    ),
+    # Nothing to act on: informational, country unknown
+    referral("r-none", internet_details=[{"kind": "online_gaming", "game_name": "Quest"}]),
+    # FR, shares file md5 3 with r-nl-2 -> linked with the NL pair
+    referral(
+        "r-fr-1",
+        reported=[account("u-3", "198.51.100.7")],
+        files=[{"file_id": "d", "hashes": {"md5": "3" * 32}}],
+    ),
+]
+
+
+def write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def filled(store: Store, tmp_path: Path) -> Store:
+    summary = ingest_paths(store, [write_jsonl(tmp_path / "in.jsonl", REFERRALS)])
+    assert summary.ingested == len(REFERRALS) and summary.quarantined == 0
+    return store
+
+
+def test_triage_attributes_links_and_scores(filled: Store, tmp_path: Path) -> None:
+    geo = write_mmdb(tmp_path / "geo.mmdb", DOC_NETWORKS)
+    summary = triage_store(filled, geoip=geo)
+    assert summary.referrals == 5 and summary.attributed == 5
+    assert summary.countries == {"NL": 2, "DE": 1, "FR": 1, "unknown": 1}
+    assert attribution_of(filled, "r-nl-1")["decided_by"] == "file_upload_ip"  # type: ignore[index]
+    assert attribution_of(filled, "r-de-1")["decided_by"] == "estimated_verified"  # type: ignore[index]
+    none = attribution_of(filled, "r-none")
+    assert none is not None and none["country"] == "unknown" and none["warnings"]
+    # one linked group: r-nl-1 ~ r-nl-2 (account), r-nl-2 ~ r-fr-1 (file)
+    assert summary.groups == 1 and summary.linked_referrals == 3
+    groups = links_of(filled, "r-nl-2")
+    assert len(groups) == 1
+    shares = {m["report_id"]: m["shares"] for m in groups[0]["members"]}
+    assert any(s.startswith("account:") for s in shares["r-nl-1"])
+    assert shares["r-fr-1"] == ["md5:" + "3" * 32]
+    # priorities with reasons
+    p1 = priority_of(filled, "r-nl-1")
+    assert p1 is not None and p1["tier"] == "immediate"
+    assert {r["reason"] for r in p1["reasons"]} >= {"escalated", "live_streaming"}
+    p2 = priority_of(filled, "r-nl-2")
+    assert p2 is not None and "repeat_account" in {r["reason"] for r in p2["reasons"]}
+    p3 = priority_of(filled, "r-de-1")
+    assert p3 is not None
+    assert {r["reason"] for r in p3["reasons"]} >= {"enticement_or_sextortion", "victim_under_age"}
+    assert priority_of(filled, "r-none")["tier"] == "informational"  # type: ignore[index]
+
+
+def test_same_database_again_attributes_nothing_new(filled: Store, tmp_path: Path) -> None:
+    geo = write_mmdb(tmp_path / "geo.mmdb", DOC_NETWORKS)
+    triage_store(filled, geoip=geo)
+    again = triage_store(filled, geoip=geo)
+    assert again.attributed == 0 and not again.reattributed_all
+    # without --geoip the last database is used again
+    third = triage_store(filled)
+    assert third.attributed == 0 and third.geoip is not None
+
+
+def test_newer_database_reattributes_all_and_keeps_history(filled: Store, tmp_path: Path) -> None:
+    old = write_mmdb(tmp_path / "old.mmdb", DOC_NETWORKS, build_epoch=1_600_000_000)
+    triage_store(filled, geoip=old)
+    moved = dict(DOC_NETWORKS)
+    moved["192.0.2.0/25"] = maxmind_record("BE")  # the NL block moved to BE
+    new = write_mmdb(tmp_path / "new.mmdb", moved, build_epoch=1_700_000_000)
+    summary = triage_store(filled, geoip=new)
+    assert summary.reattributed_all and summary.attributed == 5
+    now = attribution_of(filled, "r-nl-1", history=True)
+    assert now is not None and now["country"] == "BE"
+    assert [h["country"] for h in now["history"]] == ["NL"]
+    with filled.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(attribution_history)).scalar() == 5
+    # an older database is refused unless forced
+    with pytest.raises(ConfigError, match="older"):
+        triage_store(filled, geoip=old)
+    assert attribution_of(filled, "r-nl-1")["country"] == "BE"  # type: ignore[index]
+    forced = triage_store(filled, geoip=old, force=True)
+    assert forced.attributed == 5
+    assert attribution_of(filled, "r-nl-1")["country"] == "NL"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage" * 50])
+def test_corrupt_or_missing_geoip_changes_nothing(
+    filled: Store, tmp_path: Path, content: bytes
+) -> None:
+    triage_store(filled, geoip=write_mmdb(tmp_path / "geo.mmdb", DOC_NETWORKS))
+    bad = tmp_path / "bad.mmdb"
+    bad.write_bytes(content)
+    with pytest.raises(ConfigError):
+        triage_store(filled, geoip=bad)
+    with pytest.raises(ConfigError, match="does not exist"):
+        triage_store(filled, geoip=tmp_path / "absent.mmdb")
+    assert attribution_of(filled, "r-nl-1")["country"] == "NL"  # type: ignore[index]
+    with filled.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(attribution_history)).scalar() == 0
+
+
+def test_revised_referral_is_reattributed(filled: Store, tmp_path: Path) -> None:
+    geo = write_mmdb(tmp_path / "geo.mmdb", DOC_NETWORKS)
+    triage_store(filled, geoip=geo)
+    revised = referral("r-de-1", incident_type=ENTICE, reported=[account("u-2", "198.51.100.9")])
+    ingest_paths(filled, [write_jsonl(tmp_path / "rev.jsonl", [revised])])
+    summary = triage_store(filled, geoip=geo)
+    assert summary.attributed == 1
+    now = attribution_of(filled, "r-de-1", history=True)
+    assert now is not None and now["country"] == "FR"
+    assert [h["country"] for h in now["history"]] == ["DE"]
+
+
+def test_changed_weights_rescore(filled: Store, tmp_path: Path) -> None:
+    triage_store(filled, geoip=write_mmdb(tmp_path / "geo.mmdb", DOC_NETWORKS))
+    before = priority_of(filled, "r-de-1")
+    settings = tmp_path / "triage.toml"
+    settings.write_text(
+        "[priority.weights]\nenticement_or_sextortion = 100\n[priority.tiers]\nimmediate = 90\n"
+    )
+    triage_store(filled, config=load_config(settings))
+    after = priority_of(filled, "r-de-1")
+    assert before is not None and after is not None
+    assert after["score"] == before["score"] + 75
+    assert before["tier"] == "high" and after["tier"] == "immediate"
+
+
+def test_queue_order_filters_and_legal_status(filled: Store, tmp_path: Path) -> None:
+    triage_store(filled, geoip=write_mmdb(tmp_path / "geo.mmdb", DOC_NETWORKS))
+    entries = queue(filled)
+    tiers = [e.tier for e in entries]
+    assert tiers == sorted(tiers, key=["immediate", "high", "normal", "informational"].index)
+    assert entries[0].report_id == "r-nl-1" and entries[-1].report_id == "r-none"
+    assert [e.report_id for e in queue(filled, country="nl")] == ["r-nl-1", "r-nl-2"]
+    assert [e.report_id for e in queue(filled, country="unknown")] == ["r-none"]
+    assert [e.report_id for e in queue(filled, tiers=["high"])] == ["r-de-1"]
+    config = load_config()
+    legal = legal_status(filled, "r-nl-1", config, "NL")
+    assert legal == {"a": "may be viewed", "b": "needs legal process before viewing"}
+
+
+def test_route_package(filled: Store, tmp_path: Path) -> None:
+    triage_store(filled, geoip=write_mmdb(tmp_path / "geo.mmdb", DOC_NETWORKS))
+    package = route_country(filled, "NL", tmp_path / "pkg", created_by="analyst-1")
+    assert package.package_id is not None and package.referral_count == 2
+    lines = [json.loads(x) for x in (tmp_path / "pkg" / "referrals.jsonl").read_text().splitlines()]
+    assert [x["referral"]["report_id"] for x in lines] == ["r-nl-1", "r-nl-2"]
+    first = lines[0]
+    assert first["attribution"]["country"] == "NL" and first["attribution"]["evidence"]
+    assert first["legal"]["b"] == "needs legal process before viewing"
+    assert {r["reason"] for r in first["priority"]["reasons"]} >= {"escalated"}
+    assert first["links"] and first["links"][0]["kind"] == "linked"
+    rows = list(csv.DictReader((tmp_path / "pkg" / "summary.csv").open()))
+    assert rows[0]["report_id"] == "r-nl-1" and "escalated" in rows[0]["reasons"]
+    assert rows[0]["files_needing_legal_process"] == "1"
+    html = (tmp_path / "pkg" / "summary.html").read_text()
+    assert "r-nl-1" in html and "escalated to high priority by the sender" in html
+    assert "need legal process before viewing" in html
+    with filled.engine.connect() as conn:
+        rec = conn.execute(select(routing_packages)).one()
+        assert rec.created_by == "analyst-1" and rec.referral_count == 2
+        sent = conn.execute(select(package_referrals.c.report_id)).scalars().all()
+        assert sorted(sent) == ["r-nl-1", "r-nl-2"]
+    # sent referrals leave the queue and are not sent again
+    assert [e.report_id for e in queue(filled, country="NL")] == []
+    again = route_country(filled, "NL", tmp_path / "pkg2")
+    assert again.package_id is None and not (tmp_path / "pkg2").exists()
+    with pytest.raises(ConfigError, match="not empty"):
+        route_country(filled, "NL", tmp_path / "pkg", include_sent=True)
+    with pytest.raises(ConfigError, match="country"):
+        route_country(filled, "Netherlands", tmp_path / "pkg3")
+
+
+def test_html_escapes_sender_text(store: Store, tmp_path: Path) -> None:
+    hostile = referral(
+        "<script>alert(1)</script>",
+        escalation_reason="x",
+        supplied_geolocation={"country_code": "NL"},
+        reported=[account("<b>u</b>")],
+    )
+    ingest_paths(store, [write_jsonl(tmp_path / "h.jsonl", [hostile])])
+    triage_store(store)
+    route_country(store, "NL", tmp_path / "pkg")
+    html = (tmp_path / "pkg" / "summary.html").read_text()
+    assert "<script>alert" not in html and "&lt;script&gt;" in html
