@@ -22,8 +22,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e .
 	touch $@
 
-# The tests also make small videos (test patterns) with the ffmpeg command.
-TEST_SYSTEM_PACKAGES := ffmpeg
+# The tests also make small videos (test patterns) with the ffmpeg command, and open the
+# HTML that tipwatch writes in Debian's Chromium (headless).
+TEST_SYSTEM_PACKAGES := ffmpeg chromium
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	bash scripts/ensure-system-packages.sh $(SYSTEM_PACKAGES) $(TEST_SYSTEM_PACKAGES)

@@ -102,9 +102,15 @@ def test_ip_window_chains_but_does_not_jump() -> None:
 
 
 def test_shared_nat_address_links_nothing() -> None:
-    items = [(doc(i, ips=[("203.0.113.1", T0)]), []) for i in range(12)]
-    _, linked, _ = build(items, LinkSettings(max_ip_referrals=10))
+    # One address, six different accounts: a carrier NAT or a VPN exit, not a person.
+    items = [(doc(i, ips=[("203.0.113.1", T0)]), []) for i in range(6)]
+    _, linked, _ = build(items, LinkSettings(max_ip_accounts=5))
     assert linked == []
+    # The same address used by one account in many referrals links them.
+    items = [(doc(i, account="same", ips=[("203.0.113.1", T0)]), []) for i in range(30)]
+    items += [(doc(30, ips=[("203.0.113.1", T0)]), [])]
+    _, linked, _ = build(items, LinkSettings(max_ip_accounts=5))
+    assert linked == [set(range(31))]
 
 
 def _pdq(rng: random.Random) -> int:
@@ -200,7 +206,7 @@ def _brute_force_groups(
 def test_planted_links_match_brute_force(seed: int) -> None:
     """Random referrals with planted shared accounts, files, near files and IPs."""
     rng = random.Random(seed)
-    settings = LinkSettings(ip_window=timedelta(days=2))
+    settings = LinkSettings(ip_window=timedelta(days=2), max_ip_accounts=10_000)
     accounts = [f"acct-{i}" for i in range(25)]
     md5s = [f"{rng.getrandbits(128):032x}" for _ in range(25)]
     pdqs = [_pdq(rng) for _ in range(10)]

@@ -33,8 +33,13 @@ def _hex(seed: str, n: int) -> str:
     return hashlib.sha256(seed.encode()).hexdigest()[:n]
 
 
-def synthetic_referral_xml(number: int, rng: random.Random, *, files: int = 2) -> str:
-    """One ``<referral>`` envelope with a report and ``files`` fileDetails."""
+def synthetic_referral_xml(
+    number: int, rng: random.Random, *, files: int = 2, pdq_fraction: float = 0.0
+) -> str:
+    """One ``<referral>`` envelope with a report and ``files`` fileDetails.
+
+    With ``pdq_fraction`` that share of the files also carries a PDQ hash (random bits).
+    """
     report_id = 9_100_000 + number
     when = _START + timedelta(seconds=rng.randrange(0, 182 * 86400))
     when_s = when.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -77,6 +82,10 @@ def synthetic_referral_xml(number: int, rng: random.Random, *, files: int = 2) -
         parts.append(
             f'<originalFileHash hashType="SHA1">{_hex("sha1" + seed, 40)}</originalFileHash>'
         )
+        if pdq_fraction and rng.random() < pdq_fraction:
+            parts.append(
+                f'<originalFileHash hashType="PDQ">{rng.getrandbits(256):064x}</originalFileHash>'
+            )
         parts.append(
             f"<ipCaptureEvent><ipAddress>{ip}</ipAddress><eventName>Upload</eventName>"
             "</ipCaptureEvent></fileDetails>"
@@ -86,13 +95,15 @@ def synthetic_referral_xml(number: int, rng: random.Random, *, files: int = 2) -
     return "".join(parts)
 
 
-def envelope_chunks(count: int, *, seed: int = 7, files: int = 2) -> Iterator[bytes]:
+def envelope_chunks(
+    count: int, *, seed: int = 7, files: int = 2, pdq_fraction: float = 0.0
+) -> Iterator[bytes]:
     """The bytes of an envelope file of ``count`` referrals, piece by piece (never all at once)."""
     rng = random.Random(seed)
     yield b'<?xml version="1.0" encoding="UTF-8"?>\n<referrals>\n'
     buf: list[str] = []
     for i in range(count):
-        buf.append(synthetic_referral_xml(i, rng, files=files))
+        buf.append(synthetic_referral_xml(i, rng, files=files, pdq_fraction=pdq_fraction))
         if len(buf) >= 1000:
             yield "".join(buf).encode()
             buf = []
@@ -101,10 +112,12 @@ def envelope_chunks(count: int, *, seed: int = 7, files: int = 2) -> Iterator[by
     yield b"</referrals>\n"
 
 
-def write_envelope(out: IO[bytes], count: int, *, seed: int = 7, files: int = 2) -> int:
+def write_envelope(
+    out: IO[bytes], count: int, *, seed: int = 7, files: int = 2, pdq_fraction: float = 0.0
+) -> int:
     """Write an envelope file of ``count`` synthetic referrals; returns the bytes written."""
     n = 0
-    for chunk in envelope_chunks(count, seed=seed, files=files):
+    for chunk in envelope_chunks(count, seed=seed, files=files, pdq_fraction=pdq_fraction):
         out.write(chunk)
         n += len(chunk)
     return n

@@ -20,7 +20,7 @@ store can be attributed without building models.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from tipwatch.triage.geoip import IPLocation, normalise_country
@@ -44,6 +44,17 @@ LEVELS: dict[str, float] = {
     "other_ip": 0.3,
 }
 """Evidence levels in order of precedence, with the confidence of clean, agreeing evidence."""
+
+LEVEL_LABELS: dict[str, str] = {
+    "supplied": "geolocation supplied by the sender",
+    "file_upload_ip": "files' upload IP",
+    "account_upload_ip": "account's upload IP",
+    "estimated_verified": "verified estimated location",
+    "estimated_unverified": "unverified estimated location",
+    "address": "address country",
+    "login_ip": "login or registration IP",
+    "other_ip": "other IP events",
+}
 
 PROXY_FACTOR = 0.6
 PSEUDO_FACTOR = 0.85
@@ -92,13 +103,15 @@ class Attribution:
         )
 
     def evidence_json(self) -> dict[str, Any]:
-        return {
-            "evidence": [
-                {k: v for k, v in asdict(e).items() if v not in (None, False)}
-                for e in self.evidence
-            ],
-            "warnings": self.warnings,
-        }
+        items = []
+        for e in self.evidence:
+            item: dict[str, Any] = {"level": e.level, "source": e.source, "country": e.country}
+            if e.note:
+                item["note"] = e.note
+            if e.proxy:
+                item["proxy"] = True
+            items.append(item)
+        return {"evidence": items, "warnings": self.warnings}
 
 
 def _ip_evidence(

@@ -20,7 +20,6 @@ a million referrals with half a dozen keys each fit in a few hundred MB. Explain
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -51,8 +50,9 @@ class LinkSettings:
     """PDQ hashes within this Hamming distance are the same file; ``-1`` turns it off."""
     viral_min_referrals: int = 25
     viral_min_accounts: int = 10
-    max_ip_referrals: int = 200
-    """An IP address used in more referrals than this (a carrier NAT, a proxy) links none."""
+    max_ip_accounts: int = 5
+    """An IP address used by more accounts than this (a carrier NAT, a proxy, a VPN exit)
+    links none. Referrals without an account identifier count as one account each."""
 
 
 @dataclass(slots=True)
@@ -131,9 +131,9 @@ def referral_keys(
 
 
 def _digest(text: str) -> int:
-    return int.from_bytes(
-        hashlib.blake2b(text.encode(), digest_size=8).digest(), "little", signed=True
-    )
+    # Python's string hash: 64 bits, salted per process, which is fine for keys that live only
+    # as long as one pass. Two different keys share a digest with odds of about n^2 / 2^65.
+    return hash(text)
 
 
 @dataclass(slots=True)
@@ -376,7 +376,8 @@ class LinkBuilder:
             if e - s < 2:
                 continue
             seg_rows = r[s:e]
-            if len(np.unique(seg_rows)) > self.settings.max_ip_referrals:
+            accounts = {self._acct_of_row.get(row, -row - 1) for row in seg_rows.tolist()}
+            if len(accounts) > self.settings.max_ip_accounts:
                 continue
             seg_t = t[s:e]
             breaks = np.flatnonzero(np.diff(seg_t) > window) + 1

@@ -27,6 +27,7 @@ from tipwatch.matching.matcher import file_matches_for, file_statuses
 from tipwatch.store import Store
 from tipwatch.store.referrals import get_referral
 from tipwatch.store.schema import package_referrals, routing_packages
+from tipwatch.triage.attribution import LEVEL_LABELS
 from tipwatch.triage.config import TriageConfig, load_config
 from tipwatch.triage.geoip import normalise_country
 from tipwatch.triage.priority import TIERS
@@ -195,7 +196,9 @@ def route_country(
                     "incident_type": e.incident_type,
                     "country": attribution.get("country"),
                     "confidence": f"{attribution.get('confidence', 0):.2f}",
-                    "decided_by": attribution.get("decided_by") or "",
+                    "decided_by": LEVEL_LABELS.get(
+                        attribution.get("decided_by") or "", "no evidence"
+                    ),
                     "warnings": attribution.get("warnings", []),
                     "files": e.file_count,
                     "known": sum(v == "known" for v in statuses.values()),
