@@ -69,9 +69,7 @@ def geoip(path: Path) -> Path:
     for prefix in ("192.0.2", "198.51.100", "203.0.113"):
         for block in range(0, 256, 32):
             code = countries[n % len(countries)]
-            writer.insert_network(
-                IPSet([f"{prefix}.{block}/27"]), {"country": {"iso_code": code}}
-            )
+            writer.insert_network(IPSet([f"{prefix}.{block}/27"]), {"country": {"iso_code": code}})
             n += 1
     writer.to_db_file(str(path))
     return path

@@ -80,8 +80,9 @@ def test_referrals_show_includes_triage(triaged: str) -> None:
 
 def test_route_and_packages(triaged: str, tmp_path: Path) -> None:
     out_dir = tmp_path / "nl"
-    code, out = invoke("route", "--country", "NL", "--db", triaged, "--out", str(out_dir),
-                       "--by", "analyst-7")
+    code, out = invoke(
+        "route", "--country", "NL", "--db", triaged, "--out", str(out_dir), "--by", "analyst-7"
+    )
     assert code == 0, out
     assert "Package 1 for NL: 2 referral(s)" in out
     code, out = invoke("referrals", "show", "r-nl-2", "--db", triaged)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -106,7 +107,7 @@ def _open(db: str | None) -> Store:
 
 
 _UNBROKEN_COLUMNS = frozenset(
-    {"report_id", "incident_time", "incident_type", "id", "location", "status"}
+    {"report_id", "incident_time", "id", "location", "status", "country", "file_count"}
 )
 _HEADERS = {"file_count": "files", "report_id": "report id"}
 
@@ -123,7 +124,8 @@ def _emit(rows: Sequence[dict[str, Any]], fmt: OutputFormat, columns: Sequence[s
             writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
         sys.stdout.write(buf.getvalue())
         return
-    table = Table(show_lines=False, header_style="bold")
+    # No vertical rules: the columns then fit an 80-column terminal.
+    table = Table(show_lines=False, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
     for col in columns:
         table.add_column(
             _HEADERS.get(col, col.replace("_", " ")),
@@ -795,7 +797,8 @@ def demo(
             f"{report.file_count} files, {report.quarantined} quarantined record(s)."
         )
         rows = [_table_referral(s.as_dict()) for s in report.referrals]
-        _emit(rows, OutputFormat.TABLE, _REFERRAL_COLUMNS)
+        # The platform column is left out so the table reads in an 80-column terminal.
+        _emit(rows, OutputFormat.TABLE, _REFERRAL_COLUMNS[:-1])
         console.print(
             "\nNext: [bold]tipwatch referrals show ID --db " + str(report.db_path) + "[/], "
             "[bold]tipwatch quarantine list --db " + str(report.db_path) + "[/]"
