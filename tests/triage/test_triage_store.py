@@ -259,3 +259,36 @@ def test_html_escapes_sender_text(store: Store, tmp_path: Path) -> None:
     route_country(store, "NL", tmp_path / "pkg")
     html = (tmp_path / "pkg" / "summary.html").read_text()
     assert "<script>alert" not in html and "&lt;script&gt;" in html
+
+
+def test_worker_processes_give_the_same_results(
+    filled: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tipwatch.triage.run as run
+
+    geo = write_mmdb(tmp_path / "geo.mmdb", DOC_NETWORKS)
+    one = triage_store(filled, geoip=geo, jobs=1)
+    first = {
+        r["report_id"]: (
+            attribution_of(filled, r["report_id"]),
+            priority_of(filled, r["report_id"]),
+        )
+        for r in REFERRALS
+    }
+    with filled.engine.begin() as conn:
+        conn.execute(attribution_history.delete())
+        from tipwatch.store.schema import attributions
+
+        conn.execute(attributions.delete())
+    monkeypatch.setattr(run, "_PARALLEL_FROM", 0)
+    two = triage_store(filled, geoip=geo, jobs=2)
+    assert two.attributed == one.attributed == 5
+    assert (two.countries, two.tiers, two.groups) == (one.countries, one.tiers, one.groups)
+    for report_id, (attribution, priority) in first.items():
+        again = attribution_of(filled, report_id)
+        assert again is not None and attribution is not None
+        assert (again["country"], again["evidence"]) == (
+            attribution["country"],
+            attribution["evidence"],
+        )
+        assert priority_of(filled, report_id) == priority

@@ -20,6 +20,7 @@ a million referrals with half a dozen keys each fit in a few hundred MB. Explain
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,10 +32,12 @@ import numpy.typing as npt
 from tipwatch.matching.pdq_index import PDQIndex, hexes_to_array
 
 __all__ = [
+    "KeyDigests",
     "LinkBuilder",
     "LinkGroup",
     "LinkSettings",
     "ReferralKeys",
+    "digest_keys",
     "referral_keys",
     "shared_keys",
 ]
@@ -131,9 +134,40 @@ def referral_keys(
 
 
 def _digest(text: str) -> int:
-    # Python's string hash: 64 bits, salted per process, which is fine for keys that live only
-    # as long as one pass. Two different keys share a digest with odds of about n^2 / 2^65.
-    return hash(text)
+    # 64 bits, the same in every process (the pass may run in several). Two different keys
+    # share a digest with odds of about n^2 / 2^65: negligible for billions of keys.
+    return int.from_bytes(
+        hashlib.blake2b(text.encode(), digest_size=8).digest(), "little", signed=True
+    )
+
+
+@dataclass(slots=True)
+class KeyDigests:
+    """A referral's link keys as 64-bit digests: what the batch pass keeps of them."""
+
+    files: list[int]
+    accounts: list[int]
+    account: int | None
+    """One account of the referral (the least digest), for counting accounts."""
+    ips: list[tuple[int, float]]
+    """(address digest, POSIX time)"""
+    pdq: list[str]
+    viral_marked: bool
+
+
+def digest_keys(keys: ReferralKeys) -> KeyDigests:
+    accounts = [_digest(k) for k in sorted(keys.accounts)]
+    ids = [
+        d for k, d in zip(sorted(keys.accounts), accounts, strict=True) if k.startswith("account:")
+    ]
+    return KeyDigests(
+        files=[_digest(k) for k in keys.files],
+        accounts=accounts,
+        account=min(ids) if ids else None,
+        ips=[(_digest(ip), when.timestamp()) for ip, when in keys.ips],
+        pdq=sorted(keys.pdq),
+        viral_marked=keys.viral_marked,
+    )
 
 
 @dataclass(slots=True)
@@ -195,32 +229,29 @@ class LinkBuilder:
     def __len__(self) -> int:
         return self._n
 
-    def add(self, keys: ReferralKeys) -> int:
-        """Add one referral's keys; returns its row number."""
+    def add(self, keys: ReferralKeys | KeyDigests) -> int:
+        """Add one referral's keys (or their digests); returns its row number."""
+        digests = keys if isinstance(keys, KeyDigests) else digest_keys(keys)
         row = self._n
         self._n += 1
-        for key in keys.files:
+        for d in digests.files:
             self._buf_rows.append(row)
-            self._buf_keys.append(_digest(key))
+            self._buf_keys.append(d)
         if len(self._buf_rows) > 100_000:
             self._flush()
-        first_account = None
-        for key in keys.accounts:
-            d = _digest(key)
+        for d in digests.accounts:
             self._acct_rows.append(row)
             self._acct_keys.append(d)
-            if first_account is None and key.startswith("account:"):
-                first_account = d
-        if first_account is not None:
-            self._acct_of_row[row] = first_account
-        for ip, when in keys.ips:
+        if digests.account is not None:
+            self._acct_of_row[row] = digests.account
+        for d, when in digests.ips:
             self._ip_rows.append(row)
-            self._ip_keys.append(_digest(ip))
-            self._ip_times.append(when.timestamp())
-        for value in keys.pdq:
+            self._ip_keys.append(d)
+            self._ip_times.append(when)
+        for value in digests.pdq:
             self._pdq_rows.append(row)
             self._pdq_values.append(value)
-        if keys.viral_marked:
+        if digests.viral_marked:
             self._viral_marked.append(row)
         return row
 

@@ -13,8 +13,12 @@ writes the results in bulk:
 from __future__ import annotations
 
 import json
-from collections import Counter
+import multiprocessing
+import os
+import sys
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,7 +42,7 @@ from tipwatch.store.schema import (
 from tipwatch.triage.attribution import attribute
 from tipwatch.triage.config import TriageConfig, load_config
 from tipwatch.triage.geoip import GeoIPDatabase
-from tipwatch.triage.linking import LinkBuilder, referral_keys
+from tipwatch.triage.linking import KeyDigests, LinkBuilder, digest_keys, referral_keys
 from tipwatch.triage.priority import TIERS, ReferralFacts, facts_of, score
 
 __all__ = ["TriageSummary", "open_geoip", "triage_store"]
@@ -47,6 +51,8 @@ ProgressCallback = Callable[[str, int, int], None]
 """``(stage, done, total)``"""
 
 _BATCH = 5000
+_PARALLEL_FROM = 20_000
+"""Fewer referrals than this are done in one process (starting workers costs more)."""
 
 
 def _now() -> datetime:
@@ -179,6 +185,123 @@ def _scan(conn: Connection, conn2: Connection) -> Iterator[tuple[Any, list[tuple
         yield row, files
 
 
+@dataclass(slots=True)
+class _Result:
+    """What the pass keeps of one referral."""
+
+    report_id: str
+    time: float
+    country: str | None
+    attribution: dict[str, Any] | None
+    """A new ``attributions`` row (without database id and time), or ``None``: unchanged."""
+    replaces: bool
+    keys: KeyDigests
+    facts: ReferralFacts
+
+
+_Item = tuple[str, datetime, int, str, list[str], list[str | None], tuple[int, str | None] | None]
+"""(report id, incident time, revision, document, file documents, file statuses, existing
+attribution as (revision, country))"""
+
+_WORKER_GEO: list[GeoIPDatabase | None] = [None]
+
+
+def _init_worker(geo_path: str | None) -> None:
+    _WORKER_GEO[0] = GeoIPDatabase(geo_path) if geo_path else None
+
+
+def _process(chunk: list[_Item]) -> list[_Result]:
+    """Parse, attribute, key and gather facts for a chunk of referrals (in any process)."""
+    geo = _WORKER_GEO[0]
+    out: list[_Result] = []
+    for report_id, incident, revision, document, file_docs, statuses, known in chunk:
+        doc = json.loads(document)
+        files = [json.loads(d) for d in file_docs]
+        when = incident.replace(tzinfo=UTC)
+        row: dict[str, Any] | None = None
+        if known is not None and known[0] == revision:
+            country = known[1]
+        else:
+            attribution = attribute(doc, files, geo)
+            country = attribution.country
+            row = {
+                "report_id": report_id,
+                "country": country,
+                "confidence": attribution.confidence,
+                "level": attribution.level,
+                "evidence": json.dumps(attribution.evidence_json(), ensure_ascii=False),
+                "referral_revision": revision,
+            }
+        out.append(
+            _Result(
+                report_id=report_id,
+                time=when.timestamp(),
+                country=country,
+                attribution=row,
+                replaces=row is not None and known is not None,
+                keys=digest_keys(referral_keys(doc, files, when)),
+                facts=facts_of(doc, files, statuses, country=country),
+            )
+        )
+    return out
+
+
+def _chunks(
+    scan: Iterator[tuple[Any, list[tuple[Any, Any]]]],
+    existing: dict[str, tuple[int, str | None]],
+    size: int = 2000,
+) -> Iterator[list[_Item]]:
+    chunk: list[_Item] = []
+    for row, file_docs in scan:
+        chunk.append(
+            (
+                row.report_id,
+                row.incident_time,
+                row.revision,
+                row.document,
+                [d for d, _ in file_docs],
+                [st for _, st in file_docs],
+                existing.get(row.report_id),
+            )
+        )
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _map_chunks(
+    chunks: Iterator[list[_Item]], geo_path: str | None, jobs: int
+) -> Iterator[list[_Result]]:
+    """``_process`` over the chunks, in order: here, or in ``jobs`` worker processes."""
+    if jobs <= 1:
+        _init_worker(geo_path)
+        try:
+            yield from map(_process, chunks)
+        finally:
+            _close_worker_geo()
+        return
+    context = multiprocessing.get_context("spawn" if sys.platform == "darwin" else "forkserver")
+    with ProcessPoolExecutor(
+        jobs, mp_context=context, initializer=_init_worker, initargs=(geo_path,)
+    ) as pool:
+        pending: deque[Future[list[_Result]]] = deque()
+        for chunk in chunks:
+            pending.append(pool.submit(_process, chunk))
+            if len(pending) >= 2 * jobs:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def _close_worker_geo() -> None:
+    geo = _WORKER_GEO[0]
+    if geo is not None:
+        geo.close()
+    _WORKER_GEO[0] = None
+
+
 def _existing_attributions(conn: Connection) -> dict[str, tuple[int, str | None]]:
     a = attributions.c
     return {
@@ -193,9 +316,15 @@ def triage_store(
     geoip: str | Path | None = None,
     config: TriageConfig | None = None,
     force: bool = False,
+    jobs: int = 0,
     progress: ProgressCallback | None = None,
 ) -> TriageSummary:
-    """Attribute, link and score every referral in the store (see the module docstring)."""
+    """Attribute, link and score every referral in the store (see the module docstring).
+
+    ``jobs`` processes read and attribute referrals (0: one per CPU); small stores are done in
+    this process.
+    """
+    jobs = jobs or os.cpu_count() or 1
     import time
 
     started = time.perf_counter()
@@ -232,50 +361,38 @@ def triage_store(
     if newer:
         with store.engine.begin() as wconn:
             _supersede_all(wconn, now)
+    geo_path = str(geo.path) if geo is not None else None
+    done = 0
     with store.engine.connect() as conn, store.engine.connect() as conn2:
-        for i, (row, file_docs) in enumerate(_scan(conn, conn2)):
-            doc = json.loads(row.document)
-            files = [json.loads(d) for d, _ in file_docs]
-            incident = row.incident_time
-            known = existing.get(row.report_id)
-            if known is not None and known[0] == row.revision:
-                country = known[1]
-            else:
-                attribution = attribute(doc, files, geo)
-                country = attribution.country
-                if known is not None:
-                    replaced.append(row.report_id)
-                new_attr.append(
-                    {
-                        "report_id": row.report_id,
-                        "country": country,
-                        "confidence": attribution.confidence,
-                        "level": attribution.level,
-                        "evidence": json.dumps(attribution.evidence_json(), ensure_ascii=False),
-                        "geoip_database_id": geo_id if geo is not None else None,
-                        "referral_revision": row.revision,
-                        "attributed_at": now,
-                    }
-                )
-                if len(new_attr) >= _BATCH:
-                    flush_attributions()
-            report_ids.append(row.report_id)
-            times.append(incident.replace(tzinfo=UTC).timestamp())
-            countries.append(country)
-            builder.add(referral_keys(doc, files, incident.replace(tzinfo=UTC)))
-            facts.append(facts_of(doc, files, [s for _, s in file_docs], country=country))
-            if progress is not None and i % 2000 == 0:
-                progress("reading and attributing", i, total)
+        chunks = _chunks(_scan(conn, conn2), existing)
+        for results in _map_chunks(chunks, geo_path, jobs if total >= _PARALLEL_FROM else 1):
+            for r in results:
+                if r.attribution is not None:
+                    if r.replaces:
+                        replaced.append(r.report_id)
+                    r.attribution["geoip_database_id"] = geo_id if geo is not None else None
+                    r.attribution["attributed_at"] = now
+                    new_attr.append(r.attribution)
+                report_ids.append(r.report_id)
+                times.append(r.time)
+                countries.append(r.country)
+                builder.add(r.keys)
+                facts.append(r.facts)
+            if len(new_attr) >= _BATCH:
+                flush_attributions()
+            done += len(results)
+            if progress is not None:
+                progress("reading and attributing", done, total)
     flush_attributions()
     if progress is not None:
         progress("reading and attributing", total, total)
         progress("linking", 0, 1)
     groups = builder.build()
     repeat = builder.repeat_rows(times)
-    for row in repeat:
-        facts[row].repeat_account = True
-    for row in builder.viral_rows:
-        facts[row].viral = True
+    for index in repeat:
+        facts[index].repeat_account = True
+    for index in builder.viral_rows:
+        facts[index].viral = True
     if progress is not None:
         progress("linking", 1, 1)
     _write_groups(store, groups, report_ids, times, now, summary)
