@@ -98,7 +98,7 @@ def bare_scan(db: Path) -> tuple[int, float]:
     return n, elapsed
 
 
-def run_triage(db: Path, geo: Path) -> tuple[dict[str, object], float]:
+def run_triage(db: Path, geo: Path, jobs: int = 0) -> tuple[dict[str, object], float]:
     from sqlalchemy import delete
 
     from tipwatch.store import Store
@@ -110,7 +110,7 @@ def run_triage(db: Path, geo: Path) -> tuple[dict[str, object], float]:
         for table in (attributions, attribution_history, geoip_databases):
             conn.execute(delete(table))
     start = time.perf_counter()
-    summary = triage_store(store, geoip=geo)
+    summary = triage_store(store, geoip=geo, jobs=jobs)
     elapsed = time.perf_counter() - start
     store.close()
     return summary.as_dict(), elapsed
@@ -120,12 +120,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--pdq-fraction", type=float, default=0.2)
+    parser.add_argument("--jobs", type=int, default=0, help="worker processes (0: one per CPU)")
     args = parser.parse_args()
     db, ingest_s = build_store(args.count, args.pdq_fraction)
     with tempfile.TemporaryDirectory() as tmp:
         geo = geoip(Path(tmp) / "geo.mmdb")
         rows, scan_s = bare_scan(db)
-        summary, triage_s = run_triage(db, geo)
+        summary, triage_s = run_triage(db, geo, args.jobs)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         json.dumps(
@@ -134,10 +135,12 @@ def main() -> None:
                 "referrals": rows,
                 "files_per_referral": 2,
                 "pdq_fraction": args.pdq_fraction,
+                "jobs": args.jobs or os.cpu_count(),
                 "baseline_bare_scan_s": round(scan_s, 2),
                 "tipwatch_triage_s": round(triage_s, 2),
                 "triage_vs_scan": round(triage_s / scan_s, 1),
                 "referrals_per_s": round(rows / triage_s),
+                "stage_seconds": summary["stage_seconds"],
                 "groups": summary["groups"],
                 "linked_referrals": summary["linked_referrals"],
                 "viral_groups": summary["viral_groups"],

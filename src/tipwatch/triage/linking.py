@@ -203,25 +203,98 @@ class _UnionFind:
                 self.parent[ra] = rb
 
 
+_NO_ACCOUNT = np.iinfo(np.int64).min
+
+
+@dataclass(slots=True)
+class KeyChunk:
+    """The key digests of consecutive referrals as arrays (rows counted from 0 in the chunk).
+
+    Worker processes send these to the builder: arrays cross process boundaries cheaply."""
+
+    size: int
+    file_rows: npt.NDArray[np.int64]
+    file_keys: npt.NDArray[np.int64]
+    acct_rows: npt.NDArray[np.int64]
+    acct_keys: npt.NDArray[np.int64]
+    account_of: npt.NDArray[np.int64]
+    """One account digest per row, or the minimum int64 for none."""
+    ip_rows: npt.NDArray[np.int64]
+    ip_keys: npt.NDArray[np.int64]
+    ip_times: npt.NDArray[np.float64]
+    pdq_rows: list[int]
+    pdq_values: list[str]
+    viral_rows: list[int]
+
+    @classmethod
+    def of(cls, digests: Iterable[KeyDigests]) -> KeyChunk:
+        file_rows: list[int] = []
+        file_keys: list[int] = []
+        acct_rows: list[int] = []
+        acct_keys: list[int] = []
+        account_of: list[int] = []
+        ip_rows: list[int] = []
+        ip_keys: list[int] = []
+        ip_times: list[float] = []
+        pdq_rows: list[int] = []
+        pdq_values: list[str] = []
+        viral_rows: list[int] = []
+        n = 0
+        for row, d in enumerate(digests):
+            n = row + 1
+            file_rows.extend([row] * len(d.files))
+            file_keys.extend(d.files)
+            acct_rows.extend([row] * len(d.accounts))
+            acct_keys.extend(d.accounts)
+            account_of.append(_NO_ACCOUNT if d.account is None else d.account)
+            for key, when in d.ips:
+                ip_rows.append(row)
+                ip_keys.append(key)
+                ip_times.append(when)
+            pdq_rows.extend([row] * len(d.pdq))
+            pdq_values.extend(d.pdq)
+            if d.viral_marked:
+                viral_rows.append(row)
+        i64 = np.int64
+        return cls(
+            size=n,
+            file_rows=np.asarray(file_rows, dtype=i64),
+            file_keys=np.asarray(file_keys, dtype=i64),
+            acct_rows=np.asarray(acct_rows, dtype=i64),
+            acct_keys=np.asarray(acct_keys, dtype=i64),
+            account_of=np.asarray(account_of, dtype=i64),
+            ip_rows=np.asarray(ip_rows, dtype=i64),
+            ip_keys=np.asarray(ip_keys, dtype=i64),
+            ip_times=np.asarray(ip_times, dtype=np.float64),
+            pdq_rows=pdq_rows,
+            pdq_values=pdq_values,
+            viral_rows=viral_rows,
+        )
+
+
 class LinkBuilder:
     """Collects the keys of many referrals (row numbers 0, 1, 2 ...) and builds the groups."""
 
     def __init__(self, settings: LinkSettings | None = None) -> None:
         self.settings = settings or LinkSettings()
         self._n = 0
-        self._file_rows: list[npt.NDArray[np.int64]] = []
-        self._file_keys: list[npt.NDArray[np.int64]] = []
-        self._acct_rows: list[int] = []
-        self._acct_keys: list[int] = []
-        self._acct_of_row: dict[int, int] = {}
-        self._ip_rows: list[int] = []
-        self._ip_keys: list[int] = []
-        self._ip_times: list[float] = []
+        self._parts: dict[str, list[npt.NDArray[Any]]] = {
+            name: []
+            for name in (
+                "file_rows",
+                "file_keys",
+                "acct_rows",
+                "acct_keys",
+                "account_of",
+                "ip_rows",
+                "ip_keys",
+                "ip_times",
+            )
+        }
         self._pdq_rows: list[int] = []
         self._pdq_values: list[str] = []
         self._viral_marked: list[int] = []
-        self._buf_rows: list[int] = []
-        self._buf_keys: list[int] = []
+        self._account_of: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
         self._account_runs: list[npt.NDArray[np.int64]] = []
         self.viral_rows: set[int] = set()
         """After :meth:`build`: rows in a viral group or marked viral by the sender."""
@@ -233,33 +306,29 @@ class LinkBuilder:
         """Add one referral's keys (or their digests); returns its row number."""
         digests = keys if isinstance(keys, KeyDigests) else digest_keys(keys)
         row = self._n
-        self._n += 1
-        for d in digests.files:
-            self._buf_rows.append(row)
-            self._buf_keys.append(d)
-        if len(self._buf_rows) > 100_000:
-            self._flush()
-        for d in digests.accounts:
-            self._acct_rows.append(row)
-            self._acct_keys.append(d)
-        if digests.account is not None:
-            self._acct_of_row[row] = digests.account
-        for d, when in digests.ips:
-            self._ip_rows.append(row)
-            self._ip_keys.append(d)
-            self._ip_times.append(when)
-        for value in digests.pdq:
-            self._pdq_rows.append(row)
-            self._pdq_values.append(value)
-        if digests.viral_marked:
-            self._viral_marked.append(row)
+        self.add_chunk(KeyChunk.of([digests]))
         return row
 
-    def _flush(self) -> None:
-        if self._buf_rows:
-            self._file_rows.append(np.asarray(self._buf_rows, dtype=np.int64))
-            self._file_keys.append(np.asarray(self._buf_keys, dtype=np.int64))
-            self._buf_rows, self._buf_keys = [], []
+    def add_chunk(self, chunk: KeyChunk) -> None:
+        """Add the referrals of a chunk, numbered after those added before."""
+        offset = self._n
+        parts = self._parts
+        for name in ("file_rows", "acct_rows", "ip_rows"):
+            parts[name].append(getattr(chunk, name) + offset)
+        for name in ("file_keys", "acct_keys", "account_of", "ip_keys", "ip_times"):
+            parts[name].append(getattr(chunk, name))
+        self._pdq_rows.extend(r + offset for r in chunk.pdq_rows)
+        self._pdq_values.extend(chunk.pdq_values)
+        self._viral_marked.extend(r + offset for r in chunk.viral_rows)
+        self._n += chunk.size
+
+    def _array(self, name: str, dtype: Any = np.int64) -> npt.NDArray[Any]:
+        parts = self._parts[name]
+        if not parts:
+            return np.zeros(0, dtype=dtype)
+        joined = np.concatenate(parts)
+        self._parts[name] = [joined]
+        return joined
 
     # -- building ---------------------------------------------------------------------------
 
@@ -283,12 +352,7 @@ class LinkBuilder:
 
     def _file_clusters(self) -> list[npt.NDArray[np.int64]]:
         """Rows sharing each file: exact hash values, then PDQ near pairs as extra clusters."""
-        self._flush()
-        clusters: list[npt.NDArray[np.int64]] = []
-        if self._file_rows:
-            clusters.extend(
-                self._runs(np.concatenate(self._file_keys), np.concatenate(self._file_rows))
-            )
+        clusters = self._runs(self._array("file_keys"), self._array("file_rows"))
         if self.settings.pdq_threshold >= 0 and len(self._pdq_values) > 1:
             clusters.extend(self._pdq_clusters())
         return clusters
@@ -328,11 +392,17 @@ class LinkBuilder:
         s = self.settings
         if len(rows) < s.viral_min_referrals:
             return False
-        accounts = {self._acct_of_row.get(int(r), -int(r) - 1) for r in rows}
-        return len(accounts) >= s.viral_min_accounts
+        return self._accounts(rows) >= s.viral_min_accounts
+
+    def _accounts(self, rows: npt.NDArray[np.int64]) -> int:
+        """How many accounts the rows come from (a row without one counts as one)."""
+        of = self._account_of[rows]
+        known = of != _NO_ACCOUNT
+        return len(np.unique(of[known])) + int((~known).sum())
 
     def build(self) -> list[LinkGroup]:
         """The groups: linked groups first, then one viral group per viral item."""
+        self._account_of = self._array("account_of")
         uf = _UnionFind(self._n)
         reasons: dict[tuple[int, int], str] = {}
         viral_groups: list[npt.NDArray[np.int64]] = []
@@ -350,13 +420,9 @@ class LinkBuilder:
                 viral_rows.update(rows.tolist())
             else:
                 join(rows, "file")
-        if self._acct_rows:
-            self._account_runs = self._runs(
-                np.asarray(self._acct_keys, dtype=np.int64),
-                np.asarray(self._acct_rows, dtype=np.int64),
-            )
-            for rows in self._account_runs:
-                join(rows, "account")
+        self._account_runs = self._runs(self._array("acct_keys"), self._array("acct_rows"))
+        for rows in self._account_runs:
+            join(rows, "account")
         for rows in self._ip_links():
             join(rows, "ip")
 
@@ -392,11 +458,11 @@ class LinkBuilder:
 
     def _ip_links(self) -> list[npt.NDArray[np.int64]]:
         """Runs of rows using the same IP address within the window of each other."""
-        if not self._ip_rows:
+        keys = self._array("ip_keys")
+        rows = self._array("ip_rows")
+        times = self._array("ip_times", np.float64)
+        if len(keys) == 0:
             return []
-        keys = np.asarray(self._ip_keys, dtype=np.int64)
-        rows = np.asarray(self._ip_rows, dtype=np.int64)
-        times = np.asarray(self._ip_times, dtype=np.float64)
         order = np.lexsort((times, keys))
         k, r, t = keys[order], rows[order], times[order]
         window = self.settings.ip_window.total_seconds()
@@ -407,8 +473,7 @@ class LinkBuilder:
             if e - s < 2:
                 continue
             seg_rows = r[s:e]
-            accounts = {self._acct_of_row.get(row, -row - 1) for row in seg_rows.tolist()}
-            if len(accounts) > self.settings.max_ip_accounts:
+            if self._accounts(np.unique(seg_rows)) > self.settings.max_ip_accounts:
                 continue
             seg_t = t[s:e]
             breaks = np.flatnonzero(np.diff(seg_t) > window) + 1

@@ -9,13 +9,25 @@ escalated it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from tipwatch.triage.config import TriageConfig
 
-__all__ = ["TIERS", "Priority", "Reason", "ReferralFacts", "facts_of", "score"]
+__all__ = [
+    "TIERS",
+    "PartialPriority",
+    "Priority",
+    "Reason",
+    "ReferralFacts",
+    "complete_score",
+    "facts_of",
+    "partial_score",
+    "score",
+    "tier_of",
+]
 
 TIERS = ("immediate", "high", "normal", "informational")
 """Tiers in order of urgency."""
@@ -101,7 +113,9 @@ def facts_of(
     return facts
 
 
-def score(facts: ReferralFacts, config: TriageConfig) -> Priority:
+def _reasons(facts: ReferralFacts, config: TriageConfig, *, linked: bool) -> list[Reason]:
+    """The reasons that apply: those known from the referral alone, or (``linked``) those
+    that need the links between referrals."""
     w = config.weights
     reasons: list[Reason] = []
 
@@ -110,6 +124,12 @@ def score(facts: ReferralFacts, config: TriageConfig) -> Priority:
         if points:
             reasons.append(Reason(key, points, detail))
 
+    if linked:
+        if facts.repeat_account:
+            add("repeat_account", "a reported account appears in earlier referrals")
+        if facts.viral:
+            add("viral", "part of a viral batch")
+        return reasons
     if facts.escalated:
         add("escalated", "escalated to high priority by the sender")
     if facts.new_files:
@@ -127,26 +147,84 @@ def score(facts: ReferralFacts, config: TriageConfig) -> Priority:
     if facts.file_count >= config.many_files:
         add("many_files", f"{facts.file_count} files")
     if facts.repeat_account:
+        # Known without the links when the sender lists prior reports.
         add("repeat_account", "a reported account appears in earlier referrals")
     if facts.enticement or facts.sextortion:
-        what = "online enticement" if facts.enticement else "sextortion annotation"
-        add("enticement_or_sextortion", what)
+        add(
+            "enticement_or_sextortion",
+            "online enticement" if facts.enticement else "sextortion annotation",
+        )
     if "A1" in facts.industry:
         add("industry_a1", "a file classified A1 by the service")
-    if facts.viral:
-        add("viral", "part of a viral batch")
-    total = round(sum(r.points for r in reasons), 2)
-    actionable = facts.has_identifier or facts.has_location or facts.has_hash
-    if not actionable and not facts.escalated:
-        tier = "informational"
-        reasons.append(
-            Reason("informational", 0.0, "too little to act on: no account, IP, location or hash")
-        )
-    elif total >= config.tier_immediate:
-        tier = "immediate"
-    elif total >= config.tier_high:
-        tier = "high"
-    else:
-        tier = "normal"
+    return reasons
+
+
+_INFORMATIONAL = Reason(
+    "informational", 0.0, "too little to act on: no account, IP, location or hash"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PartialPriority:
+    """What is known of a referral's priority before linking (computed where it is read)."""
+
+    points: float
+    reasons_json: str
+    """A JSON array of the reasons so far."""
+    actionable: bool
+    """Enough to act on, or escalated by the sender."""
+    repeat_known: bool
+    """The repeat-account reason is already counted (the sender listed prior reports)."""
+
+
+def _json(reasons: list[Reason]) -> str:
+    return json.dumps(
+        [{"reason": r.key, "points": r.points, "detail": r.detail} for r in reasons],
+        ensure_ascii=False,
+    )
+
+
+def partial_score(facts: ReferralFacts, config: TriageConfig) -> PartialPriority:
+    reasons = _reasons(facts, config, linked=False)
+    actionable = facts.has_identifier or facts.has_location or facts.has_hash or facts.escalated
+    points = sum(r.points for r in reasons)
+    if not actionable:
+        reasons.append(_INFORMATIONAL)
+    return PartialPriority(points, _json(reasons), actionable, facts.repeat_account)
+
+
+def tier_of(points: float, actionable: bool, config: TriageConfig) -> str:
+    if not actionable:
+        return "informational"
+    if points >= config.tier_immediate:
+        return "immediate"
+    if points >= config.tier_high:
+        return "high"
+    return "normal"
+
+
+def complete_score(
+    partial: PartialPriority, *, repeat_account: bool, viral: bool, config: TriageConfig
+) -> tuple[float, str, str]:
+    """``(score, tier, reasons JSON)`` once the links are known."""
+    repeat = repeat_account and not partial.repeat_known
+    extra = _reasons(ReferralFacts(repeat_account=repeat, viral=viral), config, linked=True)
+    reasons_json = partial.reasons_json
+    points = partial.points
+    if extra:
+        points += sum(r.points for r in extra)
+        body = _json(extra)[1:]
+        reasons_json = reasons_json[:-1] + ("," if reasons_json != "[]" else "") + body
+    points = round(points, 2)
+    return points, tier_of(points, partial.actionable, config), reasons_json
+
+
+def score(facts: ReferralFacts, config: TriageConfig) -> Priority:
+    """The priority of a referral whose facts (links included) are all known."""
+    partial = partial_score(facts, config)
+    total, tier, reasons_json = complete_score(
+        partial, repeat_account=False, viral=facts.viral, config=config
+    )
+    reasons = [Reason(r["reason"], r["points"], r["detail"]) for r in json.loads(reasons_json)]
     reasons.sort(key=lambda r: -r.points)
     return Priority(total, tier, reasons)

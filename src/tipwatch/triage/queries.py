@@ -94,7 +94,8 @@ def priority_of(store: Store, report_id: str) -> dict[str, Any] | None:
         row = conn.execute(select(priorities).where(p.report_id == report_id)).first()
     if row is None:
         return None
-    return {"tier": row.tier, "score": row.score, "reasons": json.loads(row.reasons)}
+    reasons = sorted(json.loads(row.reasons), key=lambda r: -r["points"])
+    return {"tier": row.tier, "score": row.score, "reasons": reasons}
 
 
 def _keys_of(conn: Connection, report_ids: Sequence[str]) -> dict[str, Any]:
@@ -370,7 +371,10 @@ def queue(
             incident_time=row.incident_time,
             incident_type=row.incident_type,
             file_count=row.file_count,
-            reasons="; ".join(x["detail"] for x in json.loads(row.reasons)[:3]),
+            reasons="; ".join(
+                x["detail"]
+                for x in sorted(json.loads(row.reasons), key=lambda r: -r["points"])[:3]
+            ),
             linked=row.report_id in linked,
         )
         for row in rows

@@ -42,8 +42,14 @@ from tipwatch.store.schema import (
 from tipwatch.triage.attribution import attribute
 from tipwatch.triage.config import TriageConfig, load_config
 from tipwatch.triage.geoip import GeoIPDatabase
-from tipwatch.triage.linking import KeyDigests, LinkBuilder, digest_keys, referral_keys
-from tipwatch.triage.priority import TIERS, ReferralFacts, facts_of, score
+from tipwatch.triage.linking import KeyChunk, LinkBuilder, digest_keys, referral_keys
+from tipwatch.triage.priority import (
+    TIERS,
+    PartialPriority,
+    complete_score,
+    facts_of,
+    partial_score,
+)
 
 __all__ = ["TriageSummary", "open_geoip", "triage_store"]
 
@@ -76,6 +82,7 @@ class TriageSummary:
     tiers: Counter[str] = field(default_factory=Counter)
     config_source: str = "defaults"
     seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -92,6 +99,7 @@ class TriageSummary:
             "tiers": {t: self.tiers.get(t, 0) for t in TIERS},
             "config": self.config_source,
             "seconds": round(self.seconds, 2),
+            "stage_seconds": {k: round(v, 2) for k, v in self.stage_seconds.items()},
         }
 
 
@@ -186,63 +194,64 @@ def _scan(conn: Connection, conn2: Connection) -> Iterator[tuple[Any, list[tuple
 
 
 @dataclass(slots=True)
-class _Result:
-    """What the pass keeps of one referral."""
+class _ChunkResult:
+    """What the pass keeps of a chunk of referrals, computed where they are read."""
 
-    report_id: str
-    time: float
-    country: str | None
-    attribution: dict[str, Any] | None
-    """A new ``attributions`` row (without database id and time), or ``None``: unchanged."""
-    replaces: bool
-    keys: KeyDigests
-    facts: ReferralFacts
+    report_ids: list[str]
+    times: list[float]
+    countries: list[str | None]
+    attributions: list[dict[str, Any]]
+    """New ``attributions`` rows (without database id and time)."""
+    replaced: list[str]
+    keys: KeyChunk
+    partials: list[PartialPriority]
 
 
 _Item = tuple[str, datetime, int, str, list[str], list[str | None], tuple[int, str | None] | None]
 """(report id, incident time, revision, document, file documents, file statuses, existing
 attribution as (revision, country))"""
 
-_WORKER_GEO: list[GeoIPDatabase | None] = [None]
+_WORKER: dict[str, Any] = {}
 
 
-def _init_worker(geo_path: str | None) -> None:
-    _WORKER_GEO[0] = GeoIPDatabase(geo_path) if geo_path else None
+def _init_worker(geo_path: str | None, config: TriageConfig) -> None:
+    _WORKER["geo"] = GeoIPDatabase(geo_path) if geo_path else None
+    _WORKER["config"] = config
 
 
-def _process(chunk: list[_Item]) -> list[_Result]:
-    """Parse, attribute, key and gather facts for a chunk of referrals (in any process)."""
-    geo = _WORKER_GEO[0]
-    out: list[_Result] = []
+def _process(chunk: list[_Item]) -> _ChunkResult:
+    """Parse, attribute, key and score a chunk of referrals (in any process)."""
+    geo: GeoIPDatabase | None = _WORKER["geo"]
+    config: TriageConfig = _WORKER["config"]
+    out = _ChunkResult([], [], [], [], [], KeyChunk.of([]), [])
+    digests = []
     for report_id, incident, revision, document, file_docs, statuses, known in chunk:
         doc = json.loads(document)
         files = [json.loads(d) for d in file_docs]
         when = incident.replace(tzinfo=UTC)
-        row: dict[str, Any] | None = None
         if known is not None and known[0] == revision:
             country = known[1]
         else:
             attribution = attribute(doc, files, geo)
             country = attribution.country
-            row = {
-                "report_id": report_id,
-                "country": country,
-                "confidence": attribution.confidence,
-                "level": attribution.level,
-                "evidence": json.dumps(attribution.evidence_json(), ensure_ascii=False),
-                "referral_revision": revision,
-            }
-        out.append(
-            _Result(
-                report_id=report_id,
-                time=when.timestamp(),
-                country=country,
-                attribution=row,
-                replaces=row is not None and known is not None,
-                keys=digest_keys(referral_keys(doc, files, when)),
-                facts=facts_of(doc, files, statuses, country=country),
+            out.attributions.append(
+                {
+                    "report_id": report_id,
+                    "country": country,
+                    "confidence": attribution.confidence,
+                    "level": attribution.level,
+                    "evidence": json.dumps(attribution.evidence_json(), ensure_ascii=False),
+                    "referral_revision": revision,
+                }
             )
-        )
+            if known is not None:
+                out.replaced.append(report_id)
+        out.report_ids.append(report_id)
+        out.times.append(when.timestamp())
+        out.countries.append(country)
+        digests.append(digest_keys(referral_keys(doc, files, when)))
+        out.partials.append(partial_score(facts_of(doc, files, statuses, country=country), config))
+    out.keys = KeyChunk.of(digests)
     return out
 
 
@@ -272,11 +281,11 @@ def _chunks(
 
 
 def _map_chunks(
-    chunks: Iterator[list[_Item]], geo_path: str | None, jobs: int
-) -> Iterator[list[_Result]]:
+    chunks: Iterator[list[_Item]], geo_path: str | None, config: TriageConfig, jobs: int
+) -> Iterator[_ChunkResult]:
     """``_process`` over the chunks, in order: here, or in ``jobs`` worker processes."""
     if jobs <= 1:
-        _init_worker(geo_path)
+        _init_worker(geo_path, config)
         try:
             yield from map(_process, chunks)
         finally:
@@ -284,9 +293,9 @@ def _map_chunks(
         return
     context = multiprocessing.get_context("spawn" if sys.platform == "darwin" else "forkserver")
     with ProcessPoolExecutor(
-        jobs, mp_context=context, initializer=_init_worker, initargs=(geo_path,)
+        jobs, mp_context=context, initializer=_init_worker, initargs=(geo_path, config)
     ) as pool:
-        pending: deque[Future[list[_Result]]] = deque()
+        pending: deque[Future[_ChunkResult]] = deque()
         for chunk in chunks:
             pending.append(pool.submit(_process, chunk))
             if len(pending) >= 2 * jobs:
@@ -296,10 +305,9 @@ def _map_chunks(
 
 
 def _close_worker_geo() -> None:
-    geo = _WORKER_GEO[0]
+    geo = _WORKER.pop("geo", None)
     if geo is not None:
         geo.close()
-    _WORKER_GEO[0] = None
 
 
 def _existing_attributions(conn: Connection) -> dict[str, tuple[int, str | None]]:
@@ -330,6 +338,7 @@ def triage_store(
     started = time.perf_counter()
     config = config or load_config()
     summary = TriageSummary(config_source=config.source)
+    stages = summary.stage_seconds
     geo, geo_id, newer, note = open_geoip(store, geoip, force=force)
     summary.geoip = geo.label() if geo else None
     summary.geoip_note = note
@@ -337,7 +346,7 @@ def triage_store(
     builder = LinkBuilder(config.linking)
     report_ids: list[str] = []
     times: list[float] = []
-    facts: list[ReferralFacts] = []
+    partials: list[PartialPriority] = []
     countries: list[str | None] = []
     now = _now()
     with store.engine.connect() as conn:
@@ -365,38 +374,42 @@ def triage_store(
     done = 0
     with store.engine.connect() as conn, store.engine.connect() as conn2:
         chunks = _chunks(_scan(conn, conn2), existing)
-        for results in _map_chunks(chunks, geo_path, jobs if total >= _PARALLEL_FROM else 1):
-            for r in results:
-                if r.attribution is not None:
-                    if r.replaces:
-                        replaced.append(r.report_id)
-                    r.attribution["geoip_database_id"] = geo_id if geo is not None else None
-                    r.attribution["attributed_at"] = now
-                    new_attr.append(r.attribution)
-                report_ids.append(r.report_id)
-                times.append(r.time)
-                countries.append(r.country)
-                builder.add(r.keys)
-                facts.append(r.facts)
+        workers = jobs if total >= _PARALLEL_FROM else 1
+        for result in _map_chunks(chunks, geo_path, config, workers):
+            for row in result.attributions:
+                row["geoip_database_id"] = geo_id if geo is not None else None
+                row["attributed_at"] = now
+            new_attr.extend(result.attributions)
+            replaced.extend(result.replaced)
+            report_ids.extend(result.report_ids)
+            times.extend(result.times)
+            countries.extend(result.countries)
+            builder.add_chunk(result.keys)
+            partials.extend(result.partials)
             if len(new_attr) >= _BATCH:
                 flush_attributions()
-            done += len(results)
+            done += len(result.report_ids)
             if progress is not None:
                 progress("reading and attributing", done, total)
     flush_attributions()
+    stages["read and attribute"] = time.perf_counter() - started
     if progress is not None:
         progress("reading and attributing", total, total)
         progress("linking", 0, 1)
+    mark = time.perf_counter()
     groups = builder.build()
     repeat = builder.repeat_rows(times)
-    for index in repeat:
-        facts[index].repeat_account = True
-    for index in builder.viral_rows:
-        facts[index].viral = True
     if progress is not None:
         progress("linking", 1, 1)
+    stages["link"] = time.perf_counter() - mark
+    mark = time.perf_counter()
     _write_groups(store, groups, report_ids, times, now, summary)
-    _write_priorities(store, facts, report_ids, config, now, summary, progress)
+    stages["write groups"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    _write_priorities(
+        store, partials, repeat, builder.viral_rows, report_ids, config, now, summary, progress
+    )
+    stages["score and write priorities"] = time.perf_counter() - mark
     summary.countries = Counter(c or "unknown" for c in countries)
     summary.seconds = time.perf_counter() - started
     if geo is not None:
@@ -482,26 +495,30 @@ def _write_groups(
 
 def _write_priorities(
     store: Store,
-    facts: list[ReferralFacts],
+    partials: list[PartialPriority],
+    repeat: set[int],
+    viral: set[int],
     report_ids: list[str],
     config: TriageConfig,
     now: datetime,
     summary: TriageSummary,
     progress: ProgressCallback | None,
 ) -> None:
-    total = len(facts)
+    total = len(partials)
     with store.engine.begin() as conn:
         conn.execute(delete(priorities))
         rows: list[dict[str, Any]] = []
-        for i, (report_id, fact) in enumerate(zip(report_ids, facts, strict=True)):
-            p = score(fact, config)
-            summary.tiers[p.tier] += 1
+        for i, (report_id, partial) in enumerate(zip(report_ids, partials, strict=True)):
+            points, tier, reasons = complete_score(
+                partial, repeat_account=i in repeat, viral=i in viral, config=config
+            )
+            summary.tiers[tier] += 1
             rows.append(
                 {
                     "report_id": report_id,
-                    "score": p.score,
-                    "tier": p.tier,
-                    "reasons": json.dumps(p.reasons_json(), ensure_ascii=False),
+                    "score": points,
+                    "tier": tier,
+                    "reasons": reasons,
                     "config_digest": config.digest,
                     "scored_at": now,
                 }
