@@ -103,3 +103,17 @@ def test_empty_index_and_bad_radius() -> None:
     assert len(index.search(np.zeros((2, 32), dtype=np.uint8), 31)) == 0
     with pytest.raises(ValueError, match="radius"):
         index.search(np.zeros((1, 32), dtype=np.uint8), 300)
+
+
+def test_threaded_search_equals_one_thread() -> None:
+    rng = np.random.default_rng(5)
+    hashes = clustered(rng, 300, 20, 40)
+    ids = np.arange(len(hashes), dtype=np.int64) * 3
+    index = PDQIndex(hashes, ids)
+    one = index.search(hashes, 31)
+    two = index.search(hashes, 31, threads=2)
+    assert len(one) > len(hashes), "clusters give matches beyond each hash itself"
+    for a, b in ((one.query, two.query), (one.entry, two.entry), (one.distance, two.distance)):
+        assert np.array_equal(a, b)
+    first = {p for p in two.pairs() if p[0] < 500}
+    assert first == brute_force(hashes, ids, hashes[:500], 31)

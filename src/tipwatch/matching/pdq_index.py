@@ -202,9 +202,31 @@ class PDQIndex:
 
     # -- searching ------------------------------------------------------------------------
 
-    def search(self, queries: U8, radius: int, *, batch: int | None = None) -> RangeResult:
-        """Every (query row, entry id) within ``radius`` bits, with the distance."""
+    def search(
+        self, queries: U8, radius: int, *, batch: int | None = None, threads: int = 1
+    ) -> RangeResult:
+        """Every (query row, entry id) within ``radius`` bits, with the distance.
+
+        ``threads`` > 1 searches parts of the queries in threads (numpy releases the GIL in
+        the heavy steps, so two threads run nearly twice as fast on two cores).
+        """
         queries = np.ascontiguousarray(queries, dtype=np.uint8).reshape(-1, 32)
+        if threads > 1 and len(queries) >= 4096:
+            from concurrent.futures import ThreadPoolExecutor
+
+            bounds = np.linspace(0, len(queries), threads * 4 + 1).astype(np.int64)
+            spans = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
+            with ThreadPoolExecutor(threads) as pool:
+                found = list(
+                    pool.map(
+                        lambda se: self.search(queries[se[0] : se[1]], radius, batch=batch), spans
+                    )
+                )
+            return RangeResult(
+                np.concatenate([f.query + se[0] for f, se in zip(found, spans, strict=True)]),
+                np.concatenate([f.entry for f in found]),
+                np.concatenate([f.distance for f in found]),
+            )
         if not 0 <= radius <= 256:
             raise ValueError("radius must be between 0 and 256")
         masks = _flip_masks(radius // CHUNKS) if radius < 64 else None

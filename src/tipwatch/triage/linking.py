@@ -21,6 +21,7 @@ a million referrals with half a dozen keys each fit in a few hundred MB. Explain
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -366,7 +367,7 @@ class LinkBuilder:
             return []
         hashes = hexes_to_array(values)
         index = PDQIndex(hashes)
-        found = index.search(hashes, self.settings.pdq_threshold)
+        found = index.search(hashes, self.settings.pdq_threshold, threads=os.cpu_count() or 1)
         pairs = found.query != found.entry
         q, e = found.query[pairs], found.entry[pairs]
         if len(q) == 0:

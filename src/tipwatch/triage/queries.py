@@ -372,8 +372,7 @@ def queue(
             incident_type=row.incident_type,
             file_count=row.file_count,
             reasons="; ".join(
-                x["detail"]
-                for x in sorted(json.loads(row.reasons), key=lambda r: -r["points"])[:3]
+                x["detail"] for x in sorted(json.loads(row.reasons), key=lambda r: -r["points"])[:3]
             ),
             linked=row.report_id in linked,
         )
