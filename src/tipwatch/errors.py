@@ -8,7 +8,8 @@ Every error is a :class:`TipwatchError`; catch that to catch them all::
     │   └── UnsafeInputError  input refused for safety (XML entities or DTDs, size or depth limits)
     ├── StoreError            the database cannot be opened, migrated or written
     │   └── NotFoundError     a referral, quarantine entry or other object does not exist
-    └── ConfigError           a setting or option is invalid
+    ├── ConfigError           a setting or option is invalid
+    └── InsufficientDataError a series is too short (or too gappy) for the analysis asked
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "InputError",
+    "InsufficientDataError",
     "NotFoundError",
     "RecordError",
     "StoreError",
@@ -54,3 +56,7 @@ class NotFoundError(StoreError):
 
 class ConfigError(TipwatchError):
     """A setting or option is invalid."""
+
+
+class InsufficientDataError(TipwatchError):
+    """The data cannot support the analysis asked; the message says what is missing."""

@@ -1,0 +1,373 @@
+"""Analyses of one daily count series: surge factor, change, peak, lag from an event.
+
+Every result carries the numbers behind it and can say itself in a sentence
+(``explain()``), so that a report never prints a number without its interval and basis.
+A series too short for what is asked raises :class:`~tipwatch.errors.InsufficientDataError`
+saying what is missing, rather than returning a number that means nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import numpy.typing as npt
+
+from tipwatch.errors import InsufficientDataError
+from tipwatch.trends.changepoints import detect_changes, onset
+
+__all__ = [
+    "ChangeResult",
+    "DailySeries",
+    "LagResult",
+    "PeakResult",
+    "SurgeResult",
+    "detect_change",
+    "lag_from_event",
+    "peak",
+    "surge_factor",
+    "weekday_factors",
+]
+
+F64 = npt.NDArray[np.float64]
+_Date = date  # for fields next to one named ``date``
+
+
+@dataclass(frozen=True)
+class DailySeries:
+    """Daily values from ``start``, one per day, no gaps (missing days are ``nan``)."""
+
+    start: date
+    values: F64
+    country: str = ""
+    metric: str = "referrals"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "values", np.asarray(self.values, dtype=np.float64))
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @property
+    def end(self) -> date:
+        return self.start + timedelta(days=len(self.values) - 1)
+
+    def index(self, day: date) -> int:
+        return (day - self.start).days
+
+    def day(self, index: int) -> date:
+        return self.start + timedelta(days=int(index))
+
+    def weekdays(self) -> npt.NDArray[np.int64]:
+        first = self.start.weekday()
+        return (np.arange(len(self.values)) + first) % 7
+
+    def label(self) -> str:
+        return f"{self.metric} attributed to {self.country}" if self.country else self.metric
+
+
+def weekday_factors(series: DailySeries) -> F64:
+    """Each weekday's level relative to the week (mean 1), from ratios to a centred 7-day
+    mean, so that a change of level does not bias it."""
+    y = series.values
+    dow = series.weekdays()
+    ok = np.isfinite(y)
+    filled = np.where(ok, y, np.nan)
+    kernel = np.ones(7) / 7
+    if len(y) < 21:
+        return np.ones(7)
+    padded = np.nan_to_num(filled, nan=0.0)
+    counts = np.convolve(ok.astype(float), kernel, mode="same")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ma = np.convolve(padded, kernel, mode="same") / counts
+        ratio = filled / ma
+    factors = np.ones(7)
+    for d in range(7):
+        pick = ratio[3:-3][dow[3:-3] == d]
+        pick = pick[np.isfinite(pick)]
+        if len(pick):
+            factors[d] = float(np.median(pick))
+    if factors.mean() <= 0:
+        return np.ones(7)
+    return np.asarray(factors / factors.mean(), dtype=np.float64)
+
+
+def _adjusted(series: DailySeries) -> F64:
+    """Weekday-adjusted, variance-stabilised values (square root of counts)."""
+    factors = weekday_factors(series)
+    y = series.values / factors[series.weekdays()]
+    return np.sqrt(np.clip(y, 0, None) + 3.0 / 8.0)
+
+
+# -- change ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    series: str
+    date: _Date
+    low: _Date
+    high: _Date
+    before: float
+    """Mean daily count before the change (weekday-adjusted)."""
+    after: float
+    strength: float
+    """How much better the series is explained with the change (in noise variances)."""
+    direction: str
+
+    def explain(self) -> str:
+        return (
+            f"{self.series} changed on {self.date:%d %b %Y} (interval "
+            f"{self.low:%d %b}-{self.high:%d %b}), from about {self.before:.0f} to "
+            f"{self.after:.0f} a day"
+        )
+
+
+def detect_change(series: DailySeries, *, direction: str = "up") -> ChangeResult | None:
+    """The strongest change of level (``up``, ``down`` or ``any``), with its onset refined
+    as a ramp and a date interval; ``None`` when there is no change."""
+    if len(series) < 28:
+        raise InsufficientDataError(
+            f"{series.label()}: {len(series)} days; finding a change needs at least 28"
+        )
+    if np.isnan(series.values).any():
+        raise InsufficientDataError(
+            f"{series.label()}: the series has missing days; fill or drop them first"
+        )
+    z = _adjusted(series)
+    changes, sigma = detect_changes(z, transform="none", min_size=7)
+    if direction == "up":
+        changes = [c for c in changes if c.after > c.before]
+    elif direction == "down":
+        changes = [c for c in changes if c.after < c.before]
+    if not changes:
+        return None
+    best = max(changes, key=lambda c: c.gain)
+    if best.after > best.before:
+        index, low, high = onset(z, best.index, sigma=sigma)
+    else:
+        index, low, high = best.index, best.index, best.index
+    return ChangeResult(
+        series=series.label(),
+        date=series.day(index),
+        low=series.day(low),
+        high=series.day(high),
+        before=max(best.before**2 - 3 / 8, 0.0),
+        after=max(best.after**2 - 3 / 8, 0.0),
+        strength=best.gain,
+        direction="up" if best.after > best.before else "down",
+    )
+
+
+# -- surge factor --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SurgeResult:
+    series: str
+    factor: float
+    low: float
+    high: float
+    """95% interval of the factor."""
+    window_start: date
+    window_end: date
+    baseline_start: date
+    baseline_end: date
+    observed: float
+    expected: float
+    """Counts expected in the window at the baseline level (weekday pattern kept)."""
+    dispersion: float
+    """Quasi-Poisson scale: 1 for Poisson noise, larger for overdispersed counts."""
+
+    @property
+    def excess(self) -> float:
+        return self.observed - self.expected
+
+    def explain(self) -> str:
+        weeks = ((self.window_end - self.window_start).days + 1) / 7
+        span = f"the {weeks:.0f} weeks" if weeks == int(weeks) else f"the {weeks:.1f} weeks"
+        return (
+            f"{self.series} ran at {self.factor:.1f}x the baseline (95% CI "
+            f"{self.low:.1f}-{self.high:.1f}) in {span} from {self.window_start:%d %B %Y}: "
+            f"{self.observed:,.0f} against {self.expected:,.0f} expected, "
+            f"{self.excess:+,.0f}"
+        )
+
+
+def surge_factor(
+    series: DailySeries,
+    window_start: date,
+    *,
+    window_days: int = 28,
+    baseline_days: int = 56,
+    gap_days: int = 0,
+) -> SurgeResult:
+    """The level in ``window_days`` from ``window_start`` against the ``baseline_days``
+    before it, from a quasi-Poisson regression with day-of-week effects.
+
+    The factor is exp(window coefficient); its 95% interval uses the estimated dispersion.
+    """
+    import statsmodels.api as sm
+
+    w0 = series.index(window_start)
+    w1 = w0 + window_days
+    b1 = w0 - gap_days
+    b0 = b1 - baseline_days
+    label = series.label()
+    if b0 < 0:
+        have = max(b1, 0)
+        raise InsufficientDataError(
+            f"{label}: the baseline needs {baseline_days} days before {window_start}, "
+            f"the series has {have} (it starts {series.start})"
+        )
+    if w1 > len(series):
+        raise InsufficientDataError(
+            f"{label}: the window needs {window_days} days from {window_start}, the series "
+            f"ends {series.end}"
+        )
+    y_base = series.values[b0:b1]
+    y_win = series.values[w0:w1]
+    y = np.concatenate([y_base, y_win])
+    keep = np.isfinite(y)
+    if keep[: len(y_base)].sum() < 28 or keep[len(y_base) :].sum() < 7:
+        raise InsufficientDataError(f"{label}: too many missing days in the baseline or window")
+    if np.any(y[keep] < 0):
+        raise InsufficientDataError(f"{label}: negative counts")
+    dow = np.concatenate([series.weekdays()[b0:b1], series.weekdays()[w0:w1]])
+    in_window = np.r_[np.zeros(len(y_base)), np.ones(len(y_win))]
+    design = np.column_stack(
+        [np.ones(len(y)), *[(dow == d).astype(float) for d in range(1, 7)], in_window]
+    )[keep]
+    y = y[keep]
+    in_window = in_window[keep]
+    if y[in_window == 0].sum() == 0:
+        raise InsufficientDataError(f"{label}: the baseline has no counts at all")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = sm.GLM(y, design, family=sm.families.Poisson()).fit(scale="X2")
+    beta = float(fit.params[-1])
+    se = float(fit.bse[-1])
+    expected_window = float(np.exp(design[in_window == 1, :-1] @ fit.params[:-1]).sum())
+    return SurgeResult(
+        series=label,
+        factor=math.exp(beta),
+        low=math.exp(beta - 1.959964 * se),
+        high=math.exp(beta + 1.959964 * se),
+        window_start=window_start,
+        window_end=series.day(w1 - 1),
+        baseline_start=series.day(b0),
+        baseline_end=series.day(b1 - 1),
+        observed=float(y[in_window == 1].sum()),
+        expected=expected_window,
+        dispersion=float(fit.scale),
+    )
+
+
+# -- peak ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PeakResult:
+    series: str
+    date: _Date
+    low: _Date
+    high: _Date
+    level: float
+    """Smoothed daily count at the peak (weekday-adjusted, 7-day mean)."""
+
+    def explain(self) -> str:
+        return (
+            f"{self.series} peaked on {self.date:%d %b %Y} (95% interval "
+            f"{self.low:%d %b}-{self.high:%d %b}) at about {self.level:,.0f} a day"
+        )
+
+
+def _smooth(values: F64, width: int = 7) -> F64:
+    kernel = np.ones(width) / width
+    if values.ndim == 1:
+        return np.asarray(np.convolve(values, kernel, mode="same"), dtype=np.float64)
+    out = np.empty_like(values)
+    for i in range(values.shape[0]):
+        out[i] = np.convolve(values[i], kernel, mode="same")
+    return out
+
+
+def peak(
+    series: DailySeries,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    resamples: int = 300,
+    seed: int = 0,
+) -> PeakResult:
+    """The day of the highest weekday-adjusted 7-day mean, with a parametric bootstrap
+    interval (counts redrawn around the smoothed level with the series' own dispersion)."""
+    if len(series) < 21:
+        raise InsufficientDataError(f"{series.label()}: {len(series)} days; a peak needs 21")
+    factors = weekday_factors(series)
+    dow = series.weekdays()
+    adjusted = series.values / factors[dow]
+    if np.isnan(adjusted).any():
+        raise InsufficientDataError(f"{series.label()}: the series has missing days")
+    lo = 3 if start is None else max(3, series.index(start))
+    hi = len(series) - 3 if end is None else min(len(series) - 3, series.index(end) + 1)
+    if hi - lo < 7:
+        raise InsufficientDataError(f"{series.label()}: the peak search range is under a week")
+    level = _smooth(adjusted)
+    best = lo + int(np.argmax(level[lo:hi]))
+    mean = np.clip(level * factors[dow], 1e-9, None)
+    # dispersion from the residuals around the smooth level: var = mu + mu^2 / k
+    resid = series.values[3:-3] - mean[3:-3]
+    excess = float(np.mean(resid**2 - mean[3:-3]))
+    k = float(np.mean(mean[3:-3] ** 2)) / excess if excess > 0 else 1e6
+    rng = np.random.default_rng(seed)
+    rates = rng.gamma(shape=k, scale=mean / k, size=(resamples, len(mean)))
+    draws = rng.poisson(rates) / factors[dow]
+    smooth = _smooth(draws)
+    peaks = lo + np.argmax(smooth[:, lo:hi], axis=1)
+    low, high = np.percentile(peaks, [2.5, 97.5])
+    return PeakResult(
+        series=series.label(),
+        date=series.day(best),
+        low=series.day(math.floor(low)),
+        high=series.day(math.ceil(high)),
+        level=float(level[best]),
+    )
+
+
+# -- lag -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LagResult:
+    series: str
+    event: str
+    event_date: date
+    days: int
+    low: int
+    high: int
+    to: str
+    """``change`` or ``peak``."""
+
+    def explain(self) -> str:
+        when = "after" if self.days >= 0 else "before"
+        return (
+            f"the {self.to} in {self.series} came {abs(self.days)} day(s) {when} the {self.event} "
+            f"({self.event_date:%d %b %Y}; interval {self.low} to {self.high} days)"
+        )
+
+
+def lag_from_event(event: str, event_date: date, result: ChangeResult | PeakResult) -> LagResult:
+    """Days from an event to a change or peak, with the interval carried over."""
+    return LagResult(
+        series=result.series,
+        event=event,
+        event_date=event_date,
+        days=(result.date - event_date).days,
+        low=(result.low - event_date).days,
+        high=(result.high - event_date).days,
+        to="change" if isinstance(result, ChangeResult) else "peak",
+    )

@@ -1,0 +1,94 @@
+"""Generated daily count series with a known truth, for tests, benchmarks and the demo.
+
+A country's expected daily count is its baseline level times a weekly pattern times a surge
+multiplier. The surge starts ``lag`` days after the country's event, rises linearly to its peak
+factor over ``ramp`` days, holds for ``plateau`` days and decays exponentially towards
+``after`` (the level it settles at). Counts are negative-binomial around that expectation
+(overdispersion ``dispersion``: variance = mean + mean^2 / dispersion).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["WEEKLY_PATTERN", "SurgeTruth", "expected_counts", "simulate_counts", "surge_multiplier"]
+
+WEEKLY_PATTERN = (1.08, 1.05, 1.02, 1.0, 0.97, 0.9, 0.98)
+"""Monday .. Sunday, mean about 1."""
+
+
+@dataclass(frozen=True)
+class SurgeTruth:
+    """Everything that defines one generated series."""
+
+    country: str
+    start: date
+    days: int
+    baseline: float
+    """Expected referrals a day before any surge."""
+    event: date | None = None
+    lag: int = 0
+    """Days from the event to the start of the surge."""
+    peak_factor: float = 1.0
+    ramp: int = 7
+    plateau: int = 14
+    decay_days: float = 30.0
+    after: float = 1.2
+    dispersion: float = 20.0
+    weekly: tuple[float, ...] = WEEKLY_PATTERN
+    extra: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def surge_start(self) -> date | None:
+        if self.event is None or self.peak_factor == 1.0:
+            return None
+        return self.event + timedelta(days=self.lag)
+
+    @property
+    def peak_date(self) -> date | None:
+        start = self.surge_start
+        if start is None:
+            return None
+        # the middle of the plateau
+        return start + timedelta(days=self.ramp + self.plateau // 2)
+
+    def dates(self) -> list[date]:
+        return [self.start + timedelta(days=i) for i in range(self.days)]
+
+
+def surge_multiplier(truth: SurgeTruth) -> npt.NDArray[np.float64]:
+    """The surge multiplier of each day (1 before the surge)."""
+    out = np.ones(truth.days)
+    start = truth.surge_start
+    if start is None:
+        return out
+    t = np.arange(truth.days) - (start - truth.start).days
+    peak = truth.peak_factor
+    ramp = max(truth.ramp, 1)
+    rising = (t >= 0) & (t < ramp)
+    out[rising] = 1 + (peak - 1) * (t[rising] + 1) / ramp
+    holding = (t >= ramp) & (t < ramp + truth.plateau)
+    out[holding] = peak
+    decaying = t >= ramp + truth.plateau
+    since = t[decaying] - (ramp + truth.plateau)
+    out[decaying] = truth.after + (peak - truth.after) * np.exp(-since / truth.decay_days)
+    return out
+
+
+def expected_counts(truth: SurgeTruth) -> npt.NDArray[np.float64]:
+    weekday = np.array([(truth.start + timedelta(days=i)).weekday() for i in range(truth.days)])
+    weekly = np.asarray(truth.weekly)[weekday]
+    return np.asarray(truth.baseline * weekly * surge_multiplier(truth), dtype=np.float64)
+
+
+def simulate_counts(truth: SurgeTruth, rng: np.random.Generator) -> npt.NDArray[np.int64]:
+    """Negative-binomial daily counts around :func:`expected_counts`."""
+    mean = expected_counts(truth)
+    k = truth.dispersion
+    # Gamma-Poisson mixture: the negative binomial with mean `mean` and shape `k`.
+    rates = rng.gamma(shape=k, scale=mean / k)
+    return rng.poisson(rates).astype(np.int64)
