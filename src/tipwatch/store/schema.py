@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -25,6 +26,7 @@ from sqlalchemy import (
 __all__ = [
     "attribution_history",
     "attributions",
+    "events",
     "file_matches",
     "geoip_databases",
     "hash_entries",
@@ -42,6 +44,7 @@ __all__ = [
     "referrals",
     "revisions",
     "routing_packages",
+    "signal_values",
 ]
 
 metadata = MetaData(
@@ -341,4 +344,45 @@ package_referrals = Table(
     ),
     Column("report_id", String(128), primary_key=True),
     Index("ix_package_referrals_report_id", "report_id"),
+)
+
+# -- signals and events (migration 0004) -------------------------------------------------------
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("country", String(2), nullable=False),
+    Column("date", Date, nullable=False),
+    Column("kind", String(60), nullable=False, doc="e.g. stay-at-home, school-closure"),
+    Column("label", Text),
+    Column("source", String(200)),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("country", "date", "kind", name="uq_events_country_date_kind"),
+)
+
+signal_values = Table(
+    "signal_values",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("feed", String(20), nullable=False, doc="blocked, helpline or metric"),
+    Column("country", String(2), nullable=False),
+    Column("metric", String(120), nullable=False),
+    Column("period", String(5), nullable=False, doc="day, week or month"),
+    Column("period_start", Date, nullable=False),
+    Column("value", Float, nullable=False),
+    Column("dims", Text, nullable=False, doc="JSON: provider, method, age band ..."),
+    Column("dims_key", String(400), nullable=False),
+    Column("source_file", Text),
+    Column("imported_at", DateTime, nullable=False),
+    UniqueConstraint(
+        "feed",
+        "country",
+        "metric",
+        "period",
+        "period_start",
+        "dims_key",
+        name="uq_signal_values_key",
+    ),
+    Index("ix_signal_values_country_metric", "country", "metric"),
 )

@@ -111,9 +111,11 @@ def detect_changes(
         return [], 0.0
     sigma = noise_sigma(arr)
     if sigma == 0.0:
-        # constant pieces with no noise: any shift at all is a change
-        sigma = 1e-12
+        # constant pieces with no noise: any shift above rounding error is a change
+        sigma = 1e-6 * max(1e-300, float(np.abs(arr - np.median(arr)).max()))
     threshold = penalty * sigma**2 * math.log(n)
+    offset = float(np.median(arr))
+    arr = arr - offset  # centred: the cumulative sums keep their precision
     csum = np.concatenate([[0.0], np.cumsum(arr)])
     csum2 = np.concatenate([[0.0], np.cumsum(arr * arr)])
     segments = [(0, n)]
@@ -129,8 +131,8 @@ def detect_changes(
         gain, index, a, b = best
         segments.remove((a, b))
         segments.extend([(a, index), (index, b)])
-        before = (csum[index] - csum[a]) / (index - a)
-        after = (csum[b] - csum[index]) / (b - index)
+        before = (csum[index] - csum[a]) / (index - a) + offset
+        after = (csum[b] - csum[index]) / (b - index) + offset
         found.append(Change(index, gain / sigma**2, float(before), float(after)))
     found.sort(key=lambda c: c.index)
     return found, sigma

@@ -1,0 +1,38 @@
+"""ISO 3166-1 country codes: the alpha-2 codes tipwatch accepts, and alpha-3 to alpha-2."""
+
+from __future__ import annotations
+
+__all__ = ["ALPHA2", "alpha3_to_alpha2", "is_country"]
+
+ALPHA2 = frozenset(
+    """
+    AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ
+    BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM
+    DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS
+    GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN
+    KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ
+    MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM
+    PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV
+    SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI
+    VN VU WF WS YE YT ZA ZM ZW XK
+    """.split()  # noqa: SIM905 (a table is easier to check than a list)
+)
+"""The 249 officially assigned ISO 3166-1 alpha-2 codes, and XK (Kosovo, user-assigned)."""
+
+_ALPHA3 = {
+    "AUT": "AT", "BEL": "BE", "BGR": "BG", "HRV": "HR", "CYP": "CY", "CZE": "CZ", "DNK": "DK",
+    "EST": "EE", "FIN": "FI", "FRA": "FR", "DEU": "DE", "GRC": "GR", "HUN": "HU", "IRL": "IE",
+    "ITA": "IT", "LVA": "LV", "LTU": "LT", "LUX": "LU", "MLT": "MT", "NLD": "NL", "POL": "PL",
+    "PRT": "PT", "ROU": "RO", "SVK": "SK", "SVN": "SI", "ESP": "ES", "SWE": "SE", "GBR": "GB",
+    "NOR": "NO", "CHE": "CH", "ISL": "IS", "USA": "US", "CAN": "CA", "AUS": "AU", "NZL": "NZ",
+}  # fmt: skip
+
+
+def is_country(code: str) -> bool:
+    return code in ALPHA2
+
+
+def alpha3_to_alpha2(code: str) -> str | None:
+    """The alpha-2 code of the alpha-3 codes in tipwatch's shipped data (European countries,
+    the US and a few more); ``None`` for others."""
+    return _ALPHA3.get(code.upper())

@@ -1,0 +1,316 @@
+"""Alerts in the manner of public-health surveillance.
+
+**Surge alerts.** For each country and day, the expected count comes from the weekday-adjusted
+level of a baseline (``baseline_days`` ending ``guard_days`` before the day, so that a surge
+does not raise its own baseline) times the day's weekday factor, with the dispersion measured
+in that baseline (quasi-Poisson: variance = phi x mean). The p-value of the observed count is
+read from a negative binomial of that mean and variance. Across countries, each day's p-values
+are turned into false-discovery-rate q-values (Benjamini-Hochberg): **red** when q <= 0.001,
+**yellow** when q <= 0.01, only when the count is above expectation. ``threshold`` is the
+least count that would reach yellow on its own (unadjusted).
+
+**Data-quality alerts** are kept apart: gaps (no count where some were expected), one
+reporting service dominating a day, and a viral batch making up much of a day. They say that
+a number may mislead, not that something surged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import Date, cast, func, select
+
+from tipwatch.store import Store
+from tipwatch.store.schema import attributions, referral_links, referrals
+from tipwatch.trends.analysis import DailySeries, weekday_factors
+
+__all__ = [
+    "Alert",
+    "QualityAlert",
+    "benjamini_hochberg",
+    "quality_alerts",
+    "surge_alerts",
+]
+
+RED_Q = 0.001
+YELLOW_Q = 0.01
+F64 = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Alert:
+    country: str
+    metric: str
+    day: date
+    observed: float
+    expected: float
+    threshold: float
+    p_value: float
+    q_value: float
+    level: str
+    """``red`` or ``yellow``."""
+
+    def explain(self) -> str:
+        return (
+            f"{self.level.upper()}: {self.metric} for {self.country} on {self.day:%d %b %Y}: "
+            f"{self.observed:,.0f} against {self.expected:,.1f} expected (alert threshold "
+            f"{self.threshold:,.0f}; q = {self.q_value:.2g})"
+        )
+
+
+def benjamini_hochberg(p: F64) -> F64:
+    """Benjamini-Hochberg q-values of ``p`` (nan stays nan)."""
+    p = np.asarray(p, dtype=np.float64)
+    q = np.full_like(p, np.nan)
+    ok = np.isfinite(p)
+    m = int(ok.sum())
+    if m == 0:
+        return q
+    order = np.argsort(p[ok])
+    ranked = p[ok][order] * m / np.arange(1, m + 1)
+    ranked = np.minimum.accumulate(ranked[::-1])[::-1]
+    out = np.empty(m)
+    out[order] = np.minimum(ranked, 1.0)
+    q[ok] = out
+    return q
+
+
+def _rolling_sum(x: F64, width: int) -> F64:
+    """``out[t]`` = sum of ``x[t - width : t]`` (nan before a full window)."""
+    c = np.concatenate([[0.0], np.cumsum(x)])
+    out = np.full(len(x), np.nan)
+    out[width:] = c[width:-1] - c[: len(x) - width]
+    return out
+
+
+def _expectations(series: DailySeries, baseline_days: int, guard_days: int) -> tuple[F64, F64, F64]:
+    """(expected, dispersion, observed) for every day (nan where no full baseline)."""
+    y = np.nan_to_num(series.values, nan=0.0)
+    f = weekday_factors(series)[series.weekdays()]
+    adj = y / f
+    n_sum = _rolling_sum(np.ones_like(y), baseline_days)
+    level = _rolling_sum(adj, baseline_days) / n_sum
+    sum_y2f = _rolling_sum(y * y / f, baseline_days)
+    sum_y = _rolling_sum(y, baseline_days)
+    sum_f = _rolling_sum(f, baseline_days)
+
+    # shift by the guard: the baseline of day t ends guard_days before t
+    def shift(a: F64) -> F64:
+        out = np.full(len(a), np.nan)
+        if guard_days < len(a):
+            out[guard_days:] = a[: len(a) - guard_days]
+        return out
+
+    level, sum_y2f, sum_y, sum_f = shift(level), shift(sum_y2f), shift(sum_y), shift(sum_f)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pearson = sum_y2f / level - 2 * sum_y + level * sum_f
+        phi = np.maximum(pearson / (baseline_days - 1), 1.0)
+    expected = level * f
+    return expected, phi, y
+
+
+def _nb_sf(y: F64, mean: F64, phi: F64) -> F64:
+    """P(Y >= y) for a count of the given mean and variance phi x mean."""
+    from scipy import stats
+
+    p = np.full(len(y), np.nan)
+    ok = np.isfinite(mean) & (mean > 0)
+    poisson = ok & (phi <= 1.0001)
+    nb = ok & ~poisson
+    p[poisson] = stats.poisson.sf(y[poisson] - 1, mean[poisson])
+    size = mean[nb] / (phi[nb] - 1)
+    p[nb] = stats.nbinom.sf(y[nb] - 1, size, 1 / phi[nb])
+    return p
+
+
+def _threshold(mean: F64, phi: F64, alpha: float) -> F64:
+    from scipy import stats
+
+    t = np.full(len(mean), np.nan)
+    ok = np.isfinite(mean) & (mean > 0)
+    poisson = ok & (phi <= 1.0001)
+    nb = ok & ~poisson
+    t[poisson] = stats.poisson.isf(alpha, mean[poisson]) + 1
+    size = mean[nb] / (phi[nb] - 1)
+    t[nb] = stats.nbinom.isf(alpha, size, 1 / phi[nb]) + 1
+    return t
+
+
+def surge_alerts(
+    series: Mapping[str, DailySeries],
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    baseline_days: int = 56,
+    guard_days: int = 7,
+) -> list[Alert]:
+    """Surge alerts for each day from ``start`` to ``end`` (default: every day with a full
+    baseline), false-discovery controlled across the countries of each day."""
+    if not series:
+        return []
+    first = min(s.start for s in series.values())
+    last = max(s.end for s in series.values())
+    days = (last - first).days + 1
+    countries = sorted(series)
+    obs = np.full((len(countries), days), np.nan)
+    exp = np.full_like(obs, np.nan)
+    pv = np.full_like(obs, np.nan)
+    thr = np.full_like(obs, np.nan)
+    for i, c in enumerate(countries):
+        s = series[c]
+        if len(s) < baseline_days + guard_days + 1:
+            continue
+        expected, phi, y = _expectations(s, baseline_days, guard_days)
+        o = (s.start - first).days
+        sl = slice(o, o + len(s))
+        obs[i, sl] = y
+        exp[i, sl] = expected
+        pv[i, sl] = _nb_sf(y, expected, phi)
+        thr[i, sl] = _threshold(expected, phi, YELLOW_Q)
+    lo = 0 if start is None else max(0, (start - first).days)
+    hi = days if end is None else min(days, (end - first).days + 1)
+    metric = next(iter(series.values())).metric
+    alerts: list[Alert] = []
+    for d in range(lo, hi):
+        q = benjamini_hochberg(pv[:, d])
+        hits = np.flatnonzero(np.isfinite(q) & (q <= YELLOW_Q) & (obs[:, d] > exp[:, d]))
+        for i in hits.tolist():
+            alerts.append(
+                Alert(
+                    country=countries[i],
+                    metric=metric,
+                    day=first + timedelta(days=d),
+                    observed=float(obs[i, d]),
+                    expected=float(exp[i, d]),
+                    threshold=float(thr[i, d]),
+                    p_value=float(pv[i, d]),
+                    q_value=float(q[i]),
+                    level="red" if q[i] <= RED_Q else "yellow",
+                )
+            )
+    return alerts
+
+
+@dataclass(frozen=True)
+class QualityAlert:
+    country: str
+    day: date
+    kind: str
+    """``gap``, ``dominant-service`` or ``viral-batch``."""
+    detail: str
+
+    def explain(self) -> str:
+        return f"{self.kind} in {self.country} on {self.day:%d %b %Y}: {self.detail}"
+
+
+def quality_alerts(
+    store: Store,
+    series: Mapping[str, DailySeries],
+    *,
+    min_expected_for_gap: float = 5.0,
+    dominance: float = 0.8,
+    viral_share: float = 0.3,
+    min_referrals: int = 20,
+) -> list[QualityAlert]:
+    """Data-quality alerts for referral series: gaps, a dominant service, viral batches."""
+    out: list[QualityAlert] = []
+    for country, s in sorted(series.items()):
+        y = s.values
+        if len(y) < 15:
+            continue
+        f = weekday_factors(s)[s.weekdays()]
+        level = np.convolve(np.nan_to_num(y / f), np.ones(14) / 14, mode="same")
+        for i in np.flatnonzero(
+            (np.nan_to_num(y, nan=0) == 0) & (level * f >= min_expected_for_gap)
+        ):
+            out.append(
+                QualityAlert(
+                    country,
+                    s.day(int(i)),
+                    "gap",
+                    f"no data where about {level[i] * f[i]:.0f} were expected (an outage?)",
+                )
+            )
+    out.extend(_service_and_viral(store, set(series), dominance, viral_share, min_referrals))
+    return sorted(out, key=lambda a: (a.day, a.country, a.kind))
+
+
+def _service_and_viral(
+    store: Store, countries: set[str], dominance: float, viral_share: float, min_referrals: int
+) -> list[QualityAlert]:
+    r, a, link = referrals.c, attributions.c, referral_links.c
+    day: Any = (
+        cast(r.incident_time, Date) if store.dialect == "postgresql" else func.date(r.incident_time)
+    )
+    country = func.coalesce(a.country, "unknown")
+    joined = referrals.outerjoin(attributions, a.report_id == r.report_id)
+    by_service = (
+        select(country.label("country"), day.label("day"), r.platform, func.count().label("n"))
+        .select_from(joined)
+        .group_by(country, day, r.platform)
+    )
+    viral = (
+        select(country.label("country"), day.label("day"), func.count().label("n"))
+        .select_from(joined)
+        .where(r.report_id.in_(select(link.report_id).where(link.kind == "viral")))
+        .group_by(country, day)
+    )
+    totals: dict[tuple[str, date], int] = {}
+    top: dict[tuple[str, date], tuple[int, str]] = {}
+    by_country: dict[str, int] = {}
+    by_country_service: dict[tuple[str, str], int] = {}
+    out: list[QualityAlert] = []
+
+    def as_day(value: Any) -> date:
+        if isinstance(value, datetime):
+            return value.date()
+        return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+    with store.engine.connect() as conn:
+        for row in conn.execute(by_service):
+            if row.country not in countries:
+                continue
+            key = (row.country, as_day(row.day))
+            totals[key] = totals.get(key, 0) + row.n
+            name = row.platform or "unnamed service"
+            if row.n > top.get(key, (0, ""))[0]:
+                top[key] = (row.n, name)
+            by_country[row.country] = by_country.get(row.country, 0) + row.n
+            pair = (row.country, name)
+            by_country_service[pair] = by_country_service.get(pair, 0) + row.n
+        viral_counts = {
+            (row.country, as_day(row.day)): row.n
+            for row in conn.execute(viral)
+            if row.country in countries
+        }
+    for key, total in totals.items():
+        if total < min_referrals:
+            continue
+        n, name = top[key]
+        usual = by_country_service[(key[0], name)] / by_country[key[0]]
+        # Only unusual dominance: a service that always sends most referrals is no news.
+        if n / total >= dominance and usual <= dominance - 0.2:
+            out.append(
+                QualityAlert(
+                    key[0],
+                    key[1],
+                    "dominant-service",
+                    f"{name} sent {n} of {total} referrals ({n / total:.0%}; usually {usual:.0%})",
+                )
+            )
+        v = viral_counts.get(key, 0)
+        if v / total >= viral_share:
+            out.append(
+                QualityAlert(
+                    key[0],
+                    key[1],
+                    "viral-batch",
+                    f"{v} of {total} referrals ({v / total:.0%}) belong to viral groups",
+                )
+            )
+    return out

@@ -1,0 +1,224 @@
+"""Analyses across countries: each country's surge, change, peak and lag from its own event,
+and whether aligning countries on their own events explains the series better than one
+common date (with a placebo check on shuffled dates)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+
+from tipwatch.errors import InsufficientDataError
+from tipwatch.trends.analysis import (
+    ChangeResult,
+    DailySeries,
+    LagResult,
+    PeakResult,
+    SurgeResult,
+    _adjusted,
+    detect_change,
+    lag_from_event,
+    peak,
+    surge_factor,
+)
+from tipwatch.trends.events import Event
+
+__all__ = ["AlignmentResult", "CountryTrend", "alignment_test", "analyse_countries"]
+
+
+@dataclass
+class CountryTrend:
+    country: str
+    metric: str
+    event: Event | None
+    surge: SurgeResult | None = None
+    change: ChangeResult | None = None
+    peak: PeakResult | None = None
+    lag_to_change: LagResult | None = None
+    lag_to_peak: LagResult | None = None
+    problems: tuple[str, ...] = ()
+
+    def sentences(self) -> list[str]:
+        out = []
+        if self.surge is not None:
+            out.append(self.surge.explain())
+        if self.change is not None:
+            out.append(self.change.explain())
+        if self.lag_to_change is not None:
+            out.append(self.lag_to_change.explain())
+        if self.peak is not None:
+            out.append(self.peak.explain())
+        out.extend(self.problems)
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        def plain(obj: Any) -> Any:
+            if obj is None:
+                return None
+            data = dict(obj.__dict__)
+            return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in data.items()}
+
+        return {
+            "country": self.country,
+            "metric": self.metric,
+            "event": None
+            if self.event is None
+            else {"kind": self.event.kind, "date": self.event.date.isoformat()},
+            "surge": plain(self.surge),
+            "change": plain(self.change),
+            "peak": plain(self.peak),
+            "lag_to_change": plain(self.lag_to_change),
+            "lag_to_peak": plain(self.lag_to_peak),
+            "problems": list(self.problems),
+            "sentences": self.sentences(),
+        }
+
+
+def analyse_countries(
+    series: Mapping[str, DailySeries],
+    events: Sequence[Event],
+    *,
+    event_kind: str = "stay-at-home",
+    window_days: int = 28,
+    baseline_days: int = 56,
+    window_start: date | None = None,
+) -> list[CountryTrend]:
+    """For each country: the surge in the ``window_days`` from its own event (or from
+    ``window_start`` for all), the change and its lag from the event, the peak.
+
+    A country whose series cannot support an analysis gets the reason in ``problems``
+    instead of a number."""
+    first_event: dict[str, Event] = {}
+    for e in sorted(events, key=lambda e: e.date):
+        if e.kind == event_kind:
+            first_event.setdefault(e.country, e)
+    out = []
+    for country, s in sorted(series.items()):
+        event = first_event.get(country)
+        trend = CountryTrend(country, s.metric, event)
+        problems: list[str] = []
+        start = window_start or (event.date if event else None)
+        if start is None:
+            problems.append(
+                f"{country}: no {event_kind} event and no window given: no surge factor"
+            )
+        else:
+            try:
+                trend.surge = surge_factor(
+                    s, start, window_days=window_days, baseline_days=baseline_days
+                )
+            except InsufficientDataError as exc:
+                problems.append(str(exc))
+        try:
+            trend.change = detect_change(s)
+            if trend.change is not None and event is not None:
+                trend.lag_to_change = lag_from_event(event.kind, event.date, trend.change)
+        except InsufficientDataError as exc:
+            problems.append(str(exc))
+        try:
+            trend.peak = peak(s)
+            if event is not None:
+                trend.lag_to_peak = lag_from_event(event.kind, event.date, trend.peak)
+        except InsufficientDataError as exc:
+            problems.append(str(exc))
+        trend.problems = tuple(problems)
+        out.append(trend)
+    return out
+
+
+@dataclass(frozen=True)
+class AlignmentResult:
+    countries: int
+    lag: int
+    """The common lag (days from each country's event to its step) that fits best."""
+    own_event_fit: float
+    common_date_fit: float
+    common_date: date
+    improvement: float
+    """How much better (in noise variances) the own-event alignment fits than a common date."""
+    placebo_p: float
+    """Share of shuffled-date alignments that fit at least as well as the real one."""
+    placebos: int
+
+    def explain(self) -> str:
+        better = "better" if self.improvement > 0 else "no better"
+        return (
+            f"Aligning each of {self.countries} countries on its own event explains the series "
+            f"{better} than one common date ({self.common_date:%d %b %Y}): "
+            f"{self.improvement:,.0f} noise variances, with a step {self.lag} day(s) after the "
+            f"event; {self.placebo_p:.3f} of {self.placebos} shuffled-date placebos fit as well"
+        )
+
+
+def _step_cost(z: np.ndarray, index: int) -> float:
+    """Squared error of the best two-level fit with the step at ``index``."""
+    n = len(z)
+    if index <= 0 or index >= n:
+        return float(((z - z.mean()) ** 2).sum())
+    left, right = z[:index], z[index:]
+    return float(((left - left.mean()) ** 2).sum() + ((right - right.mean()) ** 2).sum())
+
+
+def alignment_test(
+    series: Mapping[str, DailySeries],
+    events: Sequence[Event],
+    *,
+    event_kind: str = "stay-at-home",
+    max_lag: int = 21,
+    placebos: int = 200,
+    seed: int = 0,
+) -> AlignmentResult:
+    """Does a step at each country's own event (plus one common lag) fit the countries'
+    series better than a step at one common date? Placebo: the same with the event dates
+    shuffled among the countries."""
+    own: dict[str, date] = {}
+    for e in sorted(events, key=lambda e: e.date):
+        if e.kind == event_kind and e.country in series:
+            own.setdefault(e.country, e.date)
+    countries = sorted(own)
+    if len(countries) < 3:
+        raise InsufficientDataError(
+            f"the alignment test needs at least 3 countries with a {event_kind} event, "
+            f"found {len(countries)}"
+        )
+    zs = {}
+    for c in countries:
+        z = _adjusted(series[c])
+        sigma = float(np.std(np.diff(z))) / np.sqrt(2) or 1.0
+        zs[c] = z / sigma
+
+    def total(dates: Mapping[str, date], lag: int) -> float:
+        cost = 0.0
+        for c in countries:
+            s = series[c]
+            cost += _step_cost(zs[c], s.index(dates[c] + timedelta(days=lag)))
+        return cost
+
+    def best(dates: Mapping[str, date]) -> tuple[float, int]:
+        return min((total(dates, lag), lag) for lag in range(0, max_lag + 1))
+
+    own_fit, lag = best(own)
+    ordinals = sorted(d.toordinal() for d in own.values())
+    common = date.fromordinal(ordinals[len(ordinals) // 2])
+    common_fit, _ = best(dict.fromkeys(countries, common))
+    rng = np.random.default_rng(seed)
+    real_dates = [own[c] for c in countries]
+    as_good = 0
+    for _ in range(placebos):
+        order = rng.permutation(len(real_dates))
+        shuffled = {c: real_dates[int(i)] for c, i in zip(countries, order, strict=True)}
+        fit, _ = best(shuffled)
+        as_good += fit <= own_fit
+    return AlignmentResult(
+        countries=len(countries),
+        lag=lag,
+        own_event_fit=own_fit,
+        common_date_fit=common_fit,
+        common_date=common,
+        improvement=common_fit - own_fit,
+        placebo_p=(as_good + 1) / (placebos + 1),
+        placebos=placebos,
+    )

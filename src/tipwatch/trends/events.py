@@ -1,0 +1,212 @@
+"""The event calendar: dated events per country (lockdowns, school closures, your own).
+
+Shipped with tipwatch: each country's 2020 school-closure and stay-at-home dates and its daily
+stringency, from the Oxford COVID-19 Government Response Tracker (OxCGRT, CC BY 4.0; see
+``tipwatch/data/ATTRIBUTION.md``). The shipped kinds are
+
+* ``school-closure``: first day school closing was required (C1 >= 2);
+* ``stay-at-home``: first day staying at home was required (C6 >= 2); countries that never
+  required it (Sweden, Norway, Iceland in the first half of 2020) have no such event;
+* ``stay-at-home-recommended``: first day it was recommended (C6 >= 1).
+
+Users add their own events (``tipwatch events add|import``); they are kept in the store.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from tipwatch.countries import alpha3_to_alpha2
+from tipwatch.errors import InputError
+from tipwatch.store import Store
+from tipwatch.store.schema import events as events_table
+from tipwatch.triage.geoip import normalise_country
+
+__all__ = [
+    "OXCGRT_CREDIT",
+    "Event",
+    "add_event",
+    "import_events",
+    "list_events",
+    "shipped_events",
+    "stringency",
+]
+
+OXCGRT_CREDIT = (
+    "Oxford COVID-19 Government Response Tracker, Blavatnik School of Government, University "
+    "of Oxford (CC BY 4.0)"
+)
+
+_SHIPPED_KINDS = {
+    "school-closure": ("c1_first_ge2", "schools required to close (OxCGRT C1 >= 2)"),
+    "stay-at-home": ("c6_first_ge2", "staying at home required (OxCGRT C6 >= 2)"),
+    "stay-at-home-recommended": ("c6_first_ge1", "staying at home recommended (OxCGRT C6 >= 1)"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    country: str
+    date: date
+    kind: str
+    label: str
+    source: str
+
+
+def _data(name: str) -> str:
+    return (resources.files("tipwatch") / "data" / name).read_text(encoding="utf-8")
+
+
+@cache
+def shipped_events() -> tuple[Event, ...]:
+    """The OxCGRT 2020 events of the 32 countries shipped with tipwatch."""
+    out: list[Event] = []
+    for row in csv.DictReader(io.StringIO(_data("oxcgrt_lockdown_dates_2020.csv"))):
+        country = alpha3_to_alpha2(row["iso3"])
+        if country is None:
+            continue
+        for kind, (column, label) in _SHIPPED_KINDS.items():
+            if row.get(column):
+                out.append(Event(country, date.fromisoformat(row[column]), kind, label, "OxCGRT"))
+    return tuple(out)
+
+
+@cache
+def stringency() -> dict[str, dict[date, float]]:
+    """Daily OxCGRT stringency (0-100) by country, 1 February to 30 June 2020."""
+    out: dict[str, dict[date, float]] = {}
+    name = "oxcgrt_stringency_daily_2020-02-01_2020-06-30.csv"
+    for row in csv.DictReader(io.StringIO(_data(name))):
+        country = alpha3_to_alpha2(row["iso3"])
+        if country and row["stringency_index"]:
+            out.setdefault(country, {})[date.fromisoformat(row["date"])] = float(
+                row["stringency_index"]
+            )
+    return out
+
+
+def _country(value: str, where: str) -> str:
+    code, why = normalise_country(value)
+    from tipwatch.countries import is_country
+
+    if code is None or not is_country(code):
+        raise InputError(
+            f"{where}: unknown country code {value[:20]!r}" + (f" ({why})" if why else "")
+        )
+    return code
+
+
+def _kind(value: str, where: str) -> str:
+    kind = value.strip().lower()
+    if not kind or len(kind) > 60 or not all(c.isalnum() or c in "-_" for c in kind):
+        raise InputError(f"{where}: event kind must be a short name such as stay-at-home")
+    return kind
+
+
+def add_event(
+    store: Store, country: str, day: date, kind: str, label: str = "", source: str = "user"
+) -> Event:
+    """Add (or replace) one event of the store's calendar."""
+    event = Event(_country(country, "country"), day, _kind(kind, "kind"), label, source)
+    _upsert(store, [event])
+    return event
+
+
+def _upsert(store: Store, items: list[Event]) -> None:
+    if not items:
+        return
+    now = datetime.now(UTC).replace(tzinfo=None)
+    rows = [
+        {
+            "country": e.country,
+            "date": e.date,
+            "kind": e.kind,
+            "label": e.label,
+            "source": e.source,
+            "created_at": now,
+        }
+        for e in items
+    ]
+    insert = postgresql.insert if store.dialect == "postgresql" else sqlite.insert
+    stmt = insert(events_table).values(rows)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["country", "date", "kind"],
+        set_={"label": stmt.excluded.label, "source": stmt.excluded.source},
+    )
+    with store.engine.begin() as conn:
+        conn.execute(stmt)
+
+
+def import_events(store: Store, path: Path) -> tuple[int, list[str]]:
+    """Events from a CSV file with columns ``country,date,kind`` (and optional ``label``,
+    ``source``). Returns (events stored, problems); a bad row is reported with its line and
+    the others are stored."""
+    problems: list[str] = []
+    good: list[Event] = []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read ({exc})") from exc
+    reader = csv.DictReader(io.StringIO(text))
+    missing = {"country", "date", "kind"} - set(reader.fieldnames or [])
+    if missing:
+        raise InputError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+    for line, row in enumerate(reader, start=2):
+        where = f"{path}, line {line}"
+        try:
+            day = date.fromisoformat((row.get("date") or "").strip())
+        except ValueError:
+            problems.append(f"{where}: date must be YYYY-MM-DD, got {row.get('date')!r}")
+            continue
+        try:
+            good.append(
+                Event(
+                    _country(row.get("country") or "", where),
+                    day,
+                    _kind(row.get("kind") or "", where),
+                    (row.get("label") or "").strip(),
+                    (row.get("source") or str(path.name)).strip(),
+                )
+            )
+        except InputError as exc:
+            problems.append(str(exc))
+    _upsert(store, good)
+    return len(good), problems
+
+
+def list_events(
+    store: Store | None = None,
+    *,
+    country: str | None = None,
+    kind: str | None = None,
+    shipped: bool = True,
+) -> list[Event]:
+    """The calendar: shipped events and the store's own, by country and date. A user's event
+    of the same country and kind replaces the shipped one."""
+    own: list[Event] = []
+    if store is not None:
+        e = events_table.c
+        with store.engine.connect() as conn:
+            own = [
+                Event(r.country, r.date, r.kind, r.label or "", r.source or "")
+                for r in conn.execute(select(events_table).order_by(e.country, e.date))
+            ]
+    overridden = {(x.country, x.kind) for x in own}
+    merged = (
+        [x for x in shipped_events() if (x.country, x.kind) not in overridden] if shipped else []
+    )
+    merged += own
+    if country:
+        merged = [x for x in merged if x.country == country.upper()]
+    if kind:
+        merged = [x for x in merged if x.kind == kind]
+    return sorted(merged, key=lambda x: (x.country, x.date, x.kind))

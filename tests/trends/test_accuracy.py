@@ -1,0 +1,64 @@
+"""Accuracy on generated series with a known truth (the bars of the trends issue)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tipwatch.trends.analysis import DailySeries, detect_change, peak, surge_factor
+from tipwatch.trends.simulate import WEEKLY_PATTERN, simulate_counts, surge_multiplier
+
+from .scenarios import surge_scenario
+
+
+def true_factor(truth, window_start, days=28) -> float:  # type: ignore[no-untyped-def]
+    """Expected counts in the window over those expected without the surge."""
+    m = surge_multiplier(truth)
+    i0 = (window_start - truth.start).days
+    weekday = (np.arange(truth.days) + truth.start.weekday()) % 7
+    w = np.asarray(WEEKLY_PATTERN)[weekday][i0 : i0 + days]
+    return float((m[i0 : i0 + days] * w).sum() / w.sum())
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_change_dates_and_factor_intervals(seed: int) -> None:
+    rng = np.random.default_rng(100 + seed)
+    truths = surge_scenario(seed)
+    within = covered = 0
+    for truth in truths:
+        series = DailySeries(truth.start, simulate_counts(truth, rng), truth.country)
+        change = detect_change(series)
+        assert truth.surge_start is not None
+        if change is not None and abs((change.date - truth.surge_start).days) <= 3:
+            within += 1
+        surge = surge_factor(series, truth.surge_start)
+        covered += surge.low <= true_factor(truth, truth.surge_start) <= surge.high
+    assert within / len(truths) >= 0.9, f"change within 3 days for {within}/{len(truths)}"
+    assert covered / len(truths) >= 0.9, f"factor interval covers the truth {covered}/{len(truths)}"
+
+
+def test_peak_interval_holds_the_plateau() -> None:
+    rng = np.random.default_rng(9)
+    truths = surge_scenario(4)
+    hits = 0
+    for truth in truths:
+        series = DailySeries(truth.start, simulate_counts(truth, rng), truth.country)
+        result = peak(series)
+        start = truth.surge_start
+        assert start is not None
+        plateau = (start.toordinal() + truth.ramp, start.toordinal() + truth.ramp + truth.plateau)
+        # the interval reaches into the plateau (the flat top where the peak truly lies)
+        hits += result.low.toordinal() <= plateau[1] and result.high.toordinal() >= plateau[0]
+    assert hits / len(truths) >= 0.9
+
+
+def test_no_change_in_a_quiet_series_mostly() -> None:
+    from .scenarios import quiet_scenario
+
+    rng = np.random.default_rng(5)
+    truths = quiet_scenario(6)
+    found = sum(
+        detect_change(DailySeries(t.start, simulate_counts(t, rng), t.country)) is not None
+        for t in truths
+    )
+    assert found <= 3, f"{found} of {len(truths)} quiet series show a change"
