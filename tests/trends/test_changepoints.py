@@ -31,9 +31,7 @@ def test_no_change_in_noise() -> None:
 
 
 def test_heavy_tailed_noise_gives_few_false_changes() -> None:
-    false = sum(
-        len(changepoints(np.random.default_rng(s).standard_t(3, 1000))) for s in range(20)
-    )
+    false = sum(len(changepoints(np.random.default_rng(s).standard_t(3, 1000))) for s in range(20))
     assert false <= 4
 
 

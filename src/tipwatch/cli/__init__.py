@@ -808,6 +808,7 @@ def demo(
 
 
 # The triage commands register themselves on ``app``.
+from tipwatch.cli import trends as _trends  # noqa: E402, F401
 from tipwatch.cli import triage as _triage  # noqa: E402, F401
 
 

@@ -24,7 +24,7 @@ from tipwatch.trends.analysis import (
     peak,
     surge_factor,
 )
-from tipwatch.trends.events import Event
+from tipwatch.trends.events import Event, event_name
 
 __all__ = ["AlignmentResult", "CountryTrend", "alignment_test", "analyse_countries"]
 
@@ -115,13 +115,15 @@ def analyse_countries(
         try:
             trend.change = detect_change(s)
             if trend.change is not None and event is not None:
-                trend.lag_to_change = lag_from_event(event.kind, event.date, trend.change)
+                trend.lag_to_change = lag_from_event(
+                    event_name(event.kind), event.date, trend.change
+                )
         except InsufficientDataError as exc:
             problems.append(str(exc))
         try:
             trend.peak = peak(s)
             if event is not None:
-                trend.lag_to_peak = lag_from_event(event.kind, event.date, trend.peak)
+                trend.lag_to_peak = lag_from_event(event_name(event.kind), event.date, trend.peak)
         except InsufficientDataError as exc:
             problems.append(str(exc))
         trend.problems = tuple(problems)

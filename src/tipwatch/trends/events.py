@@ -35,6 +35,7 @@ __all__ = [
     "OXCGRT_CREDIT",
     "Event",
     "add_event",
+    "event_name",
     "import_events",
     "list_events",
     "shipped_events",
@@ -51,6 +52,18 @@ _SHIPPED_KINDS = {
     "stay-at-home": ("c6_first_ge2", "staying at home required (OxCGRT C6 >= 2)"),
     "stay-at-home-recommended": ("c6_first_ge1", "staying at home recommended (OxCGRT C6 >= 1)"),
 }
+
+
+EVENT_NAMES = {
+    "stay-at-home": "stay-at-home order",
+    "stay-at-home-recommended": "stay-at-home recommendation",
+    "school-closure": "school closures",
+}
+
+
+def event_name(kind: str) -> str:
+    """How a sentence names an event kind (``stay-at-home`` -> ``stay-at-home order``)."""
+    return EVENT_NAMES.get(kind, kind.replace("-", " "))
 
 
 @dataclass(frozen=True, slots=True)

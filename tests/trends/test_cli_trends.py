@@ -1,0 +1,110 @@
+"""The signals, events, trends, alerts and changepoints commands as an analyst runs them."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+from typer.testing import CliRunner
+
+from tipwatch.cli import app
+from tipwatch.trends.simulate import SurgeTruth, simulate_counts
+
+runner = CliRunner()
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args), env={"COLUMNS": "200"})
+    return result.exit_code, result.output
+
+
+def write_metric_feed(path: Path) -> dict[str, SurgeTruth]:
+    """Daily values of one metric for four countries; three surge after their own events."""
+    rng = np.random.default_rng(4)
+    truths = {
+        "AT": SurgeTruth("AT", date(2020, 1, 1), 150, 200, date(2020, 3, 16), 2, 2.2, ramp=4),
+        "BE": SurgeTruth("BE", date(2020, 1, 1), 150, 300, date(2020, 3, 18), 2, 1.9, ramp=4),
+        "DK": SurgeTruth("DK", date(2020, 1, 1), 150, 150, date(2020, 3, 13), 2, 2.5, ramp=4),
+        "SE": SurgeTruth("SE", date(2020, 1, 1), 150, 250),
+    }
+    lines = ["date,country,metric,value"]
+    for code, t in truths.items():
+        for i, v in enumerate(simulate_counts(t, rng)):
+            lines.append(f"{t.start + timedelta(days=i)},{code},calls,{v}")
+    path.write_text("\n".join(lines) + "\n")
+    return truths
+
+
+def test_signals_events_trends_alerts(db_url: str, tmp_path: Path) -> None:
+    truths = write_metric_feed(tmp_path / "calls.csv")
+    code, out = invoke(
+        "signals", "import", str(tmp_path / "calls.csv"), "--feed", "metric", "--db", db_url
+    )
+    assert code == 0 and "600 value(s) stored" in out
+    code, out = invoke("signals", "list", "--db", db_url, "--format", "json")
+    assert {r["country"] for r in json.loads(out)} == {"AT", "BE", "DK", "SE"}
+    code, out = invoke("signals", "show", "calls", "--country", "AT", "--db", db_url)
+    assert (
+        code == 0 and out.splitlines()[0] == "date,country,value" and len(out.splitlines()) == 151
+    )
+    for c in ("AT", "BE", "DK"):
+        t = truths[c]
+        assert t.event is not None
+        code, out = invoke("events", "add", c, t.event.isoformat(), "stay-at-home", "--db", db_url)
+        assert code == 0, out
+    code, out = invoke("events", "list", "--country", "SE", "--db", db_url)
+    assert "school-closure" in out and "stay-at-home " not in out and "OxCGRT" in out
+    code, out = invoke("trends", "--metric", "calls", "--db", db_url, "--format", "json")
+    assert code == 0, out
+    result = json.loads(out)
+    by_country = {c["country"]: c for c in result["countries"]}
+    for c in ("AT", "BE", "DK"):
+        change = by_country[c]["change"]
+        t = truths[c]
+        assert t.surge_start is not None
+        # one noisy series each: the 3-day bar over many countries is in test_accuracy.py
+        assert abs((date.fromisoformat(change["date"]) - t.surge_start).days) <= 6
+        assert by_country[c]["surge"]["low"] > 1.3
+        assert any("stay-at-home order" in s for s in by_country[c]["sentences"])
+    assert by_country["SE"]["surge"] is None
+    assert any("no stay-at-home event" in p for p in by_country["SE"]["problems"])
+    assert result["alignment"]["countries"] == 3
+    code, out = invoke("trends", "--metric", "calls", "--db", db_url)
+    assert code == 0 and "ran at" in out and "95% CI" in out
+    code, out = invoke("alerts", "--metric", "calls", "--db", db_url, "--format", "json")
+    alerts = json.loads(out)["surge"]
+    flagged = {a["country"] for a in alerts}
+    assert {"AT", "BE", "DK"} <= flagged
+    assert all(
+        date.fromisoformat(a["day"]) >= date(2020, 3, 1) for a in alerts if a["country"] != "SE"
+    )
+    code, out = invoke("trends", "--metric", "nothing", "--db", db_url)
+    assert code == 1 and "no data for nothing" in out
+
+
+def test_changepoints_command(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    values = np.r_[rng.normal(10, 1, 100), rng.normal(20, 1, 100)]
+    path = tmp_path / "s.csv"
+    path.write_text("day,value\n" + "".join(f"d{i},{v:.3f}\n" for i, v in enumerate(values)))
+    code, out = invoke("changepoints", str(path), "--format", "json")
+    assert code == 0, out
+    found = json.loads(out)
+    assert len(found) == 1 and abs(found[0]["index"] - 100) <= 2
+    assert found[0]["label"].startswith("d")
+    flat = tmp_path / "flat.csv"
+    flat.write_text("value\n" + "5\n" * 50)
+    code, out = invoke("changepoints", str(flat))
+    assert code == 0 and "No change in 50 values" in out
+    bad = tmp_path / "bad.csv"
+    bad.write_text("value\n1\n2\nthree\n")
+    code, out = invoke("changepoints", str(bad))
+    assert code == 1 and "line 4" in out and "'three'" in out
+    code, out = invoke("changepoints", str(path), "--column", "nope")
+    assert code == 1 and "no column 'nope'" in out
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    code, out = invoke("changepoints", str(empty))
+    assert code == 1 and "empty" in out
