@@ -62,3 +62,28 @@ def test_no_change_in_a_quiet_series_mostly() -> None:
         for t in truths
     )
     assert found <= 3, f"{found} of {len(truths)} quiet series show a change"
+
+
+def test_year_earlier_baseline_removes_a_seasonal_rise() -> None:
+    """Every March the counts rise 30%; in 2020 a 2x surge comes on top. Against the weeks
+    before, the season inflates the factor; against the same weeks a year earlier it does not."""
+    from datetime import date, timedelta
+
+    from tipwatch.trends.simulate import SurgeTruth, expected_counts
+
+    start = date(2019, 1, 1)
+    truth = SurgeTruth(
+        "NL", start, 550, 400.0, date(2020, 3, 16), 0, 2.0, ramp=1, plateau=60, dispersion=80
+    )
+    mean = expected_counts(truth)
+    days = [start + timedelta(days=i) for i in range(truth.days)]
+    season = np.array([1.3 if (d.month, d.day) >= (3, 16) and d.month <= 4 else 1.0 for d in days])
+    rng = np.random.default_rng(11)
+    k = truth.dispersion
+    counts = rng.poisson(rng.gamma(k, mean * season / k))
+    series = DailySeries(start, counts, "NL")
+    before = surge_factor(series, date(2020, 3, 16))
+    year = surge_factor(series, date(2020, 3, 16), baseline="year")
+    assert before.low > 2.3, "the season inflates the factor against the weeks before"
+    assert year.low <= 2.0 <= year.high
+    assert "a year earlier" in year.explain()

@@ -338,10 +338,11 @@ def alerts(
             for a in found
         ]
         quality_rows = []
-        if quality and metric == "referrals":
+        if quality:
+            referral_store = store if metric == "referrals" else None
             quality_rows = [
                 {"day": q.day, "country": q.country, "kind": q.kind, "detail": q.detail}
-                for q in quality_alerts(store, series)
+                for q in quality_alerts(referral_store, series)
             ]
         if fmt is OutputFormat.JSON:
             _json_out({"surge": rows, "data_quality": quality_rows})

@@ -209,7 +209,7 @@ class QualityAlert:
 
 
 def quality_alerts(
-    store: Store,
+    store: Store | None,
     series: Mapping[str, DailySeries],
     *,
     min_expected_for_gap: float = 5.0,
@@ -217,7 +217,8 @@ def quality_alerts(
     viral_share: float = 0.3,
     min_referrals: int = 20,
 ) -> list[QualityAlert]:
-    """Data-quality alerts for referral series: gaps, a dominant service, viral batches."""
+    """Data-quality alerts: gaps in any series; with the ``store`` of referral series also a
+    dominant service and viral batches."""
     out: list[QualityAlert] = []
     for country, s in sorted(series.items()):
         y = s.values
@@ -236,7 +237,8 @@ def quality_alerts(
                     f"no data where about {level[i] * f[i]:.0f} were expected (an outage?)",
                 )
             )
-    out.extend(_service_and_viral(store, set(series), dominance, viral_share, min_referrals))
+    if store is not None:
+        out.extend(_service_and_viral(store, set(series), dominance, viral_share, min_referrals))
     return sorted(out, key=lambda a: (a.day, a.country, a.kind))
 
 

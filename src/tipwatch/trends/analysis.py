@@ -95,6 +95,16 @@ def weekday_factors(series: DailySeries) -> F64:
     return np.asarray(factors / factors.mean(), dtype=np.float64)
 
 
+def _require_complete(series: DailySeries) -> None:
+    missing = np.flatnonzero(~np.isfinite(series.values))
+    if len(missing):
+        raise InsufficientDataError(
+            f"{series.label()}: {len(missing)} day(s) without a value, the first "
+            f"{series.day(int(missing[0]))}; this analysis needs every day (import the "
+            "missing days, or analyse a range without gaps)"
+        )
+
+
 def _adjusted(series: DailySeries) -> F64:
     """Weekday-adjusted, variance-stabilised values (square root of counts)."""
     factors = weekday_factors(series)
@@ -133,10 +143,7 @@ def detect_change(series: DailySeries, *, direction: str = "up") -> ChangeResult
         raise InsufficientDataError(
             f"{series.label()}: {len(series)} days; finding a change needs at least 28"
         )
-    if np.isnan(series.values).any():
-        raise InsufficientDataError(
-            f"{series.label()}: the series has missing days; fill or drop them first"
-        )
+    _require_complete(series)
     z = _adjusted(series)
     changes, sigma = detect_changes(z, transform="none", min_size=7)
     if direction == "up":
@@ -181,6 +188,8 @@ class SurgeResult:
     """Counts expected in the window at the baseline level (weekday pattern kept)."""
     dispersion: float
     """Quasi-Poisson scale: 1 for Poisson noise, larger for overdispersed counts."""
+    baseline: str = "before"
+    """``before`` (the weeks before) or ``year`` (also the same weeks a year earlier)."""
 
     @property
     def excess(self) -> float:
@@ -194,6 +203,11 @@ class SurgeResult:
             f"{self.low:.1f}-{self.high:.1f}) in {span} from {self.window_start:%d %B %Y}: "
             f"{self.observed:,.0f} against {self.expected:,.0f} expected, "
             f"{self.excess:+,.0f}"
+            + (
+                " (beyond the change the same weeks saw a year earlier)"
+                if self.baseline == "year"
+                else ""
+            )
         )
 
 
@@ -204,65 +218,87 @@ def surge_factor(
     window_days: int = 28,
     baseline_days: int = 56,
     gap_days: int = 0,
+    baseline: str = "before",
 ) -> SurgeResult:
-    """The level in ``window_days`` from ``window_start`` against the ``baseline_days``
-    before it, from a quasi-Poisson regression with day-of-week effects.
+    """The level in ``window_days`` from ``window_start`` against a baseline, from a
+    quasi-Poisson regression with day-of-week effects; the factor is exp(surge coefficient),
+    its 95% interval uses the estimated dispersion.
 
-    The factor is exp(window coefficient); its 95% interval uses the estimated dispersion.
+    ``baseline="before"``: the ``baseline_days`` before the window. ``baseline="year"``: the
+    same stretch (weeks before and window) 52 weeks earlier too, with a term for the level of
+    each year (the trend between years) and one for the season of the window, so that the
+    factor is the change this year beyond the change the same weeks saw a year earlier.
     """
     import statsmodels.api as sm
 
-    w0 = series.index(window_start)
-    w1 = w0 + window_days
-    b1 = w0 - gap_days
-    b0 = b1 - baseline_days
+    if baseline not in ("before", "year"):
+        raise ValueError(f"baseline must be 'before' or 'year', got {baseline!r}")
     label = series.label()
-    if b0 < 0:
-        have = max(b1, 0)
-        raise InsufficientDataError(
-            f"{label}: the baseline needs {baseline_days} days before {window_start}, "
-            f"the series has {have} (it starts {series.start})"
-        )
-    if w1 > len(series):
-        raise InsufficientDataError(
-            f"{label}: the window needs {window_days} days from {window_start}, the series "
-            f"ends {series.end}"
-        )
-    y_base = series.values[b0:b1]
-    y_win = series.values[w0:w1]
-    y = np.concatenate([y_base, y_win])
+    w0 = series.index(window_start)
+    spans = [(w0, 1.0)]
+    if baseline == "year":
+        spans.append((w0 - 364, 0.0))
+    ys: list[F64] = []
+    rows: list[F64] = []
+    flags: list[F64] = []
+    for start, this_year in spans:
+        w1 = start + window_days
+        b1 = start - gap_days
+        b0 = b1 - baseline_days
+        if b0 < 0:
+            which = "a year earlier " if this_year == 0.0 else ""
+            raise InsufficientDataError(
+                f"{label}: the baseline {which}needs {baseline_days} days before "
+                f"{series.day(start)}, the series starts {series.start}"
+            )
+        if w1 > len(series):
+            raise InsufficientDataError(
+                f"{label}: the window needs {window_days} days from {window_start}, the series "
+                f"ends {series.end}"
+            )
+        idx = np.r_[np.arange(b0, b1), np.arange(start, w1)]
+        in_window = np.r_[np.zeros(b1 - b0), np.ones(window_days)]
+        dow = series.weekdays()[idx]
+        columns = [np.ones(len(idx)), *[(dow == d).astype(float) for d in range(1, 7)]]
+        if baseline == "year":
+            columns += [np.full(len(idx), this_year), in_window]
+        columns.append(in_window * this_year)
+        ys.append(series.values[idx])
+        rows.append(np.column_stack(columns))
+        flags.append(in_window * this_year)
+    y = np.concatenate(ys)
+    design = np.vstack(rows)
+    surge = np.concatenate(flags)
     keep = np.isfinite(y)
-    if keep[: len(y_base)].sum() < 28 or keep[len(y_base) :].sum() < 7:
+    if keep[surge == 0].sum() < 28 or keep[surge == 1].sum() < 7:
         raise InsufficientDataError(f"{label}: too many missing days in the baseline or window")
-    if np.any(y[keep] < 0):
+    y, design, surge = y[keep], design[keep], surge[keep]
+    if np.any(y < 0):
         raise InsufficientDataError(f"{label}: negative counts")
-    dow = np.concatenate([series.weekdays()[b0:b1], series.weekdays()[w0:w1]])
-    in_window = np.r_[np.zeros(len(y_base)), np.ones(len(y_win))]
-    design = np.column_stack(
-        [np.ones(len(y)), *[(dow == d).astype(float) for d in range(1, 7)], in_window]
-    )[keep]
-    y = y[keep]
-    in_window = in_window[keep]
-    if y[in_window == 0].sum() == 0:
+    if y[surge == 0].sum() == 0:
         raise InsufficientDataError(f"{label}: the baseline has no counts at all")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = sm.GLM(y, design, family=sm.families.Poisson()).fit(scale="X2")
     beta = float(fit.params[-1])
     se = float(fit.bse[-1])
-    expected_window = float(np.exp(design[in_window == 1, :-1] @ fit.params[:-1]).sum())
+    if not math.isfinite(se):
+        raise InsufficientDataError(f"{label}: the model cannot be fitted to this series")
+    expected_window = float(np.exp(design[surge == 1, :-1] @ fit.params[:-1]).sum())
+    first_baseline = w0 - gap_days - baseline_days - (364 if baseline == "year" else 0)
     return SurgeResult(
         series=label,
         factor=math.exp(beta),
         low=math.exp(beta - 1.959964 * se),
         high=math.exp(beta + 1.959964 * se),
         window_start=window_start,
-        window_end=series.day(w1 - 1),
-        baseline_start=series.day(b0),
-        baseline_end=series.day(b1 - 1),
-        observed=float(y[in_window == 1].sum()),
+        window_end=series.day(w0 + window_days - 1),
+        baseline_start=series.day(first_baseline),
+        baseline_end=series.day(w0 - gap_days - 1),
+        observed=float(y[surge == 1].sum()),
         expected=expected_window,
         dispersion=float(fit.scale),
+        baseline=baseline,
     )
 
 
@@ -310,8 +346,7 @@ def peak(
     factors = weekday_factors(series)
     dow = series.weekdays()
     adjusted = series.values / factors[dow]
-    if np.isnan(adjusted).any():
-        raise InsufficientDataError(f"{series.label()}: the series has missing days")
+    _require_complete(series)
     lo = 3 if start is None else max(3, series.index(start))
     hi = len(series) - 3 if end is None else min(len(series) - 3, series.index(end) + 1)
     if hi - lo < 7:

@@ -245,13 +245,14 @@ def _daily(
     start: date,
     end: date,
     metric: str,
+    missing: float = 0.0,
 ) -> dict[str, DailySeries]:
     days = (end - start).days + 1
     out: dict[str, DailySeries] = {}
     for country in countries:
-        values = np.zeros(days)
+        values = np.full(days, missing)
         for i in range(days):
-            values[i] = counts.get((country, start + timedelta(days=i)), 0.0)
+            values[i] = counts.get((country, start + timedelta(days=i)), missing)
         out[country] = DailySeries(start, values, country, metric)
     return out
 
@@ -379,7 +380,8 @@ def signal_series(
     first = start or min(d for _, d in counts)
     last = end or max(d for _, d in counts)
     present = sorted({c for c, _ in counts})
-    return _daily(counts, countries or present, first, last, metric)
+    # A day a feed does not report is unknown, not zero.
+    return _daily(counts, countries or present, first, last, metric, missing=math.nan)
 
 
 def list_signals(store: Store) -> list[dict[str, Any]]:

@@ -1,0 +1,91 @@
+"""Alerts: false alarms on quiet series, detection of surges, FDR, data-quality alerts."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tipwatch.errors import InsufficientDataError
+from tipwatch.store import Store
+from tipwatch.trends.alerts import benjamini_hochberg, quality_alerts, surge_alerts
+from tipwatch.trends.analysis import DailySeries, detect_change, surge_factor
+from tipwatch.trends.signals import import_feed, signal_series
+from tipwatch.trends.simulate import simulate_counts
+
+from .scenarios import quiet_scenario, surge_scenario
+
+
+@pytest.mark.parametrize("seed", [21, 22])
+def test_quiet_series_raise_at_most_one_yellow_per_country_year(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    truths = quiet_scenario(seed)
+    series = {t.country: DailySeries(t.start, simulate_counts(t, rng), t.country) for t in truths}
+    alerts = surge_alerts(series)
+    yellow = sum(a.level == "yellow" for a in alerts)
+    assert yellow / len(truths) <= 1.0, f"{yellow} yellow alerts in {len(truths)} country-years"
+
+
+def test_surges_are_alerted_after_their_start() -> None:
+    rng = np.random.default_rng(7)
+    truths = surge_scenario(7)
+    series = {t.country: DailySeries(t.start, simulate_counts(t, rng), t.country) for t in truths}
+    alerts = surge_alerts(series)
+    first: dict[str, date] = {}
+    for a in alerts:
+        first.setdefault(a.country, a.day)
+    detected = 0
+    for t in truths:
+        assert t.surge_start is not None
+        day = first.get(t.country)
+        detected += day is not None and t.surge_start <= day <= t.surge_start + timedelta(days=14)
+    assert detected / len(truths) >= 0.8
+    assert all(a.observed > a.expected and a.q_value <= 0.01 for a in alerts)
+    assert any(a.level == "red" for a in alerts)
+
+
+def test_benjamini_hochberg() -> None:
+    p = np.array([0.01, 0.04, 0.03, 0.5, np.nan])
+    q = benjamini_hochberg(p)
+    assert np.allclose(q[:4], [0.04, 0.16 / 3, 0.16 / 3, 0.5])
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(0)
+    many = rng.uniform(0, 0.2, 50)
+    assert np.allclose(benjamini_hochberg(many), multipletests(many, method="fdr_bh")[1])
+    assert np.isnan(q[4])
+    assert np.isnan(benjamini_hochberg(np.array([np.nan]))).all()
+
+
+def test_gaps_in_a_feed_are_data_quality_alerts_not_zeros(store: Store, tmp_path: Path) -> None:
+    lines = ["date,country,metric,value"]
+    rng = np.random.default_rng(1)
+    for i in range(120):
+        if 60 <= i < 63:
+            continue  # three days the feed did not report
+        lines.append(f"{date(2020, 1, 1) + timedelta(days=i)},NL,calls,{rng.poisson(50)}")
+    path = tmp_path / "calls.csv"
+    path.write_text("\n".join(lines) + "\n")
+    import_feed(store, path, "metric")
+    series = signal_series(store, "calls")
+    nl = series["NL"]
+    assert np.isnan(nl.values[60:63]).all() and len(nl) == 120
+    gaps = [a for a in quality_alerts(None, series) if a.kind == "gap"]
+    assert [a.day for a in gaps] == [date(2020, 3, 1) + timedelta(days=i) for i in range(3)]
+    with pytest.raises(
+        InsufficientDataError, match="3 day\\(s\\) without a value, the first 2020-03-01"
+    ):
+        detect_change(nl)
+    # the surge factor leaves the missing days out instead of reading them as zeros
+    result = surge_factor(nl, date(2020, 3, 20))
+    assert 0.8 < result.factor < 1.25
+
+
+def test_zero_day_in_a_busy_series_is_a_gap() -> None:
+    rng = np.random.default_rng(3)
+    values = rng.poisson(80, 100).astype(float)
+    values[50] = 0
+    alerts = quality_alerts(None, {"NL": DailySeries(date(2020, 1, 1), values, "NL")})
+    assert [(a.kind, a.day) for a in alerts] == [("gap", date(2020, 2, 20))]
