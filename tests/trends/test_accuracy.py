@@ -6,18 +6,11 @@ import numpy as np
 import pytest
 
 from tipwatch.trends.analysis import DailySeries, detect_change, peak, surge_factor
-from tipwatch.trends.simulate import WEEKLY_PATTERN, simulate_counts, surge_multiplier
-
-from .scenarios import surge_scenario
-
-
-def true_factor(truth, window_start, days=28) -> float:  # type: ignore[no-untyped-def]
-    """Expected counts in the window over those expected without the surge."""
-    m = surge_multiplier(truth)
-    i0 = (window_start - truth.start).days
-    weekday = (np.arange(truth.days) + truth.start.weekday()) % 7
-    w = np.asarray(WEEKLY_PATTERN)[weekday][i0 : i0 + days]
-    return float((m[i0 : i0 + days] * w).sum() / w.sum())
+from tipwatch.trends.simulate import (
+    simulate_counts,
+    surge_scenario,
+    true_factor,
+)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -53,7 +46,7 @@ def test_peak_interval_holds_the_plateau() -> None:
 
 
 def test_no_change_in_a_quiet_series_mostly() -> None:
-    from .scenarios import quiet_scenario
+    from tipwatch.trends.simulate import quiet_scenario
 
     rng = np.random.default_rng(5)
     truths = quiet_scenario(6)
@@ -87,3 +80,25 @@ def test_year_earlier_baseline_removes_a_seasonal_rise() -> None:
     assert before.low > 2.3, "the season inflates the factor against the weeks before"
     assert year.low <= 2.0 <= year.high
     assert "a year earlier" in year.explain()
+
+
+def test_alignment_on_own_events_beats_a_common_date_and_placebos() -> None:
+    from tipwatch.errors import InsufficientDataError
+    from tipwatch.trends.countries import alignment_test
+    from tipwatch.trends.events import Event
+
+    rng = np.random.default_rng(12)
+    truths = surge_scenario(12)
+    series = {t.country: DailySeries(t.start, simulate_counts(t, rng), t.country) for t in truths}
+    real = [Event(t.country, t.event, "stay-at-home", "", "test") for t in truths if t.event]
+    result = alignment_test(series, real)
+    assert result.improvement > 0 and result.placebo_p <= 0.01
+    assert 0 <= result.lag <= 8
+    # the same series against dates that belong to other countries: no better than placebos
+    wrong = [
+        Event(e.country, real[(i + 11) % len(real)].date, "stay-at-home", "", "test")
+        for i, e in enumerate(real)
+    ]
+    assert alignment_test(series, wrong).placebo_p > 0.05
+    with pytest.raises(InsufficientDataError, match="at least 3 countries"):
+        alignment_test(series, real[:2])

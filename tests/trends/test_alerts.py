@@ -13,9 +13,7 @@ from tipwatch.store import Store
 from tipwatch.trends.alerts import benjamini_hochberg, quality_alerts, surge_alerts
 from tipwatch.trends.analysis import DailySeries, detect_change, surge_factor
 from tipwatch.trends.signals import import_feed, signal_series
-from tipwatch.trends.simulate import simulate_counts
-
-from .scenarios import quiet_scenario, surge_scenario
+from tipwatch.trends.simulate import quiet_scenario, simulate_counts, surge_scenario
 
 
 @pytest.mark.parametrize("seed", [21, 22])

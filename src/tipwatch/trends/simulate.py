@@ -92,3 +92,53 @@ def simulate_counts(truth: SurgeTruth, rng: np.random.Generator) -> npt.NDArray[
     # Gamma-Poisson mixture: the negative binomial with mean `mean` and shape `k`.
     rates = rng.gamma(shape=k, scale=mean / k)
     return rng.poisson(rates).astype(np.int64)
+
+
+def true_factor(truth: SurgeTruth, window_start: date, days: int = 28) -> float:
+    """The true surge factor of a window: expected counts in it over those expected without
+    the surge (the weekly pattern weighs the days)."""
+    m = surge_multiplier(truth)
+    i0 = (window_start - truth.start).days
+    weekday = (np.arange(truth.days) + truth.start.weekday()) % 7
+    w = np.asarray(truth.weekly)[weekday][i0 : i0 + days]
+    return float((m[i0 : i0 + days] * w).sum() / w.sum())
+
+
+def surge_scenario(seed: int, countries: int = 30, *, dispersion: float = 50.0) -> list[SurgeTruth]:
+    """The accuracy scenario: half a year from January for ``countries`` countries, each
+    surging 1.5x to 3x 0 to 7 days after its own event (spread over March), ramps of 3 to 10
+    days, a two-week plateau, baselines of 40 to 2,500 a day."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(countries):
+        event = date(2020, 3, 1) + timedelta(days=int(rng.integers(0, 31)))
+        out.append(
+            SurgeTruth(
+                country=f"C{i:02d}",
+                start=date(2020, 1, 1),
+                days=182,
+                baseline=float(rng.choice([40, 150, 600, 2500])),
+                event=event,
+                lag=int(rng.integers(0, 8)),
+                peak_factor=float(rng.uniform(1.5, 3.0)),
+                ramp=int(rng.integers(3, 11)),
+                plateau=14,
+                dispersion=dispersion,
+            )
+        )
+    return out
+
+
+def quiet_scenario(seed: int, countries: int = 30, *, dispersion: float = 50.0) -> list[SurgeTruth]:
+    """A year with no surge anywhere (for false alarms)."""
+    rng = np.random.default_rng(seed)
+    return [
+        SurgeTruth(
+            country=f"Q{i:02d}",
+            start=date(2019, 1, 1),
+            days=365,
+            baseline=float(rng.choice([40, 150, 600, 2500])),
+            dispersion=dispersion,
+        )
+        for i in range(countries)
+    ]
