@@ -102,3 +102,18 @@ def test_alignment_on_own_events_beats_a_common_date_and_placebos() -> None:
     assert alignment_test(series, wrong).placebo_p > 0.05
     with pytest.raises(InsufficientDataError, match="at least 3 countries"):
         alignment_test(series, real[:2])
+
+
+def test_trend_term_keeps_steady_growth_from_looking_like_a_surge() -> None:
+    from datetime import date
+
+    rng = np.random.default_rng(8)
+    days = np.arange(200)
+    mean = 200 * np.exp(days * 0.006)  # 0.6% a day: +18% a month, no surge at all
+    counts = rng.poisson(rng.gamma(80, mean / 80))
+    series = DailySeries(date(2020, 1, 1), counts, "NL")
+    plain = surge_factor(series, date(2020, 5, 1))
+    trended = surge_factor(series, date(2020, 5, 1), trend=True)
+    assert plain.low > 1.1, "growth alone reads as a surge against a flat baseline"
+    assert trended.low <= 1.0 <= trended.high
+    assert "against the trend" in trended.explain()

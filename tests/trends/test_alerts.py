@@ -87,3 +87,52 @@ def test_zero_day_in_a_busy_series_is_a_gap() -> None:
     values[50] = 0
     alerts = quality_alerts(None, {"NL": DailySeries(date(2020, 1, 1), values, "NL")})
     assert [(a.kind, a.day) for a in alerts] == [("gap", date(2020, 2, 20))]
+
+
+def test_dominant_service_and_viral_batch_from_the_store(store: Store, tmp_path: Path) -> None:
+    import json
+
+    from tipwatch.intake import ingest_paths
+    from tipwatch.triage.run import triage_store
+    from tipwatch.trends.signals import referral_series
+
+    rows = []
+    n = 0
+
+    def add(day: date, platform: str, md5: str | None = None) -> None:
+        nonlocal n
+        n += 1
+        rows.append(
+            {
+                "report_id": f"q{n}",
+                "incident_type": "child-pornography",
+                "incident_time": f"{day}T09:00:00Z",
+                "platform": platform,
+                "supplied_geolocation": {"country_code": "NL"},
+                "reported": [{"esp_identifier": f"user-{n}", "esp_service": platform}],
+                "files": [{"file_id": "f", "hashes": {"md5": md5 or f"{n:032x}"}}],
+            }
+        )
+
+    for i in range(30):  # a month with two services sharing the work
+        day = date(2020, 3, 1) + timedelta(days=i)
+        for k in range(12):
+            add(day, "Service A" if k % 2 else "Service B")
+    burst = date(2020, 3, 20)
+    for _ in range(60):  # one day, Service C floods in
+        add(burst, "Service C")
+    meme = "ab" * 16
+    viral_day = date(2020, 3, 25)
+    for _ in range(40):  # one day, one item shared by 40 accounts
+        add(viral_day, "Service A", meme)
+    path = tmp_path / "q.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    ingest_paths(store, [path])
+    triage_store(store)
+    series = referral_series(store)
+    alerts = {(a.kind, a.day) for a in quality_alerts(store, series)}
+    assert ("dominant-service", burst) in alerts
+    assert ("viral-batch", viral_day) in alerts
+    # the viral day is also one service's day (40 of its 52 referrals): both are flagged
+    assert {day for kind, day in alerts if kind == "dominant-service"} == {burst, viral_day}
+    assert {kind for kind, _ in alerts} <= {"dominant-service", "viral-batch"}

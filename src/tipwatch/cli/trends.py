@@ -244,6 +244,10 @@ def trends(
     ] = None,
     window_days: Annotated[int, typer.Option(help="Length of the surge window.", min=7)] = 28,
     baseline_days: Annotated[int, typer.Option(help="Days of baseline before.", min=28)] = 56,
+    baseline: Annotated[
+        str, typer.Option(help="before (the weeks before) or year (also a year earlier).")
+    ] = "before",
+    trend: Annotated[bool, typer.Option(help="Fit a time trend in the baseline.")] = False,
     since: Annotated[str | None, typer.Option(help="Use data from this day.")] = None,
     until: Annotated[str | None, typer.Option(help="Use data up to this day.")] = None,
     align: Annotated[
@@ -260,6 +264,8 @@ def trends(
     from tipwatch.trends.events import list_events
 
     def body() -> None:
+        if baseline not in ("before", "year"):
+            _fail(f"--baseline must be before or year, got {baseline!r}")
         store = _open(db)
         series = _series(store, metric, country, _day(since, "--since"), _day(until, "--until"))
         series.pop("unknown", None)
@@ -271,6 +277,8 @@ def trends(
             window_days=window_days,
             baseline_days=baseline_days,
             window_start=_day(window_start, "--window-start"),
+            baseline=baseline,
+            trend=trend,
         )
         alignment = None
         alignment_problem = None

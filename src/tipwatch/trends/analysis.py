@@ -189,7 +189,8 @@ class SurgeResult:
     dispersion: float
     """Quasi-Poisson scale: 1 for Poisson noise, larger for overdispersed counts."""
     baseline: str = "before"
-    """``before`` (the weeks before) or ``year`` (also the same weeks a year earlier)."""
+    """``before`` (the weeks before) or ``year`` (also the same weeks a year earlier), with
+    `` with trend`` when a time trend was fitted."""
 
     @property
     def excess(self) -> float:
@@ -205,9 +206,10 @@ class SurgeResult:
             f"{self.excess:+,.0f}"
             + (
                 " (beyond the change the same weeks saw a year earlier)"
-                if self.baseline == "year"
+                if self.baseline.startswith("year")
                 else ""
             )
+            + (" (against the trend)" if self.baseline.endswith("with trend") else "")
         )
 
 
@@ -219,6 +221,7 @@ def surge_factor(
     baseline_days: int = 56,
     gap_days: int = 0,
     baseline: str = "before",
+    trend: bool = False,
 ) -> SurgeResult:
     """The level in ``window_days`` from ``window_start`` against a baseline, from a
     quasi-Poisson regression with day-of-week effects; the factor is exp(surge coefficient),
@@ -228,6 +231,10 @@ def surge_factor(
     same stretch (weeks before and window) 52 weeks earlier too, with a term for the level of
     each year (the trend between years) and one for the season of the window, so that the
     factor is the change this year beyond the change the same weeks saw a year earlier.
+
+    ``trend``: also a straight-line trend in time (within each year), so that a steady growth
+    of volume is not read as a surge: the factor is then against the trend extrapolated into
+    the window.
     """
     import statsmodels.api as sm
 
@@ -262,6 +269,8 @@ def surge_factor(
         columns = [np.ones(len(idx)), *[(dow == d).astype(float) for d in range(1, 7)]]
         if baseline == "year":
             columns += [np.full(len(idx), this_year), in_window]
+        if trend:
+            columns.append((idx - start) / 28.0)
         columns.append(in_window * this_year)
         ys.append(series.values[idx])
         rows.append(np.column_stack(columns))
@@ -298,7 +307,7 @@ def surge_factor(
         observed=float(y[surge == 1].sum()),
         expected=expected_window,
         dispersion=float(fit.scale),
-        baseline=baseline,
+        baseline=baseline + (" with trend" if trend else ""),
     )
 
 

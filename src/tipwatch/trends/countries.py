@@ -85,6 +85,8 @@ def analyse_countries(
     window_days: int = 28,
     baseline_days: int = 56,
     window_start: date | None = None,
+    baseline: str = "before",
+    trend: bool = False,
 ) -> list[CountryTrend]:
     """For each country: the surge in the ``window_days`` from its own event (or from
     ``window_start`` for all), the change and its lag from the event, the peak.
@@ -98,7 +100,7 @@ def analyse_countries(
     out = []
     for country, s in sorted(series.items()):
         event = first_event.get(country)
-        trend = CountryTrend(country, s.metric, event)
+        result = CountryTrend(country, s.metric, event)
         problems: list[str] = []
         start = window_start or (event.date if event else None)
         if start is None:
@@ -107,27 +109,32 @@ def analyse_countries(
             )
         else:
             try:
-                trend.surge = surge_factor(
-                    s, start, window_days=window_days, baseline_days=baseline_days
+                result.surge = surge_factor(
+                    s,
+                    start,
+                    window_days=window_days,
+                    baseline_days=baseline_days,
+                    baseline=baseline,
+                    trend=trend,
                 )
             except InsufficientDataError as exc:
                 problems.append(str(exc))
         try:
-            trend.change = detect_change(s)
-            if trend.change is not None and event is not None:
-                trend.lag_to_change = lag_from_event(
-                    event_name(event.kind), event.date, trend.change
+            result.change = detect_change(s)
+            if result.change is not None and event is not None:
+                result.lag_to_change = lag_from_event(
+                    event_name(event.kind), event.date, result.change
                 )
         except InsufficientDataError as exc:
             problems.append(str(exc))
         try:
-            trend.peak = peak(s)
+            result.peak = peak(s)
             if event is not None:
-                trend.lag_to_peak = lag_from_event(event_name(event.kind), event.date, trend.peak)
+                result.lag_to_peak = lag_from_event(event_name(event.kind), event.date, result.peak)
         except InsufficientDataError as exc:
             problems.append(str(exc))
-        trend.problems = tuple(problems)
-        out.append(trend)
+        result.problems = tuple(problems)
+        out.append(result)
     return out
 
 
