@@ -93,8 +93,8 @@ def test_dominant_service_and_viral_batch_from_the_store(store: Store, tmp_path:
     import json
 
     from tipwatch.intake import ingest_paths
-    from tipwatch.triage.run import triage_store
     from tipwatch.trends.signals import referral_series
+    from tipwatch.triage.run import triage_store
 
     rows = []
     n = 0
