@@ -22,9 +22,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e .
 	touch $@
 
-# The tests also make small videos (test patterns) with the ffmpeg command, and open the
-# HTML that tipwatch writes in Debian's Chromium (headless).
-TEST_SYSTEM_PACKAGES := ffmpeg chromium
+# The tests also make small videos (test patterns) with the ffmpeg command, open the HTML that
+# tipwatch writes in Debian's Chromium (headless, driven by Playwright: no browser download),
+# and render the assessment's PDF pages with pdftoppm.
+TEST_SYSTEM_PACKAGES := ffmpeg chromium poppler-utils
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	bash scripts/ensure-system-packages.sh $(SYSTEM_PACKAGES) $(TEST_SYSTEM_PACKAGES)

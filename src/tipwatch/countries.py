@@ -15,7 +15,7 @@ ALPHA2 = frozenset(
     PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV
     SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI
     VN VU WF WS YE YT ZA ZM ZW XK
-    """.split()  # noqa: SIM905 (a table is easier to check than a list)
+    """.split()
 )
 """The 249 officially assigned ISO 3166-1 alpha-2 codes, and XK (Kosovo, user-assigned)."""
 

@@ -407,3 +407,62 @@ def changepoints_command(
         _emit(rows, fmt, columns)
 
     _run(body)
+
+
+# -- assessment -----------------------------------------------------------------------------
+
+
+@app.command()
+def assess(
+    date_from: Annotated[str, typer.Option("--from", help="First day, e.g. 2020-01-01.")],
+    date_to: Annotated[str, typer.Option("--to", help="Last day, e.g. 2020-06-30.")],
+    countries: Annotated[
+        str | None, typer.Option(help="Comma-separated ISO codes (default: all attributed).")
+    ] = None,
+    region: Annotated[
+        str | None, typer.Option(help="EU27 for the 27 EU member states.", show_default=False)
+    ] = None,
+    event: Annotated[str, typer.Option(help="The event kind to measure from.")] = "stay-at-home",
+    out: Annotated[Path, typer.Option(help="The HTML file to write.")] = Path("assessment.html"),
+    pdf: Annotated[
+        Path | None, typer.Option(help="Also a PDF of the same content (needs Chromium).")
+    ] = None,
+    title: Annotated[str | None, typer.Option(help="The report's title.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Write the threat assessment: key findings, a table by country, charts, caveats and
+    provenance, in one self-contained HTML file that opens offline (and a PDF on request)."""
+    import time
+
+    from tipwatch.report.assessment import EU27, build_assessment
+    from tipwatch.report.render import render_html, write_pdf
+
+    def body() -> None:
+        start = _day(date_from, "--from")
+        end = _day(date_to, "--to")
+        assert start is not None and end is not None
+        wanted: list[str] | None = None
+        if region:
+            if region.upper() != "EU27":
+                _fail(f"--region knows EU27, got {region!r}")
+            wanted = list(EU27)
+        if countries:
+            wanted = [c.strip().upper() for c in countries.split(",") if c.strip()]
+        began = time.perf_counter()
+        with console.status("analysing", spinner="dots"):
+            assessment = build_assessment(
+                _open(db), start=start, end=end, countries=wanted, event_kind=event
+            )
+            html = render_html(assessment, title=title)
+        out.write_text(html, encoding="utf-8")
+        console.print(
+            f"Wrote [bold]{out}[/] ({len(html.encode()) / 1e6:.1f} MB, {len(assessment.findings)} "
+            f"findings, {len(assessment.charts)} charts) in {time.perf_counter() - began:.1f} s"
+        )
+        for finding in assessment.findings[:3]:
+            console.print(f"  - {finding.text}", highlight=False)
+        if pdf is not None:
+            write_pdf(out, pdf)
+            console.print(f"Wrote [bold]{pdf}[/]")
+
+    _run(body)

@@ -9,8 +9,10 @@ factor over ``ramp`` days, holds for ``plateau`` days and decays exponentially t
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -142,3 +144,28 @@ def quiet_scenario(seed: int, countries: int = 30, *, dispersion: float = 50.0) 
         )
         for i in range(countries)
     ]
+
+
+def referral_records(
+    truths: list[SurgeTruth], seed: int = 0, *, prefix: str = "sim"
+) -> Iterator[dict[str, Any]]:
+    """Minimal referrals in canonical JSON form that follow the truths' daily counts: one per
+    counted event, at a random time of its day, with a supplied geolocation of the country.
+    Benign, invented values only."""
+    rng = np.random.default_rng(seed)
+    n = 0
+    for truth in truths:
+        for i, count in enumerate(simulate_counts(truth, rng)):
+            day = truth.start + timedelta(days=i)
+            for _ in range(int(count)):
+                n += 1
+                second = int(rng.integers(0, 86400))
+                yield {
+                    "report_id": f"{prefix}-{n}",
+                    "incident_type": "child-pornography",
+                    "incident_time": f"{day.isoformat()}T{second // 3600:02d}:"
+                    f"{second // 60 % 60:02d}:{second % 60:02d}Z",
+                    "platform": "Example Photo Service",
+                    "supplied_geolocation": {"country_code": truth.country, "source": "NCMEC"},
+                    "reported": [{"esp_identifier": f"{prefix}-u{n}"}],
+                }

@@ -1,0 +1,639 @@
+"""Building the assessment: the analyses of a period, the findings in words, the table, the
+charts, the caveats and the provenance. Rendering to HTML and PDF is in ``render``.
+
+Every finding keeps the numbers it cites (``Finding.numbers``), so that a reader (and a test)
+can trace each sentence to its figures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from tipwatch import __version__
+from tipwatch.errors import InputError, InsufficientDataError
+from tipwatch.store import Store
+from tipwatch.trends.alerts import quality_alerts, surge_alerts
+from tipwatch.trends.analysis import DailySeries, detect_change, peak, surge_factor
+from tipwatch.trends.countries import (
+    AlignmentResult,
+    CountryTrend,
+    alignment_test,
+    analyse_countries,
+)
+from tipwatch.trends.events import OXCGRT_CREDIT, event_name, list_events
+from tipwatch.trends.signals import referral_series, signal_series
+
+__all__ = ["EU27", "Assessment", "Finding", "build_assessment"]
+
+EU27 = ("AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE").split()
+
+
+@dataclass(frozen=True)
+class Finding:
+    text: str
+    weight: float
+    """Larger comes first."""
+    numbers: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Assessment:
+    start: date
+    end: date
+    metric: str
+    event_kind: str
+    countries: list[str]
+    trends: list[CountryTrend]
+    overall: CountryTrend | None
+    alignment: AlignmentResult | None
+    findings: list[Finding]
+    table: list[dict[str, Any]]
+    charts: dict[str, dict[str, Any]]
+    """Chart name -> (title, Vega-Lite specification)."""
+    caveats: list[str]
+    provenance: dict[str, Any]
+    quality: list[Any]
+
+
+def _fmt_factor(x: float) -> str:
+    return f"{x:.1f}"
+
+
+def _window_alerts(
+    alerts: Sequence[Any], country: str, start: date | None, days: int
+) -> str | None:
+    if start is None:
+        return None
+    end = start + timedelta(days=days)
+    levels = {a.level for a in alerts if a.country == country and start <= a.day < end}
+    return "red" if "red" in levels else "yellow" if "yellow" in levels else None
+
+
+def build_assessment(
+    store: Store,
+    *,
+    start: date,
+    end: date,
+    countries: Sequence[str] | None = None,
+    event_kind: str = "stay-at-home",
+    metric: str = "referrals",
+    window_days: int = 28,
+    baseline_days: int = 56,
+) -> Assessment:
+    """Analyse ``metric`` for ``countries`` (default: every attributed country) from
+    ``start`` to ``end`` and put the results in words, tables and charts."""
+    if end <= start:
+        raise InputError("--to must be after --from")
+    wanted = [c.upper() for c in countries] if countries else None
+    series = referral_series(store, metric, countries=wanted, start=start, end=end)
+    series.pop("unknown", None)
+    series = {c: s for c, s in series.items() if np.nansum(s.values) > 0 or wanted}
+    if not series:
+        raise InsufficientDataError(
+            f"no {metric} attributed to a country between {start} and {end}: ingest referrals "
+            "and run `tipwatch triage` first"
+        )
+    calendar = list_events(store)
+    own_events: dict[str, date] = {}
+    for e in sorted(calendar, key=lambda e: e.date):
+        if e.kind == event_kind and e.country in series:
+            own_events.setdefault(e.country, e.date)
+    trends = analyse_countries(
+        series,
+        calendar,
+        event_kind=event_kind,
+        window_days=window_days,
+        baseline_days=baseline_days,
+    )
+    alignment = None
+    try:
+        alignment = alignment_test(series, calendar, event_kind=event_kind)
+    except InsufficientDataError:
+        alignment = None
+    overall = _overall(series, own_events, window_days, baseline_days, metric)
+    alerts = surge_alerts(series)
+    quality = quality_alerts(store if metric == "referrals" else None, series)
+    findings = _findings(trends, overall, alignment, event_kind, metric, own_events)
+    findings.extend(_share_findings(store, start, end, wanted, own_events))
+    findings.extend(_feed_findings(store, start, end, wanted))
+    findings.sort(key=lambda f: -f.weight)
+    table = _table(trends, alerts, quality, window_days)
+    charts = _charts(store, series, trends, own_events, start, end, wanted, metric)
+    caveats = _caveats(store, series, quality, start, end, wanted)
+    provenance = _provenance(
+        series, calendar, start, end, metric, event_kind, window_days, baseline_days
+    )
+    return Assessment(
+        start=start,
+        end=end,
+        metric=metric,
+        event_kind=event_kind,
+        countries=sorted(series),
+        trends=trends,
+        overall=overall,
+        alignment=alignment,
+        findings=findings,
+        table=table,
+        charts=charts,
+        caveats=caveats,
+        provenance=provenance,
+        quality=quality,
+    )
+
+
+def _overall(
+    series: dict[str, DailySeries],
+    own_events: dict[str, date],
+    window_days: int,
+    baseline_days: int,
+    metric: str,
+) -> CountryTrend | None:
+    first = next(iter(series.values()))
+    total = np.nansum(np.vstack([s.values for s in series.values()]), axis=0)
+    combined = DailySeries(first.start, total, "", f"{metric} across the {len(series)} countries")
+    result = CountryTrend("all", combined.metric, None)
+    problems = []
+    if own_events:
+        ordinals = sorted(d.toordinal() for d in own_events.values())
+        median_event = date.fromordinal(ordinals[len(ordinals) // 2])
+        try:
+            result.surge = surge_factor(
+                combined, median_event, window_days=window_days, baseline_days=baseline_days
+            )
+        except InsufficientDataError as exc:
+            problems.append(str(exc))
+    try:
+        result.change = detect_change(combined)
+    except InsufficientDataError as exc:
+        problems.append(str(exc))
+    try:
+        result.peak = peak(combined)
+    except InsufficientDataError as exc:
+        problems.append(str(exc))
+    result.problems = tuple(problems)
+    return result
+
+
+def _findings(
+    trends: list[CountryTrend],
+    overall: CountryTrend | None,
+    alignment: AlignmentResult | None,
+    event_kind: str,
+    metric: str,
+    own_events: dict[str, date],
+) -> list[Finding]:
+    out: list[Finding] = []
+    if overall is not None and overall.surge is not None:
+        s = overall.surge
+        text = (
+            f"Across the {len(trends)} countries, {metric} ran at {_fmt_factor(s.factor)}x "
+            f"their baseline (95% CI {_fmt_factor(s.low)}-{_fmt_factor(s.high)}) in the "
+            f"{(s.window_end - s.window_start).days + 1} days from {s.window_start:%d %B %Y} "
+            f"(the median date of the {event_name(event_kind)}s)"
+        )
+        numbers: dict[str, Any] = {
+            "factor": s.factor,
+            "low": s.low,
+            "high": s.high,
+            "window_start": s.window_start,
+        }
+        if overall.peak is not None:
+            p = overall.peak
+            text += (
+                f"; the total peaked on {p.date:%d %B} (95% interval {p.low:%d %b}-{p.high:%d %b})"
+            )
+            numbers.update(peak=p.date, peak_low=p.low, peak_high=p.high)
+        out.append(Finding(text + ".", 100.0, numbers))
+    surged = [t for t in trends if t.surge is not None]
+    above = sorted(
+        (t for t in surged if t.surge and t.surge.low > 1.0),
+        key=lambda t: -(t.surge.factor if t.surge else 0),
+    )
+    if above:
+        top = above[:3]
+        parts = [
+            f"{t.country} {_fmt_factor(t.surge.factor)}x (95% CI {_fmt_factor(t.surge.low)}-"
+            f"{_fmt_factor(t.surge.high)})"
+            for t in top
+            if t.surge is not None
+        ]
+        out.append(
+            Finding(
+                "Furthest above their baseline in the four weeks from their own "
+                f"{event_name(event_kind)}: " + ", ".join(parts) + ".",
+                90.0,
+                {
+                    "countries": [t.country for t in top],
+                    "factors": [t.surge.factor for t in top if t.surge is not None],
+                },
+            )
+        )
+    lagged = [t for t in trends if t.lag_to_change is not None and t.country in own_events]
+    after = [t for t in lagged if t.lag_to_change and 0 <= t.lag_to_change.days <= 21]
+    if lagged:
+        lags = sorted(t.lag_to_change.days for t in after if t.lag_to_change)
+        if lags:
+            median = lags[len(lags) // 2]
+            text = (
+                f"In {len(after)} of the {len(lagged)} countries with a change and a "
+                f"{event_name(event_kind)}, the rise began 0 to 21 days after their own "
+                f"{event_name(event_kind)}: a median of {median} days (from {lags[0]} to "
+                f"{lags[-1]})."
+            )
+            out.append(
+                Finding(
+                    text,
+                    80.0,
+                    {
+                        "after": len(after),
+                        "of": len(lagged),
+                        "median_lag": median,
+                        "min_lag": lags[0],
+                        "max_lag": lags[-1],
+                    },
+                )
+            )
+    if alignment is not None:
+        out.append(
+            Finding(
+                alignment.explain() + ".",
+                70.0,
+                {
+                    "improvement": alignment.improvement,
+                    "placebo_p": alignment.placebo_p,
+                    "lag": alignment.lag,
+                },
+            )
+        )
+    flat = [t.country for t in surged if t.surge and t.surge.low <= 1.0 <= t.surge.high]
+    no_event = [t.country for t in trends if t.country not in own_events]
+    if flat:
+        out.append(
+            Finding(
+                f"No rise beyond the noise in {', '.join(flat)}: the 95% interval of the surge "
+                "factor includes 1.",
+                60.0,
+                {"countries": flat},
+            )
+        )
+    if no_event:
+        out.append(
+            Finding(
+                f"No {event_name(event_kind)} in the calendar for {', '.join(no_event)}: no "
+                "surge factor is measured from an event there.",
+                20.0,
+                {"countries": no_event},
+            )
+        )
+    return out
+
+
+def _share(
+    store: Store, metric: str, start: date, end: date, wanted: list[str] | None
+) -> DailySeries | None:
+    try:
+        found = referral_series(store, metric, countries=wanted, start=start, end=end)
+    except InputError:
+        return None
+    found.pop("unknown", None)
+    if not found:
+        return None
+    first = next(iter(found.values()))
+    return DailySeries(
+        first.start, np.nansum(np.vstack([s.values for s in found.values()]), axis=0), "", metric
+    )
+
+
+def _share_findings(
+    store: Store, start: date, end: date, wanted: list[str] | None, own_events: dict[str, date]
+) -> list[Finding]:
+    if not own_events:
+        return []
+    total = _share(store, "referrals", start, end, wanted)
+    if total is None:
+        return []
+    ordinals = sorted(d.toordinal() for d in own_events.values())
+    pivot = date.fromordinal(ordinals[len(ordinals) // 2])
+    k = total.index(pivot)
+    if k < 28 or k + 28 > len(total):
+        return []
+    out = []
+    labels = {
+        "annotation:possibleSelfProduction": "possible self-production",
+        "annotation:liveStreaming": "live streaming",
+        "material:new": "new (unmatched) material",
+    }
+    for metric, label in labels.items():
+        part = _share(store, metric, start, end, wanted)
+        if part is None:
+            continue
+        before = float(part.values[k - 28 : k].sum()) / max(
+            float(total.values[k - 28 : k].sum()), 1
+        )
+        after = float(part.values[k : k + 28].sum()) / max(float(total.values[k : k + 28].sum()), 1)
+        if before == 0 and after == 0:
+            continue
+        out.append(
+            Finding(
+                f"The share of referrals with {label} went from {before:.1%} in the four weeks "
+                f"before {pivot:%d %B} to {after:.1%} in the four weeks after.",
+                50.0 + 10 * abs(after - before),
+                {"metric": metric, "before": before, "after": after, "pivot": pivot},
+            )
+        )
+    return out
+
+
+def _feed_findings(store: Store, start: date, end: date, wanted: list[str] | None) -> list[Finding]:
+    out = []
+    try:
+        blocked = signal_series(store, "blocked_requests", countries=wanted, start=start, end=end)
+    except InputError:
+        blocked = {}
+    for country, s in sorted(blocked.items()):
+        values = np.nan_to_num(s.values)
+        if len(values) < 28:
+            continue
+        sums = np.convolve(values, np.ones(28), mode="valid")
+        i = int(np.argmax(sums))
+        out.append(
+            Finding(
+                f"Blocked access attempts in {country}: {sums[i]:,.0f} requests in the 28 days "
+                f"from {s.day(i):%d %B %Y}, the busiest four weeks of the period (requests, not "
+                "people).",
+                40.0,
+                {"country": country, "requests": float(sums[i]), "from": s.day(i)},
+            )
+        )
+    return out
+
+
+def _table(
+    trends: list[CountryTrend], alerts: Sequence[Any], quality: Sequence[Any], window_days: int
+) -> list[dict[str, Any]]:
+    rows = []
+    for t in trends:
+        flags: dict[str, int] = {}
+        for q in quality:
+            if q.country == t.country:
+                flags[q.kind] = flags.get(q.kind, 0) + 1
+        window = t.surge.window_start if t.surge else (t.event.date if t.event else None)
+        rows.append(
+            {
+                "country": t.country,
+                "event": t.event.date.isoformat() if t.event else "",
+                "baseline_per_day": round(t.surge.expected / window_days, 1) if t.surge else None,
+                "factor": round(t.surge.factor, 2) if t.surge else None,
+                "factor_low": round(t.surge.low, 2) if t.surge else None,
+                "factor_high": round(t.surge.high, 2) if t.surge else None,
+                "change": t.change.date.isoformat() if t.change else "",
+                "lag": t.lag_to_change.days if t.lag_to_change else None,
+                "peak": t.peak.date.isoformat() if t.peak else "",
+                "alert": _window_alerts(alerts, t.country, window, window_days) or "",
+                "quality": ", ".join(f"{k} ({v})" for k, v in sorted(flags.items())),
+            }
+        )
+    return rows
+
+
+def _charts(
+    store: Store,
+    series: dict[str, DailySeries],
+    trends: list[CountryTrend],
+    own_events: dict[str, date],
+    start: date,
+    end: date,
+    wanted: list[str] | None,
+    metric: str,
+) -> dict[str, dict[str, Any]]:
+    from tipwatch.report import charts as ch
+
+    bands: dict[str, tuple[float, float]] = {}
+    levels: dict[str, float] = {}
+    for t in trends:
+        if t.surge is not None:
+            per_day = t.surge.expected / max(
+                (t.surge.window_end - t.surge.window_start).days + 1, 1
+            )
+            spread = 2 * math.sqrt(per_day * t.surge.dispersion / 7)
+            bands[t.country] = (max(per_day - spread, 0.0), per_day + spread)
+            levels[t.country] = per_day
+    out: dict[str, dict[str, Any]] = {
+        "daily": ch.daily_multiples(
+            series,
+            own_events,
+            bands,
+            title=f"Daily {metric} (7-day mean), baseline band and {event_name('stay-at-home')}",
+        ),
+    }
+    if own_events and levels:
+        out["aligned"] = ch.aligned_chart(
+            series,
+            own_events,
+            levels,
+            title="Aligned on each country's own event (day 0); median in bold",
+        )
+    factors = [(t.country, t.surge.factor, t.surge.low, t.surge.high) for t in trends if t.surge]
+    if factors:
+        out["ranking"] = ch.ranking_chart(factors, title="Surge factors with 95% intervals")
+    total = _share(store, "referrals", start, end, wanted)
+    if total is not None and metric == "referrals":
+        weekly_total = dict(ch.weekly(total))
+        shares: dict[str, list[tuple[date, float]]] = {}
+        for name, m in (("known material", "material:known"), ("new material", "material:new")):
+            part = _share(store, m, start, end, wanted)
+            if part is not None and part.values.sum() > 0:
+                shares[name] = [
+                    (d, v / weekly_total[d]) for d, v in ch.weekly(part) if weekly_total.get(d)
+                ]
+        if shares:
+            out["material"] = ch.share_chart(
+                shares, title="Referrals with known and with new material", y_title="share"
+            )
+        ann: dict[str, list[tuple[date, float]]] = {}
+        for name, m in (
+            ("possible self-production", "annotation:possibleSelfProduction"),
+            ("live streaming", "annotation:liveStreaming"),
+        ):
+            part = _share(store, m, start, end, wanted)
+            if part is not None and part.values.sum() > 0:
+                ann[name] = [
+                    (d, v / weekly_total[d]) for d, v in ch.weekly(part) if weekly_total.get(d)
+                ]
+        if ann:
+            out["annotations"] = ch.share_chart(
+                ann,
+                title="Referrals with self-production and live-streaming annotations",
+                y_title="share",
+            )
+    try:
+        blocked = signal_series(store, "blocked_requests", countries=wanted, start=start, end=end)
+    except InputError:
+        blocked = {}
+    if blocked:
+        out["blocked"] = ch.stacked_chart(
+            {c: ch.weekly(s) for c, s in blocked.items()},
+            title="Blocked access attempts (requests, not people), weekly",
+            y_title="requests",
+        )
+    helpline = _helpline_by_band(store, start, end, wanted)
+    if helpline:
+        out["helpline"] = ch.stacked_chart(
+            helpline, title="Helpline contacts by age band, weekly", y_title="contacts"
+        )
+    return out
+
+
+def _helpline_by_band(
+    store: Store, start: date, end: date, wanted: list[str] | None
+) -> dict[str, list[tuple[date, float]]]:
+    from sqlalchemy import select
+
+    from tipwatch.report.charts import weekly
+    from tipwatch.store.schema import signal_values
+
+    s = signal_values.c
+    with store.engine.connect() as conn:
+        dims = {
+            r.dims
+            for r in conn.execute(select(s.dims).where(s.metric == "helpline_contacts").distinct())
+        }
+    bands = sorted({json.loads(d).get("age_band", "") for d in dims} - {""})
+    out = {}
+    for band in bands:
+        try:
+            found = signal_series(
+                store,
+                "helpline_contacts",
+                countries=wanted,
+                where={"age_band": band},
+                start=start,
+                end=end,
+            )
+        except InputError:
+            continue
+        if not found:
+            continue
+        first = next(iter(found.values()))
+        total = DailySeries(
+            first.start, np.nansum(np.vstack([x.values for x in found.values()]), axis=0), "", band
+        )
+        out[band] = weekly(total)
+    return out
+
+
+def _caveats(
+    store: Store,
+    series: dict[str, DailySeries],
+    quality: Sequence[Any],
+    start: date,
+    end: date,
+    wanted: list[str] | None,
+) -> list[str]:
+    from sqlalchemy import func, select
+
+    from tipwatch.store.schema import attributions, referrals
+
+    out = []
+    a, r = attributions.c, referrals.c
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(a.evidence, a.confidence)
+            .join(referrals, r.report_id == a.report_id)
+            .where(
+                r.incident_time >= datetime.combine(start, datetime.min.time()),
+                r.incident_time < datetime.combine(end + timedelta(days=1), datetime.min.time()),
+            )
+        ).all()
+        unknown = conn.execute(
+            select(func.count()).select_from(attributions).where(a.country.is_(None))
+        ).scalar_one()
+    if rows:
+        proxy = sum("proxy" in row.evidence for row in rows)
+        low = sum(row.confidence < 0.5 for row in rows)
+        out.append(
+            f"Country attribution rests on IP geolocation and account details; proxies and "
+            f"VPNs distort it. {proxy:,} of the {len(rows):,} referrals of the period "
+            f"({proxy / len(rows):.1%}) carry a possible-proxy flag, {low:,} "
+            f"({low / len(rows):.1%}) were attributed with confidence below 0.5, and "
+            f"{unknown:,} referrals in the store could not be attributed at all."
+        )
+    viral = [q for q in quality if q.kind == "viral-batch"]
+    if viral:
+        days = ", ".join(f"{q.country} {q.day:%d %b}" for q in viral[:6])
+        out.append(
+            f"Viral batches (one item shared by many) made up much of {len(viral)} "
+            f"country-day(s) ({days}); they are counted, but one viral item is not "
+            "many incidents."
+        )
+    gaps = [q for q in quality if q.kind == "gap"]
+    if gaps:
+        out.append(
+            f"{len(gaps)} gap(s) in the data (days without counts where some were "
+            "expected): an outage at a reporting service or in a feed, not a fall."
+        )
+    dominant = [q for q in quality if q.kind == "dominant-service"]
+    if dominant:
+        out.append(
+            f"On {len(dominant)} country-day(s) one reporting service sent most "
+            "referrals, unusually: a change at one service can look like a trend."
+        )
+    try:
+        blocked = signal_series(store, "blocked_requests", countries=wanted, start=start, end=end)
+    except InputError:
+        blocked = {}
+    if blocked:
+        out.append(
+            "Blocked access attempts are requests, not people: retries, embedded "
+            "images, prefetching and bots all count, and the totals depend on the size "
+            "of the list and on which providers report."
+        )
+    out.append(
+        "Referral counts follow detection and reporting by services, not the level of "
+        "abuse in a country; a rise can mean more detection as well as more offending."
+    )
+    return out
+
+
+def _provenance(
+    series: dict[str, DailySeries],
+    calendar: Sequence[Any],
+    start: date,
+    end: date,
+    metric: str,
+    event_kind: str,
+    window_days: int,
+    baseline_days: int,
+) -> dict[str, Any]:
+    digest = hashlib.sha256()
+    for country in sorted(series):
+        digest.update(country.encode())
+        digest.update(np.nan_to_num(series[country].values, nan=-1).astype("<f8").tobytes())
+    for e in sorted(calendar, key=lambda e: (e.country, e.date, e.kind)):
+        digest.update(f"{e.country}|{e.date}|{e.kind}".encode())
+    settings = {
+        "metric": metric,
+        "event": event_kind,
+        "window_days": window_days,
+        "baseline_days": baseline_days,
+    }
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    return {
+        "period": f"{start.isoformat()} to {end.isoformat()}",
+        "settings": settings,
+        "tipwatch_version": __version__,
+        "inputs_sha256": digest.hexdigest(),
+        "made_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "sources": [
+            "Referrals in the tipwatch store, by incident day and attributed country.",
+            f"Event dates: {OXCGRT_CREDIT}, where not replaced by the analyst's own events.",
+        ],
+    }
