@@ -162,11 +162,11 @@ def test_schema_command_matches_the_shipped_schema() -> None:
     assert json.loads(out) == json.loads(shipped.read_text()), "run `make schema` to refresh docs/"
 
 
-def test_demo_runs_on_the_bundled_sample(tmp_path: Path) -> None:
-    code, out = invoke("demo", "--out", str(tmp_path / "demo"))
+def test_sample_demo_runs_on_the_bundled_sample(tmp_path: Path) -> None:
+    code, out = invoke("demo", "--sample", "--out", str(tmp_path / "demo"))
     assert code == 0, out
     assert "7 referrals, 7 files, 1 quarantined" in out.replace("\n", " ")
     assert (tmp_path / "demo" / "tipwatch.db").exists()
     # Running it again starts afresh rather than counting duplicates.
-    code, out = invoke("demo", "--out", str(tmp_path / "demo"))
+    code, out = invoke("demo", "--sample", "--out", str(tmp_path / "demo"))
     assert "7 referrals" in out

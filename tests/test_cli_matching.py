@@ -113,7 +113,7 @@ def test_match_media_prints_status_and_matches(db_url: str, tmp_path: Path) -> N
     assert row["matches"][0] | {"entry_id": 0} == {
         "list": "p",
         "algorithm": "pdq",
-        "kind": "exact",
+        "kind": "near",
         "distance": 0,
         "category": None,
         "category_label": None,

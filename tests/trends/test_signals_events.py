@@ -168,3 +168,13 @@ def test_too_short_series_say_what_is_missing() -> None:
     zeros = DailySeries(date(2020, 1, 1), np.zeros(90), "NL")
     with pytest.raises(InsufficientDataError, match="no counts"):
         surge_factor(zeros, date(2020, 3, 1))
+
+
+def test_sparse_series_are_analysed_without_a_weekly_pattern() -> None:
+    from tipwatch.trends.analysis import weekday_factors
+
+    rng = np.random.default_rng(2)
+    sparse = DailySeries(date(2020, 1, 1), rng.poisson(0.4, 182).astype(float), "MT")
+    assert weekday_factors(sparse).tolist() == [1.0] * 7
+    detect_change(sparse)  # no error, whatever it finds
+    assert np.isfinite(surge_factor(sparse, date(2020, 3, 20)).factor)

@@ -197,7 +197,7 @@ class Matcher:
                     list_id,
                     entry,
                     "vpdq",
-                    "near" if worst[entry] else "exact",
+                    "near",  # perceptual, even at distance 0: a lead, not proof
                     worst[entry],
                     category,
                 )
@@ -266,7 +266,9 @@ class Matcher:
             if dist > info.threshold or (quality is not None and quality < info.floor):
                 continue
             results[q].append(
-                self._match(list_id, entry, "pdq", "near" if dist else "exact", dist, category)
+                # Perceptual matches stay "near" even at distance 0: the brief keeps exact
+                # (cryptographic) and near (perceptual) apart.
+                self._match(list_id, entry, "pdq", "near", dist, category)
             )
         return results
 

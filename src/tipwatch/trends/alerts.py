@@ -201,7 +201,7 @@ class QualityAlert:
     country: str
     day: date
     kind: str
-    """``gap``, ``dominant-service`` or ``viral-batch``."""
+    """``gap``, ``service-outage``, ``dominant-service`` or ``viral-batch``."""
     detail: str
 
     def explain(self) -> str:
@@ -266,6 +266,7 @@ def _service_and_viral(
     top: dict[tuple[str, date], tuple[int, str]] = {}
     by_country: dict[str, int] = {}
     by_country_service: dict[tuple[str, str], int] = {}
+    by_service_day: dict[tuple[str, date], int] = {}
     out: list[QualityAlert] = []
 
     def as_day(value: Any) -> date:
@@ -280,6 +281,8 @@ def _service_and_viral(
             key = (row.country, as_day(row.day))
             totals[key] = totals.get(key, 0) + row.n
             name = row.platform or "unnamed service"
+            service_day = (name, key[1])
+            by_service_day[service_day] = by_service_day.get(service_day, 0) + row.n
             if row.n > top.get(key, (0, ""))[0]:
                 top[key] = (row.n, name)
             by_country[row.country] = by_country.get(row.country, 0) + row.n
@@ -290,6 +293,7 @@ def _service_and_viral(
             for row in conn.execute(viral)
             if row.country in countries
         }
+    out.extend(_outages(by_service_day))
     for key, total in totals.items():
         if total < min_referrals:
             continue
@@ -315,4 +319,39 @@ def _service_and_viral(
                     f"{v} of {total} referrals ({v / total:.0%}) belong to viral groups",
                 )
             )
+    return out
+
+
+def _outages(
+    by_service_day: dict[tuple[str, date], int], min_usual: float = 5.0
+) -> list[QualityAlert]:
+    """Days a reporting service that usually sends referrals every day sent none (all
+    countries together): an outage at the service, not a fall in offending."""
+    out: list[QualityAlert] = []
+    services = sorted({s for s, _ in by_service_day})
+    days = sorted({d for _, d in by_service_day})
+    if not days:
+        return out
+    first, last = days[0], days[-1]
+    span = (last - first).days + 1
+    for service in services:
+        counts = np.array(
+            [by_service_day.get((service, first + timedelta(days=i)), 0) for i in range(span)],
+            dtype=float,
+        )
+        for i in range(28, span):
+            usual = (
+                float(np.median(counts[i - 28 : i][counts[i - 28 : i] > 0]))
+                if (counts[i - 28 : i] > 0).sum() >= 14
+                else 0.0
+            )
+            if counts[i] == 0 and usual >= min_usual:
+                out.append(
+                    QualityAlert(
+                        "all",
+                        first + timedelta(days=i),
+                        "service-outage",
+                        f"{service} sent no referrals (usually about {usual:.0f} a day)",
+                    )
+                )
     return out

@@ -77,7 +77,7 @@ def weekday_factors(series: DailySeries) -> F64:
     ok = np.isfinite(y)
     filled = np.where(ok, y, np.nan)
     kernel = np.ones(7) / 7
-    if len(y) < 21:
+    if len(y) < 21 or np.nanmean(y) < 3:
         return np.ones(7)
     padded = np.nan_to_num(filled, nan=0.0)
     counts = np.convolve(ok.astype(float), kernel, mode="same")
@@ -90,8 +90,10 @@ def weekday_factors(series: DailySeries) -> F64:
         pick = pick[np.isfinite(pick)]
         if len(pick):
             factors[d] = float(np.median(pick))
-    if factors.mean() <= 0:
+    if not np.all(np.isfinite(factors)) or factors.min() <= 0:
+        # Too sparse to see a weekly pattern (days of zero): leave the days as they are.
         return np.ones(7)
+    factors = np.clip(factors / factors.mean(), 0.5, 2.0)
     return np.asarray(factors / factors.mean(), dtype=np.float64)
 
 

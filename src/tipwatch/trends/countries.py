@@ -108,12 +108,21 @@ def analyse_countries(
                 f"{country}: no {event_kind} event and no window given: no surge factor"
             )
         else:
+            available = s.index(start) - (364 if baseline == "year" else 0)
+            days = baseline_days
+            if 28 <= available < baseline_days:
+                # An early event: use the shorter baseline there is, and say so.
+                days = available
+                problems.append(
+                    f"{country}: only {available} days of data before {start}; the baseline "
+                    f"is {available} days, not {baseline_days}"
+                )
             try:
                 result.surge = surge_factor(
                     s,
                     start,
                     window_days=window_days,
-                    baseline_days=baseline_days,
+                    baseline_days=days,
                     baseline=baseline,
                     trend=trend,
                 )

@@ -264,11 +264,14 @@ def referral_series(
     countries: Sequence[str] | None = None,
     start: date | None = None,
     end: date | None = None,
+    collapse_viral: bool = True,
 ) -> dict[str, DailySeries]:
     """Daily counts of referrals by attributed country (run ``tipwatch triage`` first).
 
     Days without referrals count 0 between ``start`` and ``end`` (default: the first and last
-    incident day in the store). Referrals of unknown country are under ``unknown``.
+    incident day in the store). Referrals of unknown country are under ``unknown``. With
+    ``collapse_viral`` (the default) the referrals of one viral group count once a day and
+    country in the ``referrals`` metric: one viral item is one thing, not a surge.
     """
     r, a = referrals.c, attributions.c
     day = (
@@ -281,17 +284,38 @@ def referral_series(
         .group_by(country, day)
     )
     query = _metric_filter(query, metric)
-    if start is not None:
-        query = query.where(r.incident_time >= datetime.combine(start, datetime.min.time()))
-    if end is not None:
-        query = query.where(
-            r.incident_time < datetime.combine(end + timedelta(days=1), datetime.min.time())
-        )
+    collapse = collapse_viral and metric == "referrals"
+    link = referral_links.c
+    viral_members = select(link.report_id).where(link.kind == "viral")
+    queries = [query]
+    if collapse:
+        queries = [
+            query.where(r.report_id.not_in(viral_members)),
+            select(
+                country.label("country"),
+                day.label("day"),
+                func.count(func.distinct(link.group_id)).label("n"),
+            )
+            .select_from(
+                referrals.join(referral_links, link.report_id == r.report_id).outerjoin(
+                    attributions, a.report_id == r.report_id
+                )
+            )
+            .where(link.kind == "viral")
+            .group_by(country, day),
+        ]
     counts: dict[tuple[str, date], float] = {}
     with store.engine.connect() as conn:
-        for row in conn.execute(query):
-            d = row.day if isinstance(row.day, date) else date.fromisoformat(str(row.day))
-            counts[(row.country, d)] = float(row.n)
+        for q in queries:
+            if start is not None:
+                q = q.where(r.incident_time >= datetime.combine(start, datetime.min.time()))
+            if end is not None:
+                q = q.where(
+                    r.incident_time < datetime.combine(end + timedelta(days=1), datetime.min.time())
+                )
+            for row in conn.execute(q):
+                d = row.day if isinstance(row.day, date) else date.fromisoformat(str(row.day))
+                counts[(row.country, d)] = counts.get((row.country, d), 0.0) + float(row.n)
     if not counts:
         return {}
     first = start or min(d for _, d in counts)

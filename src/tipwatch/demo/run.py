@@ -1,0 +1,347 @@
+"""The demo: generate the world, run every stage of tipwatch on it, compare with the truth.
+
+Stages: write the world's files; ingest the CyberTipline XML; import the hash lists (VICS
+JSON and CSV); match the referrals' files; triage (attribution with the generated GeoIP
+database, links, priority); route the package for the Netherlands; import the feeds; trends
+and alerts; the assessment. Then :class:`DemoReport` puts what tipwatch found beside the truth.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from tipwatch.demo.generate import DemoFiles, write_world
+from tipwatch.demo.world import DemoWorld, build_world
+from tipwatch.formats.hashlists import read_hash_csv, read_vics
+from tipwatch.intake import ingest_paths
+from tipwatch.matching.lists import import_list
+from tipwatch.matching.matcher import match_referrals
+from tipwatch.store import Store
+from tipwatch.store.schema import file_matches, referral_files, referral_links
+from tipwatch.trends.alerts import quality_alerts, surge_alerts
+from tipwatch.trends.countries import CountryTrend, analyse_countries
+from tipwatch.trends.events import Event
+from tipwatch.trends.signals import import_feed, referral_series
+from tipwatch.triage.routing import route_country
+from tipwatch.triage.run import triage_store
+
+__all__ = ["CountryCheck", "DemoReport", "run_demo"]
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class CountryCheck:
+    country: str
+    event: str
+    truth_factor: float
+    factor: float | None
+    low: float | None
+    high: float | None
+    truth_change: date | None
+    change: date | None
+
+    @property
+    def factor_ok(self) -> bool:
+        return (
+            self.low is not None
+            and self.high is not None
+            and (self.low <= self.truth_factor <= self.high)
+        )
+
+    @property
+    def change_days_off(self) -> int | None:
+        if self.truth_change is None or self.change is None:
+            return None
+        return (self.change - self.truth_change).days
+
+
+@dataclass
+class DemoReport:
+    out: Path
+    world: DemoWorld
+    files: DemoFiles
+    seconds: dict[str, float]
+    checks: list[CountryCheck]
+    month_ratios: dict[str, float]
+    links_found: int
+    links_planted: int
+    known_found: dict[str, int]
+    known_planted: dict[str, int]
+    new_found: int
+    viral_surge_alert: bool
+    viral_quality_alert: bool
+    outage_seen: bool
+    gap_seen: bool
+    package: Path | None
+    assessment: Path
+    findings: list[str] = field(default_factory=list)
+    trends: list[CountryTrend] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "out": str(self.out),
+            "referrals": self.files.referrals,
+            "seconds": {k: round(v, 1) for k, v in self.seconds.items()},
+            "countries": [
+                {
+                    "country": c.country,
+                    "event": c.event,
+                    "truth_factor": round(c.truth_factor, 2),
+                    "factor": None if c.factor is None else round(c.factor, 2),
+                    "interval": None if c.low is None else [round(c.low, 2), round(c.high or 0, 2)],
+                    "factor_interval_covers_truth": c.factor_ok,
+                    "truth_change": c.truth_change.isoformat() if c.truth_change else None,
+                    "change": c.change.isoformat() if c.change else None,
+                    "change_days_off": c.change_days_off,
+                }
+                for c in self.checks
+            ],
+            "month_ratios": self.month_ratios,
+            "links_found": self.links_found,
+            "links_planted": self.links_planted,
+            "known_found": self.known_found,
+            "known_planted": self.known_planted,
+            "viral_batch_reported_as_surge": self.viral_surge_alert,
+            "viral_batch_reported_as_data_quality": self.viral_quality_alert,
+            "service_outage_seen": self.outage_seen,
+            "data_gap_seen": self.gap_seen,
+            "assessment": str(self.assessment),
+            "package": None if self.package is None else str(self.package),
+            "findings": self.findings,
+        }
+
+
+def _timed(seconds: dict[str, float], name: str) -> Callable[[], None]:
+    started = time.perf_counter()
+
+    def done() -> None:
+        seconds[name] = time.perf_counter() - started
+
+    return done
+
+
+def run_demo(
+    out: Path,
+    *,
+    scale: float = 0.05,
+    seed: int = 7,
+    countries: list[str] | None = None,
+    years: tuple[int, ...] = (2019, 2020),
+    progress: Progress | None = None,
+    assessment: bool = True,
+) -> DemoReport:
+    """Generate the world into ``out`` (made afresh) and run tipwatch on it."""
+    from tipwatch.report.assessment import build_assessment
+    from tipwatch.report.render import render_html
+
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    seconds: dict[str, float] = {}
+    done = _timed(seconds, "generate")
+    world = build_world(scale=scale, seed=seed, countries=countries, years=years)
+    files = write_world(world, out / "world", progress)
+    done()
+    store = Store.open(str(out / "tipwatch.db"))
+    try:
+        done = _timed(seconds, "ingest")
+        ingest_paths(store, files.referral_files, progress=progress)
+        done()
+        done = _timed(seconds, "match")
+        if progress:
+            progress("matching", 0, 1)
+        import_list(
+            store,
+            "demo-vics",
+            read_vics(files.vics),
+            version="2020-04",
+            fmt="vics",
+            scheme="projectvic_us",
+            source_file=str(files.vics),
+        )
+        import_list(
+            store,
+            "demo-csv",
+            read_hash_csv(files.hash_csv),
+            version="2020-04",
+            fmt="csv",
+            scheme="industry",
+            source_file=str(files.hash_csv),
+        )
+        match_referrals(store)
+        done()
+        done = _timed(seconds, "triage")
+        triage_store(store, geoip=files.geoip, progress=progress)
+        done()
+        done = _timed(seconds, "route")
+        package = route_country(store, "NL", out / "packages" / "NL", created_by="demo")
+        done()
+        done = _timed(seconds, "signals")
+        import_feed(store, files.blocked, "blocked")
+        import_feed(store, files.helpline, "helpline")
+        done()
+        done = _timed(seconds, "trends")
+        report = _compare(store, world, files, out, seconds)
+        report.package = package.folder
+        done()
+        if assessment:
+            done = _timed(seconds, "assessment")
+            if progress:
+                progress("writing the assessment", 0, 1)
+            result = build_assessment(store, start=world.start, end=world.end)
+            report.assessment.write_text(render_html(result), encoding="utf-8")
+            report.findings = [f.text for f in result.findings]
+            done()
+    finally:
+        store.close()
+    (out / "summary.json").write_text(
+        json.dumps(report.as_dict(), indent=2, default=str) + "\n", encoding="utf-8"
+    )
+    return report
+
+
+def _compare(
+    store: Store, world: DemoWorld, files: DemoFiles, out: Path, seconds: dict[str, float]
+) -> DemoReport:
+    from tipwatch.trends.simulate import true_factor
+
+    series = referral_series(store, start=world.start, end=world.end)
+    series.pop("unknown", None)
+    followed = [
+        Event(c, t.event, "followed", world.event_kind[c], "demo truth")
+        for c, t in world.countries.items()
+        if t.event is not None
+    ]
+    trends = analyse_countries(series, followed, event_kind="followed")
+    by_country = {t.country: t for t in trends}
+    checks = []
+    for country, truth in sorted(world.countries.items()):
+        trend = by_country.get(country)
+        event = truth.event
+        surge = trend.surge if trend else None
+        change = trend.change if trend else None
+        checks.append(
+            CountryCheck(
+                country=country,
+                event=world.event_kind[country],
+                truth_factor=true_factor(truth, event) if event and truth.peak_factor != 1 else 1.0,
+                factor=surge.factor if surge else None,
+                low=surge.low if surge else None,
+                high=surge.high if surge else None,
+                truth_change=truth.surge_start,
+                change=change.date if change else None,
+            )
+        )
+    ratios = _month_ratios(store, world)
+    groups = _groups(store)
+    found = sum(
+        1
+        for ids in files.planted_links
+        if len({groups.get(i) for i in ids}) == 1 and groups.get(ids[0]) is not None
+    )
+    known_found, new_found = _known(store, files)
+    planted: dict[str, int] = {}
+    for kind in files.known_files.values():
+        planted[kind] = planted.get(kind, 0) + 1
+    alerts = surge_alerts(series)
+    viral_day = date.fromisoformat(world.viral["day"])
+    viral_country = world.viral["country"]
+    quality = quality_alerts(store, series)
+    gap_from = date.fromisoformat(world.gap["from"])
+    outage_seen = _outage_seen(quality, world)
+    return DemoReport(
+        out=out,
+        world=world,
+        files=files,
+        seconds=seconds,
+        checks=checks,
+        month_ratios=ratios,
+        links_found=found,
+        links_planted=len(files.planted_links),
+        known_found=known_found,
+        known_planted=planted,
+        new_found=new_found,
+        viral_surge_alert=any(a.country == viral_country and a.day == viral_day for a in alerts),
+        viral_quality_alert=any(
+            q.kind == "viral-batch" and q.country == viral_country and q.day == viral_day
+            for q in quality
+        ),
+        outage_seen=outage_seen,
+        gap_seen=any(
+            q.kind == "gap"
+            and q.country == world.gap["country"]
+            and gap_from <= q.day <= gap_from + timedelta(days=2)
+            for q in quality
+        ),
+        package=None,
+        assessment=out / "assessment.html",
+        trends=trends,
+    )
+
+
+def _month_ratios(store: Store, world: DemoWorld) -> dict[str, float]:
+    """The world's March and April 2020 referrals over 2019 (all countries, all referrals)."""
+    out: dict[str, float] = {}
+    if 2019 not in world.years:
+        return out
+    totals: dict[tuple[int, int], float] = {}
+    for year in (2019, 2020):
+        found = referral_series(
+            store, start=date(year, 3, 1), end=date(year, 4, 30), collapse_viral=False
+        )
+        for s in found.values():
+            for i, v in enumerate(s.values):
+                d = s.day(i)
+                totals[(d.year, d.month)] = totals.get((d.year, d.month), 0.0) + float(v)
+    for month, name in ((3, "march"), (4, "april")):
+        if totals.get((2019, month)):
+            out[f"{name}_2020_over_2019"] = round(totals[(2020, month)] / totals[(2019, month)], 2)
+            out[f"{name}_truth"] = world.calibration[f"{name}_2020_over_2019"]
+            out[f"{name}_ncmec"] = world.calibration[f"ncmec_{name}_2020_over_2019"]
+    return out
+
+
+def _groups(store: Store) -> dict[str, int]:
+    link = referral_links.c
+    with store.engine.connect() as conn:
+        return {
+            r.report_id: r.group_id
+            for r in conn.execute(
+                select(link.report_id, link.group_id).where(link.kind == "linked")
+            )
+        }
+
+
+def _known(store: Store, files: DemoFiles) -> tuple[dict[str, int], int]:
+    """Planted known files found with the right kind of match; files found new."""
+    f, m = referral_files.c, file_matches.c
+    with store.engine.connect() as conn:
+        kinds: dict[str, set[str]] = {}
+        for row in conn.execute(select(m.report_id, m.file_id, m.kind)):
+            kinds.setdefault(f"{row.report_id}/{row.file_id}", set()).add(row.kind)
+        new = sum(1 for _ in conn.execute(select(f.file_id).where(f.match_status == "new")))
+    found: dict[str, int] = {}
+    for key, kind in files.known_files.items():
+        if kind in kinds.get(key, set()):
+            found[kind] = found.get(kind, 0) + 1
+    return found, new
+
+
+def _outage_seen(quality: list[Any], world: DemoWorld) -> bool:
+    """Whether the data-quality alerts name the planted outage on its days."""
+    first = date.fromisoformat(world.outage["from"])
+    last = date.fromisoformat(world.outage["to"])
+    flagged = {
+        q.day for q in quality if q.kind == "service-outage" and world.outage["service"] in q.detail
+    }
+    return all(first + timedelta(days=i) in flagged for i in range((last - first).days + 1))
