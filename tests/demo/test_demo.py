@@ -74,3 +74,58 @@ def test_same_seed_same_world(tmp_path: Path) -> None:
     first = make(7, "a")
     assert make(7, "b") == first, "the same seed gives byte-identical XML"
     assert make(8, "c") != first, "another seed gives another world"
+
+
+def test_assessment_of_the_demo_cites_its_numbers(report: DemoReport, tmp_path: Path) -> None:
+    """The share and feed findings (present in the demo's data) against a recomputation."""
+    import shutil
+    from datetime import date
+
+    import numpy as np
+
+    from tipwatch.report.assessment import build_assessment
+    from tipwatch.report.render import render_html, write_pdf
+    from tipwatch.store import Store
+    from tipwatch.trends.signals import referral_series, signal_series
+
+    store = Store.open(str(report.out / "tipwatch.db"))
+    try:
+        start, end = date(2020, 1, 1), date(2020, 6, 30)
+        result = build_assessment(store, start=start, end=end)
+        shares = [f for f in result.findings if f.text.startswith("The share of referrals")]
+        assert {f.numbers["metric"] for f in shares} >= {
+            "annotation:possibleSelfProduction",
+            "annotation:liveStreaming",
+        }
+        total = sum(
+            s.values
+            for s in referral_series(store, start=start, end=end).values()
+            if s.country != "unknown"
+        )
+        for f in shares:
+            part = referral_series(store, f.numbers["metric"], start=start, end=end)
+            part.pop("unknown", None)
+            counts = sum(s.values for s in part.values())
+            k = (f.numbers["pivot"] - start).days
+            before = counts[k - 28 : k].sum() / total[k - 28 : k].sum()
+            after = counts[k : k + 28].sum() / total[k : k + 28].sum()
+            assert f.numbers["before"] == pytest.approx(before, abs=1e-3)
+            assert f.numbers["after"] == pytest.approx(after, abs=1e-3)
+            assert f"{before:.1%}" in f.text and f"{after:.1%}" in f.text
+        self_production = next(f for f in shares if "self-production" in f.text)
+        assert self_production.numbers["after"] > self_production.numbers["before"]
+        blocked = next(f for f in result.findings if f.text.startswith("Blocked access"))
+        gb = signal_series(store, "blocked_requests", countries=["GB"], start=start, end=end)["GB"]
+        sums = np.convolve(gb.values, np.ones(28), mode="valid")
+        assert blocked.numbers["requests"] == pytest.approx(float(sums.max()))
+        assert f"{sums.max():,.0f} requests" in blocked.text
+        month = gb.values[gb.index(date(2020, 3, 23)) :][:31].sum()
+        assert 8_500_000 < month < 9_100_000, "about 8.8 million in the first month of lockdown"
+        assert {"material", "annotations", "blocked", "helpline"} <= set(result.charts)
+        if shutil.which("chromium"):
+            page = tmp_path / "a.html"
+            page.write_text(render_html(result), encoding="utf-8")
+            write_pdf(page, tmp_path / "a.pdf")
+            assert (tmp_path / "a.pdf").read_bytes()[:5] == b"%PDF-"
+    finally:
+        store.close()
