@@ -106,6 +106,29 @@ def _open(db: str | None) -> Store:
     return Store.open(db)
 
 
+def _stage_progress(*, enabled: bool = True) -> tuple[Progress, Callable[[str, int, int], None]]:
+    """A progress display of named stages on stderr (only on a terminal), and the callback the
+    library calls with ``(stage, done, total)``; a stage that is a file path shows its name."""
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+        disable=not (enabled and err_console.is_terminal),
+    )
+    tasks: dict[str, Any] = {}
+
+    def on_progress(stage: str, done: int, total: int) -> None:
+        label = Path(stage).name if "/" in stage else stage
+        if label not in tasks:
+            tasks[label] = progress.add_task(label, total=total or 1)
+        progress.update(tasks[label], completed=done, total=total or 1)
+
+    return progress, on_progress
+
+
 _UNBROKEN_COLUMNS = frozenset(
     {"report_id", "incident_time", "id", "location", "status", "country", "file_count"}
 )
@@ -807,22 +830,7 @@ def demo(
             return
         from tipwatch.demo.run import run_demo
 
-        progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.percentage:>3.0f}%"),
-            TimeRemainingColumn(),
-            console=err_console,
-            transient=True,
-            disable=not err_console.is_terminal,
-        )
-        tasks: dict[str, Any] = {}
-
-        def on_progress(stage: str, done: int, total: int) -> None:
-            label = Path(stage).name if "/" in stage else stage
-            if label not in tasks:
-                tasks[label] = progress.add_task(label, total=total or 1)
-            progress.update(tasks[label], completed=done, total=total or 1)
+        progress, on_progress = _stage_progress()
 
         console.print(
             f"Generating an invented 2019-2020 at {scale:g} of real volume (seed {seed})..."

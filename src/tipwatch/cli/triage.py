@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from tipwatch.cli import (
@@ -20,6 +19,7 @@ from tipwatch.cli import (
     _open,
     _parse_time,
     _run,
+    _stage_progress,
     app,
     console,
     err_console,
@@ -70,21 +70,7 @@ def triage(
     def body() -> None:
         settings = load_config(config)
         store = _open(db)
-        progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err_console,
-            disable=as_json or not err_console.is_terminal,
-            transient=True,
-        )
-        tasks: dict[str, Any] = {}
-
-        def on_progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(stage, total=total)
-            progress.update(tasks[stage], completed=done, total=total)
+        progress, on_progress = _stage_progress(enabled=not as_json)
 
         with progress:
             summary = triage_store(
