@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, select, tuple_, update
 
 from tipwatch.matching.pdq_index import PDQIndex, hexes_to_array
 from tipwatch.matching.schemes import get_scheme
+from tipwatch.store.bulk import bulk_insert
 from tipwatch.store.database import Store
 from tipwatch.store.schema import file_matches, hash_entries, hash_lists, referral_files
 
@@ -341,41 +342,46 @@ def match_referrals(
         hashes = [json.loads(r.document).get("hashes", {}) for r in chunk]
         verdicts = matcher.verdicts(hashes)
         now = _now()
+        new_matches: list[dict[str, Any]] = []
+        statuses: list[dict[str, Any]] = []
+        for row, verdict in zip(chunk, verdicts, strict=True):
+            for m in verdict.matches:
+                new_matches.append(
+                    {
+                        "report_id": row.report_id,
+                        "file_id": row.file_id,
+                        "entry_id": m.entry_id,
+                        "list_id": m.list_id,
+                        "algorithm": m.algorithm,
+                        "kind": m.kind,
+                        "distance": m.distance,
+                        "matched_at": now,
+                    }
+                )
+            statuses.append({"r": row.report_id, "f": row.file_id, "s": verdict.status, "t": now})
+            summary.files += 1
+            summary.known += verdict.status == "known"
+            summary.new += verdict.status == "new"
+            summary.exact_matches += sum(m.kind == "exact" for m in verdict.matches)
+            summary.near_matches += sum(m.kind == "near" for m in verdict.matches)
+        # Whole batches at a time: a statement per file cost more than the matching itself.
+        keys = [(row.report_id, row.file_id) for row in chunk]
         with store.engine.begin() as conn:
-            for row, verdict in zip(chunk, verdicts, strict=True):
+            for i in range(0, len(keys), 400):
                 conn.execute(
                     delete(file_matches).where(
-                        file_matches.c.report_id == row.report_id,
-                        file_matches.c.file_id == row.file_id,
+                        tuple_(file_matches.c.report_id, file_matches.c.file_id).in_(
+                            keys[i : i + 400]
+                        )
                     )
                 )
-                if verdict.matches:
-                    conn.execute(
-                        insert(file_matches),
-                        [
-                            {
-                                "report_id": row.report_id,
-                                "file_id": row.file_id,
-                                "entry_id": m.entry_id,
-                                "list_id": m.list_id,
-                                "algorithm": m.algorithm,
-                                "kind": m.kind,
-                                "distance": m.distance,
-                                "matched_at": now,
-                            }
-                            for m in verdict.matches
-                        ],
-                    )
-                conn.execute(
-                    update(referral_files)
-                    .where(f.report_id == row.report_id, f.file_id == row.file_id)
-                    .values(match_status=verdict.status, matched_at=now)
-                )
-                summary.files += 1
-                summary.known += verdict.status == "known"
-                summary.new += verdict.status == "new"
-                summary.exact_matches += sum(m.kind == "exact" for m in verdict.matches)
-                summary.near_matches += sum(m.kind == "near" for m in verdict.matches)
+            bulk_insert(conn, file_matches, new_matches)
+            conn.execute(
+                update(referral_files)
+                .where(f.report_id == bindparam("r"), f.file_id == bindparam("f"))
+                .values(match_status=bindparam("s"), matched_at=bindparam("t")),
+                statuses,
+            )
     return summary
 
 
