@@ -137,7 +137,14 @@ def write_world(world: DemoWorld, folder: Path, progress: Progress | None = None
     if progress:
         progress("generating known images", 1, 1)
     _write_geoip(files.geoip, countries)
-    known_md5 = [_md5(rng) for _ in range(40_000)]
+    # Enough known hashes that one is seldom in more than two referrals (so they link a few
+    # referrals, as shared material does, rather than everyone).
+    expected = sum(
+        float(expected_counts(t).sum())
+        + (float(expected_2019(t).sum()) if 2019 in world.years else 0.0)
+        for t in world.countries.values()
+    )
+    known_md5 = [_md5(rng) for _ in range(max(40_000, int(expected * 1.6 * 0.25 / 1.5)))]
     state = _State(rng, known_md5, variants, countries)
     for year in world.years:
         path = folder / f"referrals-{year}.xml"

@@ -387,41 +387,64 @@ def match_referrals(
 
 def file_matches_for(store: Store, report_id: str) -> list[dict[str, Any]]:
     """Stored matches of one referral's files, with list, algorithm, kind and distance."""
+    return file_matches_of(store, [report_id]).get(report_id, [])
+
+
+def file_matches_of(store: Store, report_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """:func:`file_matches_for` of many referrals at once."""
     m, e, lst = file_matches.c, hash_entries.c, hash_lists.c
-    query = (
-        select(m.file_id, m.algorithm, m.kind, m.distance, lst.name, lst.scheme, e.category)
-        .join(hash_entries, hash_entries.c.id == m.entry_id)
-        .join(hash_lists, hash_lists.c.id == m.list_id)
-        .where(m.report_id == report_id)
-        .order_by(m.file_id, m.distance)
-    )
+    out: dict[str, list[dict[str, Any]]] = {}
     with store.engine.connect() as conn:
-        return [
-            {
-                "file_id": r.file_id,
-                "list": r.name,
-                "algorithm": r.algorithm,
-                "kind": r.kind,
-                "distance": r.distance,
-                "category": r.category,
-                "category_label": get_scheme(r.scheme).categories.get(r.category or ""),
-            }
-            for r in conn.execute(query)
-        ]
+        for start in range(0, len(report_ids), 500):
+            query = (
+                select(
+                    m.report_id,
+                    m.file_id,
+                    m.algorithm,
+                    m.kind,
+                    m.distance,
+                    lst.name,
+                    lst.scheme,
+                    e.category,
+                )
+                .join(hash_entries, hash_entries.c.id == m.entry_id)
+                .join(hash_lists, hash_lists.c.id == m.list_id)
+                .where(m.report_id.in_(report_ids[start : start + 500]))
+                .order_by(m.report_id, m.file_id, m.distance)
+            )
+            for r in conn.execute(query):
+                out.setdefault(r.report_id, []).append(
+                    {
+                        "file_id": r.file_id,
+                        "list": r.name,
+                        "algorithm": r.algorithm,
+                        "kind": r.kind,
+                        "distance": r.distance,
+                        "category": r.category,
+                        "category_label": get_scheme(r.scheme).categories.get(r.category or ""),
+                    }
+                )
+    return out
 
 
 def file_statuses(store: Store, report_id: str) -> dict[str, str]:
     """``file id -> known|new`` for the referral's files that have been matched."""
+    return file_statuses_of(store, [report_id]).get(report_id, {})
+
+
+def file_statuses_of(store: Store, report_ids: list[str]) -> dict[str, dict[str, str]]:
+    """:func:`file_statuses` of many referrals at once."""
     f = referral_files.c
+    out: dict[str, dict[str, str]] = {}
     with store.engine.connect() as conn:
-        return {
-            r.file_id: r.match_status
+        for start in range(0, len(report_ids), 500):
             for r in conn.execute(
-                select(f.file_id, f.match_status).where(
-                    f.report_id == report_id, f.match_status.is_not(None)
+                select(f.report_id, f.file_id, f.match_status).where(
+                    f.report_id.in_(report_ids[start : start + 500]), f.match_status.is_not(None)
                 )
-            )
-        }
+            ):
+                out.setdefault(r.report_id, {})[r.file_id] = r.match_status
+    return out
 
 
 def match_media(

@@ -22,6 +22,7 @@ __all__ = [
     "count_referrals",
     "file_row",
     "get_referral",
+    "get_referrals",
     "iter_referrals",
     "list_referrals",
     "list_revisions",
@@ -139,6 +140,21 @@ def get_referral(store: Store, report_id: str) -> Referral:
         if row is None:
             raise NotFoundError(f"no referral with report id {report_id!r}")
         return _load(conn, [row])[0]
+
+
+def get_referrals(store: Store, report_ids: list[str]) -> dict[str, Referral]:
+    """The referrals with these report ids (those that exist), with their files."""
+    r = referrals.c
+    with store.engine.connect() as conn:
+        rows: list[Any] = []
+        for start in range(0, len(report_ids), 500):
+            chunk = report_ids[start : start + 500]
+            rows.extend(
+                conn.execute(
+                    select(r.report_id, r.document, r.received_at).where(r.report_id.in_(chunk))
+                ).all()
+            )
+        return {ref.report_id: ref for ref in _load(conn, rows)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,10 +33,14 @@ from tipwatch.triage.priority import TIERS
 __all__ = [
     "QueueEntry",
     "attribution_of",
+    "attributions_of",
     "legal_status",
+    "legal_statuses",
     "links_of",
+    "links_of_many",
     "list_groups",
     "packages_of",
+    "priorities_of",
     "priority_of",
     "queue",
 ]
@@ -68,6 +72,35 @@ def attribution_of(store: Store, report_id: str, *, history: bool = False) -> di
                     .order_by(h.id.desc())
                 )
             ]
+    return out
+
+
+def attributions_of(store: Store, report_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The current attributions of many referrals at once (no history)."""
+    a, g = attributions.c, geoip_databases.c
+    out: dict[str, dict[str, Any]] = {}
+    with store.engine.connect() as conn:
+        for start in range(0, len(report_ids), 500):
+            for row in conn.execute(
+                select(attributions, g.database_type, g.build_epoch)
+                .outerjoin(geoip_databases, g.id == a.geoip_database_id)
+                .where(a.report_id.in_(report_ids[start : start + 500]))
+            ):
+                out[row.report_id] = _attribution_dict(row._mapping)
+    return out
+
+
+def priorities_of(store: Store, report_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """:func:`priority_of` of many referrals at once."""
+    p = priorities.c
+    out: dict[str, dict[str, Any]] = {}
+    with store.engine.connect() as conn:
+        for start in range(0, len(report_ids), 500):
+            for row in conn.execute(
+                select(priorities).where(p.report_id.in_(report_ids[start : start + 500]))
+            ):
+                reasons = sorted(json.loads(row.reasons), key=lambda r: -r["points"])
+                out[row.report_id] = {"tier": row.tier, "score": row.score, "reasons": reasons}
     return out
 
 
@@ -128,36 +161,68 @@ def links_of(
 ) -> list[dict[str, Any]]:
     """The groups a referral belongs to, each with its members and what each shares with it.
 
-    For a viral group only the first ``max_members`` members are listed.
+    For a group larger than ``max_members`` only that many members are listed.
     """
-    settings = settings or LinkSettings()
-    links, groups = referral_links.c, link_groups.c
-    out: list[dict[str, Any]] = []
     with store.engine.connect() as conn:
         exists_row = conn.execute(
             select(referrals.c.report_id).where(referrals.c.report_id == report_id)
         ).first()
-        if exists_row is None:
-            raise NotFoundError(f"no referral with report id {report_id!r}")
-        for g in conn.execute(
-            select(link_groups)
-            .join(referral_links, links.group_id == groups.id)
-            .where(links.report_id == report_id)
-            .order_by(groups.id)
-        ):
-            members = [
+    if exists_row is None:
+        raise NotFoundError(f"no referral with report id {report_id!r}")
+    return links_of_many(store, [report_id], settings=settings, max_members=max_members).get(
+        report_id, []
+    )
+
+
+def links_of_many(
+    store: Store,
+    report_ids: list[str],
+    *,
+    settings: LinkSettings | None = None,
+    max_members: int = 50,
+) -> dict[str, list[dict[str, Any]]]:
+    """:func:`links_of` of many referrals at once: the members of each group are read once,
+    and the keys of each member once."""
+    settings = settings or LinkSettings()
+    links, groups = referral_links.c, link_groups.c
+    out: dict[str, list[dict[str, Any]]] = {}
+    with store.engine.connect() as conn:
+        membership: dict[str, list[int]] = {}
+        for start in range(0, len(report_ids), 500):
+            for row in conn.execute(
+                select(links.report_id, links.group_id).where(
+                    links.report_id.in_(report_ids[start : start + 500])
+                )
+            ):
+                membership.setdefault(row.report_id, []).append(row.group_id)
+        group_ids = sorted({g for gs in membership.values() for g in gs})
+        info: dict[int, Any] = {}
+        members: dict[int, list[str]] = {}
+        for start in range(0, len(group_ids), 500):
+            chunk = group_ids[start : start + 500]
+            for g in conn.execute(select(link_groups).where(groups.id.in_(chunk))):
+                info[g.id] = g
+        for gid in group_ids:
+            members[gid] = [
                 row.report_id
                 for row in conn.execute(
                     select(links.report_id)
-                    .where(links.group_id == g.id)
+                    .where(links.group_id == gid)
                     .order_by(links.report_id)
                     .limit(max_members)
                 )
             ]
-            keys = _keys_of(conn, members)
-            mine = keys.get(report_id)
+        wanted = sorted({m for ms in members.values() for m in ms} | set(membership))
+        keys: dict[str, Any] = {}
+        for start in range(0, len(wanted), 500):
+            keys.update(_keys_of(conn, wanted[start : start + 500]))
+    for report_id in report_ids:
+        mine = keys.get(report_id)
+        described_groups = []
+        for gid in sorted(membership.get(report_id, [])):
+            g = info[gid]
             described = []
-            for other in members:
+            for other in members[gid]:
                 if other == report_id:
                     continue
                 shared = (
@@ -171,7 +236,7 @@ def links_of(
                         "shares": shared or ["linked through other members of the group"],
                     }
                 )
-            out.append(
+            described_groups.append(
                 {
                     "group_id": g.id,
                     "kind": g.kind,
@@ -182,6 +247,7 @@ def links_of(
                     "members": described,
                 }
             )
+        out[report_id] = described_groups
     return out
 
 
@@ -243,6 +309,29 @@ def legal_status(
         )
         for r in rows
     }
+
+
+def legal_statuses(
+    store: Store, countries: dict[str, str | None], config: TriageConfig
+) -> dict[str, dict[str, str]]:
+    """:func:`legal_status` of many referrals at once (``report id -> country``)."""
+    f = referral_files.c
+    ids = list(countries)
+    out: dict[str, dict[str, str]] = {}
+    with store.engine.connect() as conn:
+        for start in range(0, len(ids), 500):
+            for r in conn.execute(
+                select(f.report_id, f.file_id, f.viewed_by_service, f.publicly_available)
+                .where(f.report_id.in_(ids[start : start + 500]))
+                .order_by(f.report_id, f.position)
+            ):
+                rule = config.legal_rule(countries[r.report_id])
+                out.setdefault(r.report_id, {})[r.file_id] = (
+                    NEEDS_LEGAL_PROCESS
+                    if rule.needs_legal_process(r.viewed_by_service, r.publicly_available)
+                    else MAY_BE_VIEWED
+                )
+    return out
 
 
 def packages_of(store: Store, report_id: str) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ import csv
 import getpass
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -23,9 +24,9 @@ from sqlalchemy import insert, select
 
 from tipwatch import __version__
 from tipwatch.errors import ConfigError
-from tipwatch.matching.matcher import file_matches_for, file_statuses
+from tipwatch.matching.matcher import file_matches_of, file_statuses_of
 from tipwatch.store import Store
-from tipwatch.store.referrals import get_referral
+from tipwatch.store.referrals import get_referrals
 from tipwatch.store.schema import package_referrals, routing_packages
 from tipwatch.triage.attribution import LEVEL_LABELS
 from tipwatch.triage.config import TriageConfig, load_config
@@ -33,10 +34,10 @@ from tipwatch.triage.geoip import normalise_country
 from tipwatch.triage.priority import TIERS
 from tipwatch.triage.queries import (
     NEEDS_LEGAL_PROCESS,
-    attribution_of,
-    legal_status,
-    links_of,
-    priority_of,
+    attributions_of,
+    legal_statuses,
+    links_of_many,
+    priorities_of,
     queue,
 )
 
@@ -143,8 +144,9 @@ def route_country(
     ):
         writer = csv.DictWriter(csv_file, fieldnames=_CSV_COLUMNS)
         writer.writeheader()
-        for e in entries:
-            record = _record(store, e.report_id, config)
+        for e, record in zip(
+            entries, _records(store, [e.report_id for e in entries], config), strict=True
+        ):
             jsonl.write(json.dumps(record, default=_json_default, ensure_ascii=False) + "\n")
             attribution = record["attribution"] or {}
             statuses = record["match_status"]
@@ -226,19 +228,37 @@ def route_country(
     return RoutingPackage(package_id, code, folder, len(entries), tiers)
 
 
-def _record(store: Store, report_id: str, config: TriageConfig) -> dict[str, Any]:
-    referral = get_referral(store, report_id)
-    attribution = attribution_of(store, report_id)
-    country = attribution["country"] if attribution else None
-    return {
-        "referral": json.loads(referral.model_dump_json(exclude_defaults=True)),
-        "attribution": attribution,
-        "match_status": file_statuses(store, report_id),
-        "matches": file_matches_for(store, report_id),
-        "links": links_of(store, report_id, settings=config.linking, max_members=50),
-        "priority": priority_of(store, report_id) or {"reasons": []},
-        "legal": legal_status(store, report_id, config, country),
-    }
+def _records(
+    store: Store, report_ids: list[str], config: TriageConfig, chunk: int = 500
+) -> Iterator[dict[str, Any]]:
+    """The package record of each referral, read a chunk of referrals at a time."""
+    for start in range(0, len(report_ids), chunk):
+        ids = report_ids[start : start + chunk]
+        found = get_referrals(store, ids)
+        attributions = attributions_of(store, ids)
+        statuses = file_statuses_of(store, ids)
+        matches = file_matches_of(store, ids)
+        links = links_of_many(store, ids, settings=config.linking, max_members=50)
+        priorities = priorities_of(store, ids)
+        countries = {
+            rid: (
+                None
+                if rid not in attributions or attributions[rid]["country"] == "unknown"
+                else attributions[rid]["country"]
+            )
+            for rid in ids
+        }
+        legal = legal_statuses(store, countries, config)
+        for rid in ids:
+            yield {
+                "referral": json.loads(found[rid].model_dump_json(exclude_defaults=True)),
+                "attribution": attributions.get(rid),
+                "match_status": statuses.get(rid, {}),
+                "matches": matches.get(rid, []),
+                "links": links.get(rid, []),
+                "priority": priorities.get(rid) or {"reasons": []},
+                "legal": legal.get(rid, {}),
+            }
 
 
 def _link_label(group: dict[str, Any]) -> str:
