@@ -156,7 +156,15 @@ def _series(
             store, name, countries=countries, where=where or None, start=since, end=until
         )
     if not series:
-        raise InputError(f"no data for {metric}" + (f" in {country}" if country else ""))
+        place = f" in {country}" if country else ""
+        if metric.startswith(referral_metrics):
+            raise InputError(
+                f"no {metric}{place} in the store: ingest referrals, then run `tipwatch triage` "
+                "(it attributes each referral to a country)"
+            )
+        raise InputError(
+            f"no data for {metric}{place}: `tipwatch signals list` shows what is imported"
+        )
     return series
 
 

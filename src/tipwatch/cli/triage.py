@@ -79,6 +79,9 @@ def triage(
         if as_json:
             sys.stdout.write(json.dumps(summary.as_dict(), indent=2) + "\n")
             return
+        if summary.referrals == 0:
+            console.print("The store holds no referrals yet: `tipwatch ingest FILES` first.")
+            return
         if summary.geoip_note:
             err_console.print(f"[yellow]note:[/] {summary.geoip_note}", highlight=False)
         console.print(
