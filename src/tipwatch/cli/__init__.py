@@ -879,9 +879,14 @@ def _print_demo(report: Any) -> None:
         1 for c in surging if c.change_days_off is not None and abs(c.change_days_off) <= 3
     )
     covered = sum(1 for c in surging if c.factor_ok)
+    note = (
+        " (small countries have few referrals a day at this scale)"
+        if within < len(surging) or covered < len(surging)
+        else ""
+    )
     console.print(
         f"All {len(surging)} surging countries: change within 3 days in {within}, surge interval "
-        f"covers the truth in {covered} (small countries have few referrals at this scale).",
+        f"covers the truth in {covered}{note}.",
         highlight=False,
     )
     r = report.month_ratios
