@@ -170,3 +170,20 @@ def test_sample_demo_runs_on_the_bundled_sample(tmp_path: Path) -> None:
     # Running it again starts afresh rather than counting duplicates.
     code, out = invoke("demo", "--sample", "--out", str(tmp_path / "demo"))
     assert "7 referrals" in out
+
+
+def test_world_demo_prints_the_comparison(tmp_path: Path) -> None:
+    code, out = invoke("demo", "--scale", "0.005", "--seed", "3", "--out", str(tmp_path / "d"))
+    assert code == 0, out
+    for text in (
+        "Recovered beside the truth",
+        "NL",
+        "SE",
+        "World, 2020 over 2019",
+        "Known files found",
+        "Viral batch",
+        "Assessment:",
+    ):
+        assert text in out
+    assert (tmp_path / "d" / "assessment.html").exists()
+    assert (tmp_path / "d" / "world" / "truth.json").exists()

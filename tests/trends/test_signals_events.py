@@ -178,3 +178,9 @@ def test_sparse_series_are_analysed_without_a_weekly_pattern() -> None:
     assert weekday_factors(sparse).tolist() == [1.0] * 7
     detect_change(sparse)  # no error, whatever it finds
     assert np.isfinite(surge_factor(sparse, date(2020, 3, 20)).factor)
+
+
+def test_window_without_counts_says_so() -> None:
+    values = np.r_[np.ones(60), np.zeros(28)]
+    with pytest.raises(InsufficientDataError, match="too few counts \\(0 in the window"):
+        surge_factor(DailySeries(date(2020, 1, 1), values, "MT"), date(2020, 3, 1))

@@ -288,13 +288,19 @@ def surge_factor(
         raise InsufficientDataError(f"{label}: negative counts")
     if y[surge == 0].sum() == 0:
         raise InsufficientDataError(f"{label}: the baseline has no counts at all")
+    if y[surge == 1].sum() == 0:
+        raise InsufficientDataError(f"{label}: too few counts (0 in the window) for a surge factor")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = sm.GLM(y, design, family=sm.families.Poisson()).fit(scale="X2")
     beta = float(fit.params[-1])
     se = float(fit.bse[-1])
-    if not math.isfinite(se):
-        raise InsufficientDataError(f"{label}: the model cannot be fitted to this series")
+    if not (math.isfinite(beta) and math.isfinite(se)) or abs(beta) + 2 * se > 50:
+        # No counts in the window, or so few that the interval spans everything.
+        raise InsufficientDataError(
+            f"{label}: too few counts ({y[surge == 1].sum():.0f} in the window, "
+            f"{y[surge == 0].sum():.0f} in the baseline) for a surge factor"
+        )
     expected_window = float(np.exp(design[surge == 1, :-1] @ fit.params[:-1]).sum())
     first_baseline = w0 - gap_days - baseline_days - (364 if baseline == "year" else 0)
     return SurgeResult(
