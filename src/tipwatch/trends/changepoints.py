@@ -161,7 +161,7 @@ def onset(
     sigma: float,
     before: int = 21,
     after: int = 14,
-    max_ramp: int = 21,
+    max_ramp: int = 14,
 ) -> tuple[int, int, int]:
     """Where a rise begins: a flat level, a straight ramp of 1 to ``max_ramp`` days, a new
     level, fitted by least squares around the change found at ``near``.
