@@ -2,7 +2,27 @@
 
 from __future__ import annotations
 
-__all__ = ["ALPHA2", "alpha3_to_alpha2", "is_country"]
+from tipwatch.errors import InputError
+
+__all__ = [
+    "ALPHA2",
+    "PSEUDO_CODES",
+    "alpha3_to_alpha2",
+    "is_country",
+    "normalise_country",
+    "require_country",
+]
+
+PSEUDO_CODES = {
+    "A1": "anonymous proxy",
+    "A2": "satellite provider",
+    "O1": "other country",
+    "EU": "Europe, no country",
+    "AP": "Asia/Pacific, no country",
+}
+"""Legacy GeoIP codes that name no country. They lower confidence and never decide one."""
+
+_ALIASES = {"UK": "GB"}
 
 ALPHA2 = frozenset(
     """
@@ -36,3 +56,30 @@ def alpha3_to_alpha2(code: str) -> str | None:
     """The alpha-2 code of the alpha-3 codes in tipwatch's shipped data (European countries,
     the US and a few more); ``None`` for others."""
     return _ALPHA3.get(code.upper())
+
+
+def normalise_country(code: str | None) -> tuple[str | None, str | None]:
+    """``(ISO code, None)`` for a usable country code, else ``(None, why not)``.
+
+    ``UK`` is read as ``GB``. Pseudo-codes (``A1``, ``EU`` ...) and anything that is not two
+    letters are not countries; the second element says so.
+    """
+    if code is None:
+        return None, "no country code"
+    text = code.strip().upper()
+    text = _ALIASES.get(text, text)
+    if text in PSEUDO_CODES:
+        return None, f"pseudo-code {text} ({PSEUDO_CODES[text]})"
+    if len(text) != 2 or not text.isascii() or not text.isalpha():
+        return None, f"not an ISO 3166-1 country code: {code[:20]!r}"
+    return text, None
+
+
+def require_country(value: str, where: str) -> str:
+    """The ISO code of ``value``, or :class:`InputError` naming ``where`` and the problem:
+    for input that must name a real, assigned country (feeds, events)."""
+    code, why = normalise_country(value)
+    if code is None or not is_country(code):
+        detail = f" ({why})" if why else ""
+        raise InputError(f"{where}: unknown country code {value[:20]!r}{detail}")
+    return code

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from tipwatch.countries import normalise_country
 from tipwatch.errors import ConfigError
-from tipwatch.triage.geoip import GeoIPDatabase, country_of_record, normalise_country
+from tipwatch.triage.geoip import GeoIPDatabase, country_of_record
 
 from .mmdb import DOC_NETWORKS, maxmind_record, write_mmdb
 

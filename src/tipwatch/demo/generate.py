@@ -10,7 +10,6 @@ gives byte-identical files.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 from collections.abc import Callable, Iterator
@@ -439,7 +438,3 @@ def _write_feeds(world: DemoWorld, files: DemoFiles, rng: np.random.Generator) -
                 )
             day += timedelta(days=1)
     files.helpline.write_text("\n".join(rows) + "\n", encoding="utf-8")
-
-
-def fingerprint(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -74,7 +74,7 @@ class Change:
     after: float
 
 
-def _best_split(csum: F64, csum2: F64, a: int, b: int, min_size: int) -> tuple[int, float]:
+def _best_split(csum: F64, a: int, b: int, min_size: int) -> tuple[int, float]:
     """Best split of ``x[a:b]`` by squared error; (index, gain) or (-1, 0)."""
     n = b - a
     if n < 2 * min_size:
@@ -117,13 +117,12 @@ def detect_changes(
     offset = float(np.median(arr))
     arr = arr - offset  # centred: the cumulative sums keep their precision
     csum = np.concatenate([[0.0], np.cumsum(arr)])
-    csum2 = np.concatenate([[0.0], np.cumsum(arr * arr)])
     segments = [(0, n)]
     found: list[Change] = []
     while segments and (max_changes is None or len(found) < max_changes):
         best: tuple[float, int, int, int] | None = None
         for a, b in segments:
-            index, gain = _best_split(csum, csum2, a, b, min_size)
+            index, gain = _best_split(csum, a, b, min_size)
             if index >= 0 and gain > threshold and (best is None or gain > best[0]):
                 best = (gain, index, a, b)
         if best is None:

@@ -25,11 +25,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from tipwatch.countries import alpha3_to_alpha2
+from tipwatch.countries import alpha3_to_alpha2, require_country
 from tipwatch.errors import InputError
 from tipwatch.store import Store
 from tipwatch.store.schema import events as events_table
-from tipwatch.triage.geoip import normalise_country
 
 __all__ = [
     "OXCGRT_CREDIT",
@@ -107,17 +106,6 @@ def stringency() -> dict[str, dict[date, float]]:
     return out
 
 
-def _country(value: str, where: str) -> str:
-    code, why = normalise_country(value)
-    from tipwatch.countries import is_country
-
-    if code is None or not is_country(code):
-        raise InputError(
-            f"{where}: unknown country code {value[:20]!r}" + (f" ({why})" if why else "")
-        )
-    return code
-
-
 def _kind(value: str, where: str) -> str:
     kind = value.strip().lower()
     if not kind or len(kind) > 60 or not all(c.isalnum() or c in "-_" for c in kind):
@@ -129,7 +117,7 @@ def add_event(
     store: Store, country: str, day: date, kind: str, label: str = "", source: str = "user"
 ) -> Event:
     """Add (or replace) one event of the store's calendar."""
-    event = Event(_country(country, "country"), day, _kind(kind, "kind"), label, source)
+    event = Event(require_country(country, "country"), day, _kind(kind, "kind"), label, source)
     _upsert(store, [event])
     return event
 
@@ -183,7 +171,7 @@ def import_events(store: Store, path: Path) -> tuple[int, list[str]]:
         try:
             good.append(
                 Event(
-                    _country(row.get("country") or "", where),
+                    require_country(row.get("country") or "", where),
                     day,
                     _kind(row.get("kind") or "", where),
                     (row.get("label") or "").strip(),

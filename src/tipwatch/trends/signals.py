@@ -32,7 +32,7 @@ import numpy as np
 from sqlalchemy import Date, cast, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from tipwatch.countries import is_country
+from tipwatch.countries import require_country
 from tipwatch.errors import InputError
 from tipwatch.models import IncidentType
 from tipwatch.store import Store
@@ -45,7 +45,6 @@ from tipwatch.store.schema import (
     signal_values,
 )
 from tipwatch.trends.analysis import DailySeries
-from tipwatch.triage.geoip import normalise_country
 
 __all__ = [
     "FEEDS",
@@ -168,9 +167,7 @@ def _feed_row(
         day = date.fromisoformat(cells["date"])
     except ValueError:
         raise InputError(f"{where}: date must be YYYY-MM-DD, got {cells['date'][:30]!r}") from None
-    code, _ = normalise_country(cells["country"])
-    if code is None or not is_country(code):
-        raise InputError(f"{where}: unknown country code {cells['country'][:20]!r}")
+    code = require_country(cells["country"], where)
     period = cells.get("period") or "day"
     if period not in PERIODS:
         raise InputError(f"{where}: period must be day, week or month, got {period!r}")

@@ -23,7 +23,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from tipwatch.triage.geoip import IPLocation, normalise_country
+from tipwatch.countries import normalise_country
+from tipwatch.triage.geoip import IPLocation
 
 __all__ = [
     "LEVELS",

@@ -17,44 +17,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from tipwatch.countries import PSEUDO_CODES, normalise_country
 from tipwatch.errors import ConfigError
 
-__all__ = [
-    "PSEUDO_CODES",
-    "GeoIPDatabase",
-    "IPLocation",
-    "country_of_record",
-    "normalise_country",
-]
+__all__ = ["GeoIPDatabase", "IPLocation", "country_of_record"]
 
-PSEUDO_CODES = {
-    "A1": "anonymous proxy",
-    "A2": "satellite provider",
-    "O1": "other country",
-    "EU": "Europe, no country",
-    "AP": "Asia/Pacific, no country",
-}
-"""Legacy GeoIP codes that name no country. They lower confidence and never decide one."""
-
-_ALIASES = {"UK": "GB"}
 _CONTINENT_PSEUDO = {"EU": "EU", "AS": "AP", "OC": "AP"}
-
-
-def normalise_country(code: str | None) -> tuple[str | None, str | None]:
-    """``(ISO code, None)`` for a usable country code, else ``(None, why not)``.
-
-    ``UK`` is read as ``GB``. Pseudo-codes (``A1``, ``EU`` ...) and anything that is not two
-    letters are not countries; the second element says so.
-    """
-    if code is None:
-        return None, "no country code"
-    text = code.strip().upper()
-    text = _ALIASES.get(text, text)
-    if text in PSEUDO_CODES:
-        return None, f"pseudo-code {text} ({PSEUDO_CODES[text]})"
-    if len(text) != 2 or not text.isascii() or not text.isalpha():
-        return None, f"not an ISO 3166-1 country code: {code[:20]!r}"
-    return text, None
+"""Continents that legacy GeoIP data coded as pseudo-countries."""
 
 
 @dataclass(frozen=True, slots=True)

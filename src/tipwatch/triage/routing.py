@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import insert, select
 
 from tipwatch import __version__
+from tipwatch.countries import normalise_country
 from tipwatch.errors import ConfigError
 from tipwatch.matching.matcher import file_matches_of, file_statuses_of
 from tipwatch.store import Store
@@ -30,7 +31,6 @@ from tipwatch.store.referrals import get_referrals
 from tipwatch.store.schema import package_referrals, routing_packages
 from tipwatch.triage.attribution import LEVEL_LABELS
 from tipwatch.triage.config import TriageConfig, load_config
-from tipwatch.triage.geoip import normalise_country
 from tipwatch.triage.priority import TIERS
 from tipwatch.triage.queries import (
     NEEDS_LEGAL_PROCESS,
