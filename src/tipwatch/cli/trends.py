@@ -23,7 +23,6 @@ from tipwatch.cli import (
     console,
     err_console,
 )
-from tipwatch.errors import InputError
 
 signals_app = typer.Typer(
     help="Daily signals: import feeds (blocked access, helplines, any metric), list, show.",
@@ -118,7 +117,15 @@ def signals_show(
     """The daily series of one metric, one row a day and country."""
 
     def body() -> None:
-        series = _series(_open(db), metric, country, _day(since, "--since"), _day(until, "--until"))
+        from tipwatch.trends.signals import series_of
+
+        series = series_of(
+            _open(db),
+            metric,
+            countries=[country] if country else None,
+            start=_day(since, "--since"),
+            end=_day(until, "--until"),
+        )
         rows = [
             {"date": s.day(i).isoformat(), "country": c, "value": float(v)}
             for c, s in sorted(series.items())
@@ -127,45 +134,6 @@ def signals_show(
         _emit(rows, fmt, ("date", "country", "value"))
 
     _run(body)
-
-
-def _series(
-    store: Any, metric: str, country: str | None, since: date | None, until: date | None
-) -> dict[str, Any]:
-    from tipwatch.trends.signals import referral_series, signal_series
-
-    countries = [country.upper()] if country else None
-    referral_metrics = (
-        "referrals",
-        "incident_type:",
-        "service:",
-        "annotation:",
-        "material:",
-        "tier:",
-        "viral",
-    )
-    if metric.startswith(referral_metrics):
-        series = referral_series(store, metric, countries=countries, start=since, end=until)
-    else:
-        name, _, condition = metric.partition("[")
-        where = {}
-        if condition:
-            key, _, value = condition.rstrip("]").partition("=")
-            where[key] = value
-        series = signal_series(
-            store, name, countries=countries, where=where or None, start=since, end=until
-        )
-    if not series:
-        place = f" in {country}" if country else ""
-        if metric.startswith(referral_metrics):
-            raise InputError(
-                f"no {metric}{place} in the store: ingest referrals, then run `tipwatch triage` "
-                "(it attributes each referral to a country)"
-            )
-        raise InputError(
-            f"no data for {metric}{place}: `tipwatch signals list` shows what is imported"
-        )
-    return series
 
 
 # -- events ---------------------------------------------------------------------------------
@@ -274,9 +242,17 @@ def trends(
     def body() -> None:
         if baseline not in ("before", "year"):
             _fail(f"--baseline must be before or year, got {baseline!r}")
+        from tipwatch.trends.signals import series_of
+
         store = _open(db)
-        series = _series(store, metric, country, _day(since, "--since"), _day(until, "--until"))
-        series.pop("unknown", None)
+        series = series_of(
+            store,
+            metric,
+            countries=[country] if country else None,
+            start=_day(since, "--since"),
+            end=_day(until, "--until"),
+            attributed_only=True,
+        )
         calendar = list_events(store)
         results = analyse_countries(
             series,
@@ -337,9 +313,10 @@ def alerts(
     from tipwatch.trends.alerts import quality_alerts, surge_alerts
 
     def body() -> None:
+        from tipwatch.trends.signals import series_of
+
         store = _open(db)
-        series = _series(store, metric, None, None, None)
-        series.pop("unknown", None)
+        series = series_of(store, metric, attributed_only=True)
         found = surge_alerts(series, start=_day(since, "--since"), end=_day(until, "--until"))
         rows = [
             {

@@ -48,10 +48,12 @@ from tipwatch.trends.analysis import DailySeries
 
 __all__ = [
     "FEEDS",
+    "REFERRAL_METRICS",
     "FeedImport",
     "import_feed",
     "list_signals",
     "referral_series",
+    "series_of",
     "signal_series",
 ]
 
@@ -403,6 +405,58 @@ def signal_series(
     present = sorted({c for c, _ in counts})
     # A day a feed does not report is unknown, not zero.
     return _daily(counts, countries or present, first, last, metric, missing=math.nan)
+
+
+REFERRAL_METRICS = (
+    "referrals",
+    "incident_type:",
+    "service:",
+    "annotation:",
+    "material:",
+    "tier:",
+    "viral",
+)
+"""Metrics counted from stored referrals (the rest are imported signals)."""
+
+
+def series_of(
+    store: Store,
+    metric: str,
+    *,
+    countries: Sequence[str] | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    attributed_only: bool = False,
+) -> dict[str, DailySeries]:
+    """The daily series of any metric: a referral metric (:data:`REFERRAL_METRICS`) or an
+    imported one, optionally narrowed by one dimension (``helpline_contacts[age_band=13-15]``).
+    ``attributed_only`` leaves out referrals of unknown country. Raises :class:`InputError`
+    saying what to do when there is nothing."""
+    wanted = [c.upper() for c in countries] if countries else None
+    if metric.startswith(REFERRAL_METRICS):
+        found = referral_series(store, metric, countries=wanted, start=start, end=end)
+    else:
+        name, _, condition = metric.partition("[")
+        where = {}
+        if condition:
+            key, _, value = condition.rstrip("]").partition("=")
+            where[key] = value
+        found = signal_series(
+            store, name, countries=wanted, where=where or None, start=start, end=end
+        )
+    if attributed_only:
+        found.pop("unknown", None)
+    if not found:
+        place = f" in {', '.join(wanted)}" if wanted else ""
+        if metric.startswith(REFERRAL_METRICS):
+            raise InputError(
+                f"no {metric}{place} in the store: ingest referrals, then run `tipwatch triage` "
+                "(it attributes each referral to a country)"
+            )
+        raise InputError(
+            f"no data for {metric}{place}: `tipwatch signals list` shows what is imported"
+        )
+    return found
 
 
 def list_signals(store: Store) -> list[dict[str, Any]]:
