@@ -122,12 +122,13 @@ def build_assessment(
     alerts = surge_alerts(series)
     quality = quality_alerts(store if metric == "referrals" else None, series)
     findings = _findings(trends, overall, alignment, event_kind, metric, own_events)
-    findings.extend(_share_findings(store, start, end, wanted, own_events))
-    findings.extend(_feed_findings(store, start, end, wanted))
+    period = _Period(store, start, end, wanted)
+    findings.extend(_share_findings(period, own_events))
+    findings.extend(_feed_findings(period))
     findings.sort(key=lambda f: -f.weight)
     table = _table(trends, alerts, quality, window_days)
-    charts = _charts(store, series, trends, own_events, start, end, wanted, metric)
-    caveats = _caveats(store, series, quality, start, end, wanted)
+    charts = _charts(period, series, trends, own_events, metric)
+    caveats = _caveats(period, quality)
     provenance = _provenance(
         series, calendar, start, end, metric, event_kind, window_days, baseline_days
     )
@@ -296,28 +297,58 @@ def _findings(
     return out
 
 
-def _share(
-    store: Store, metric: str, start: date, end: date, wanted: list[str] | None
-) -> DailySeries | None:
-    try:
-        found = referral_series(store, metric, countries=wanted, start=start, end=end)
-    except InputError:
-        return None
-    found.pop("unknown", None)
-    if not found:
-        return None
-    first = next(iter(found.values()))
-    return DailySeries(
-        first.start, np.nansum(np.vstack([s.values for s in found.values()]), axis=0), "", metric
-    )
+@dataclass
+class _Period:
+    """The store over the assessed period and countries, each series read once however many
+    findings, charts and caveats use it."""
+
+    store: Store
+    start: date
+    end: date
+    wanted: list[str] | None
+    _totals: dict[str, DailySeries | None] = field(default_factory=dict)
+    _blocked: dict[str, DailySeries] | None = None
+
+    def total(self, metric: str) -> DailySeries | None:
+        """The daily sum over the attributed countries of a referral metric, or ``None``."""
+        if metric not in self._totals:
+            self._totals[metric] = self._read_total(metric)
+        return self._totals[metric]
+
+    def _read_total(self, metric: str) -> DailySeries | None:
+        try:
+            found = referral_series(
+                self.store, metric, countries=self.wanted, start=self.start, end=self.end
+            )
+        except InputError:
+            return None
+        found.pop("unknown", None)
+        if not found:
+            return None
+        first = next(iter(found.values()))
+        values = np.nansum(np.vstack([s.values for s in found.values()]), axis=0)
+        return DailySeries(first.start, values, "", metric)
+
+    def blocked(self) -> dict[str, DailySeries]:
+        """Blocked access attempts by country (empty when no feed was imported)."""
+        if self._blocked is None:
+            try:
+                self._blocked = signal_series(
+                    self.store,
+                    "blocked_requests",
+                    countries=self.wanted,
+                    start=self.start,
+                    end=self.end,
+                )
+            except InputError:
+                self._blocked = {}
+        return self._blocked
 
 
-def _share_findings(
-    store: Store, start: date, end: date, wanted: list[str] | None, own_events: dict[str, date]
-) -> list[Finding]:
+def _share_findings(period: _Period, own_events: dict[str, date]) -> list[Finding]:
     if not own_events:
         return []
-    total = _share(store, "referrals", start, end, wanted)
+    total = period.total("referrals")
     if total is None:
         return []
     ordinals = sorted(d.toordinal() for d in own_events.values())
@@ -332,7 +363,7 @@ def _share_findings(
         "material:new": "new (unmatched) material",
     }
     for metric, label in labels.items():
-        part = _share(store, metric, start, end, wanted)
+        part = period.total(metric)
         if part is None:
             continue
         before = float(part.values[k - 28 : k].sum()) / max(
@@ -352,12 +383,9 @@ def _share_findings(
     return out
 
 
-def _feed_findings(store: Store, start: date, end: date, wanted: list[str] | None) -> list[Finding]:
+def _feed_findings(period: _Period) -> list[Finding]:
     out = []
-    try:
-        blocked = signal_series(store, "blocked_requests", countries=wanted, start=start, end=end)
-    except InputError:
-        blocked = {}
+    blocked = period.blocked()
     for country, s in sorted(blocked.items()):
         values = np.nan_to_num(s.values)
         if len(values) < 28:
@@ -405,13 +433,10 @@ def _table(
 
 
 def _charts(
-    store: Store,
+    period: _Period,
     series: dict[str, DailySeries],
     trends: list[CountryTrend],
     own_events: dict[str, date],
-    start: date,
-    end: date,
-    wanted: list[str] | None,
     metric: str,
 ) -> dict[str, dict[str, Any]]:
     from tipwatch.report import charts as ch
@@ -444,12 +469,12 @@ def _charts(
     factors = [(t.country, t.surge.factor, t.surge.low, t.surge.high) for t in trends if t.surge]
     if factors:
         out["ranking"] = ch.ranking_chart(factors, title="Surge factors with 95% intervals")
-    total = _share(store, "referrals", start, end, wanted)
+    total = period.total("referrals")
     if total is not None and metric == "referrals":
         weekly_total = dict(ch.weekly(total))
         shares: dict[str, list[tuple[date, float]]] = {}
         for name, m in (("known material", "material:known"), ("new material", "material:new")):
-            part = _share(store, m, start, end, wanted)
+            part = period.total(m)
             if part is not None and part.values.sum() > 0:
                 shares[name] = [
                     (d, v / weekly_total[d]) for d, v in ch.weekly(part) if weekly_total.get(d)
@@ -463,7 +488,7 @@ def _charts(
             ("possible self-production", "annotation:possibleSelfProduction"),
             ("live streaming", "annotation:liveStreaming"),
         ):
-            part = _share(store, m, start, end, wanted)
+            part = period.total(m)
             if part is not None and part.values.sum() > 0:
                 ann[name] = [
                     (d, v / weekly_total[d]) for d, v in ch.weekly(part) if weekly_total.get(d)
@@ -474,17 +499,14 @@ def _charts(
                 title="Referrals with self-production and live-streaming annotations",
                 y_title="share",
             )
-    try:
-        blocked = signal_series(store, "blocked_requests", countries=wanted, start=start, end=end)
-    except InputError:
-        blocked = {}
+    blocked = period.blocked()
     if blocked:
         out["blocked"] = ch.stacked_chart(
             {c: ch.weekly(s) for c, s in blocked.items()},
             title="Blocked access attempts (requests, not people), weekly",
             y_title="requests",
         )
-    helpline = _helpline_by_band(store, start, end, wanted)
+    helpline = _helpline_by_band(period.store, period.start, period.end, period.wanted)
     if helpline:
         out["helpline"] = ch.stacked_chart(
             helpline, title="Helpline contacts by age band, weekly", y_title="contacts"
@@ -530,40 +552,37 @@ def _helpline_by_band(
     return out
 
 
-def _caveats(
-    store: Store,
-    series: dict[str, DailySeries],
-    quality: Sequence[Any],
-    start: date,
-    end: date,
-    wanted: list[str] | None,
-) -> list[str]:
-    from sqlalchemy import func, select
+def _caveats(period: _Period, quality: Sequence[Any]) -> list[str]:
+    from sqlalchemy import case, func, select
 
     from tipwatch.store.schema import attributions, referrals
 
     out = []
     a, r = attributions.c, referrals.c
-    with store.engine.connect() as conn:
-        rows = conn.execute(
-            select(a.evidence, a.confidence)
-            .join(referrals, r.report_id == a.report_id)
-            .where(
-                r.incident_time >= datetime.combine(start, datetime.min.time()),
-                r.incident_time < datetime.combine(end + timedelta(days=1), datetime.min.time()),
+    with period.store.engine.connect() as conn:
+        # Counted in the database: the period can hold a million attributions.
+        total, proxy, low = conn.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(case((a.evidence.like("%proxy%"), 1), else_=0)), 0),
+                func.coalesce(func.sum(case((a.confidence < 0.5, 1), else_=0)), 0),
             )
-        ).all()
+            .select_from(attributions.join(referrals, r.report_id == a.report_id))
+            .where(
+                r.incident_time >= datetime.combine(period.start, datetime.min.time()),
+                r.incident_time
+                < datetime.combine(period.end + timedelta(days=1), datetime.min.time()),
+            )
+        ).one()
         unknown = conn.execute(
             select(func.count()).select_from(attributions).where(a.country.is_(None))
         ).scalar_one()
-    if rows:
-        proxy = sum("proxy" in row.evidence for row in rows)
-        low = sum(row.confidence < 0.5 for row in rows)
+    if total:
         out.append(
             f"Country attribution rests on IP geolocation and account details; proxies and "
-            f"VPNs distort it. {proxy:,} of the {len(rows):,} referrals of the period "
-            f"({proxy / len(rows):.1%}) carry a possible-proxy flag, {low:,} "
-            f"({low / len(rows):.1%}) were attributed with confidence below 0.5, and "
+            f"VPNs distort it. {proxy:,} of the {total:,} referrals of the period "
+            f"({proxy / total:.1%}) carry a possible-proxy flag, {low:,} "
+            f"({low / total:.1%}) were attributed with confidence below 0.5, and "
             f"{unknown:,} referrals in the store could not be attributed at all."
         )
     viral = [q for q in quality if q.kind == "viral-batch"]
@@ -586,10 +605,7 @@ def _caveats(
             f"On {len(dominant)} country-day(s) one reporting service sent most "
             "referrals, unusually: a change at one service can look like a trend."
         )
-    try:
-        blocked = signal_series(store, "blocked_requests", countries=wanted, start=start, end=end)
-    except InputError:
-        blocked = {}
+    blocked = period.blocked()
     if blocked:
         out.append(
             "Blocked access attempts are requests, not people: retries, embedded "
