@@ -19,7 +19,7 @@ from sqlalchemy import Connection, bindparam, delete, select, tuple_, update
 
 from tipwatch.matching.pdq_index import PDQIndex, hexes_to_array
 from tipwatch.matching.schemes import get_scheme
-from tipwatch.store.bulk import bulk_insert
+from tipwatch.store.bulk import bulk_insert, chunks
 from tipwatch.store.database import Store
 from tipwatch.store.schema import file_matches, hash_entries, hash_lists, referral_files
 
@@ -238,8 +238,7 @@ class Matcher:
         out: dict[tuple[str, str], list[Match]] = {}
         for algorithm, values in wanted.items():
             ordered = sorted(values)
-            for start in range(0, len(ordered), 500):
-                chunk = ordered[start : start + 500]
+            for chunk in chunks(ordered):
                 for r in conn.execute(
                     select(e.id, e.list_id, e.value, e.category).where(
                         e.algorithm == algorithm,
@@ -395,7 +394,7 @@ def file_matches_of(store: Store, report_ids: list[str]) -> dict[str, list[dict[
     m, e, lst = file_matches.c, hash_entries.c, hash_lists.c
     out: dict[str, list[dict[str, Any]]] = {}
     with store.engine.connect() as conn:
-        for start in range(0, len(report_ids), 500):
+        for part in chunks(report_ids):
             query = (
                 select(
                     m.report_id,
@@ -409,7 +408,7 @@ def file_matches_of(store: Store, report_ids: list[str]) -> dict[str, list[dict[
                 )
                 .join(hash_entries, hash_entries.c.id == m.entry_id)
                 .join(hash_lists, hash_lists.c.id == m.list_id)
-                .where(m.report_id.in_(report_ids[start : start + 500]))
+                .where(m.report_id.in_(part))
                 .order_by(m.report_id, m.file_id, m.distance)
             )
             for r in conn.execute(query):
@@ -437,10 +436,10 @@ def file_statuses_of(store: Store, report_ids: list[str]) -> dict[str, dict[str,
     f = referral_files.c
     out: dict[str, dict[str, str]] = {}
     with store.engine.connect() as conn:
-        for start in range(0, len(report_ids), 500):
+        for part in chunks(report_ids):
             for r in conn.execute(
                 select(f.report_id, f.file_id, f.match_status).where(
-                    f.report_id.in_(report_ids[start : start + 500]), f.match_status.is_not(None)
+                    f.report_id.in_(part), f.match_status.is_not(None)
                 )
             ):
                 out.setdefault(r.report_id, {})[r.file_id] = r.match_status

@@ -8,13 +8,25 @@ prepared here the way SQLAlchemy itself would store them (naive UTC datetimes; o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from operator import itemgetter
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Boolean, Connection, DateTime, Table
 
-__all__ = ["bulk_insert"]
+__all__ = ["IN_CHUNK", "bulk_insert", "chunks"]
+
+T = TypeVar("T")
+
+IN_CHUNK = 500
+"""Values in one SQL ``IN (...)`` list: well under SQLite's and PostgreSQL's limits."""
+
+
+def chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
+    """``items`` in consecutive slices of at most ``size`` (for ``IN`` lists and batches)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
 
 _SQL_CACHE: dict[tuple[str, str], tuple[str, list[str], list[str]]] = {}
 

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Select, func, select
 
 from tipwatch.errors import NotFoundError
 from tipwatch.models import IncidentType, MediaFile, Referral
+from tipwatch.store.bulk import chunks
 from tipwatch.store.database import Store
 from tipwatch.store.schema import referral_files, referrals, revisions
 
@@ -110,8 +111,7 @@ def _load(conn: Connection, rows: list[Any]) -> list[Referral]:
         return []
     ids = [r.report_id for r in rows]
     files: dict[str, list[Any]] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
+    for chunk in chunks(ids):
         query = (
             select(referral_files.c.report_id, referral_files.c.document)
             .where(referral_files.c.report_id.in_(chunk))
@@ -147,8 +147,7 @@ def get_referrals(store: Store, report_ids: list[str]) -> dict[str, Referral]:
     r = referrals.c
     with store.engine.connect() as conn:
         rows: list[Any] = []
-        for start in range(0, len(report_ids), 500):
-            chunk = report_ids[start : start + 500]
+        for chunk in chunks(report_ids):
             rows.extend(
                 conn.execute(
                     select(r.report_id, r.document, r.received_at).where(r.report_id.in_(chunk))

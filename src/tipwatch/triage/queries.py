@@ -13,6 +13,7 @@ from sqlalchemy import Connection, and_, exists, select
 
 from tipwatch.errors import NotFoundError
 from tipwatch.store import Store
+from tipwatch.store.bulk import chunks
 from tipwatch.store.referrals import naive_utc
 from tipwatch.store.schema import (
     attribution_history,
@@ -80,11 +81,11 @@ def attributions_of(store: Store, report_ids: list[str]) -> dict[str, dict[str, 
     a, g = attributions.c, geoip_databases.c
     out: dict[str, dict[str, Any]] = {}
     with store.engine.connect() as conn:
-        for start in range(0, len(report_ids), 500):
+        for part in chunks(report_ids):
             for row in conn.execute(
                 select(attributions, g.database_type, g.build_epoch)
                 .outerjoin(geoip_databases, g.id == a.geoip_database_id)
-                .where(a.report_id.in_(report_ids[start : start + 500]))
+                .where(a.report_id.in_(part))
             ):
                 out[row.report_id] = _attribution_dict(row._mapping)
     return out
@@ -95,10 +96,8 @@ def priorities_of(store: Store, report_ids: list[str]) -> dict[str, dict[str, An
     p = priorities.c
     out: dict[str, dict[str, Any]] = {}
     with store.engine.connect() as conn:
-        for start in range(0, len(report_ids), 500):
-            for row in conn.execute(
-                select(priorities).where(p.report_id.in_(report_ids[start : start + 500]))
-            ):
+        for part in chunks(report_ids):
+            for row in conn.execute(select(priorities).where(p.report_id.in_(part))):
                 reasons = sorted(json.loads(row.reasons), key=lambda r: -r["points"])
                 out[row.report_id] = {"tier": row.tier, "score": row.score, "reasons": reasons}
     return out
@@ -188,18 +187,15 @@ def links_of_many(
     out: dict[str, list[dict[str, Any]]] = {}
     with store.engine.connect() as conn:
         membership: dict[str, list[int]] = {}
-        for start in range(0, len(report_ids), 500):
+        for part in chunks(report_ids):
             for row in conn.execute(
-                select(links.report_id, links.group_id).where(
-                    links.report_id.in_(report_ids[start : start + 500])
-                )
+                select(links.report_id, links.group_id).where(links.report_id.in_(part))
             ):
                 membership.setdefault(row.report_id, []).append(row.group_id)
         group_ids = sorted({g for gs in membership.values() for g in gs})
         info: dict[int, Any] = {}
         members: dict[int, list[str]] = {}
-        for start in range(0, len(group_ids), 500):
-            chunk = group_ids[start : start + 500]
+        for chunk in chunks(group_ids):
             for g in conn.execute(select(link_groups).where(groups.id.in_(chunk))):
                 info[g.id] = g
         for gid in group_ids:
@@ -214,8 +210,8 @@ def links_of_many(
             ]
         wanted = sorted({m for ms in members.values() for m in ms} | set(membership))
         keys: dict[str, Any] = {}
-        for start in range(0, len(wanted), 500):
-            keys.update(_keys_of(conn, wanted[start : start + 500]))
+        for part in chunks(wanted):
+            keys.update(_keys_of(conn, part))
     for report_id in report_ids:
         mine = keys.get(report_id)
         described_groups = []
@@ -319,10 +315,10 @@ def legal_statuses(
     ids = list(countries)
     out: dict[str, dict[str, str]] = {}
     with store.engine.connect() as conn:
-        for start in range(0, len(ids), 500):
+        for part in chunks(ids):
             for r in conn.execute(
                 select(f.report_id, f.file_id, f.viewed_by_service, f.publicly_available)
-                .where(f.report_id.in_(ids[start : start + 500]))
+                .where(f.report_id.in_(part))
                 .order_by(f.report_id, f.position)
             ):
                 rule = config.legal_rule(countries[r.report_id])
@@ -438,8 +434,7 @@ def queue(
         rows = conn.execute(query).all()
         ids = [row.report_id for row in rows]
         linked: set[str] = set()
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
+        for chunk in chunks(ids):
             linked.update(
                 x.report_id
                 for x in conn.execute(

@@ -28,7 +28,7 @@ from sqlalchemy import Connection, DateTime, delete, func, insert, literal, sele
 
 from tipwatch.errors import ConfigError
 from tipwatch.store import Store
-from tipwatch.store.bulk import bulk_insert
+from tipwatch.store.bulk import bulk_insert, chunks
 from tipwatch.store.schema import (
     attribution_history,
     attributions,
@@ -419,8 +419,7 @@ def triage_store(
 
 def _supersede(conn: Connection, report_ids: list[str], now: datetime) -> None:
     a = attributions.c
-    for start in range(0, len(report_ids), 500):
-        chunk = report_ids[start : start + 500]
+    for chunk in chunks(report_ids):
         rows = conn.execute(select(attributions).where(a.report_id.in_(chunk))).mappings().all()
         if rows:
             conn.execute(
