@@ -874,11 +874,9 @@ def _print_demo(report: Any) -> None:
             "" if c.change_days_off is None else f"{c.change_days_off:+d} d",
         )
     console.print(table)
-    surging = [c for c in report.checks if c.truth_change is not None]
-    within = sum(
-        1 for c in surging if c.change_days_off is not None and abs(c.change_days_off) <= 3
-    )
-    covered = sum(1 for c in surging if c.factor_ok)
+    surging = report.surging
+    within = report.changes_within_3_days
+    covered = report.intervals_covering_truth
     note = (
         " (small countries have few referrals a day at this scale)"
         if within < len(surging) or covered < len(surging)

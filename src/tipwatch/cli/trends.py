@@ -419,20 +419,14 @@ def assess(
     provenance, in one self-contained HTML file that opens offline (and a PDF on request)."""
     import time
 
-    from tipwatch.report.assessment import EU27, build_assessment
+    from tipwatch.report.assessment import build_assessment, countries_of
     from tipwatch.report.render import render_html, write_pdf
 
     def body() -> None:
         start = _day(date_from, "--from")
         end = _day(date_to, "--to")
         assert start is not None and end is not None
-        wanted: list[str] | None = None
-        if region:
-            if region.upper() != "EU27":
-                _fail(f"--region knows EU27, got {region!r}")
-            wanted = list(EU27)
-        if countries:
-            wanted = [c.strip().upper() for c in countries.split(",") if c.strip()]
+        wanted = countries_of(countries, region)
         began = time.perf_counter()
         with console.status("analysing", spinner="dots"):
             assessment = build_assessment(

@@ -87,9 +87,26 @@ class DemoReport:
     findings: list[str] = field(default_factory=list)
     trends: list[CountryTrend] = field(default_factory=list)
 
+    @property
+    def surging(self) -> list[CountryCheck]:
+        """The countries that truly surged."""
+        return [c for c in self.checks if c.truth_change is not None]
+
+    @property
+    def changes_within_3_days(self) -> int:
+        return sum(
+            1 for c in self.surging if c.change_days_off is not None and abs(c.change_days_off) <= 3
+        )
+
+    @property
+    def intervals_covering_truth(self) -> int:
+        return sum(1 for c in self.surging if c.factor_ok)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "out": str(self.out),
+            "changes_within_3_days": self.changes_within_3_days,
+            "intervals_covering_truth": self.intervals_covering_truth,
             "referrals": self.files.referrals,
             "seconds": {k: round(v, 1) for k, v in self.seconds.items()},
             "countries": [

@@ -31,9 +31,27 @@ from tipwatch.trends.countries import (
 from tipwatch.trends.events import OXCGRT_CREDIT, event_name, list_events
 from tipwatch.trends.signals import referral_series, signal_series
 
-__all__ = ["EU27", "Assessment", "Finding", "build_assessment"]
+__all__ = ["EU27", "REGIONS", "Assessment", "Finding", "build_assessment", "countries_of"]
 
 EU27 = ("AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE").split()
+
+
+REGIONS = {"EU27": EU27}
+"""Named groups of countries for ``--region``."""
+
+
+def countries_of(countries: str | None, region: str | None) -> list[str] | None:
+    """The countries an assessment covers: a comma-separated list, else a region's, else all
+    (``None``)."""
+    if countries:
+        return [c.strip().upper() for c in countries.split(",") if c.strip()]
+    if region:
+        try:
+            return list(REGIONS[region.upper()])
+        except KeyError:
+            known = ", ".join(REGIONS)
+            raise InputError(f"--region: unknown region {region!r} (known: {known})") from None
+    return None
 
 
 @dataclass(frozen=True)
