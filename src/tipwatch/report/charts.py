@@ -247,42 +247,17 @@ def ranking_chart(
     return _config(spec)
 
 
-def share_chart(
-    shares: Mapping[str, Sequence[tuple[date, float]]], *, title: str, y_title: str
+def _weekly_parts(
+    parts: Mapping[str, Sequence[tuple[date, float]]],
+    *,
+    title: str,
+    mark: dict[str, Any],
+    y: dict[str, Any],
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Weekly shares (0-1) of several named parts, as lines."""
+    """Weekly values of several named parts over time: the shape both charts below share."""
     rows = [
-        {"part": name, "week": d.isoformat(), "share": round(v, 4)}
-        for name, points in shares.items()
-        for d, v in points
-    ]
-    spec = {
-        "title": title,
-        "width": 620,
-        "height": 220,
-        "data": {"values": rows},
-        "mark": {"type": "line", "point": True, "strokeWidth": 2},
-        "encoding": {
-            "x": {"field": "week", "type": "temporal", "title": "week"},
-            "y": {
-                "field": "share",
-                "type": "quantitative",
-                "title": y_title,
-                "axis": {"format": "%"},
-            },
-            "color": {"field": "part", "type": "nominal", "title": None},
-            "strokeDash": {"field": "part", "type": "nominal", "title": None},
-        },
-    }
-    return _config(spec)
-
-
-def stacked_chart(
-    parts: Mapping[str, Sequence[tuple[date, float]]], *, title: str, y_title: str
-) -> dict[str, Any]:
-    """Weekly totals of several parts, stacked (helpline contacts by age band ...)."""
-    rows = [
-        {"part": name, "week": d.isoformat(), "value": v}
+        {"part": name, "week": d.isoformat(), "value": round(v, 4)}
         for name, points in parts.items()
         for d, v in points
     ]
@@ -291,14 +266,37 @@ def stacked_chart(
         "width": 620,
         "height": 220,
         "data": {"values": rows},
-        "mark": {"type": "area"},
+        "mark": mark,
         "encoding": {
             "x": {"field": "week", "type": "temporal", "title": "week"},
-            "y": {"field": "value", "type": "quantitative", "title": y_title, "stack": True},
+            "y": {"field": "value", "type": "quantitative", **y},
             "color": {"field": "part", "type": "nominal", "title": None},
+            **(extra or {}),
         },
     }
     return _config(spec)
+
+
+def share_chart(
+    shares: Mapping[str, Sequence[tuple[date, float]]], *, title: str, y_title: str
+) -> dict[str, Any]:
+    """Weekly shares (0-1) of several named parts, as lines (dashed apart for print)."""
+    return _weekly_parts(
+        shares,
+        title=title,
+        mark={"type": "line", "point": True, "strokeWidth": 2},
+        y={"title": y_title, "axis": {"format": "%"}},
+        extra={"strokeDash": {"field": "part", "type": "nominal", "title": None}},
+    )
+
+
+def stacked_chart(
+    parts: Mapping[str, Sequence[tuple[date, float]]], *, title: str, y_title: str
+) -> dict[str, Any]:
+    """Weekly totals of several parts, stacked (helpline contacts by age band ...)."""
+    return _weekly_parts(
+        parts, title=title, mark={"type": "area"}, y={"title": y_title, "stack": True}
+    )
 
 
 def weekly(series: DailySeries) -> list[tuple[date, float]]:
