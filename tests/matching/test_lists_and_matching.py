@@ -294,12 +294,17 @@ def test_vics_list_matches_images_and_their_variants_as_near(store: Store, tmp_p
     generated_image(999, (640, 480), kind="noise").save(variants / "unrelated.png")
     results = {Path(r.path).name: v for r, v in match_media(store, sorted(variants.iterdir()))}
     assert results["unrelated.png"] is not None and results["unrelated.png"].status == "new"
+    distances = {}
     for name in ("small.jpg", "recoded.jpg"):
         verdict = results[name]
         assert verdict is not None and verdict.status == "known"
-        near = [m for m in verdict.matches if m.kind == "near"]
-        assert near and near[0].algorithm == "pdq" and 0 < near[0].distance <= 31
+        assert all(m.kind == "near" for m in verdict.matches)  # other bytes: no exact match
+        near = verdict.matches
+        assert near and near[0].algorithm == "pdq" and near[0].distance <= 31
         assert near[0].list_name == "known"
+        distances[name] = near[0].distance
+    # Halving the size moves the hash; re-encoding a text card can leave it unchanged.
+    assert distances["small.jpg"] > 0
     copy = results["copy.png"]
     assert copy is not None
     # the same bytes: an exact (cryptographic) MD5 match and a near (perceptual) PDQ match at

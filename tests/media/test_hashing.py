@@ -41,21 +41,43 @@ def samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Path]]:
 def test_pdq_of_every_sample_image_is_checked_against_the_reference(
     samples: dict[str, list[Path]],
 ) -> None:
-    for kind, paths in samples.items():
+    for paths in samples.values():
         for path in paths:
             ours = hash_file(path)
-            ref_hash, ref_quality = reference_pdq(path)
             assert ours.error is None and ours.pdq is not None
-            if kind == "jpeg":
-                # Reduced-size decoding: a few bits from the full-size hash, when the hash is
-                # good enough to match on (quality >= 50); exact with reduced=False.
-                full = hash_file(path, reduced=False)
-                assert (full.pdq, full.pdq_quality) == (ref_hash, ref_quality)
-                if ref_quality >= 50:
-                    assert distance(ours.pdq, ref_hash) <= 16, path
-                assert ours.decoded_at is not None and ours.decoded_at[0] < 1024
-            else:
-                assert (ours.pdq, ours.pdq_quality) == (ref_hash, ref_quality), path
+            assert (ours.pdq, ours.pdq_quality) == reference_pdq(path), path
+            assert ours.decoded_at == (ours.width, ours.height)
+
+
+def test_reference_option_computes_with_pdqhash_itself(samples: dict[str, list[Path]]) -> None:
+    for path in samples["jpeg"][:3] + samples["png"][:2]:
+        by_reference = hash_file(path, reference=True, dihedral=True)
+        ours = hash_file(path, dihedral=True)
+        assert (by_reference.pdq, by_reference.pdq_quality) == reference_pdq(path)
+        assert by_reference.pdq_dihedral == ours.pdq_dihedral and ours.pdq_dihedral is not None
+        assert len(ours.pdq_dihedral) == 8 and ours.pdq_dihedral[0] == ours.pdq
+
+
+def test_reduced_decoding_stays_within_a_few_bits(samples: dict[str, list[Path]]) -> None:
+    for path in samples["jpeg"]:
+        reduced = hash_file(path, reduced=True)
+        ref_hash, ref_quality = reference_pdq(path)
+        assert reduced.pdq is not None and reduced.decoded_at is not None
+        assert reduced.decoded_at[0] < 1024  # really decoded smaller
+        if ref_quality >= 50:
+            assert distance(reduced.pdq, ref_hash) <= 16, path
+    png = samples["png"][0]  # only JPEGs decode at reduced size
+    assert hash_file(png, reduced=True).pdq == reference_pdq(png)[0]
+
+
+def test_image_modes_are_hashed_as_their_rgb(tmp_path: Path) -> None:
+    base = generated_image(5, (320, 240), kind="shapes")
+    for mode in ("L", "P", "RGBA", "CMYK", "I;16"):
+        path = tmp_path / f"{mode.replace(';', '')}.{'jpg' if mode == 'CMYK' else 'png'}"
+        (base.convert("L").convert(mode) if mode == "I;16" else base.convert(mode)).save(path)
+        ours = hash_file(path)
+        assert ours.error is None, (mode, ours.error)
+        assert (ours.pdq, ours.pdq_quality) == reference_pdq(path), mode
 
 
 def test_cryptographic_hashes_are_of_the_file_bytes(samples: dict[str, list[Path]]) -> None:

@@ -517,14 +517,26 @@ def hash_command(
     out: Annotated[Path | None, typer.Option(help="Write here instead of standard output.")] = (
         None
     ),
-    full_decode: Annotated[
-        bool, typer.Option(help="Decode JPEGs at full size (slower; PDQ exactly as reference).")
+    reduced_decode: Annotated[
+        bool,
+        typer.Option(
+            help="Decode JPEGs at reduced size: faster on large photos; PDQ then differs from "
+            "the reference's by a few bits."
+        ),
+    ] = False,
+    reference_pdq: Annotated[
+        bool,
+        typer.Option(
+            help="Compute PDQ with the reference implementation (pdqhash) itself: the same "
+            "hashes, several times slower."
+        ),
     ] = False,
 ) -> None:
     """Hash images (PDQ, MD5, SHA-1, SHA-256) and videos (vPDQ, MD5, SHA-256).
 
     Media are read, hashed and released: nothing of them is stored. A file that cannot be
-    hashed gets its reason in the `error` field; the run goes on.
+    hashed gets its reason in the `error` field; the run goes on. PDQ is the reference
+    implementation's hash, bit for bit (computed faster by tipwatch unless --reference-pdq).
     """
     from tipwatch.formats.detect import iter_source_files
     from tipwatch.media import hash_paths
@@ -549,7 +561,9 @@ def hash_command(
         try:
             with progress:
                 task = progress.add_task("hash", total=len(files))
-                for result in hash_paths(files, jobs=jobs, reduced=not full_decode):
+                for result in hash_paths(
+                    files, jobs=jobs, reduced=reduced_decode, reference=reference_pdq
+                ):
                     row = result.as_dict()
                     errors += result.error is not None
                     if writer is not None:

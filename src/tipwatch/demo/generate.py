@@ -81,12 +81,12 @@ def _known_images(folder: Path, seed: int) -> tuple[list[dict[str, str]], list[d
         image = generated_image(seed * 1000 + i, (640, 480), kind=("shapes", "card")[i % 2])
         path = work / f"o{i}.jpg"
         image.save(path, "JPEG", quality=92)
-        original = hash_file(path, reduced=False)
+        original = hash_file(path)
         # Odd images are resized, even ones only re-encoded harder.
         variant_image = image.resize((400, 300), Image.Resampling.LANCZOS) if i % 2 else image
         vpath = work / f"v{i}.jpg"
         variant_image.save(vpath, "JPEG", quality=60 if i % 2 == 0 else 85)
-        variant = hash_file(vpath, reduced=False)
+        variant = hash_file(vpath)
         path.unlink()
         vpath.unlink()
         if original.pdq and variant.pdq and original.md5 and variant.md5:

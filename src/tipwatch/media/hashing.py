@@ -1,11 +1,14 @@
 """Hash media files: read, hash, release. Nothing of the media is stored.
 
 Images get PDQ (with its quality score, 0-100) and MD5, SHA-1 and SHA-256 of the file bytes;
-videos get vPDQ (one PDQ per second of video) and MD5 and SHA-256. PDQ is computed by the
-reference implementation (the ``pdqhash`` package). JPEG images are decoded at reduced size
-(the decoder's DCT scaling, Pillow's *draft* mode) before hashing: several times faster, and
-PDQ, which reduces every image to 64x64 anyway, changes by a few bits at most (see
-``docs/benchmarks.md``). ``reduced=False`` decodes at full size.
+videos get vPDQ (one PDQ per second of video) and MD5 and SHA-256.
+
+Images are decoded at full size and PDQ is computed by :mod:`tipwatch.media.pdq`, which gives
+the reference implementation's hash bit for bit, several times faster (the tests check every
+sample image against the reference, the ``pdqhash`` package; ``reference=True`` computes with
+``pdqhash`` itself). ``reduced=True`` decodes JPEGs at reduced size (the decoder's DCT scaling,
+Pillow's *draft* mode) first: faster on large photos, at the cost of a few bits of PDQ (see
+``docs/benchmarks.md``).
 
 Every problem with one file (empty, truncated, corrupt, not media, a decompression bomb) is
 reported on that file's result; hashing goes on with the next file.
@@ -13,6 +16,7 @@ reported on that file's result; hashing goes on with the next file.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import io
 import os
@@ -138,10 +142,13 @@ DIHEDRAL = (
 """The order of the eight PDQ hashes of an image's rotations and flips (``pdqhash``'s)."""
 
 
-def _image_pdq(data: bytes, reduced: bool, result: MediaHashes, dihedral: bool = False) -> None:
+def _image_pdq(
+    data: bytes, result: MediaHashes, *, reduced: bool, reference: bool, dihedral: bool
+) -> None:
     import numpy as np
-    import pdqhash
     from PIL import Image, UnidentifiedImageError
+
+    from tipwatch.media.pdq import pdq_of_rgb
 
     try:
         with warnings.catch_warnings():
@@ -158,7 +165,8 @@ def _image_pdq(data: bytes, reduced: bool, result: MediaHashes, dihedral: bool =
                     scale = max(1, min(width, height) // DRAFT_MIN_SIDE)
                     if scale > 1:
                         im.draft("RGB", (width // scale, height // scale))
-                rgb = im.convert("RGB")
+                im.load()
+                rgb = im if im.mode == "RGB" else im.convert("RGB")
                 result.decoded_at = rgb.size
                 array = np.asarray(rgb)
     except _Refused as exc:
@@ -177,14 +185,26 @@ def _image_pdq(data: bytes, reduced: bool, result: MediaHashes, dihedral: bool =
         else:
             result.error = f"the image cannot be decoded: {message}"
         return
+    if reference:
+        hexes, quality = _reference_pdq(array, dihedral)
+    else:
+        hashes = pdq_of_rgb(array, dihedral=dihedral)
+        hexes, quality = [h.hex for h in hashes], hashes[0].quality
+    result.pdq = hexes[0]
+    result.pdq_quality = quality
+    if dihedral:
+        result.pdq_dihedral = hexes
+
+
+def _reference_pdq(array: Any, dihedral: bool) -> tuple[list[str], int]:
+    """PDQ by the reference implementation itself (the ``pdqhash`` package)."""
+    import pdqhash
+
     if dihedral:
         vectors, quality = pdqhash.compute_dihedral(array)
-        result.pdq_dihedral = [pdq_hex(v) for v in vectors]
-        result.pdq = result.pdq_dihedral[0]
-    else:
-        vector, quality = pdqhash.compute(array)
-        result.pdq = pdq_hex(vector)
-    result.pdq_quality = int(quality)
+        return [pdq_hex(v) for v in vectors], int(quality)
+    vector, quality = pdqhash.compute(array)
+    return [pdq_hex(vector)], int(quality)
 
 
 class _Refused(Exception):
@@ -216,8 +236,15 @@ def _video_vpdq(path: Path, result: MediaHashes) -> None:
     ]
 
 
-def hash_file(path: str | Path, *, reduced: bool = True, dihedral: bool = False) -> MediaHashes:
-    """Hash one file. Never raises for a bad file: the problem is in ``error``."""
+def hash_file(
+    path: str | Path, *, reduced: bool = False, reference: bool = False, dihedral: bool = False
+) -> MediaHashes:
+    """Hash one file. Never raises for a bad file: the problem is in ``error``.
+
+    ``reduced``: decode JPEGs at reduced size (faster, PDQ a few bits from the reference's);
+    ``reference``: compute PDQ with the reference implementation (``pdqhash``) itself;
+    ``dihedral``: also the PDQ of the image's 8 rotations and flips.
+    """
     path = Path(path)
     result = MediaHashes(path=str(path))
     try:
@@ -258,25 +285,59 @@ def hash_file(path: str | Path, *, reduced: bool = True, dihedral: bool = False)
         result.sha1 = sha1.hexdigest()
         data = b"".join(chunks)
         del chunks
-        _image_pdq(data, reduced, result, dihedral)
+        _image_pdq(data, result, reduced=reduced, reference=reference, dihedral=dihedral)
     else:
         _video_vpdq(path, result)
     return result
 
 
-def _hash_one(args: tuple[str, bool, bool]) -> MediaHashes:
-    return hash_file(args[0], reduced=args[1], dihedral=args[2])
+_ALLOCATOR_TUNED = False
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+
+
+def keep_freed_memory_for_reuse() -> None:
+    """Let the C allocator keep freed image buffers for the next file (glibc only; once).
+
+    Every image needs buffers of a few megabytes (its decoded pixels, their copy as an array).
+    By default glibc serves blocks of that size as fresh memory maps and unmaps them when
+    freed, so each image makes the kernel zero new pages: on 1024x768 JPEGs that took about
+    two thirds of the hashing time. Raising the map and trim thresholds to 32 MB and 64 MB
+    keeps such buffers in the process for reuse; memory stays flat (``benchmarks/hashing.py
+    --memory``). Called by :func:`hash_paths` and in its worker processes.
+    """
+    global _ALLOCATOR_TUNED
+    if _ALLOCATOR_TUNED:
+        return
+    _ALLOCATOR_TUNED = True
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        return
+    mallopt(_M_MMAP_THRESHOLD, 32 * 1024 * 1024)
+    mallopt(_M_TRIM_THRESHOLD, 64 * 1024 * 1024)
+
+
+def _hash_one(args: tuple[str, bool, bool, bool]) -> MediaHashes:
+    return hash_file(args[0], reduced=args[1], reference=args[2], dihedral=args[3])
 
 
 def hash_paths(
-    paths: Iterable[Path], *, jobs: int = 1, reduced: bool = True, dihedral: bool = False
+    paths: Iterable[Path],
+    *,
+    jobs: int = 1,
+    reduced: bool = False,
+    reference: bool = False,
+    dihedral: bool = False,
 ) -> Iterator[MediaHashes]:
-    """Hash files in order, on ``jobs`` processes (0: one per CPU)."""
+    """Hash files in order, on ``jobs`` processes (0: one per CPU); options as :func:`hash_file`."""
     files = [str(p) for p in paths]
     workers = jobs or (os.cpu_count() or 1)
+    keep_freed_memory_for_reuse()
     if workers <= 1 or len(files) < 2:
         for f in files:
-            yield hash_file(f, reduced=reduced, dihedral=dihedral)
+            yield hash_file(f, reduced=reduced, reference=reference, dihedral=dihedral)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        yield from pool.map(_hash_one, [(f, reduced, dihedral) for f in files], chunksize=4)
+    with ProcessPoolExecutor(max_workers=workers, initializer=keep_freed_memory_for_reuse) as pool:
+        work = [(f, reduced, reference, dihedral) for f in files]
+        yield from pool.map(_hash_one, work, chunksize=4)
