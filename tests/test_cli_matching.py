@@ -37,6 +37,20 @@ def test_hash_jsonl_and_csv_with_per_file_errors(tmp_path: Path) -> None:
     assert code == 0 and len(table) == 3 and table[1]["kind"] == "image"
 
 
+def test_hash_reference_and_reduced_decoding_options(tmp_path: Path) -> None:
+    write_generated_images(tmp_path / "m", 2)  # 1024x768: large enough to decode smaller
+
+    def pdqs(*options: str) -> list[str]:
+        code, out = invoke("hash", str(tmp_path / "m"), "--jobs", "1", *options)
+        assert code == 0, out
+        return [json.loads(line)["pdq"] for line in out.splitlines() if line.startswith("{")]
+
+    default, by_reference = pdqs(), pdqs("--reference-pdq")
+    assert len(default) == 2 and default == by_reference
+    reduced = pdqs("--reduced-decode")
+    assert len(reduced) == 2 and reduced != default  # decoded smaller: some bits move
+
+
 def test_hash_missing_path(tmp_path: Path) -> None:
     code, out = invoke("hash", str(tmp_path / "nope"))
     assert code == 1 and "no such file or folder" in out

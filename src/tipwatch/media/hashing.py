@@ -7,7 +7,7 @@ Images are decoded at full size and PDQ is computed by :mod:`tipwatch.media.pdq`
 the reference implementation's hash bit for bit, several times faster (the tests check every
 sample image against the reference, the ``pdqhash`` package; ``reference=True`` computes with
 ``pdqhash`` itself). ``reduced=True`` decodes JPEGs at reduced size (the decoder's DCT scaling,
-Pillow's *draft* mode) first: faster on large photos, at the cost of a few bits of PDQ (see
+Pillow's *draft* mode) first: about twice as fast, at the cost of a few bits of PDQ (see
 ``docs/benchmarks.md``).
 
 Every problem with one file (empty, truncated, corrupt, not media, a decompression bomb) is
