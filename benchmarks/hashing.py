@@ -11,6 +11,7 @@ reported as the median, the 99th percentile and the maximum.
     python benchmarks/hashing.py [--count 1000]
     python benchmarks/hashing.py --memory 10000      # resident memory while hashing
     python benchmarks/hashing.py --agreement 300     # PDQ against pdqhash, all orientations
+    python benchmarks/hashing.py --allocator         # fresh processes, allocator setting on/off
 """
 
 from __future__ import annotations
@@ -157,6 +158,68 @@ def run_agreement(count: int) -> None:
     )
 
 
+def run_allocator_one(pipeline: str, tuned: bool, folder: Path, repeats: int) -> None:
+    """One fresh process that only hashes: one pipeline, with or without the allocator
+    setting; prints images/s."""
+    from tipwatch.media.hashing import hash_file, keep_freed_memory_for_reuse
+
+    paths = sorted(folder.iterdir())
+    if tuned:
+        keep_freed_memory_for_reuse()
+
+    def ours(files: list[Path]) -> None:
+        for f in files:
+            hash_file(f)
+
+    fn = reference_pdq if pipeline == "reference" else ours
+    _, elapsed = best_of(repeats, fn, paths)
+    print(json.dumps({"pipeline": pipeline, "tuned": tuned, "images_per_s": len(paths) / elapsed}))
+
+
+def run_allocator(count: int, repeats: int) -> None:
+    """Each pipeline in its own fresh process on one CPU, with and without the allocator
+    setting: how much of tipwatch's gain the setting is, and what it does for the reference.
+    The images are written by this process first, so the measured processes only hash (what
+    a process did before changes how glibc serves memory later)."""
+    import subprocess
+    import sys
+
+    from tipwatch.demo.images import write_generated_images
+
+    cpu = sorted(os.sched_getaffinity(0))[-1]
+    rates: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        write_generated_images(Path(tmp), count)
+        for pipeline in ("reference", "tipwatch"):
+            for tuned in (False, True):
+                command = [sys.executable, __file__, "--allocator-one", pipeline, str(int(tuned))]
+                command += ["--folder", tmp, "--repeats", str(repeats)]
+                out = subprocess.run(
+                    ["taskset", "-c", str(cpu), *command],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
+                line = json.loads(out.strip().splitlines()[-1])
+                rates[f"{pipeline}_{'tuned' if tuned else 'plain'}"] = line["images_per_s"]
+    print(
+        json.dumps(
+            {
+                "benchmark": "hashing_allocator",
+                "images": count,
+                "best_of": repeats,
+                "fresh_process_per_measurement": True,
+                **{f"{k}_images_per_s": round(v, 1) for k, v in rates.items()},
+                "speedup_both_plain": round(rates["tipwatch_plain"] / rates["reference_plain"], 2),
+                "speedup_both_tuned": round(rates["tipwatch_tuned"] / rates["reference_tuned"], 2),
+                "python": platform.python_version(),
+                "date": datetime.now(UTC).date().isoformat(),
+            }
+        ),
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=1000)
@@ -165,7 +228,21 @@ def main() -> None:
     parser.add_argument(
         "--agreement", type=int, metavar="N", help="PDQ against pdqhash on N synthetic images"
     )
+    parser.add_argument(
+        "--allocator",
+        action="store_true",
+        help="each pipeline in a fresh process, with and without the allocator setting",
+    )
+    parser.add_argument("--allocator-one", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.allocator_one:
+        pipeline, tuned = args.allocator_one
+        run_allocator_one(pipeline, tuned == "1", args.folder, args.repeats)
+        return
+    if args.allocator:
+        run_allocator(args.count, args.repeats)
+        return
     if args.agreement:
         run_agreement(args.agreement)
         return
