@@ -143,6 +143,14 @@ def test_decompression_bomb_is_refused(tmp_path: Path) -> None:
     assert r.error is not None and "decompression bomb" in r.error
 
 
+def test_a_strip_longer_than_any_real_image_is_refused_before_decoding(tmp_path: Path) -> None:
+    # 3 x 70,000 pixels: under the pixel limit, over the side limit (a hostile shape).
+    Image.new("RGB", (70_000, 3)).save(tmp_path / "strip.png")
+    r = hash_file(tmp_path / "strip.png")
+    assert r.error is not None and "side longer than the limit of 65,535" in r.error
+    assert (r.width, r.height) == (70_000, 3) and r.md5 is not None and r.pdq is None
+
+
 def test_missing_file_and_the_run_goes_on(tmp_path: Path, samples: dict[str, list[Path]]) -> None:
     results = list(hash_paths([tmp_path / "gone.jpg", samples["png"][0]]))
     assert results[0].error is not None and "cannot read" in results[0].error

@@ -96,6 +96,11 @@ def test_one_flat_colour_has_quality_zero_as_in_the_reference() -> None:
         assert pdq_of_rgb(rgb)[0].quality == pdqhash.compute(rgb)[1] == 0
 
 
+def test_sides_beyond_the_limit_are_refused() -> None:
+    with pytest.raises(ValueError, match="65,535"):
+        pdq_of_rgb(np.zeros((5, 70_000, 3), dtype=np.uint8))
+
+
 def test_non_rgb_arrays_are_refused() -> None:
     with pytest.raises(ValueError, match="uint8"):
         pdq_of_rgb(np.zeros((64, 64), dtype=np.uint8))

@@ -148,7 +148,7 @@ def _image_pdq(
     import numpy as np
     from PIL import Image, UnidentifiedImageError
 
-    from tipwatch.media.pdq import pdq_of_rgb
+    from tipwatch.media.pdq import MAX_SIDE, pdq_of_rgb
 
     try:
         with warnings.catch_warnings():
@@ -160,6 +160,11 @@ def _image_pdq(
                     raise _Refused(
                         f"image of {width}x{height} pixels is larger than the limit of "
                         f"{MAX_IMAGE_PIXELS:,} pixels (possible decompression bomb)"
+                    )
+                if max(width, height) > MAX_SIDE:
+                    raise _Refused(
+                        f"image of {width}x{height} pixels has a side longer than the limit "
+                        f"of {MAX_SIDE:,} pixels (broken or hostile file)"
                     )
                 if reduced and im.format == "JPEG":
                     scale = max(1, min(width, height) // DRAFT_MIN_SIDE)

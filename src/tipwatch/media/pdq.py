@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "MAX_SIDE",
     "MIN_HASHABLE_SIDE",
     "PdqHash",
     "pdq_of_luma64",
@@ -39,6 +40,9 @@ __all__ = [
 
 MIN_HASHABLE_SIDE = 5
 """Images narrower or shorter than this get the reference's empty hash and quality 0."""
+MAX_SIDE = 65_535
+"""Longer sides are refused (the JPEG and WebP limit): a 5 x 20,000,000 strip is within any
+pixel limit but would need gigabytes of scratch memory for its 64 row sums."""
 
 _SIDE = 64
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -87,27 +91,35 @@ def _box_bounds(n: int, window: int) -> tuple[npt.NDArray[np.int64], npt.NDArray
     return np.maximum(0, k - (window - half)), np.minimum(n - 1, k + half - 1)
 
 
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=256)
 def _tent(n: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float32]]:
     """For a side of ``n`` pixels: which pixels, and with what weights, make each of the 64
-    samples after two box-filter passes. Returns (64, width) indexes and float32 weights."""
+    samples after two box-filter passes. Returns (64, width) indexes and float32 weights.
+
+    Sample ``s`` averages the first pass's outputs ``m`` in its window; each of those averages
+    the pixels in its own window. Each first-pass output adds ``1 / its count`` over its
+    window (a difference array, summed along the row), and the sum is divided by the sample's
+    own count."""
     window = (n + 2 * _SIDE - 1) // (2 * _SIDE)
-    samples = [int(((s + 0.5) * n) / _SIDE) for s in range(_SIDE)]
+    samples = ((np.arange(_SIDE) + 0.5) * n / _SIDE).astype(np.intp)
     lo, hi = _box_bounds(n, window)
     width = min(n, 2 * window - 1)
-    index = np.empty((_SIDE, width), dtype=np.intp)
-    weight = np.zeros((_SIDE, width), dtype=np.float64)
-    for row, s in enumerate(samples):
-        start = max(0, min(int(lo[lo[s]]), n - width))
-        index[row] = np.arange(start, start + width)
-        outer = hi[s] - lo[s] + 1
-        for m in range(int(lo[s]), int(hi[s]) + 1):
-            inner = hi[m] - lo[m] + 1
-            weight[row, lo[m] - start : hi[m] - start + 1] += 1.0 / (inner * outer)
-    return index, weight.astype(np.float32)
+    start = np.minimum(lo[lo[samples]], n - width)
+    index = start[:, None] + np.arange(width)[None, :]
+    outer_lo, outer_hi = lo[samples], hi[samples]
+    first = outer_lo[:, None] + np.arange(window)[None, :]  # the first-pass outputs averaged
+    inside = first <= outer_hi[:, None]
+    first = np.minimum(first, n - 1)
+    share = np.where(inside, 1.0 / (hi[first] - lo[first] + 1), 0.0)
+    rows = np.broadcast_to(np.arange(_SIDE)[:, None], first.shape)
+    steps = np.zeros((_SIDE, width + 1))
+    np.add.at(steps, (rows, lo[first] - start[:, None]), share)
+    np.add.at(steps, (rows, hi[first] - start[:, None] + 1), -share)
+    weight = np.cumsum(steps, axis=1)[:, :width] / (outer_hi - outer_lo + 1)[:, None]
+    return index.astype(np.intp), weight.astype(np.float32)
 
 
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=256)
 def _tent_rgb(n: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float32]]:
     """The column weights over interleaved RGB values, with luminance folded in: for each of
     the 64 samples, the indexes into ``3 * n`` values and weights ``tent * luma coefficient``."""
@@ -174,6 +186,8 @@ def pdq_of_rgb(rgb: npt.NDArray[np.uint8], *, dihedral: bool = False) -> list[Pd
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"expected a (height, width, 3) uint8 array, got {rgb.shape} {rgb.dtype}")
     height, width, _ = rgb.shape
+    if max(height, width) > MAX_SIDE:
+        raise ValueError(f"a side of {max(height, width):,} pixels is over {MAX_SIDE:,}")
     if height < MIN_HASHABLE_SIDE or width < MIN_HASHABLE_SIDE:
         return [PdqHash("0" * 64, 0)] * (8 if dihedral else 1)
     return pdq_of_luma64(_luma64(np.ascontiguousarray(rgb)), dihedral=dihedral)
