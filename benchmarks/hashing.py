@@ -223,6 +223,7 @@ def run_allocator(count: int, repeats: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--size", default="1024x768", help="image size, WIDTHxHEIGHT")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--memory", type=int, metavar="N", help="RSS while hashing N images")
     parser.add_argument(
@@ -253,7 +254,8 @@ def main() -> None:
 
     cpus = sorted(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory() as tmp:
-        paths = write_generated_images(Path(tmp), args.count)
+        width, height = (int(v) for v in args.size.lower().split("x"))
+        paths = write_generated_images(Path(tmp), args.count, size=(width, height))
         os.sched_setaffinity(0, {cpus[-1]})
         ref, t_ref = best_of(args.repeats, reference_pdq, paths)
         ours, t_ours = best_of(args.repeats, tipwatch_pdq, paths)
@@ -269,7 +271,7 @@ def main() -> None:
     line = {
         "benchmark": "hashing",
         "images": n,
-        "size": "1024x768 JPEG q90",
+        "size": f"{args.size} JPEG q90",
         "best_of": args.repeats,
         "baseline_reference_full_decode_images_per_s": round(n / t_ref, 1),
         "baseline_reference_same_allocator_settings_images_per_s": round(n / t_ref_tuned, 1),
