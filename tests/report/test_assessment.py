@@ -74,8 +74,8 @@ def test_findings_match_the_numbers_they_cite(world: Path, assessment: Assessmen
     assert f"{check.factor:.1f}x" in overall.text
     assert f"95% CI {check.low:.1f}-{check.high:.1f}" in overall.text
     assert overall.numbers["window_start"] == date(2020, 3, 18)  # median of the four events
-    # 2. the countries furthest above baseline, each recomputed
-    top = findings["Furthest"]
+    # 2. the clearest rises above baseline, each recomputed, ranked by the interval's low end
+    top = findings["Clearest"]
     for country, factor in zip(top.numbers["countries"], top.numbers["factors"], strict=True):
         event = next(t.event for t in TRUTHS if t.country == country)
         assert event is not None
@@ -84,7 +84,12 @@ def test_findings_match_the_numbers_they_cite(world: Path, assessment: Assessmen
         assert (
             f"{country} {again.factor:.1f}x (95% CI {again.low:.1f}-{again.high:.1f})" in top.text
         )
-    assert top.numbers["factors"] == sorted(top.numbers["factors"], reverse=True)
+    assert top.numbers["lows"] == sorted(top.numbers["lows"], reverse=True)
+    clear = sorted(
+        (t for t in assessment.trends if t.surge is not None and t.surge.low > 1.0),
+        key=lambda t: -(t.surge.low if t.surge else 0),
+    )
+    assert top.numbers["countries"] == [t.country for t in clear[:3]]
     # 3. lags: the numbers in the sentence are the numbers kept
     lag = findings["In"]
     for key in ("after", "of", "median_lag", "min_lag", "max_lag"):

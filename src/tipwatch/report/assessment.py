@@ -232,9 +232,11 @@ def _findings(
             numbers.update(peak=p.date, peak_low=p.low, peak_high=p.high)
         out.append(Finding(text + ".", 100.0, numbers))
     surged = [t for t in trends if t.surge is not None]
+    # Ranked by the lower end of the interval, not the point estimate: a country with one
+    # referral a day can show 7x on noise, and would lead a ranking by point estimate.
     above = sorted(
         (t for t in surged if t.surge and t.surge.low > 1.0),
-        key=lambda t: -(t.surge.factor if t.surge else 0),
+        key=lambda t: -(t.surge.low if t.surge else 0),
     )
     if above:
         top = above[:3]
@@ -246,12 +248,15 @@ def _findings(
         ]
         out.append(
             Finding(
-                "Furthest above their baseline in the four weeks from their own "
-                f"{event_name(event_kind)}: " + ", ".join(parts) + ".",
+                "Clearest rises above baseline in the four weeks from each country's own "
+                f"{event_name(event_kind)} (ranked by the lower end of the 95% interval): "
+                + ", ".join(parts)
+                + ".",
                 90.0,
                 {
                     "countries": [t.country for t in top],
                     "factors": [t.surge.factor for t in top if t.surge is not None],
+                    "lows": [t.surge.low for t in top if t.surge is not None],
                 },
             )
         )
