@@ -80,6 +80,48 @@ def test_image_modes_are_hashed_as_their_rgb(tmp_path: Path) -> None:
         assert (ours.pdq, ours.pdq_quality) == reference_pdq(path), mode
 
 
+def test_heic_and_avif_photos_are_images_hashed_like_the_reference(tmp_path: Path) -> None:
+    """Phone cameras write HEIC (and AVIF): ISO media files like MP4, but still images."""
+    png = tmp_path / "card.png"
+    generated_image(7, (640, 480), kind="shapes").save(png)
+    original = hash_file(png)
+    for suffix in ("heic", "avif"):
+        path = tmp_path / f"card.{suffix}"
+        with Image.open(png) as im:
+            im.save(path, quality=85)  # pillow-heif writes HEIC; Pillow writes AVIF
+        ours = hash_file(path)
+        assert ours.error is None, ours.error
+        assert (ours.kind, ours.width, ours.height) == ("image", 640, 480)
+        assert ours.sha1 is not None and ours.vpdq is None
+        assert (ours.pdq, ours.pdq_quality) == reference_pdq(path)
+        assert original.pdq and ours.pdq and distance(original.pdq, ours.pdq) <= 31
+        cut = tmp_path / f"cut.{suffix}"
+        cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+        broken = hash_file(cut)
+        assert broken.kind == "image" and broken.error is not None and broken.pdq is None
+
+
+def test_heic_without_a_heif_decoder_says_what_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PIL import UnidentifiedImageError
+
+    from tipwatch.media import hashing
+
+    assert hashing._heif_decoder()  # registers HEIC with Pillow, to write the sample
+    path = tmp_path / "photo.heic"
+    generated_image(8, (320, 240)).save(path)
+
+    def no_heif(*_args: object, **_kwargs: object) -> None:
+        raise UnidentifiedImageError("cannot identify image file")
+
+    monkeypatch.setattr(hashing, "_heif_decoder", lambda: False)
+    monkeypatch.setattr(Image, "open", no_heif)
+    result = hash_file(path)
+    assert result.kind == "image" and result.pdq is None
+    assert result.error is not None and "need the pillow-heif package" in result.error
+
+
 def test_cryptographic_hashes_are_of_the_file_bytes(samples: dict[str, list[Path]]) -> None:
     import hashlib
 
@@ -160,6 +202,11 @@ def test_missing_file_and_the_run_goes_on(tmp_path: Path, samples: dict[str, lis
 def test_sniffing() -> None:
     assert sniff_kind(b"\xff\xd8\xff\xe0") == "image"
     assert sniff_kind(b"\x00\x00\x00\x18ftypmp42") == "video"
+    assert sniff_kind(b"\x00\x00\x00\x1cftypisom\x00\x00\x02\x00isomiso2avc1mp41") == "video"
+    assert sniff_kind(b"\x00\x00\x00\x1cftypheic\x00\x00\x00\x00mif1heicmiaf") == "image"
+    assert sniff_kind(b"\x00\x00\x00\x20ftypavif\x00\x00\x00\x00avifmif1miafMA1B") == "image"
+    assert sniff_kind(b"\x00\x00\x00\x18ftypmif1\x00\x00\x00\x00") == "image"
+    assert sniff_kind(b"\xff\xff\xff\xffftyp") == "video"  # a hostile box size: no crash
     assert sniff_kind(b"RIFF\x00\x00\x00\x00WEBPVP8 ") == "image"
     assert sniff_kind(b"hello") is None
 

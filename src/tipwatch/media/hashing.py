@@ -35,6 +35,7 @@ __all__ = [
     "VideoFrameHash",
     "hash_file",
     "hash_paths",
+    "is_heif",
     "pdq_hex",
     "sniff_kind",
 ]
@@ -65,9 +66,29 @@ _VIDEO_MAGIC: tuple[tuple[int, bytes], ...] = (
 )
 
 
+_HEIF_BRANDS = frozenset(
+    {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis"}
+)
+"""``ftyp`` brands of HEIF still images and image sequences: HEIC photos, AVIF."""
+
+
+def _ftyp_brands(head: bytes) -> list[bytes]:
+    """The major and compatible brands of an ISO media file's ``ftyp`` box."""
+    size = int.from_bytes(head[:4], "big")
+    end = min(len(head), max(16, size))
+    return [head[8:12]] + [head[i : i + 4] for i in range(16, end - 3, 4)]
+
+
+def is_heif(head: bytes) -> bool:
+    """Whether a file's first bytes are those of a HEIF image (HEIC, AVIF), not a video."""
+    return head[4:8] == b"ftyp" and any(b in _HEIF_BRANDS for b in _ftyp_brands(head))
+
+
 def sniff_kind(head: bytes) -> MediaKind | None:
     """``image``, ``video`` or ``None`` from a file's first bytes (its magic number)."""
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image"
+    if is_heif(head):  # before the video check: HEIC and AVIF are ISO media files too
         return "image"
     if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
         return "video"
@@ -150,6 +171,7 @@ def _image_pdq(
 
     from tipwatch.media.pdq import MAX_SIDE, pdq_of_rgb
 
+    _heif_decoder()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -181,7 +203,10 @@ def _image_pdq(
         result.error = f"refused as a possible decompression bomb: {exc}"
         return
     except UnidentifiedImageError:
-        result.error = "not a readable image (unknown or corrupt format)"
+        if is_heif(data[:512]) and not _heif_decoder():
+            result.error = "HEIC/HEIF images need the pillow-heif package (pip install pillow-heif)"
+        else:
+            result.error = "not a readable image (unknown or corrupt format)"
         return
     except (OSError, SyntaxError, ValueError) as exc:
         message = str(exc)
@@ -199,6 +224,26 @@ def _image_pdq(
     result.pdq_quality = quality
     if dihedral:
         result.pdq_dihedral = hexes
+
+
+_HEIF_DECODER: bool | None = None
+
+
+def _heif_decoder() -> bool:
+    """Register the HEIF decoder (HEIC photos) with Pillow, once; whether there is one.
+
+    Pillow reads AVIF itself; HEIC (the iPhone camera's default format) needs the
+    ``pillow-heif`` package, a dependency of tipwatch."""
+    global _HEIF_DECODER
+    if _HEIF_DECODER is None:
+        try:
+            import pillow_heif
+        except ImportError:
+            _HEIF_DECODER = False
+        else:
+            pillow_heif.register_heif_opener()
+            _HEIF_DECODER = True
+    return _HEIF_DECODER
 
 
 def _reference_pdq(array: Any, dihedral: bool) -> tuple[list[str], int]:
