@@ -80,15 +80,16 @@ def test_image_modes_are_hashed_as_their_rgb(tmp_path: Path) -> None:
         assert (ours.pdq, ours.pdq_quality) == reference_pdq(path), mode
 
 
-def test_heic_and_avif_photos_are_images_hashed_like_the_reference(tmp_path: Path) -> None:
+def test_heic_avif_and_jpeg_2000_are_images_hashed_like_the_reference(tmp_path: Path) -> None:
     """Phone cameras write HEIC (and AVIF): ISO media files like MP4, but still images."""
     png = tmp_path / "card.png"
     generated_image(7, (640, 480), kind="shapes").save(png)
     original = hash_file(png)
-    for suffix in ("heic", "avif"):
+    for suffix in ("heic", "avif", "jp2"):
         path = tmp_path / f"card.{suffix}"
         with Image.open(png) as im:
-            im.save(path, quality=85)  # pillow-heif writes HEIC; Pillow writes AVIF
+            options = {"quality_layers": [20]} if suffix == "jp2" else {"quality": 85}
+            im.save(path, **options)  # pillow-heif writes HEIC; Pillow the others
         ours = hash_file(path)
         assert ours.error is None, ours.error
         assert (ours.kind, ours.width, ours.height) == ("image", 640, 480)

@@ -57,6 +57,8 @@ _IMAGE_MAGIC: tuple[tuple[int, bytes], ...] = (
     (0, b"BM"),
     (0, b"II*\x00"),  # TIFF
     (0, b"MM\x00*"),
+    (0, b"\x00\x00\x00\x0cjP  \r\n\x87\n"),  # JPEG 2000 (JP2)
+    (0, b"\xff\x4f\xff\x51"),  # JPEG 2000 codestream
 )
 _VIDEO_MAGIC: tuple[tuple[int, bytes], ...] = (
     (4, b"ftyp"),  # MP4, MOV, 3GP
