@@ -6,6 +6,7 @@ Prints one JSON line per measurement with the baseline beside it. The file is sy
     python benchmarks/intake_xml.py                      # 20,000 referrals, SQLite + PostgreSQL
     python benchmarks/intake_xml.py --count 100000
     python benchmarks/intake_xml.py --memory 1000000     # peak memory of a 1,000,000 file
+    python benchmarks/intake_xml.py --growth 100000 --files 10   # speed as the store grows
 
 PostgreSQL is measured when $TIPWATCH_TEST_POSTGRES (or --postgres) names a server; a fresh
 database is created and dropped for the run.
@@ -236,6 +237,51 @@ def run_index_cost(count: int) -> None:
         print(json.dumps(row), flush=True)
 
 
+def run_growth(chunk: int, chunks: int) -> None:
+    """Intake speed as the store grows: ``chunks`` files of ``chunk`` new referrals each, one
+    after the other into the same SQLite store; the first file (empty store) is the baseline."""
+    import random
+
+    from tipwatch.demo.synthetic import synthetic_referral_xml
+    from tipwatch.intake import ingest_paths
+    from tipwatch.store import Store
+
+    rates: list[int] = []
+    with tempfile.TemporaryDirectory(dir=os.environ.get("TIPWATCH_BENCH_TMP")) as tmp:
+        folder = Path(tmp)
+        store = Store.open(str(folder / "growth.db"))
+        rng = random.Random(5)
+        for c in range(chunks):
+            path = folder / "chunk.xml"
+            with path.open("w", encoding="utf-8") as fh:
+                fh.write('<?xml version="1.0" encoding="UTF-8"?>\n<referrals>\n')
+                for i in range(c * chunk, (c + 1) * chunk):
+                    fh.write(synthetic_referral_xml(i, rng, files=2))
+                fh.write("</referrals>\n")
+            start = time.perf_counter()
+            summary = ingest_paths(store, [path])
+            elapsed = time.perf_counter() - start
+            assert summary.ingested == chunk
+            rates.append(round(chunk / elapsed))
+            print(f"stored before: {c * chunk:>9,}  intake: {rates[-1]:,}/s", file=sys.stderr)
+        store.close()
+    print(
+        json.dumps(
+            {
+                "benchmark": "intake_xml_growth",
+                "referrals_per_file": chunk,
+                "files": chunks,
+                "stored_before_each": [c * chunk for c in range(chunks)],
+                "per_s": rates,
+                "baseline_empty_store_per_s": rates[0],
+                "last_vs_empty": round(rates[-1] / rates[0], 2),
+                **machine(),
+            }
+        ),
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -248,6 +294,13 @@ def main() -> None:
     parser.add_argument(
         "--index-cost", type=int, metavar="N", help="intake of N with and without the time index"
     )
+    parser.add_argument(
+        "--growth",
+        type=int,
+        metavar="N",
+        help="intake speed as the store grows, N referrals per file (with --files)",
+    )
+    parser.add_argument("--files", type=int, default=10, help="files for --growth")
     parser.add_argument("--repeats", type=int, default=3, help="runs per measurement (best kept)")
     parser.add_argument(
         "--cpu",
@@ -262,6 +315,8 @@ def main() -> None:
         run_memory(args.memory)
     elif args.index_cost:
         run_index_cost(args.index_cost)
+    elif args.growth:
+        run_growth(args.growth, args.files)
     else:
         run_speed(args.count, args.postgres, args.repeats)
 
