@@ -1,0 +1,357 @@
+"""Media and matching commands: ``hash``, ``match`` and the ``lists`` group."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from tipwatch.cli import (
+    DbOption,
+    FormatOption,
+    OutputFormat,
+    _emit,
+    _fail,
+    _open,
+    _run,
+    app,
+    console,
+    err_console,
+)
+
+lists_app = typer.Typer(
+    help="Hash lists of known material: import, list, show, export, remove.",
+    no_args_is_help=True,
+)
+app.add_typer(lists_app, name="lists")
+
+
+# -- media hashing --------------------------------------------------------------------------
+
+
+class HashFormat(StrEnum):
+    JSONL = "jsonl"
+    CSV = "csv"
+
+
+_HASH_COLUMNS = (
+    "path",
+    "kind",
+    "size",
+    "md5",
+    "sha1",
+    "sha256",
+    "pdq",
+    "pdq_quality",
+    "width",
+    "height",
+    "frames",
+    "error",
+)
+
+
+@app.command("hash")
+def hash_command(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (read recursively).")],
+    fmt: Annotated[HashFormat, typer.Option("--format", "-f", help="Output format.")] = (
+        HashFormat.JSONL
+    ),
+    jobs: Annotated[int, typer.Option(help="Processes to use (0: one per CPU).", min=0)] = 0,
+    out: Annotated[Path | None, typer.Option(help="Write here instead of standard output.")] = (
+        None
+    ),
+    reduced_decode: Annotated[
+        bool,
+        typer.Option(
+            "--reduced-decode",
+            help="Decode JPEGs at reduced size: about twice as fast; PDQ then differs from the "
+            "reference's by a few bits.",
+        ),
+    ] = False,
+    reference_pdq: Annotated[
+        bool,
+        typer.Option(
+            "--reference-pdq",
+            help="Compute PDQ with the reference implementation (pdqhash) itself: the same "
+            "hashes, several times slower.",
+        ),
+    ] = False,
+) -> None:
+    """Hash images (PDQ, MD5, SHA-1, SHA-256) and videos (vPDQ, MD5, SHA-256).
+
+    Media are read, hashed and released: nothing of them is stored. A file that cannot be
+    hashed gets its reason in the `error` field; the run goes on. PDQ is the reference
+    implementation's hash, bit for bit (computed faster by tipwatch unless --reference-pdq).
+    """
+    from tipwatch.formats.detect import iter_source_files
+    from tipwatch.media import hash_paths
+
+    def body() -> None:
+        files = list(iter_source_files(paths))
+        sink = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
+        writer = None
+        if fmt is HashFormat.CSV:
+            writer = csv.DictWriter(sink, fieldnames=list(_HASH_COLUMNS), extrasaction="ignore")
+            writer.writeheader()
+        errors = 0
+        progress = Progress(
+            TextColumn("[bold]hashing"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeRemainingColumn(),
+            console=err_console,
+            transient=True,
+            disable=not err_console.is_terminal,
+        )
+        try:
+            with progress:
+                task = progress.add_task("hash", total=len(files))
+                for result in hash_paths(
+                    files, jobs=jobs, reduced=reduced_decode, reference=reference_pdq
+                ):
+                    row = result.as_dict()
+                    errors += result.error is not None
+                    if writer is not None:
+                        row["frames"] = len(result.vpdq) if result.vpdq else None
+                        writer.writerow(row)
+                    else:
+                        sink.write(json.dumps(row, default=lambda o: o.__dict__) + "\n")
+                    progress.advance(task)
+        finally:
+            if out:
+                sink.close()
+        err_console.print(
+            f"{len(files) - errors:,} file(s) hashed, {errors:,} could not be hashed",
+            highlight=False,
+        )
+
+    _run(body)
+
+
+# -- hash lists -----------------------------------------------------------------------------
+
+
+class ListFormat(StrEnum):
+    VICS = "vics"
+    CSV = "csv"
+    PLAIN = "plain"
+
+
+def _detect_list_format(path: Path) -> ListFormat:
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        return ListFormat.VICS
+    if suffix == ".csv":
+        return ListFormat.CSV
+    return ListFormat.PLAIN
+
+
+@lists_app.command("import")
+def lists_import(
+    path: Annotated[Path, typer.Argument(help="The list file.", exists=True, dir_okay=False)],
+    name: Annotated[str, typer.Option(help="The list's name (created when new).")],
+    version: Annotated[str, typer.Option(help="This version's label, e.g. 2020-04-01.")],
+    db: DbOption = None,
+    list_format: Annotated[
+        ListFormat | None, typer.Option("--format", help="vics, csv or plain (default: by suffix).")
+    ] = None,
+    hash_type: Annotated[
+        str | None, typer.Option(help="For a plain list: md5, sha1, sha256, pdq, ...")
+    ] = None,
+    scheme: Annotated[
+        str,
+        typer.Option(help="Category scheme: projectvic_us, dhs, uk_abc, interpol, industry, none."),
+    ] = "projectvic_us",
+    source: Annotated[str | None, typer.Option(help="Who issues the list.")] = None,
+    threshold: Annotated[
+        int | None, typer.Option(help="PDQ distance for a near match (default 31).", min=0, max=128)
+    ] = None,
+    quality_floor: Annotated[
+        int | None, typer.Option(help="Least PDQ quality to match (default 50).", min=0, max=100)
+    ] = None,
+    add_only: Annotated[
+        bool, typer.Option("--add-only", help="Only add: do not retire entries this file lacks.")
+    ] = False,
+) -> None:
+    """Import a version of a hash list (VICS JSON, hash CSV or a plain list)."""
+    from tipwatch.formats import hashlists
+    from tipwatch.matching.lists import import_list
+
+    def body() -> None:
+        fmt = list_format or _detect_list_format(path)
+        if fmt is ListFormat.VICS:
+            records = hashlists.read_vics(path)
+        elif fmt is ListFormat.CSV:
+            records = hashlists.read_hash_csv(path)
+        else:
+            if not hash_type:
+                _fail("a plain list needs --hash-type (md5, sha1, sha256, pdq, ...)")
+                return
+            records = hashlists.read_plain(path, hash_type)
+        summary = import_list(
+            _open(db),
+            name,
+            records,
+            version=version,
+            fmt=fmt.value,
+            scheme=scheme,
+            source_file=str(path),
+            source=source,
+            near_threshold=threshold,
+            quality_floor=quality_floor,
+            full=not add_only,
+        )
+        console.print(
+            f"list [bold]{name}[/] version {version}: {summary.added:,} added, "
+            f"{summary.reactivated:,} reactivated, {summary.retired:,} retired, "
+            f"{summary.kept:,} kept, {summary.rejected:,} rejected",
+            highlight=False,
+        )
+        for location, reason in summary.problems[:10]:
+            console.print(f"  {path.name}, {location}: {reason}", highlight=False)
+
+    _run(body)
+
+
+@lists_app.command("list")
+def lists_list(db: DbOption = None, fmt: FormatOption = OutputFormat.TABLE) -> None:
+    """List the hash lists with their active entries."""
+    from tipwatch.matching.lists import list_lists
+
+    def body() -> None:
+        rows = list_lists(_open(db))
+        _emit(
+            rows,
+            fmt,
+            [
+                "name",
+                "scheme",
+                "version",
+                "active_entries",
+                "near_threshold",
+                "quality_floor",
+                "source",
+            ],
+        )
+
+    _run(body)
+
+
+@lists_app.command("show")
+def lists_show(name: Annotated[str, typer.Argument()], db: DbOption = None) -> None:
+    """Show one list: settings, versions, entries by algorithm and category."""
+    from tipwatch.matching.lists import get_list
+
+    def body() -> None:
+        sys.stdout.write(json.dumps(get_list(_open(db), name), indent=2) + "\n")
+
+    _run(body)
+
+
+@lists_app.command("export")
+def lists_export(
+    name: Annotated[str, typer.Argument()],
+    db: DbOption = None,
+    list_format: Annotated[ListFormat, typer.Option("--format")] = ListFormat.VICS,
+    vics_version: Annotated[str, typer.Option(help="VICS 1.3 or 2.0.")] = "1.3",
+    out: Annotated[Path | None, typer.Option(help="Write here instead of standard output.")] = (
+        None
+    ),
+    include_retired: Annotated[bool, typer.Option(help="Also entries later versions dropped.")] = (
+        False
+    ),
+) -> None:
+    """Export a list's active entries as VICS JSON, hash CSV or a plain list."""
+    from tipwatch.formats import hashlists
+    from tipwatch.matching.lists import iter_entries
+
+    def body() -> None:
+        records = iter_entries(_open(db), name, include_retired=include_retired)
+        sink = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
+        try:
+            if list_format is ListFormat.VICS:
+                hashlists.write_vics(records, sink, version=vics_version)
+            elif list_format is ListFormat.CSV:
+                hashlists.write_hash_csv(records, sink)
+            else:
+                hashlists.write_plain(records, sink)
+        finally:
+            if out:
+                sink.close()
+
+    _run(body)
+
+
+@lists_app.command("remove")
+def lists_remove(
+    name: Annotated[str, typer.Argument()],
+    db: DbOption = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+) -> None:
+    """Remove a list, its entries and the matches against it."""
+    from tipwatch.matching.lists import remove_list
+
+    def body() -> None:
+        if not yes and not typer.confirm(f"Remove the list {name!r} and its matches?"):
+            raise typer.Exit(1)
+        n = remove_list(_open(db), name)
+        console.print(f"removed list {name} ({n:,} entries)")
+
+    _run(body)
+
+
+# -- matching -------------------------------------------------------------------------------
+
+
+@app.command()
+def match(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Media files or folders.")] = None,
+    db: DbOption = None,
+    referrals: Annotated[
+        bool, typer.Option("--referrals", help="Match the hashes of stored referrals' files.")
+    ] = False,
+    report: Annotated[
+        list[str] | None, typer.Option(help="With --referrals: only these report ids.")
+    ] = None,
+    jobs: Annotated[int, typer.Option(help="Processes for hashing media (0: one per CPU).")] = 0,
+    dihedral: Annotated[
+        bool, typer.Option(help="Also match images' 8 rotations and flips (PDQ).")
+    ] = False,
+) -> None:
+    """Match media, or stored referrals, against the hash lists: each file known or new.
+
+    A near (perceptual) match is a lead, not proof: its algorithm, distance and list are shown.
+    """
+    from tipwatch.formats.detect import iter_source_files
+    from tipwatch.matching.matcher import match_media, match_referrals
+
+    def body() -> None:
+        store = _open(db)
+        if referrals:
+            summary = match_referrals(store, report_ids=report)
+            console.print(
+                f"{summary.files:,} file(s): {summary.known:,} known, {summary.new:,} new "
+                f"({summary.exact_matches:,} exact and {summary.near_matches:,} near matches)",
+                highlight=False,
+            )
+            return
+        if not paths:
+            _fail("name media files or folders, or use --referrals")
+            return
+        files = iter_source_files(paths)
+        for result, verdict in match_media(store, files, jobs=jobs, dihedral=dihedral):
+            row: dict[str, Any] = {"path": result.path}
+            if verdict is None:
+                row["error"] = result.error
+            else:
+                row["status"] = verdict.status
+                row["matches"] = [m.as_dict() for m in verdict.matches]
+            sys.stdout.write(json.dumps(row) + "\n")
+
+    _run(body)
