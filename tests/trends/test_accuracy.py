@@ -94,6 +94,11 @@ def test_alignment_on_own_events_beats_a_common_date_and_placebos() -> None:
     result = alignment_test(series, real)
     assert result.improvement > 0 and result.placebo_p <= 0.01
     assert 0 <= result.lag <= 8
+    # the sentence gives the count of placebos that fit as well, and the p-value it makes
+    assert result.placebo_p == (result.placebos_as_good + 1) / (result.placebos + 1)
+    text = result.explain()
+    assert f"{result.placebos_as_good} of {result.placebos} placebos" in text
+    assert f"(p = {result.placebo_p:.3f})" in text and "fits the series better" in text
     # the same series against dates that belong to other countries: no better than placebos
     wrong = [
         Event(e.country, real[(i + 11) % len(real)].date, "stay-at-home", "", "test")

@@ -161,13 +161,21 @@ class AlignmentResult:
     """Share of shuffled-date alignments that fit at least as well as the real one."""
     placebos: int
 
+    @property
+    def placebos_as_good(self) -> int:
+        """How many shuffled-date alignments fit at least as well as the real one."""
+        return round(self.placebo_p * (self.placebos + 1)) - 1
+
     def explain(self) -> str:
         better = "better" if self.improvement > 0 else "no better"
+        days = f"{self.lag} day{'' if self.lag == 1 else 's'}"
         return (
-            f"Aligning each of {self.countries} countries on its own event explains the series "
-            f"{better} than one common date ({self.common_date:%d %b %Y}): "
-            f"{self.improvement:,.0f} noise variances, with a step {self.lag} day(s) after the "
-            f"event; {self.placebo_p:.3f} of {self.placebos} shuffled-date placebos fit as well"
+            f"Aligning each of {self.countries} countries on its own event fits the series "
+            f"{better} than one common date ({self.common_date:%d %b %Y}), with the step {days} "
+            f"after each event: the fit improves by {self.improvement:,.0f} (a sum of squares "
+            f"in units of the noise variance), and {self.placebos_as_good} of {self.placebos} "
+            "placebos, the event dates shuffled among the countries, fit as well "
+            f"(p = {self.placebo_p:.3f})"
         )
 
 
