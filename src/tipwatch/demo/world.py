@@ -1,7 +1,7 @@
 """The demo's invented world, calibrated on public figures, with its truth.
 
 * Each country's daily baseline is its 2019 CyberTipline count (NCMEC, shipped) times the
-  scale, over 365 days; 2020 runs 5% above 2019.
+  scale, over 365 days; 2020 runs 5% above 2019. All of 2019 and January to June 2020.
 * Each country surges from its own OxCGRT stay-at-home date (or its school-closure date when it
   had no stay-at-home order), after a lag of 0 to 6 days, ramping to a peak, holding, and
   decaying. Sweden, which closed neither primary schools nor ordered people home, does not
@@ -95,7 +95,12 @@ class DemoWorld:
             "seed": self.seed,
             "scale": self.scale,
             "years": list(self.years),
-            "period_each_year": f"{self.start:%m-%d} to {self.end:%m-%d}",
+            "periods": {
+                str(y): (
+                    f"{self.start:%m-%d} to {self.end:%m-%d}" if y == self.start.year else "whole"
+                )
+                for y in self.years
+            },
             "weekly_pattern_monday_to_sunday": list(next(iter(self.countries.values())).weekly),
             "dispersion": DISPERSION,
             "growth_2020": GROWTH_2020,
@@ -224,9 +229,14 @@ def build_world(
     )
 
 
+DAYS_2019 = 365
+"""2019 is generated whole, so the store holds one unbroken series from 1 January 2019 to
+30 June 2020 (a gap of half a year would read as zero referrals and as a change)."""
+
+
 def expected_2019(truth: SurgeTruth) -> np.ndarray:
-    """The same half-year of 2019: the baseline with the weekly pattern, no surge."""
+    """All of 2019: the baseline with the weekly pattern, no surge."""
     flat = SurgeTruth(
-        truth.country, truth.start.replace(year=2019), truth.days, truth.baseline / GROWTH_2020
+        truth.country, truth.start.replace(year=2019), DAYS_2019, truth.baseline / GROWTH_2020
     )
     return expected_counts(flat)
