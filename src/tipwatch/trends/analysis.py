@@ -101,7 +101,8 @@ def _require_complete(series: DailySeries) -> None:
     missing = np.flatnonzero(~np.isfinite(series.values))
     if len(missing):
         raise InsufficientDataError(
-            f"{series.label()}: {len(missing)} day(s) without a value, the first "
+            f"{series.label()}: {len(missing)} day{'' if len(missing) == 1 else 's'} without a "
+            "value, the first "
             f"{series.day(int(missing[0]))}; this analysis needs every day (import the "
             "missing days, or analyse a range without gaps)"
         )
@@ -421,9 +422,10 @@ class LagResult:
 
     def explain(self) -> str:
         when = "after" if self.days >= 0 else "before"
+        days = abs(self.days)
         return (
-            f"the {self.to} in {self.series} came {abs(self.days)} day(s) {when} the {self.event} "
-            f"({self.event_date:%d %b %Y}; interval {self.low} to {self.high} days)"
+            f"the {self.to} in {self.series} came {days} day{'' if days == 1 else 's'} {when} the "
+            f"{self.event} ({self.event_date:%d %b %Y}; interval {self.low} to {self.high} days)"
         )
 
 
