@@ -217,6 +217,9 @@ def _image_pdq(
         else:
             result.error = f"the image cannot be decoded: {message}"
         return
+    except Exception as exc:  # a decoder plugin's own error (AVIF raises RuntimeError)
+        result.error = f"the image cannot be decoded: {type(exc).__name__}: {exc}"
+        return
     if reference:
         hexes, quality = _reference_pdq(array, dihedral)
     else:
