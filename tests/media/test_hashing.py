@@ -284,6 +284,45 @@ def test_video_gets_vpdq_one_hash_per_second(test_video: Path) -> None:
     assert r.md5 is not None and r.sha256 is not None and r.pdq is None
 
 
+def test_damaged_videos_never_stop_the_run(test_video: Path, tmp_path: Path) -> None:
+    """Overwriting random bytes of a test video made FFmpeg's scaler abort the whole process
+    (about one variant in sixteen); videos are decoded in a child process, so only that file
+    fails and every file gets its result."""
+    import random
+
+    clean = test_video.read_bytes()
+    rng = random.Random("video-damage-30-4")
+    paths = []
+    for i in range(16):
+        data = bytearray(clean)
+        for _ in range(rng.randint(1, 30)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        if i % 3 == 0:
+            data = data[: rng.randrange(1, len(data))]
+        paths.append(tmp_path / f"damaged_{i}.mp4")
+        paths[-1].write_bytes(bytes(data))
+    results = list(hash_paths([*paths, test_video], jobs=1))
+    assert [r.path for r in results] == [str(p) for p in [*paths, test_video]]
+    assert results[-1].error is None and results[-1].vpdq
+    assert all((r.vpdq is None) == (r.error is not None) for r in results if r.kind == "video")
+
+
+def test_a_decoder_that_kills_its_process_fails_only_that_file(
+    test_video: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    import vpdq
+
+    def abort(**_kwargs: object) -> None:
+        os.abort()  # what FFmpeg's failed assertion does
+
+    monkeypatch.setattr(vpdq, "computeHash", abort)  # the forked child inherits it
+    result = hash_file(test_video)
+    assert result.vpdq is None and result.md5 is not None
+    assert result.error is not None and "decoder stopped the process" in result.error
+
+
 def test_corrupt_video(tmp_path: Path) -> None:
     (tmp_path / "bad.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 500)
     r = hash_file(tmp_path / "bad.mp4")

@@ -19,11 +19,13 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import io
+import multiprocessing
 import os
 import warnings
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Literal
 
@@ -266,28 +268,62 @@ class _Refused(Exception):
     pass
 
 
-def _video_vpdq(path: Path, result: MediaHashes) -> None:
+def _vpdq_in_child(path: str, send: Connection) -> None:
+    """In the child process: vPDQ of one video, sent back as plain tuples."""
     try:
         import vpdq
+
+        features = vpdq.computeHash(input_video_filename=path, seconds_per_hash=1)
+        frames = [
+            (int(f.frame_number), float(f.timestamp), str(f.hex), int(f.quality)) for f in features
+        ]
+        send.send(("ok", frames))
+    except Exception as exc:  # the binding raises plain exceptions for unreadable video
+        send.send(("error", str(exc)))
+    finally:
+        send.close()
+
+
+def _video_vpdq(path: Path, result: MediaHashes) -> None:
+    """vPDQ of a video, decoded in a child process of its own.
+
+    FFmpeg's scaler aborts the whole process on some damaged videos (an assertion in
+    libswscale, found by overwriting random bytes of a test video); in a child, that ends
+    only the child, and the file gets an error while the run goes on.
+    """
+    try:
+        import vpdq  # noqa: F401  (checked here, used in the child)
     except ImportError:
         result.error = "video hashing needs the vpdq package (see the README's install notes)"
         return
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_vpdq_in_child, args=(str(path), send))
+    child.start()
+    send.close()
     try:
-        features = vpdq.computeHash(input_video_filename=str(path), seconds_per_hash=1)
-    except Exception as exc:  # the binding raises plain exceptions for unreadable video
-        result.error = f"the video cannot be decoded: {exc}"
+        status, payload = receive.recv()
+    except EOFError:
+        status, payload = "crashed", None
+    finally:
+        receive.close()
+        child.join()
+    if status == "crashed":
+        result.error = (
+            "the video cannot be decoded: the decoder stopped the process "
+            f"(exit code {child.exitcode}); the file is probably damaged"
+        )
         return
-    if not features:
+    if status == "error":
+        result.error = f"the video cannot be decoded: {payload}"
+        return
+    if not payload:
         result.error = "the video holds no decodable frames"
         return
     result.vpdq = [
-        VideoFrameHash(
-            frame=int(f.frame_number),
-            seconds=round(float(f.timestamp), 3),
-            pdq=str(f.hex),
-            quality=int(f.quality),
-        )
-        for f in features
+        VideoFrameHash(frame=frame, seconds=round(seconds, 3), pdq=hex_, quality=quality)
+        for frame, seconds, hex_, quality in payload
     ]
 
 
