@@ -21,6 +21,7 @@ import hashlib
 import io
 import multiprocessing
 import os
+import tempfile
 import warnings
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -268,8 +269,10 @@ class _Refused(Exception):
     pass
 
 
-def _vpdq_in_child(path: str, send: Connection) -> None:
-    """In the child process: vPDQ of one video, sent back as plain tuples."""
+def _vpdq_in_child(path: str, send: Connection, stderr_fd: int) -> None:
+    """In the child process: vPDQ of one video, sent back as plain tuples. The decoder's own
+    messages go to ``stderr_fd`` (read by the parent for the file's error), not the terminal."""
+    os.dup2(stderr_fd, 2)
     try:
         import vpdq
 
@@ -298,25 +301,29 @@ def _video_vpdq(path: Path, result: MediaHashes) -> None:
         return
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_vpdq_in_child, args=(str(path), send))
-    child.start()
-    send.close()
-    try:
-        status, payload = receive.recv()
-    except EOFError:
-        status, payload = "crashed", None
-    finally:
-        receive.close()
-        child.join()
+    with tempfile.TemporaryFile() as messages:
+        receive, send = context.Pipe(duplex=False)
+        child = context.Process(target=_vpdq_in_child, args=(str(path), send, messages.fileno()))
+        child.start()
+        send.close()
+        try:
+            status, payload = receive.recv()
+        except EOFError:
+            status, payload = "crashed", None
+        finally:
+            receive.close()
+            child.join()
+        messages.seek(0)
+        said = messages.read(4096).decode("utf-8", "replace").strip().splitlines()
+    detail = f" (the decoder said: {said[-1].strip()})" if said else ""
     if status == "crashed":
         result.error = (
             "the video cannot be decoded: the decoder stopped the process "
-            f"(exit code {child.exitcode}); the file is probably damaged"
+            f"(exit code {child.exitcode}); the file is probably damaged{detail}"
         )
         return
     if status == "error":
-        result.error = f"the video cannot be decoded: {payload}"
+        result.error = f"the video cannot be decoded: {payload}{detail}"
         return
     if not payload:
         result.error = "the video holds no decodable frames"
