@@ -315,12 +315,14 @@ def test_a_decoder_that_kills_its_process_fails_only_that_file(
     import vpdq
 
     def abort(**_kwargs: object) -> None:
+        os.write(2, b"Assertion desc failed at swscale_internal.h:725\n")
         os.abort()  # what FFmpeg's failed assertion does
 
     monkeypatch.setattr(vpdq, "computeHash", abort)  # the forked child inherits it
     result = hash_file(test_video)
     assert result.vpdq is None and result.md5 is not None
     assert result.error is not None and "decoder stopped the process" in result.error
+    assert "(the decoder said: Assertion desc failed at swscale_internal.h:725)" in result.error
 
 
 def test_corrupt_video(tmp_path: Path) -> None:
