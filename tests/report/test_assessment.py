@@ -202,6 +202,12 @@ def test_pdf_pages_render(page: Path, tmp_path: Path) -> None:
     assert all(p.stat().st_size > 3_000 for p in pages)
     sizes = [p.stat().st_size for p in pages]
     assert np.mean(sizes) > 8_000, "pages carry text and charts, not blank paper"
+    text = subprocess.run(
+        ["pdftotext", str(pdf), "-"], check=True, capture_output=True, text=True
+    ).stdout
+    assert "Key findings" in text and "Surge factor: the four weeks" in text
+    assert "Click a column heading" not in text  # screen-only advice stays off paper
+    assert "Click a column heading" in page.read_text(encoding="utf-8")
 
 
 def test_assess_command(world: Path, tmp_path: Path) -> None:
