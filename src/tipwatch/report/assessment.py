@@ -28,7 +28,7 @@ from tipwatch.trends.countries import (
     alignment_test,
     analyse_countries,
 )
-from tipwatch.trends.events import OXCGRT_CREDIT, event_name, list_events
+from tipwatch.trends.events import OXCGRT_CREDIT, event_name, first_events, list_events
 from tipwatch.trends.signals import referral_series, signal_series
 
 __all__ = ["EU27", "REGIONS", "Assessment", "Finding", "build_assessment", "countries_of"]
@@ -120,10 +120,7 @@ def build_assessment(
             "and run `tipwatch triage` first"
         )
     calendar = list_events(store)
-    own_events: dict[str, date] = {}
-    for e in sorted(calendar, key=lambda e: e.date):
-        if e.kind == event_kind and e.country in series:
-            own_events.setdefault(e.country, e.date)
+    own_events = {c: e.date for c, e in first_events(calendar, event_kind).items() if c in series}
     trends = analyse_countries(
         series,
         calendar,

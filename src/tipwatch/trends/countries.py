@@ -24,7 +24,7 @@ from tipwatch.trends.analysis import (
     peak,
     surge_factor,
 )
-from tipwatch.trends.events import Event, event_name
+from tipwatch.trends.events import Event, event_name, first_events
 
 __all__ = ["AlignmentResult", "CountryTrend", "alignment_test", "analyse_countries"]
 
@@ -93,10 +93,7 @@ def analyse_countries(
 
     A country whose series cannot support an analysis gets the reason in ``problems``
     instead of a number."""
-    first_event: dict[str, Event] = {}
-    for e in sorted(events, key=lambda e: e.date):
-        if e.kind == event_kind:
-            first_event.setdefault(e.country, e)
+    first_event = first_events(events, event_kind)
     out = []
     for country, s in sorted(series.items()):
         event = first_event.get(country)
@@ -191,10 +188,7 @@ def alignment_test(
     """Does a step at each country's own event (plus one common lag) fit the countries'
     series better than a step at one common date? Placebo: the same with the event dates
     shuffled among the countries."""
-    own: dict[str, date] = {}
-    for e in sorted(events, key=lambda e: e.date):
-        if e.kind == event_kind and e.country in series:
-            own.setdefault(e.country, e.date)
+    own = {c: e.date for c, e in first_events(events, event_kind).items() if c in series}
     countries = sorted(own)
     if len(countries) < 3:
         raise InsufficientDataError(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
@@ -35,6 +36,7 @@ __all__ = [
     "Event",
     "add_event",
     "event_name",
+    "first_events",
     "import_events",
     "list_events",
     "shipped_events",
@@ -72,6 +74,15 @@ class Event:
     kind: str
     label: str
     source: str
+
+
+def first_events(events: Iterable[Event], kind: str) -> dict[str, Event]:
+    """Each country's first event of ``kind``: the date its own analyses count from."""
+    first: dict[str, Event] = {}
+    for e in sorted(events, key=lambda e: e.date):
+        if e.kind == kind:
+            first.setdefault(e.country, e)
+    return first
 
 
 def _data(name: str) -> str:
