@@ -148,13 +148,6 @@ class MediaHashes:
         return {k: v for k, v in out.items() if v is not None}
 
 
-def pdq_hex(bits: Any) -> str:
-    """The 64-hex-digit form of a PDQ bit vector (first bit most significant)."""
-    import numpy as np
-
-    return bytes(np.packbits(np.asarray(bits, dtype=np.uint8))).hex()
-
-
 DIHEDRAL = (
     "original",
     "rotate90",
@@ -252,6 +245,13 @@ def _heif_decoder() -> bool:
             pillow_heif.register_heif_opener()
             _HEIF_DECODER = True
     return _HEIF_DECODER
+
+
+def pdq_hex(bits: Any) -> str:
+    """The 64-hex-digit form of a PDQ bit vector (see :func:`tipwatch.media.pdq.pdq_hex`)."""
+    from tipwatch.media import pdq
+
+    return pdq.pdq_hex(bits)
 
 
 def _reference_pdq(array: Any, dihedral: bool) -> tuple[list[str], int]:

@@ -34,6 +34,7 @@ __all__ = [
     "MAX_SIDE",
     "MIN_HASHABLE_SIDE",
     "PdqHash",
+    "pdq_hex",
     "pdq_of_luma64",
     "pdq_of_rgb",
 ]
@@ -158,10 +159,15 @@ def _quality(buffer: npt.NDArray[np.float64]) -> int:
     return min(100, gradient // 90)
 
 
+def pdq_hex(bits: npt.ArrayLike) -> str:
+    """The 64-hex-digit form of a PDQ bit vector, first bit most significant (the order of
+    ``pdqhash``'s vectors)."""
+    return bytes(np.packbits(np.asarray(bits, dtype=np.uint8))).hex()
+
+
 def _bits_hex(dct: npt.NDArray[np.float64]) -> str:
     median = np.partition(dct.ravel(), 127)[127]  # the lower median, as the reference
-    bits = (dct > median).ravel()[::-1]  # the reference's bit 0 is the last hex digit's
-    return bytes(np.packbits(bits)).hex()
+    return pdq_hex((dct > median).ravel()[::-1])  # the reference's bit 0 is the last digit's
 
 
 def pdq_of_luma64(buffer: npt.NDArray[np.float64], *, dihedral: bool = False) -> list[PdqHash]:
