@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from tipwatch.cli import (
     DbOption,
@@ -20,6 +19,7 @@ from tipwatch.cli import (
     _fail,
     _open,
     _run,
+    _stage_progress,
     app,
     console,
     err_console,
@@ -100,20 +100,12 @@ def hash_command(
             writer = csv.DictWriter(sink, fieldnames=list(_HASH_COLUMNS), extrasaction="ignore")
             writer.writeheader()
         errors = 0
-        progress = Progress(
-            TextColumn("[bold]hashing"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TimeRemainingColumn(),
-            console=err_console,
-            transient=True,
-            disable=not err_console.is_terminal,
-        )
+        progress, on_progress = _stage_progress()
         try:
             with progress:
-                task = progress.add_task("hash", total=len(files))
-                for result in hash_paths(
-                    files, jobs=jobs, reduced=reduced_decode, reference=reference_pdq
+                on_progress("hashing", 0, len(files))
+                for done, result in enumerate(
+                    hash_paths(files, jobs=jobs, reduced=reduced_decode, reference=reference_pdq), 1
                 ):
                     row = result.as_dict()
                     errors += result.error is not None
@@ -122,7 +114,7 @@ def hash_command(
                         writer.writerow(row)
                     else:
                         sink.write(json.dumps(row, default=lambda o: o.__dict__) + "\n")
-                    progress.advance(task)
+                    on_progress("hashing", done, len(files))
         finally:
             if out:
                 sink.close()
