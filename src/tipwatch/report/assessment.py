@@ -452,6 +452,23 @@ def _table(
     return rows
 
 
+def _weekly_shares(
+    period: _Period, weekly_total: dict[date, float], metrics: dict[str, str]
+) -> dict[str, list[tuple[date, float]]]:
+    """Each metric's weekly share of all referrals (chart label -> metric), for the metrics
+    with any referral in the period."""
+    from tipwatch.report import charts as ch
+
+    shares: dict[str, list[tuple[date, float]]] = {}
+    for name, metric in metrics.items():
+        part = period.total(metric)
+        if part is not None and part.values.sum() > 0:
+            shares[name] = [
+                (d, v / weekly_total[d]) for d, v in ch.weekly(part) if weekly_total.get(d)
+            ]
+    return shares
+
+
 def _charts(
     period: _Period,
     series: dict[str, DailySeries],
@@ -492,27 +509,23 @@ def _charts(
     total = period.total("referrals")
     if total is not None and metric == "referrals":
         weekly_total = dict(ch.weekly(total))
-        shares: dict[str, list[tuple[date, float]]] = {}
-        for name, m in (("known material", "material:known"), ("new material", "material:new")):
-            part = period.total(m)
-            if part is not None and part.values.sum() > 0:
-                shares[name] = [
-                    (d, v / weekly_total[d]) for d, v in ch.weekly(part) if weekly_total.get(d)
-                ]
+        shares = _weekly_shares(
+            period,
+            weekly_total,
+            {"known material": "material:known", "new material": "material:new"},
+        )
         if shares:
             out["material"] = ch.share_chart(
                 shares, title="Referrals with known and with new material", y_title="share"
             )
-        ann: dict[str, list[tuple[date, float]]] = {}
-        for name, m in (
-            ("possible self-production", "annotation:possibleSelfProduction"),
-            ("live streaming", "annotation:liveStreaming"),
-        ):
-            part = period.total(m)
-            if part is not None and part.values.sum() > 0:
-                ann[name] = [
-                    (d, v / weekly_total[d]) for d, v in ch.weekly(part) if weekly_total.get(d)
-                ]
+        ann = _weekly_shares(
+            period,
+            weekly_total,
+            {
+                "possible self-production": "annotation:possibleSelfProduction",
+                "live streaming": "annotation:liveStreaming",
+            },
+        )
         if ann:
             out["annotations"] = ch.share_chart(
                 ann,
