@@ -21,7 +21,7 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
-from tipwatch.demo.world import DAYS_2019, SERVICES, DemoWorld, expected_2019
+from tipwatch.demo.world import SERVICES, DemoWorld, expected_2019
 from tipwatch.models import IncidentType
 from tipwatch.trends.simulate import expected_counts
 
@@ -216,11 +216,11 @@ def _year_referrals(
     progress: Progress | None,
 ) -> Iterator[str]:
     rng = state.rng
-    days = (world.end - world.start).days + 1 if year == world.start.year else DAYS_2019
     expected = {
-        c: (expected_counts(t) if year == 2020 else expected_2019(t))
+        c: (expected_counts(t) if year == world.start.year else expected_2019(t))
         for c, t in world.countries.items()
     }
+    days = len(next(iter(expected.values())))
     outage = (date.fromisoformat(world.outage["from"]), date.fromisoformat(world.outage["to"]))
     gap = (date.fromisoformat(world.gap["from"]), date.fromisoformat(world.gap["to"]))
     viral_day = date.fromisoformat(world.viral["day"])
