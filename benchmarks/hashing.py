@@ -26,7 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 
-def reference_pdq_with_quality(paths: list[Path]) -> list[tuple[str, int]]:
+def reference_pdq(paths: list[Path]) -> list[tuple[str, int]]:
+    """The reference pipeline: a full-size Pillow decode, then ``pdqhash``; (hash, quality)."""
     import numpy as np
     import pdqhash
     from PIL import Image
@@ -38,21 +39,6 @@ def reference_pdq_with_quality(paths: list[Path]) -> list[tuple[str, int]]:
         with Image.open(p) as im:
             vector, quality = pdqhash.compute(np.asarray(im.convert("RGB")))
         out.append((pdq_hex(vector), int(quality)))
-    return out
-
-
-def reference_pdq(paths: list[Path]) -> list[str]:
-    import numpy as np
-    import pdqhash
-    from PIL import Image
-
-    from tipwatch.media.hashing import pdq_hex
-
-    out = []
-    for p in paths:
-        with Image.open(p) as im:
-            vector, _quality = pdqhash.compute(np.asarray(im.convert("RGB")))
-        out.append(pdq_hex(vector))
     return out
 
 
@@ -257,7 +243,7 @@ def main() -> None:
         width, height = (int(v) for v in args.size.lower().split("x"))
         paths = write_generated_images(Path(tmp), args.count, size=(width, height))
         os.sched_setaffinity(0, {cpus[-1]})
-        ref, t_ref = best_of(args.repeats, reference_pdq, paths)
+        ref_with_quality, t_ref = best_of(args.repeats, reference_pdq, paths)
         ours, t_ours = best_of(args.repeats, tipwatch_pdq, paths)
         reduced, t_reduced = best_of(args.repeats, tipwatch_pdq, paths, 1, True)
         # tipwatch has now set the C allocator to keep freed buffers
@@ -266,7 +252,8 @@ def main() -> None:
         _, t_ref_tuned = best_of(args.repeats, reference_pdq, paths)
         os.sched_setaffinity(0, set(cpus))
         _, t_both = best_of(args.repeats, tipwatch_pdq, paths, len(cpus))
-        qualities = [q for _h, q in reference_pdq_with_quality(paths)]
+    ref = [h for h, _q in ref_with_quality]
+    qualities = [q for _h, q in ref_with_quality]
     n = len(ref)
     line = {
         "benchmark": "hashing",
