@@ -24,6 +24,23 @@ def reference_pdq(path: Path) -> tuple[str, int]:
     return pdq_hex(vector), int(quality)
 
 
+def damaged_copies(clean: bytes, seed: str, count: int, *, most_bytes: int) -> list[bytes]:
+    """``count`` copies of a file with up to ``most_bytes`` random bytes overwritten; every
+    third one also cut short. The same seed gives the same copies."""
+    import random
+
+    rng = random.Random(seed)
+    out = []
+    for i in range(count):
+        data = bytearray(clean)
+        for _ in range(rng.randint(1, most_bytes)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        if i % 3 == 0:
+            data = data[: rng.randrange(1, len(data))]
+        out.append(bytes(data))
+    return out
+
+
 def distance(a: str, b: str) -> int:
     return bin(int(a, 16) ^ int(b, 16)).count("1")
 
@@ -194,7 +211,6 @@ def test_corrupt_image(tmp_path: Path) -> None:
 def test_damaged_images_never_stop_the_run(tmp_path: Path, fmt: str, suffix: str) -> None:
     """Random bytes overwritten and files cut short: each gets a result, never an exception.
     (Found this way: a damaged AVIF made the decoder raise RuntimeError.)"""
-    import random
 
     from tipwatch.media.hashing import _heif_decoder
 
@@ -202,15 +218,9 @@ def test_damaged_images_never_stop_the_run(tmp_path: Path, fmt: str, suffix: str
     buf = io.BytesIO()
     generated_image(3, (160, 120), kind="shapes").save(buf, fmt)
     clean = buf.getvalue()
-    rng = random.Random(f"{fmt}-damage")
-    for i in range(25):
-        data = bytearray(clean)
-        for _ in range(rng.randint(1, 20)):
-            data[rng.randrange(len(data))] = rng.randrange(256)
-        if i % 3 == 0:
-            data = data[: rng.randrange(1, len(data))]
+    for i, data in enumerate(damaged_copies(clean, f"{fmt}-damage", 25, most_bytes=20)):
         path = tmp_path / f"damaged_{i}.{suffix}"
-        path.write_bytes(bytes(data))
+        path.write_bytes(data)
         result = hash_file(path)
         assert result.md5 is not None or result.error is not None
         assert (result.pdq is None) == (result.error is not None) or result.kind == "video"
@@ -288,19 +298,13 @@ def test_damaged_videos_never_stop_the_run(test_video: Path, tmp_path: Path) -> 
     """Overwriting random bytes of a test video made FFmpeg's scaler abort the whole process
     (about one variant in sixteen); videos are decoded in a child process, so only that file
     fails and every file gets its result."""
-    import random
 
-    clean = test_video.read_bytes()
-    rng = random.Random("video-damage-30-4")
     paths = []
-    for i in range(16):
-        data = bytearray(clean)
-        for _ in range(rng.randint(1, 30)):
-            data[rng.randrange(len(data))] = rng.randrange(256)
-        if i % 3 == 0:
-            data = data[: rng.randrange(1, len(data))]
+    for i, data in enumerate(
+        damaged_copies(test_video.read_bytes(), "video-damage-30-4", 16, most_bytes=30)
+    ):
         paths.append(tmp_path / f"damaged_{i}.mp4")
-        paths[-1].write_bytes(bytes(data))
+        paths[-1].write_bytes(data)
     results = list(hash_paths([*paths, test_video], jobs=1))
     assert [r.path for r in results] == [str(p) for p in [*paths, test_video]]
     assert results[-1].error is None and results[-1].vpdq

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -216,44 +217,19 @@ def test_assess_command(world: Path, tmp_path: Path) -> None:
     from tipwatch.cli import app
 
     runner = CliRunner()
+
+    def assess(*options: str) -> Any:
+        first_half = ["--from", "2020-01-01", "--to", "2020-06-30"]
+        args = ["assess", *(options if "--from" in options else [*first_half, *options])]
+        return runner.invoke(app, [*args, "--db", str(world)], env={"COLUMNS": "200"})
+
     out = tmp_path / "a.html"
-    result = runner.invoke(
-        app,
-        [
-            "assess",
-            "--from",
-            "2020-01-01",
-            "--to",
-            "2020-06-30",
-            "--db",
-            str(world),
-            "--countries",
-            "NL,DE,FR,SE",
-            "--out",
-            str(out),
-        ],
-        env={"COLUMNS": "200"},
-    )
+    result = assess("--countries", "NL,DE,FR,SE", "--out", str(out))
     assert result.exit_code == 0, result.output
     assert "Wrote" in result.output and out.exists()
     html = out.read_text()
     assert "Key findings" in html and "NL" in html and "BE</td>" not in html
-    result = runner.invoke(
-        app, ["assess", "--from", "2020-06-30", "--to", "2020-01-01", "--db", str(world)]
-    )
+    result = assess("--from", "2020-06-30", "--to", "2020-01-01")
     assert result.exit_code == 1 and "--to must be after --from" in result.output
-    result = runner.invoke(
-        app,
-        [
-            "assess",
-            "--from",
-            "2020-01-01",
-            "--to",
-            "2020-06-30",
-            "--db",
-            str(world),
-            "--region",
-            "ASIA",
-        ],
-    )
+    result = assess("--region", "ASIA")
     assert result.exit_code == 1 and "EU27" in result.output
