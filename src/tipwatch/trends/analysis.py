@@ -25,6 +25,7 @@ __all__ = [
     "LagResult",
     "PeakResult",
     "SurgeResult",
+    "day_count",
     "detect_change",
     "lag_from_event",
     "peak",
@@ -34,6 +35,11 @@ __all__ = [
 
 F64 = npt.NDArray[np.float64]
 _Date = date  # for fields next to one named ``date``
+
+
+def day_count(n: int) -> str:
+    """``1 day``, ``3 days``: how the sentences count days."""
+    return f"{n} day" if n == 1 else f"{n} days"
 
 
 @dataclass(frozen=True)
@@ -101,8 +107,7 @@ def _require_complete(series: DailySeries) -> None:
     missing = np.flatnonzero(~np.isfinite(series.values))
     if len(missing):
         raise InsufficientDataError(
-            f"{series.label()}: {len(missing)} day{'' if len(missing) == 1 else 's'} without a "
-            "value, the first "
+            f"{series.label()}: {day_count(len(missing))} without a value, the first "
             f"{series.day(int(missing[0]))}; this analysis needs every day (import the "
             "missing days, or analyse a range without gaps)"
         )
@@ -422,9 +427,8 @@ class LagResult:
 
     def explain(self) -> str:
         when = "after" if self.days >= 0 else "before"
-        days = abs(self.days)
         return (
-            f"the {self.to} in {self.series} came {days} day{'' if days == 1 else 's'} {when} the "
+            f"the {self.to} in {self.series} came {day_count(abs(self.days))} {when} the "
             f"{self.event} ({self.event_date:%d %b %Y}; interval {self.low} to {self.high} days)"
         )
 

@@ -19,6 +19,7 @@ from tipwatch.trends.analysis import (
     PeakResult,
     SurgeResult,
     _adjusted,
+    day_count,
     detect_change,
     lag_from_event,
     peak,
@@ -165,13 +166,13 @@ class AlignmentResult:
 
     def explain(self) -> str:
         better = "better" if self.improvement > 0 else "no better"
-        days = f"{self.lag} day{'' if self.lag == 1 else 's'}"
         return (
             f"Aligning each of {self.countries} countries on its own event fits the series "
-            f"{better} than one common date ({self.common_date:%d %b %Y}), with the step {days} "
-            f"after each event: the fit improves by {self.improvement:,.0f} (a sum of squares "
-            f"in units of the noise variance), and {self.placebos_as_good} of {self.placebos} "
-            "placebos, the event dates shuffled among the countries, fit as well "
+            f"{better} than one common date ({self.common_date:%d %b %Y}), with the step "
+            f"{day_count(self.lag)} after each event: the fit improves by "
+            f"{self.improvement:,.0f} (a sum of squares in units of the noise variance), and "
+            f"{self.placebos_as_good} of {self.placebos} placebos, the event dates shuffled "
+            "among the countries, fit as well "
             f"(p = {self.placebo_p:.3f})"
         )
 
