@@ -187,3 +187,18 @@ def test_world_demo_prints_the_comparison(tmp_path: Path) -> None:
         assert text in out
     assert (tmp_path / "d" / "assessment.html").exists()
     assert (tmp_path / "d" / "world" / "truth.json").exists()
+
+
+def test_the_command_starts_without_the_numeric_libraries() -> None:
+    """`tipwatch --help` and every command's start stay quick: numpy, statsmodels, Pillow
+    and the hashing libraries load only inside the commands that use them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tipwatch.cli; "
+        "heavy = [m for m in ('numpy', 'statsmodels', 'PIL', 'pdqhash', 'vpdq', 'scipy') "
+        "if m in sys.modules]; print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert out.stdout.strip() == "[]"

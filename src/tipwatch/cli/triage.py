@@ -24,8 +24,6 @@ from tipwatch.cli import (
     console,
     err_console,
 )
-from tipwatch.triage.config import load_config
-from tipwatch.triage.priority import TIERS
 
 links_app = typer.Typer(
     help="Linked referrals: show a referral's links, list groups.", no_args_is_help=True
@@ -65,6 +63,8 @@ def triage(
     Run it after ingesting and matching. Attribution keeps its history; links and priorities
     are rebuilt each time, so changed weights re-score everything.
     """
+    from tipwatch.triage.config import load_config
+    from tipwatch.triage.priority import TIERS
     from tipwatch.triage.run import triage_store
 
     def body() -> None:
@@ -128,6 +128,7 @@ def links_show(
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """The groups a referral belongs to, and what it shares with each other member."""
+    from tipwatch.triage.config import load_config
     from tipwatch.triage.queries import links_of
 
     def body() -> None:
@@ -193,6 +194,7 @@ def queue_command(
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """Open referrals by tier and score, most urgent first, with the reasons."""
+    from tipwatch.triage.priority import TIERS
     from tipwatch.triage.queries import queue
 
     def body() -> None:
@@ -244,6 +246,7 @@ def route(
     """
     from datetime import UTC, datetime
 
+    from tipwatch.triage.config import load_config
     from tipwatch.triage.routing import route_country
 
     def body() -> None:
