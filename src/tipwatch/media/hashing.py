@@ -17,6 +17,7 @@ reported on that file's result; hashing goes on with the next file.
 from __future__ import annotations
 
 import ctypes
+import faulthandler
 import hashlib
 import io
 import multiprocessing
@@ -271,7 +272,9 @@ class _Refused(Exception):
 
 def _vpdq_in_child(path: str, send: Connection, stderr_fd: int) -> None:
     """In the child process: vPDQ of one video, sent back as plain tuples. The decoder's own
-    messages go to ``stderr_fd`` (read by the parent for the file's error), not the terminal."""
+    messages go to ``stderr_fd`` (read by the parent for the file's error), not the terminal;
+    a crash is reported by the parent, so no traceback dump here either."""
+    faulthandler.disable()
     os.dup2(stderr_fd, 2)
     try:
         import vpdq
