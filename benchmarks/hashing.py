@@ -206,10 +206,27 @@ def run_allocator(count: int, repeats: int) -> None:
     )
 
 
+def image_size(text: str) -> tuple[int, int]:
+    """``WIDTHxHEIGHT`` for --size."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected WIDTHxHEIGHT, e.g. 1024x768; got {text!r}"
+        ) from None
+    if width < 1 or height < 1:
+        raise argparse.ArgumentTypeError(f"sides must be positive; got {text!r}")
+    return width, height
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--count", type=int, default=1000)
-    parser.add_argument("--size", default="1024x768", help="image size, WIDTHxHEIGHT")
+    parser.add_argument(
+        "--size", type=image_size, default=(1024, 768), help="image size, WIDTHxHEIGHT"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--memory", type=int, metavar="N", help="RSS while hashing N images")
     parser.add_argument(
@@ -240,8 +257,7 @@ def main() -> None:
 
     cpus = sorted(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory() as tmp:
-        width, height = (int(v) for v in args.size.lower().split("x"))
-        paths = write_generated_images(Path(tmp), args.count, size=(width, height))
+        paths = write_generated_images(Path(tmp), args.count, size=args.size)
         os.sched_setaffinity(0, {cpus[-1]})
         ref_with_quality, t_ref = best_of(args.repeats, reference_pdq, paths)
         ours, t_ours = best_of(args.repeats, tipwatch_pdq, paths)
@@ -258,7 +274,7 @@ def main() -> None:
     line = {
         "benchmark": "hashing",
         "images": n,
-        "size": f"{args.size} JPEG q90",
+        "size": "{}x{} JPEG q90".format(*args.size),
         "best_of": args.repeats,
         "baseline_reference_full_decode_images_per_s": round(n / t_ref, 1),
         "baseline_reference_same_allocator_settings_images_per_s": round(n / t_ref_tuned, 1),
