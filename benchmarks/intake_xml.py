@@ -225,7 +225,7 @@ def run_index_cost(count: int) -> None:
         for label, drop in (("with_time_index", False), ("without_time_index", True)):
             store = Store.open(str(folder / f"{label}.db"))
             if drop:
-                with store.engine.begin() as conn:
+                with store.atomic() as conn:
                     conn.execute(text("DROP INDEX ix_referrals_incident_time"))
             start = time.perf_counter()
             summary = ingest_paths(store, [path])

@@ -84,7 +84,7 @@ def bare_scan(db: Path) -> tuple[int, float]:
     r, f = referrals.c, referral_files.c
     start = time.perf_counter()
     n = 0
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         for _row in conn.execute(
             select(r.report_id, r.incident_time, r.revision, r.document).order_by(r.report_id)
         ):
@@ -106,7 +106,7 @@ def run_triage(db: Path, geo: Path, jobs: int = 0) -> tuple[dict[str, object], f
     from tipwatch.triage.run import triage_store
 
     store = Store.open(str(db))
-    with store.engine.begin() as conn:  # a first pass every time: nothing attributed yet
+    with store.atomic() as conn:  # a first pass every time: nothing attributed yet
         for table in (attributions, attribution_history, geoip_databases):
             conn.execute(delete(table))
     start = time.perf_counter()

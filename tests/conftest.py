@@ -79,7 +79,7 @@ def store(
         s = Store.open(postgres_url)
         _pg_store[postgres_url] = s
     names = ", ".join(f'"{t.name}"' for t in reversed(metadata.sorted_tables))
-    with s.engine.begin() as conn:
+    with s.atomic() as conn:
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     yield s
 
@@ -87,7 +87,7 @@ def store(
 @pytest.fixture
 def db_url(store: Store) -> str:
     """The URL of the ``store`` fixture, for CLI tests (``--db``)."""
-    return store.engine.url.render_as_string(hide_password=False)
+    return store.url
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -441,8 +441,8 @@ def ingest_items(
     """
     outcome = FileOutcome(source=source, format=fmt)
     r = ingest_runs.c
-    engine = store.engine
-    with engine.begin() as conn:
+    store.require_autonomy("intake")
+    with store.atomic() as conn:
         resume = None
         if fingerprint is not None:
             resume = conn.execute(
@@ -477,7 +477,7 @@ def ingest_items(
     last_index = skip_below - 1
 
     def commit(chunk: list[ReaderItem], done: int) -> None:
-        with engine.begin() as conn:
+        with store.atomic() as conn:
             writer = _Batch(conn, outcome, fmt)
             writer.prefetch(chunk)
             for it in chunk:
@@ -512,10 +512,10 @@ def ingest_items(
     except BaseException:
         # A file's run stays "running" so that ingesting the file again resumes it.
         if fingerprint is None:
-            with engine.begin() as conn:
+            with store.atomic() as conn:
                 conn.execute(update(ingest_runs).where(r.id == run_id).values(status="failed"))
         raise
-    with engine.begin() as conn:
+    with store.atomic() as conn:
         conn.execute(
             update(ingest_runs).where(r.id == run_id).values(status="complete", finished_at=_now())
         )
@@ -559,7 +559,7 @@ def retry_quarantined(store: Store, entry_id: int) -> str:
     from tipwatch.formats.detect import reparse_raw
 
     q = quarantine.c
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         row = conn.execute(select(quarantine).where(q.id == entry_id)).first()
     if row is None:
         raise NotFoundError(f"no quarantine entry {entry_id}")
@@ -574,12 +574,12 @@ def retry_quarantined(store: Store, entry_id: int) -> str:
     errors = [it for it in items if it.error]
     if errors or not items:
         reason = errors[0].error if errors else "the record holds nothing to ingest"
-        with store.engine.begin() as conn:
+        with store.atomic() as conn:
             conn.execute(update(quarantine).where(q.id == entry_id).values(reason=reason))
         return f"entry {entry_id} still fails: {reason}"
     outcome = FileOutcome(source=row.source_file, format=row.format)
     results: list[str] = []
-    with store.engine.begin() as conn:
+    with store.atomic() as conn:
         writer = _Batch(conn, outcome, row.format)
         writer.prefetch(items)
         for it in items:

@@ -32,7 +32,7 @@ def wrap(*envelopes: str) -> str:
 
 
 def n_files(store: Store) -> int:
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         return int(conn.execute(select(func.count()).select_from(referral_files)).scalar_one())
 
 
@@ -106,7 +106,7 @@ def test_file_details_before_their_report_wait_and_merge(store: Store, tmp_path:
     assert s2.ingested == 1
     referral = get_referral(store, "42")
     assert sorted(f.file_id for f in referral.files) == ["f1", "f2"]
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         assert conn.execute(select(func.count()).select_from(pending_files)).scalar_one() == 0
     s3 = ingest_paths(store, [write(tmp_path / "late.xml", file_details_xml("42", "f3", md5(3)))])
     assert s3.files_added == 1
@@ -184,7 +184,7 @@ def test_retry_ingests_a_record_once_it_reads(store: Store, tmp_path: Path) -> N
 
     from tipwatch.store.schema import quarantine
 
-    with store.engine.begin() as conn:
+    with store.atomic() as conn:
         conn.execute(
             update(quarantine)
             .where(quarantine.c.id == entry.id)

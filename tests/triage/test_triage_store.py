@@ -148,7 +148,7 @@ def test_newer_database_reattributes_all_and_keeps_history(filled: Store, tmp_pa
     now = attribution_of(filled, "r-nl-1", history=True)
     assert now is not None and now["country"] == "BE"
     assert [h["country"] for h in now["history"]] == ["NL"]
-    with filled.engine.connect() as conn:
+    with filled.read() as conn:
         assert conn.execute(select(func.count()).select_from(attribution_history)).scalar() == 5
     # an older database is refused unless forced
     with pytest.raises(ConfigError, match="older"):
@@ -171,7 +171,7 @@ def test_corrupt_or_missing_geoip_changes_nothing(
     with pytest.raises(ConfigError, match="does not exist"):
         triage_store(filled, geoip=tmp_path / "absent.mmdb")
     assert attribution_of(filled, "r-nl-1")["country"] == "NL"  # type: ignore[index]
-    with filled.engine.connect() as conn:
+    with filled.read() as conn:
         assert conn.execute(select(func.count()).select_from(attribution_history)).scalar() == 0
 
 
@@ -232,7 +232,7 @@ def test_route_package(filled: Store, tmp_path: Path) -> None:
     html = (tmp_path / "pkg" / "summary.html").read_text()
     assert "r-nl-1" in html and "escalated to high priority by the sender" in html
     assert "need legal process before viewing" in html
-    with filled.engine.connect() as conn:
+    with filled.read() as conn:
         rec = conn.execute(select(routing_packages)).one()
         assert rec.created_by == "analyst-1" and rec.referral_count == 2
         sent = conn.execute(select(package_referrals.c.report_id)).scalars().all()
@@ -275,7 +275,7 @@ def test_worker_processes_give_the_same_results(
         )
         for r in REFERRALS
     }
-    with filled.engine.begin() as conn:
+    with filled.atomic() as conn:
         conn.execute(attribution_history.delete())
         from tipwatch.store.schema import attributions
 

@@ -49,7 +49,7 @@ def run_sample_demo(out: Path) -> SampleDemo:
     store = Store.open(str(db_path))
     try:
         summary = ingest_paths(store, sample_files())
-        with store.engine.connect() as conn:
+        with store.read() as conn:
             files = int(conn.execute(select(func.count()).select_from(referral_files)).scalar_one())
         return SampleDemo(
             db_path=db_path,

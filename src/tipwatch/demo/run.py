@@ -330,7 +330,7 @@ def _month_ratios(store: Store, world: DemoWorld) -> dict[str, float]:
 
 def _groups(store: Store) -> dict[str, int]:
     link = referral_links.c
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         return {
             r.report_id: r.group_id
             for r in conn.execute(
@@ -342,7 +342,7 @@ def _groups(store: Store) -> dict[str, int]:
 def _known(store: Store, files: DemoFiles) -> tuple[dict[str, int], int]:
     """Planted known files found with the right kind of match; files found new."""
     f, m = referral_files.c, file_matches.c
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         kinds: dict[str, set[str]] = {}
         for row in conn.execute(select(m.report_id, m.file_id, m.kind)):
             kinds.setdefault(f"{row.report_id}/{row.file_id}", set()).add(row.kind)

@@ -79,11 +79,12 @@ def import_list(
     full: bool = True,
 ) -> ImportSummary:
     """Import ``records`` as ``version`` of the list ``name`` (created when new)."""
+    store.require_autonomy("a list import")
     category_scheme = get_scheme(scheme)
     summary = ImportSummary(name, version)
     now = _now()
     lc, e = hash_lists.c, hash_entries.c
-    with store.engine.begin() as conn:
+    with store.atomic() as conn:
         row = conn.execute(select(hash_lists).where(lc.name == name)).first()
         if row is None:
             list_id = conn.execute(
@@ -208,7 +209,7 @@ def import_list(
 
 
 def _list_row(store: Store, name: str) -> Any:
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         row = conn.execute(select(hash_lists).where(hash_lists.c.name == name)).first()
     if row is None:
         raise NotFoundError(f"no hash list named {name!r}")
@@ -229,7 +230,7 @@ def list_lists(store: Store) -> list[dict[str, Any]]:
         .outerjoin(counts, counts.c.list_id == hash_lists.c.id)
         .order_by(hash_lists.c.name)
     )
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         return [
             {
                 "name": r.name,
@@ -248,7 +249,7 @@ def get_list(store: Store, name: str) -> dict[str, Any]:
     """One list: settings, versions, active entries by algorithm and category."""
     row = _list_row(store, name)
     e, v = hash_entries.c, hash_list_versions.c
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         by = conn.execute(
             select(e.algorithm, e.category, func.count().label("n"))
             .where(e.list_id == row.id, e.retired_version.is_(None))
@@ -299,7 +300,7 @@ def iter_entries(store: Store, name: str, *, include_retired: bool = False) -> I
     query = select(hash_entries).where(e.list_id == row.id).order_by(e.id)
     if not include_retired:
         query = query.where(e.retired_version.is_(None))
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         for r in conn.execute(query):
             yield HashRecord(
                 r.algorithm,
@@ -317,7 +318,7 @@ def remove_list(store: Store, name: str) -> int:
     from tipwatch.store.schema import file_matches
 
     row = _list_row(store, name)
-    with store.engine.begin() as conn:
+    with store.atomic() as conn:
         n = conn.execute(
             select(func.count()).select_from(hash_entries).where(hash_entries.c.list_id == row.id)
         ).scalar_one()

@@ -112,7 +112,7 @@ class Matcher:
         when they grow large).
         """
         e = hash_entries.c
-        with self.store.engine.connect() as conn:
+        with self.store.read() as conn:
             self.lists = {
                 r.id: _ListInfo(
                     r.name, r.near_threshold, r.quality_floor, get_scheme(r.scheme).categories
@@ -146,7 +146,7 @@ class Matcher:
     def _load_videos(self) -> None:
         """vPDQ entries: every frame hash in one index, each frame knowing its entry."""
         e = hash_entries.c
-        with self.store.engine.connect() as conn:
+        with self.store.read() as conn:
             rows = conn.execute(
                 select(e.id, e.list_id, e.category, e.extra)
                 .where(e.algorithm == "vpdq", e.retired_version.is_(None))
@@ -282,7 +282,7 @@ class Matcher:
             for algorithm, value in hashes.items():
                 if algorithm != "pdq":
                     wanted.setdefault(algorithm, set()).add(value)
-        with self.store.engine.connect() as conn:
+        with self.store.read() as conn:
             exact = self.exact(conn, wanted)
         pdq_positions = [i for i, h in enumerate(files) if "pdq" in h]
         near = self.near(
@@ -328,13 +328,14 @@ def match_referrals(
     store: Store, *, report_ids: Iterable[str] | None = None, batch_size: int = 2000
 ) -> MatchSummary:
     """Match the hashes supplied in each stored referral file; store matches and verdicts."""
+    store.require_autonomy("matching the stored referrals")
     matcher = Matcher(store)
     summary = MatchSummary()
     f = referral_files.c
     query = select(f.report_id, f.file_id, f.document).order_by(f.report_id, f.position)
     if report_ids is not None:
         query = query.where(f.report_id.in_(list(report_ids)))
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         rows = conn.execute(query).all()
     for start in range(0, len(rows), batch_size):
         chunk = rows[start : start + batch_size]
@@ -365,7 +366,7 @@ def match_referrals(
             summary.near_matches += sum(m.kind == "near" for m in verdict.matches)
         # Whole batches at a time: a statement per file cost more than the matching itself.
         keys = [(row.report_id, row.file_id) for row in chunk]
-        with store.engine.begin() as conn:
+        with store.atomic() as conn:
             for i in range(0, len(keys), 400):
                 conn.execute(
                     delete(file_matches).where(
@@ -393,7 +394,7 @@ def file_matches_of(store: Store, report_ids: list[str]) -> dict[str, list[dict[
     """:func:`file_matches_for` of many referrals at once."""
     m, e, lst = file_matches.c, hash_entries.c, hash_lists.c
     out: dict[str, list[dict[str, Any]]] = {}
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         for part in chunks(report_ids):
             query = (
                 select(
@@ -435,7 +436,7 @@ def file_statuses_of(store: Store, report_ids: list[str]) -> dict[str, dict[str,
     """:func:`file_statuses` of many referrals at once."""
     f = referral_files.c
     out: dict[str, dict[str, str]] = {}
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         for part in chunks(report_ids):
             for r in conn.execute(
                 select(f.report_id, f.file_id, f.match_status).where(

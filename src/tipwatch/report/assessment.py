@@ -556,7 +556,7 @@ def _helpline_by_band(
     from tipwatch.store.schema import signal_values
 
     s = signal_values.c
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         dims = {
             r.dims
             for r in conn.execute(select(s.dims).where(s.metric == "helpline_contacts").distinct())
@@ -592,7 +592,7 @@ def _caveats(period: _Period, quality: Sequence[Any]) -> list[str]:
 
     out = []
     a, r = attributions.c, referrals.c
-    with period.store.engine.connect() as conn:
+    with period.store.read() as conn:
         # Counted in the database: the period can hold a million attributions.
         total, proxy, low = conn.execute(
             select(

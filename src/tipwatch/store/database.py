@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
@@ -50,21 +53,96 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.close()
+    # Transactions are begun by tipwatch, not by the driver (see _sqlite_begin): the sqlite3
+    # module's own handling neither begins a transaction for reads nor supports SAVEPOINTs.
+    dbapi_conn.isolation_level = None
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # A read snapshot begins deferred; a write transaction takes the write lock at once, so two
+    # writers queue on busy_timeout instead of one failing when it upgrades a read lock.
+    conn.exec_driver_sql("BEGIN" if conn.info.get(_READ_ONLY) else "BEGIN IMMEDIATE")
+
+
+_READ_ONLY = "tipwatch_read_only"
 
 
 class Store:
-    """A tipwatch store. ``Store.open()`` connects and brings the schema up to date."""
+    """A tipwatch store. ``Store.open()`` connects and brings the schema up to date.
+
+    All access goes through two context managers, each yielding a SQLAlchemy connection:
+
+    - :meth:`atomic` for a unit of work that writes: one transaction, committed when the block
+      ends and rolled back when it raises. Nested ``atomic()`` blocks (in the same thread or
+      task) join the outer transaction through SAVEPOINTs, so an inner failure undoes only the
+      inner block when caught, and an outer failure undoes everything.
+    - :meth:`read` for one consistent snapshot over several queries. Inside ``atomic()`` it
+      reads the open transaction (and sees its writes).
+
+    Batch writers that must commit as they go (intake, the triage pass, list import) call
+    :meth:`require_autonomy` first: they cannot run inside an outer transaction.
+    """
 
     def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+        self._engine = engine
+        self._current: ContextVar[Connection | None] = ContextVar(
+            f"tipwatch_store_{id(self)}", default=None
+        )
 
     @property
     def url(self) -> str:
-        return self.engine.url.render_as_string(hide_password=True)
+        return self._engine.url.render_as_string(hide_password=True)
 
     @property
     def dialect(self) -> str:
-        return self.engine.dialect.name
+        return self._engine.dialect.name
+
+    @property
+    def in_transaction(self) -> bool:
+        """True inside an :meth:`atomic` block."""
+        return self._current.get() is not None
+
+    @contextmanager
+    def atomic(self) -> Iterator[Connection]:
+        """One transaction; nested calls share it through SAVEPOINTs."""
+        conn = self._current.get()
+        if conn is not None:
+            with conn.begin_nested():
+                yield conn
+            return
+        with self._engine.connect() as conn:
+            token = self._current.set(conn)
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                self._current.reset(token)
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """One consistent snapshot for a read of several queries."""
+        conn = self._current.get()
+        if conn is not None:
+            yield conn
+            return
+        with self._engine.connect() as conn:
+            if self.dialect == "postgresql":
+                conn = conn.execution_options(
+                    isolation_level="REPEATABLE READ", postgresql_readonly=True
+                )
+            conn.info[_READ_ONLY] = True
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                conn.info.pop(_READ_ONLY, None)
+
+    def require_autonomy(self, what: str) -> None:
+        """Refuse to run ``what`` (a batch writer that commits per batch) inside a transaction."""
+        if self.in_transaction:
+            raise StoreError(
+                f"{what} commits batch by batch and cannot run inside another transaction"
+            )
 
     @classmethod
     def open(cls, db: str | None = None, *, migrate: bool = True) -> Store:
@@ -85,6 +163,7 @@ class Store:
             raise StoreError(f"cannot use database {url!r}: {exc}") from exc
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "begin", _sqlite_begin)
         store = cls(engine)
         if migrate:
             store.migrate()
@@ -98,7 +177,7 @@ class Store:
         config = Config()
         config.set_main_option("script_location", str(_MIGRATIONS))
         try:
-            with self.engine.begin() as conn:
+            with self.atomic() as conn:
                 config.attributes["connection"] = conn
                 command.upgrade(config, "head")
         except OperationalError as exc:
@@ -107,10 +186,10 @@ class Store:
             raise StoreError(f"cannot migrate the store {self.url}: {exc}") from exc
 
     def table_names(self) -> list[str]:
-        return sorted(inspect(self.engine).get_table_names())
+        return sorted(inspect(self._engine).get_table_names())
 
     def close(self) -> None:
-        self.engine.dispose()
+        self._engine.dispose()
 
     def __enter__(self) -> Store:
         return self

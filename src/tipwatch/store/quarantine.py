@@ -82,7 +82,7 @@ def list_quarantine(
         query = query.where(q.source_file == source)
     if limit is not None:
         query = query.limit(limit)
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         return [_entry(r) for r in conn.execute(query)]
 
 
@@ -90,12 +90,12 @@ def count_quarantine(store: Store, *, status: Status = "open") -> int:
     query = select(func.count()).select_from(quarantine)
     if status != "all":
         query = query.where(quarantine.c.status == status)
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         return int(conn.execute(query).scalar_one())
 
 
 def get_quarantine_entry(store: Store, entry_id: int) -> QuarantineEntry:
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         row = conn.execute(select(quarantine).where(quarantine.c.id == entry_id)).first()
     if row is None:
         raise NotFoundError(f"no quarantine entry {entry_id}")

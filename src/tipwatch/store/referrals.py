@@ -131,7 +131,7 @@ def _load(conn: Connection, rows: list[Any]) -> list[Referral]:
 
 def get_referral(store: Store, report_id: str) -> Referral:
     """The referral with this report id, with its files; :class:`NotFoundError` if none."""
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         row = conn.execute(
             select(referrals.c.report_id, referrals.c.document, referrals.c.received_at).where(
                 referrals.c.report_id == report_id
@@ -145,7 +145,7 @@ def get_referral(store: Store, report_id: str) -> Referral:
 def get_referrals(store: Store, report_ids: list[str]) -> dict[str, Referral]:
     """The referrals with these report ids (those that exist), with their files."""
     r = referrals.c
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         rows: list[Any] = []
         for chunk in chunks(report_ids):
             rows.extend(
@@ -236,7 +236,7 @@ def list_referrals(store: Store, flt: ReferralFilter | None = None) -> list[Refe
         query = query.limit(flt.limit)
     if flt.offset:
         query = query.offset(flt.offset)
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         return [
             ReferralSummary(
                 report_id=r.report_id,
@@ -266,7 +266,7 @@ def iter_referrals(
     )
     remaining = flt.limit
     offset = flt.offset
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         while True:
             size = batch_size if remaining is None else min(batch_size, remaining)
             if size <= 0:
@@ -283,7 +283,7 @@ def iter_referrals(
 def count_referrals(store: Store, flt: ReferralFilter | None = None) -> int:
     flt = flt or ReferralFilter()
     query = flt.apply(select(func.count()).select_from(referrals))
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         return int(conn.execute(query).scalar_one())
 
 
@@ -295,7 +295,7 @@ def list_revisions(store: Store, report_id: str) -> list[dict[str, Any]]:
         .where(c.report_id == report_id)
         .order_by(c.id)
     )
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         return [
             {
                 "file_id": r.file_id,

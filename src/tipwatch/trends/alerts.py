@@ -274,7 +274,7 @@ def _service_and_viral(
             return value.date()
         return value if isinstance(value, date) else date.fromisoformat(str(value))
 
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         for row in conn.execute(by_service):
             if row.country not in countries:
                 continue

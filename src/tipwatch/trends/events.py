@@ -154,7 +154,7 @@ def _upsert(store: Store, items: list[Event]) -> None:
         index_elements=["country", "date", "kind"],
         set_={"label": stmt.excluded.label, "source": stmt.excluded.source},
     )
-    with store.engine.begin() as conn:
+    with store.atomic() as conn:
         conn.execute(stmt)
 
 
@@ -207,7 +207,7 @@ def list_events(
     own: list[Event] = []
     if store is not None:
         e = events_table.c
-        with store.engine.connect() as conn:
+        with store.read() as conn:
             own = [
                 Event(r.country, r.date, r.kind, r.label or "", r.source or "")
                 for r in conn.execute(select(events_table).order_by(e.country, e.date))

@@ -221,7 +221,7 @@ def _feed_row(
 def _store_values(store: Store, rows: list[dict[str, Any]]) -> None:
     insert = postgresql.insert if store.dialect == "postgresql" else sqlite.insert
     key = ["feed", "country", "metric", "period", "period_start", "dims_key"]
-    with store.engine.begin() as conn:
+    with store.atomic() as conn:
         for start in range(0, len(rows), 2000):
             stmt = insert(signal_values).values(rows[start : start + 2000])
             stmt = stmt.on_conflict_do_update(
@@ -304,7 +304,7 @@ def referral_series(
             .group_by(country, day),
         ]
     counts: dict[tuple[str, date], float] = {}
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         for q in queries:
             if start is not None:
                 q = q.where(r.incident_time >= datetime.combine(start, datetime.min.time()))
@@ -384,7 +384,7 @@ def signal_series(
         query = query.where(s.period_start <= end)
     counts: dict[tuple[str, date], float] = {}
     periods: set[str] = set()
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         for row in conn.execute(query):
             if where:
                 dims = json.loads(row.dims)
@@ -476,5 +476,5 @@ def list_signals(store: Store) -> list[dict[str, Any]]:
         .group_by(s.feed, s.metric, s.country, s.period)
         .order_by(s.feed, s.metric, s.country)
     )
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         return [dict(r._mapping) for r in conn.execute(query)]

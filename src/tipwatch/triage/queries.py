@@ -53,7 +53,7 @@ MAY_BE_VIEWED = "may be viewed"
 def attribution_of(store: Store, report_id: str, *, history: bool = False) -> dict[str, Any] | None:
     """The current attribution of a referral (and, with ``history``, the ones it replaced)."""
     a, g = attributions.c, geoip_databases.c
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         row = conn.execute(
             select(attributions, g.database_type, g.build_epoch)
             .outerjoin(geoip_databases, g.id == a.geoip_database_id)
@@ -80,7 +80,7 @@ def attributions_of(store: Store, report_ids: list[str]) -> dict[str, dict[str, 
     """The current attributions of many referrals at once (no history)."""
     a, g = attributions.c, geoip_databases.c
     out: dict[str, dict[str, Any]] = {}
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         for part in chunks(report_ids):
             for row in conn.execute(
                 select(attributions, g.database_type, g.build_epoch)
@@ -95,7 +95,7 @@ def priorities_of(store: Store, report_ids: list[str]) -> dict[str, dict[str, An
     """:func:`priority_of` of many referrals at once."""
     p = priorities.c
     out: dict[str, dict[str, Any]] = {}
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         for part in chunks(report_ids):
             for row in conn.execute(select(priorities).where(p.report_id.in_(part))):
                 reasons = sorted(json.loads(row.reasons), key=lambda r: -r["points"])
@@ -122,7 +122,7 @@ def _attribution_dict(row: Any) -> dict[str, Any]:
 
 def priority_of(store: Store, report_id: str) -> dict[str, Any] | None:
     p = priorities.c
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         row = conn.execute(select(priorities).where(p.report_id == report_id)).first()
     if row is None:
         return None
@@ -162,7 +162,7 @@ def links_of(
 
     For a group larger than ``max_members`` only that many members are listed.
     """
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         exists_row = conn.execute(
             select(referrals.c.report_id).where(referrals.c.report_id == report_id)
         ).first()
@@ -185,7 +185,7 @@ def links_of_many(
     settings = settings or LinkSettings()
     links, groups = referral_links.c, link_groups.c
     out: dict[str, list[dict[str, Any]]] = {}
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         membership: dict[str, list[int]] = {}
         for part in chunks(report_ids):
             for row in conn.execute(
@@ -256,7 +256,7 @@ def list_groups(
     if kind:
         query = query.where(g.kind == kind)
     query = query.order_by(g.size.desc(), g.id).limit(limit)
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         rows = conn.execute(query).all()
         out = []
         for row in rows:
@@ -291,7 +291,7 @@ def legal_status(
     referral's jurisdiction."""
     rule: LegalRule = config.legal_rule(country)
     f = referral_files.c
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         rows = conn.execute(
             select(f.file_id, f.viewed_by_service, f.publicly_available)
             .where(f.report_id == report_id)
@@ -314,7 +314,7 @@ def legal_statuses(
     f = referral_files.c
     ids = list(countries)
     out: dict[str, dict[str, str]] = {}
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         for part in chunks(ids):
             for r in conn.execute(
                 select(f.report_id, f.file_id, f.viewed_by_service, f.publicly_available)
@@ -333,7 +333,7 @@ def legal_statuses(
 def packages_of(store: Store, report_id: str) -> list[dict[str, Any]]:
     """The routing packages a referral was sent in."""
     p, pr = routing_packages.c, package_referrals.c
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         return [
             {
                 "package_id": row.id,
@@ -430,7 +430,7 @@ def queue(
     query = query.order_by(rank, p.score.desc(), r.incident_time, p.report_id)
     if limit is not None:
         query = query.limit(limit)
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         rows = conn.execute(query).all()
         ids = [row.report_id for row in rows]
         linked: set[str] = set()

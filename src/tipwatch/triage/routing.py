@@ -117,7 +117,7 @@ def route_country(
     folder.mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     by = created_by or _user()
-    with store.engine.begin() as conn:
+    with store.atomic() as conn:
         package_id = int(
             conn.execute(
                 insert(routing_packages).values(
@@ -281,7 +281,7 @@ def _write_html(path: Path, **context: Any) -> None:
 def packages(store: Store) -> list[dict[str, Any]]:
     """Every routing package made, newest first."""
     p = routing_packages.c
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         return [
             dict(r._mapping) for r in conn.execute(select(routing_packages).order_by(p.id.desc()))
         ]

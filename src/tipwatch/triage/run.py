@@ -133,7 +133,7 @@ def open_geoip(
     is still where it was loaded from.
     """
     g = geoip_databases.c
-    with store.engine.begin() as conn:
+    with store.atomic() as conn:
         used_id = conn.execute(select(func.max(attributions.c.geoip_database_id))).scalar()
         used = (
             conn.execute(select(geoip_databases).where(g.id == used_id)).first()
@@ -332,6 +332,7 @@ def triage_store(
     ``jobs`` processes read and attribute referrals (0: one per CPU); small stores are done in
     this process.
     """
+    store.require_autonomy("the triage pass")
     jobs = jobs or os.cpu_count() or 1
     import time
 
@@ -349,7 +350,7 @@ def triage_store(
     partials: list[PartialPriority] = []
     countries: list[str | None] = []
     now = _now()
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         total = int(conn.execute(select(func.count()).select_from(referrals)).scalar_one())
         existing = {} if newer else _existing_attributions(conn)
     summary.referrals = total
@@ -359,7 +360,7 @@ def triage_store(
     def flush_attributions() -> None:
         if not new_attr:
             return
-        with store.engine.begin() as wconn:
+        with store.atomic() as wconn:
             if replaced:
                 _supersede(wconn, replaced, now)
             bulk_insert(wconn, attributions, new_attr)
@@ -368,11 +369,11 @@ def triage_store(
         replaced.clear()
 
     if newer:
-        with store.engine.begin() as wconn:
+        with store.atomic() as wconn:
             _supersede_all(wconn, now)
     geo_path = str(geo.path) if geo is not None else None
     done = 0
-    with store.engine.connect() as conn, store.engine.connect() as conn2:
+    with store.read() as conn, store.read() as conn2:
         chunks = _chunks(_scan(conn, conn2), existing)
         workers = jobs if total >= _PARALLEL_FROM else 1
         for result in _map_chunks(chunks, geo_path, config, workers):
@@ -483,7 +484,7 @@ def _write_groups(
             summary.groups += 1
     summary.linked_referrals = len(linked)
     summary.viral_referrals = len(viral)
-    with store.engine.begin() as conn:
+    with store.atomic() as conn:
         conn.execute(delete(referral_links))
         conn.execute(delete(link_groups))
         for start in range(0, len(group_rows), 20_000):
@@ -504,7 +505,7 @@ def _write_priorities(
     progress: ProgressCallback | None,
 ) -> None:
     total = len(partials)
-    with store.engine.begin() as conn:
+    with store.atomic() as conn:
         conn.execute(delete(priorities))
         rows: list[dict[str, Any]] = []
         for i, (report_id, partial) in enumerate(zip(report_ids, partials, strict=True)):
