@@ -8,6 +8,7 @@ Every error is a :class:`TipwatchError`; catch that to catch them all::
     │   └── UnsafeInputError  input refused for safety (XML entities or DTDs, size or depth limits)
     ├── StoreError            the database cannot be opened, migrated or written
     │   └── NotFoundError     a referral, quarantine entry or other object does not exist
+    ├── AccessDenied          the actor's role may not perform the action
     ├── ConfigError           a setting or option is invalid
     └── InsufficientDataError a series is too short (or too gappy) for the analysis asked
 """
@@ -15,6 +16,7 @@ Every error is a :class:`TipwatchError`; catch that to catch them all::
 from __future__ import annotations
 
 __all__ = [
+    "AccessDenied",
     "ConfigError",
     "InputError",
     "InsufficientDataError",
@@ -27,7 +29,14 @@ __all__ = [
 
 
 class TipwatchError(Exception):
-    """Base class of every error tipwatch raises on purpose."""
+    """Base class of every error tipwatch raises on purpose.
+
+    ``hint`` says what the user can do about it, without naming any interface's controls.
+    """
+
+    def __init__(self, message: str = "", *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 class InputError(TipwatchError):
@@ -37,8 +46,10 @@ class InputError(TipwatchError):
 class RecordError(InputError):
     """One record is malformed. ``location`` says where (``line 12``, ``byte 3456``)."""
 
-    def __init__(self, message: str, *, location: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, *, location: str | None = None, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
         self.location = location
 
 
@@ -52,6 +63,16 @@ class StoreError(TipwatchError):
 
 class NotFoundError(StoreError):
     """The object asked for does not exist in the store."""
+
+
+class AccessDenied(TipwatchError):
+    """The actor's role may not perform the action."""
+
+    def __init__(self, message: str, *, actor: str, role: str, action: str) -> None:
+        super().__init__(message)
+        self.actor = actor
+        self.role = role
+        self.action = action
 
 
 class ConfigError(TipwatchError):

@@ -30,7 +30,12 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from tipwatch.errors import NotFoundError
 from tipwatch.formats._records import ReaderItem
-from tipwatch.formats.detect import InputFormat, detect_format, iter_source_files, read_path
+from tipwatch.formats.detect import (
+    InputFormat,
+    detect_format,
+    iter_referral_sources,
+    read_path,
+)
 from tipwatch.models import MediaFile, Referral
 from tipwatch.store.bulk import bulk_insert
 from tipwatch.store.database import Store
@@ -91,6 +96,8 @@ class IngestSummary:
     """What a run gave, source by source and in total."""
 
     sources: list[FileOutcome] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    """Files found in folders that are not referral sources, with why (path, reason)."""
 
     def total(self, name: str) -> int:
         return sum(int(getattr(s, name)) for s in self.sources)
@@ -128,6 +135,7 @@ class IngestSummary:
             "files_added": self.files_added,
             "pending_files": self.pending,
             "quarantined": self.quarantined,
+            "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
         }
 
 
@@ -368,7 +376,8 @@ class _Batch:
                 q.source_file == item.source,
                 q.record_index == item.index,
                 q.raw_hash == raw_hash,
-                q.status == "open",
+                # A dismissed record read again is counted, not reopened.
+                q.status.in_(("open", "dismissed")),
             )
         ).first()
         if existing is not None:
@@ -532,7 +541,10 @@ def ingest_paths(
 ) -> IngestSummary:
     """Ingest files and folders (recursively). See the module docstring for the rules."""
     summary = IngestSummary()
-    for path in iter_source_files(paths):
+    for path, skip in iter_referral_sources(paths):
+        if skip is not None and fmt is None:
+            summary.skipped.append((str(path), skip))
+            continue
         file_fmt = fmt or detect_format(path)
         total = path.stat().st_size
         source = str(path)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
@@ -25,28 +25,26 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
-from tipwatch import __version__
-from tipwatch.errors import TipwatchError
-from tipwatch.formats.detect import InputFormat
-from tipwatch.intake import IngestSummary, ingest_paths, retry_quarantined
-from tipwatch.models import IncidentType
-from tipwatch.store import Store
-from tipwatch.store.quarantine import get_quarantine_entry, list_quarantine
-from tipwatch.store.referrals import (
-    ReferralFilter,
-    get_referral,
-    list_referrals,
-    list_revisions,
-)
+from tipwatch import __version__, services
+from tipwatch.errors import TipwatchError, exit_code_of
+from tipwatch.services import Actor
+from tipwatch.settings import get_settings
+
+if TYPE_CHECKING:
+    from tipwatch.intake import IngestSummary
+    from tipwatch.store import Store
 
 app = typer.Typer(
     name="tipwatch",
     help=(
         "tipwatch: referral intake, hash matching, triage and trend analysis for analysts "
         "fighting online child sexual exploitation.\n\n"
-        "The store is ./tipwatch.db unless --db or $TIPWATCH_DB names another "
-        "(a file path, or a URL such as postgresql://user@host/db)."
+        "The store is ./tipwatch.db unless --db, $TIPWATCH_DB or the settings file "
+        "(docs/settings.md) names another (a file path, or a URL such as "
+        "postgresql://user@host/db). Dates: --since is the first day included, --until the "
+        "last day included; times are printed in ISO 8601 (UTC)."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -54,7 +52,7 @@ app = typer.Typer(
 )
 referrals_app = typer.Typer(help="List and show stored referrals.", no_args_is_help=True)
 quarantine_app = typer.Typer(
-    help="Malformed records kept aside with their reason: list, show, retry.",
+    help="Malformed records kept aside with their reason: list, show, retry, dismiss.",
     no_args_is_help=True,
 )
 app.add_typer(referrals_app, name="referrals")
@@ -74,8 +72,8 @@ DbOption = Annotated[
     str | None,
     typer.Option(
         "--db",
-        envvar="TIPWATCH_DB",
-        help="Store: an SQLite file path or a database URL. Default ./tipwatch.db.",
+        help="Store: an SQLite file path or a database URL. Default: the db setting "
+        "(./tipwatch.db).",
         show_default=False,
     ),
 ]
@@ -84,21 +82,73 @@ FormatOption = Annotated[
 ]
 
 
-def _fail(message: str, code: int = 1) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+ShowFormatOption = Annotated[
+    OutputFormat,
+    typer.Option(
+        "--format", "-f", help="Output format: json, or table (a readable summary).",
+        case_sensitive=False,
+    ),
+]
+SinceOption = Annotated[
+    str | None,
+    typer.Option(help="First day included (YYYY-MM-DD or an ISO 8601 time).", show_default=False),
+]
+UntilOption = Annotated[
+    str | None,
+    typer.Option(help="Last day included (YYYY-MM-DD or an ISO 8601 time).", show_default=False),
+]
+
+# Library hints name no control of any interface; where a flag does what a hint says, the CLI
+# says so.
+_HINT_AS_FLAG = {
+    "give an end date after the start date": "give an --until date after the --since date",
+    "attribute with the older database anyway": "add --force to attribute with it anyway",
+    "check the path, or create a store there (init, ingest or demo)": (
+        "check --db, or create the store with `tipwatch init`"
+    ),
+    "name the hash type: md5, sha1, sha256, pdq, ...": "add --hash-type md5|sha1|sha256|pdq|...",
+}
+
+_CONTROL = dict.fromkeys([*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0)], "\ufffd")
+
+
+def plain(value: object) -> str:
+    """User data as inert text: terminal control characters (escape sequences) replaced."""
+    return str(value).translate(_CONTROL)
+
+
+def _fail(message: str, code: int = 1, *, hint: str | None = None) -> None:
+    err_console.print(Text.assemble(("error: ", "bold red"), plain(message)))
+    if hint:
+        err_console.print(Text.assemble(("hint: ", "bold"), plain(_HINT_AS_FLAG.get(hint, hint))))
     raise typer.Exit(code)
 
 
 def _run(action: Callable[[], None]) -> None:
-    """Run a command body, turning tipwatch's errors into a clear message and exit status 1."""
+    """Run a command body: tipwatch's errors become a message, their hint and the exit status
+    of the error's class (``tipwatch.errors.ERROR_STATUS``); Ctrl-C ends with status 130."""
     try:
         action()
     except TipwatchError as exc:
-        _fail(str(exc))
+        _fail(str(exc), exit_code_of(exc), hint=exc.hint)
+    except KeyboardInterrupt:
+        err_console.print(
+            "interrupted: work committed so far is kept; run the command again to go on",
+            highlight=False,
+        )
+        raise typer.Exit(130) from None
 
 
-def _open(db: str | None) -> Store:
-    return Store.open(db)
+def _open(db: str | None, *, create: bool = False) -> Store:
+    """The store ``--db`` names, else the one the settings name; a missing file is refused
+    unless the command creates stores."""
+    return services.stores.open_store(db or get_settings().db, create=create)
+
+
+def _actor() -> Actor:
+    """Who acts: the settings' actor (the operating-system user by default) and role."""
+    settings = get_settings()
+    return Actor.of(settings.actor, settings.role)
 
 
 def _stage_progress(*, enabled: bool = True) -> tuple[Progress, Callable[[str, int, int], None]]:
@@ -125,24 +175,57 @@ def _stage_progress(*, enabled: bool = True) -> tuple[Progress, Callable[[str, i
 
 
 _UNBROKEN_COLUMNS = frozenset(
-    {"report_id", "incident_time", "id", "location", "status", "country", "file_count"}
+    {"report_id", "incident_time", "id", "location", "status", "country", "file_count", "day"}
 )
 _HEADERS = {"file_count": "files", "report_id": "report id"}
 
 
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "as_dict"):
+        return value.as_dict()
+    return str(value)
+
+
+def _dumps(data: Any, *, indent: int | None = 2) -> str:
+    """JSON for standard output: complete, ISO 8601 times, C1 control characters escaped
+    (JSON escapes C0 ones itself), so a terminal never acts on user data."""
+    text = json.dumps(data, indent=indent, default=_json_default, ensure_ascii=False)
+    return text.translate({c: f"\\u{c:04x}" for c in range(0x7F, 0xA0)})
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(_dumps(data) + "\n")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return "; ".join(_cell(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, default=_json_default, ensure_ascii=False)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
 def _emit(rows: Sequence[dict[str, Any]], fmt: OutputFormat, columns: Sequence[str]) -> None:
+    """Rows as a table (the named columns), JSON (every field) or CSV (the named columns)."""
     if fmt is OutputFormat.JSON:
-        sys.stdout.write(json.dumps(list(rows), indent=2, default=str, ensure_ascii=False) + "\n")
+        _print_json(list(rows))
         return
     if fmt is OutputFormat.CSV:
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
+            writer.writerow({k: plain(_cell(row.get(k))) for k in columns})
         sys.stdout.write(buf.getvalue())
         return
-    # No vertical rules: the columns then fit an 80-column terminal.
+    # No vertical rules: the columns then fit an 80-column terminal. Cells are Text, so user
+    # data is never read as Rich markup.
     table = Table(show_lines=False, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
     for col in columns:
         table.add_column(
@@ -151,9 +234,24 @@ def _emit(rows: Sequence[dict[str, Any]], fmt: OutputFormat, columns: Sequence[s
             no_wrap=col in _UNBROKEN_COLUMNS,
         )
     for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+        table.add_row(*(Text(plain(_cell(row.get(c)))) for c in columns))
     if any(str(row.get("report_id", "")).endswith(" !") for row in rows):
         table.caption = "! escalated to high priority by the sender"
+    console.print(table)
+
+
+def _show(doc: dict[str, Any], fmt: OutputFormat) -> None:
+    """One object: JSON (complete), or a two-column table of its fields."""
+    if fmt is OutputFormat.JSON:
+        _print_json(doc)
+        return
+    if fmt is OutputFormat.CSV:
+        _fail("a single object is shown as json or table")
+    table = Table(show_header=False, box=box.SIMPLE, pad_edge=False)
+    table.add_column("field", style="bold", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    for key, value in doc.items():
+        table.add_row(Text(key.lstrip("_").replace("_", " ")), Text(plain(_cell(value))))
     console.print(table)
 
 
@@ -164,11 +262,16 @@ def _table_referral(row: dict[str, Any]) -> dict[str, Any]:
     if row.get("escalated"):
         out["report_id"] = f"{row['report_id']} !"
     with contextlib.suppress(ValueError):
-        out["incident_type"] = IncidentType(row["incident_type"]).slug
+        out["incident_type"] = services.referrals.incident_slug(row["incident_type"])
     return out
 
 
-def _parse_time(value: str | None, option: str) -> datetime | None:
+def _parse_time(value: str | None, option: str, *, end: bool = False) -> datetime | None:
+    """A date or ISO 8601 time given for ``option``, in UTC when no zone is given.
+
+    With ``end`` (an ``--until``), a day means up to the end of that day: the bound returned is
+    exclusive, so that every command includes its ``--until`` day.
+    """
     if value is None:
         return None
     try:
@@ -176,7 +279,13 @@ def _parse_time(value: str | None, option: str) -> datetime | None:
     except ValueError:
         _fail(f"{option} must be a date or date-time such as 2020-03-16, got {value!r}")
         raise
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if end:
+        from datetime import timedelta
+
+        date_only = len(value.strip()) <= 10
+        parsed += timedelta(days=1) if date_only else timedelta(microseconds=1)
+    return parsed
 
 
 @app.callback(invoke_without_command=True)
@@ -188,7 +297,22 @@ def _main(
         raise typer.Exit()
 
 
-# -- ingest ---------------------------------------------------------------------------------
+# -- init and ingest ------------------------------------------------------------------------
+
+
+@app.command()
+def init(db: DbOption = None) -> None:
+    """Create a store (an SQLite file, or the tables in a PostgreSQL database).
+
+    Other commands refuse a store that does not exist, so that a mistyped --db never answers
+    from a new, empty store; `ingest` and `demo` create theirs too.
+    """
+
+    def body() -> None:
+        store = services.stores.init_store(db or get_settings().db, _actor())
+        console.print(Text(f"store ready: {store.url}"))
+
+    _run(body)
 
 
 def _print_summary(summary: IngestSummary) -> None:
@@ -204,11 +328,11 @@ def _print_summary(summary: IngestSummary) -> None:
     ):
         table.add_column(col, justify="left" if col == "source" else "right")
     for s in summary.sources:
-        name = Path(s.source).name
+        name = plain(Path(s.source).name)
         if s.resumed_from:
             name += f" (resumed at record {s.resumed_from:,})"
         table.add_row(
-            name,
+            Text(name),
             f"{s.ingested:,}",
             f"{s.duplicates:,}",
             f"{s.revised:,}",
@@ -232,6 +356,14 @@ def _print_summary(summary: IngestSummary) -> None:
             ),
         )
     console.print(table)
+    if summary.skipped:
+        console.print(
+            f"[bold]Skipped[/] {len(summary.skipped):,} file(s) that are not referral sources:"
+        )
+        for path, reason in summary.skipped[:10]:
+            console.print(Text(f"  {plain(path)}: {reason}"))
+        if len(summary.skipped) > 10:
+            console.print(f"  … and {len(summary.skipped) - 10:,} more")
     shown = 0
     for s in summary.sources:
         for location, reason in s.problems:
@@ -240,10 +372,21 @@ def _print_summary(summary: IngestSummary) -> None:
                     "[bold yellow]Quarantined records[/] (see `tipwatch quarantine list`):"
                 )
             if shown < 10:
-                console.print(f"  {s.source}, {location}: {reason}", highlight=False)
+                console.print(Text(f"  {plain(s.source)}, {location}: {plain(reason)}"))
             shown += 1
     if shown > 10:
         console.print(f"  … and {summary.quarantined - 10:,} more")
+
+
+class InputFormatChoice(StrEnum):
+    XML = "xml"
+    JSONL = "jsonl"
+    CSV = "csv"
+
+
+class SummaryFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
 
 
 @app.command()
@@ -253,22 +396,31 @@ def ingest(
     ],
     db: DbOption = None,
     input_format: Annotated[
-        InputFormat | None,
-        typer.Option("--format", help="Force the input format (default: detect per file)."),
+        InputFormatChoice | None,
+        typer.Option(
+            "--input-format",
+            help="Read every file in this format (default: detect per file; files in folders "
+            "that are not referral sources are skipped).",
+            show_default=False,
+        ),
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Records per transaction.", min=1)] = 500,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    fmt: Annotated[
+        SummaryFormat, typer.Option("--format", "-f", help="Output format of the summary.")
+    ] = SummaryFormat.TABLE,
 ) -> None:
-    """Read referrals (CyberTipline XML, JSON Lines, CSV) into the store.
+    """Read referrals (CyberTipline XML, JSON Lines, CSV) into the store (created if new).
 
     Idempotent: the same report id again counts as a duplicate, or as a revision when it
     changed. Malformed records go to the quarantine with the reason; the rest is ingested.
-    An interrupted run resumes where it stopped when the same file is ingested again.
+    An interrupted run resumes where it stopped when the same file is ingested again. Files
+    in folders that are not referral sources (hash lists, media, notes) are skipped and listed.
     """
 
     def body() -> None:
-        store = _open(db)
-        show_progress = not as_json and console.is_terminal
+        store = _open(db, create=True)
+        as_json = fmt is SummaryFormat.JSON
+        show_progress = not as_json and err_console.is_terminal
         progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -283,12 +435,17 @@ def ingest(
 
         def on_progress(source: str, done: int, total: int) -> None:
             if source not in tasks:
-                tasks[source] = progress.add_task(Path(source).name, total=total)
+                tasks[source] = progress.add_task(plain(Path(source).name), total=total)
             progress.update(tasks[source], completed=done)
 
         with progress:
-            summary = ingest_paths(
-                store, paths, fmt=input_format, batch_size=batch_size, progress=on_progress
+            summary = services.referrals.ingest(
+                store,
+                _actor(),
+                paths,
+                input_format=input_format.value if input_format else None,
+                batch_size=batch_size,
+                progress=on_progress,
             )
         if as_json:
             out = summary.as_dict()
@@ -297,7 +454,7 @@ def ingest(
                 for s in summary.sources
                 for loc, reason in s.problems
             ]
-            sys.stdout.write(json.dumps(out, indent=2) + "\n")
+            _print_json(out)
         else:
             _print_summary(summary)
 
@@ -310,24 +467,64 @@ _REFERRAL_COLUMNS = (
     "report_id",
     "incident_time",
     "incident_type",
-    "country",
+    "attributed_country",
     "file_count",
     "platform",
 )
+_HEADERS["attributed_country"] = "country"
 
 
 @referrals_app.command("list")
 def referrals_list(
     db: DbOption = None,
-    since: Annotated[str | None, typer.Option(help="Incidents at or after (ISO date).")] = None,
-    until: Annotated[str | None, typer.Option(help="Incidents before (ISO date).")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Incidents from this day (included).", show_default=False)
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(help="Incidents up to this day (included).", show_default=False),
+    ] = None,
     country: Annotated[
         str | None,
-        typer.Option(help="Country the referral states (ISO alpha-2), or 'unknown'."),
+        typer.Option(
+            help="The country triage attributed (ISO code), or 'unknown'.", show_default=False
+        ),
+    ] = None,
+    stated_country: Annotated[
+        str | None,
+        typer.Option(
+            "--stated-country",
+            help="The country the sender stated (ISO code), or 'unknown'.",
+            show_default=False,
+        ),
     ] = None,
     incident_type: Annotated[
         str | None,
-        typer.Option("--incident-type", help="Full name or short name, e.g. online-enticement."),
+        typer.Option(
+            "--incident-type",
+            help="Full name or short name, e.g. online-enticement.",
+            show_default=False,
+        ),
+    ] = None,
+    tier: Annotated[
+        list[str] | None,
+        typer.Option(help="Priority tier (repeat for several).", show_default=False),
+    ] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(help="open (not yet routed) or sent.", show_default=False),
+    ] = None,
+    service: Annotated[
+        str | None,
+        typer.Option(help="The reporting service (platform), any case.", show_default=False),
+    ] = None,
+    received_since: Annotated[
+        str | None,
+        typer.Option(help="Received from this day (included).", show_default=False),
+    ] = None,
+    received_until: Annotated[
+        str | None,
+        typer.Option(help="Received up to this day (included).", show_default=False),
     ] = None,
     limit: Annotated[int | None, typer.Option(help="At most this many.", min=1)] = 100,
     fmt: FormatOption = OutputFormat.TABLE,
@@ -335,19 +532,22 @@ def referrals_list(
     """List referrals, oldest incident first, with filters."""
 
     def body() -> None:
-        try:
-            itype = IncidentType.parse(incident_type) if incident_type else None
-        except ValueError as exc:
-            _fail(str(exc))
-            return
-        flt = ReferralFilter(
+        found = services.referrals.list_referrals(
+            _open(db),
+            _actor(),
             since=_parse_time(since, "--since"),
-            until=_parse_time(until, "--until"),
+            until=_parse_time(until, "--until", end=True),
             country=country,
-            incident_type=itype,
+            stated_country=stated_country,
+            incident_type=incident_type,
+            tiers=tier or (),
+            status=status,
+            service=service,
+            received_since=_parse_time(received_since, "--received-since"),
+            received_until=_parse_time(received_until, "--received-until", end=True),
             limit=limit,
         )
-        rows = [s.as_dict() for s in list_referrals(_open(db), flt)]
+        rows = [s.as_dict() for s in found]
         if fmt is OutputFormat.TABLE:
             rows = [_table_referral(r) for r in rows]
         columns = (
@@ -360,50 +560,26 @@ def referrals_list(
     _run(body)
 
 
+def _triage_config() -> Any:
+    """The team's triage configuration (the triage_config setting), for every command."""
+    return services.triage.load_triage_config(get_settings().triage_config)
+
+
 @referrals_app.command("show")
 def referrals_show(
     report_id: Annotated[str, typer.Argument(help="The referral's report id.")],
     db: DbOption = None,
     revisions: Annotated[bool, typer.Option(help="Also show earlier versions.")] = False,
+    fmt: ShowFormatOption = OutputFormat.JSON,
 ) -> None:
-    """Show one referral in full (canonical JSON)."""
+    """Show one referral's dossier: the referral as sent, its files and matches, attribution
+    with evidence, legal-viewing status, links, priority, packages (and revisions)."""
 
     def body() -> None:
-        store = _open(db)
-        referral = get_referral(store, report_id)
-        doc: dict[str, Any] = json.loads(referral.model_dump_json(exclude_defaults=True))
-        from tipwatch.matching.matcher import file_matches_for, file_statuses
-
-        statuses = file_statuses(store, report_id)
-        if statuses:
-            doc["_match_status"] = statuses
-            doc["_matches"] = file_matches_for(store, report_id)
-        from tipwatch.triage.config import load_config
-        from tipwatch.triage.queries import (
-            attribution_of,
-            legal_status,
-            links_of,
-            packages_of,
-            priority_of,
+        dossier = services.referrals.show_referral(
+            _open(db), _actor(), report_id, config=_triage_config(), revisions=revisions
         )
-
-        attribution = attribution_of(store, report_id, history=True)
-        if attribution is not None:
-            doc["_attribution"] = attribution
-            country = None if attribution["country"] == "unknown" else attribution["country"]
-            doc["_legal"] = legal_status(store, report_id, load_config(), country)
-        priority = priority_of(store, report_id)
-        if priority is not None:
-            doc["_priority"] = priority
-        groups = links_of(store, report_id)
-        if groups:
-            doc["_links"] = groups
-        sent = packages_of(store, report_id)
-        if sent:
-            doc["_sent_in"] = sent
-        if revisions:
-            doc["_revisions"] = list_revisions(store, report_id)
-        sys.stdout.write(json.dumps(doc, indent=2, default=str, ensure_ascii=False) + "\n")
+        _show(dossier.as_dict(), fmt)
 
     _run(body)
 
@@ -416,6 +592,7 @@ _QUARANTINE_COLUMNS = ("id", "source_file", "location", "record_key", "reason", 
 class StatusChoice(StrEnum):
     OPEN = "open"
     RESOLVED = "resolved"
+    DISMISSED = "dismissed"
     ALL = "all"
 
 
@@ -423,13 +600,15 @@ class StatusChoice(StrEnum):
 def quarantine_list(
     db: DbOption = None,
     status: Annotated[StatusChoice, typer.Option(help="Which entries.")] = StatusChoice.OPEN,
-    limit: Annotated[int | None, typer.Option(min=1)] = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many.", min=1)] = None,
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """List quarantined records with their source, location and reason."""
 
     def body() -> None:
-        entries = list_quarantine(_open(db), status=status.value, limit=limit)
+        entries = services.referrals.list_quarantined(
+            _open(db), _actor(), status=status.value, limit=limit
+        )
         rows = [e.as_dict() for e in entries]
         columns = (
             list(rows[0].keys())
@@ -445,14 +624,13 @@ def quarantine_list(
 def quarantine_show(
     entry_id: Annotated[int, typer.Argument(help="Quarantine entry id.")],
     db: DbOption = None,
+    fmt: ShowFormatOption = OutputFormat.JSON,
 ) -> None:
     """Show one quarantined record, with its text as it was read."""
 
     def body() -> None:
-        entry = get_quarantine_entry(_open(db), entry_id)
-        sys.stdout.write(
-            json.dumps(entry.as_dict(with_raw=True), indent=2, ensure_ascii=False) + "\n"
-        )
+        entry = services.referrals.show_quarantined(_open(db), _actor(), entry_id)
+        _show(entry.as_dict(with_raw=True), fmt)
 
     _run(body)
 
@@ -466,14 +644,30 @@ def quarantine_retry(
     """Read quarantined records again and ingest those that now read."""
 
     def body() -> None:
-        store = _open(db)
-        ids = list(entry_ids or [])
-        if all_open:
-            ids = [e.id for e in list_quarantine(store, status="open")]
-        if not ids:
+        if not entry_ids and not all_open:
             _fail("name entry ids or use --all")
-        for entry_id in ids:
-            console.print(retry_quarantined(store, entry_id), highlight=False)
+        results = services.referrals.retry_quarantined(
+            _open(db), _actor(), None if all_open else list(entry_ids or [])
+        )
+        for line in results:
+            console.print(Text(plain(line)))
+
+    _run(body)
+
+
+@quarantine_app.command("dismiss")
+def quarantine_dismiss(
+    entry_ids: Annotated[list[int], typer.Argument(help="Entry ids.", show_default=False)],
+    reason: Annotated[
+        str, typer.Option(help="Why the records are set aside (kept in the entry).")
+    ],
+    db: DbOption = None,
+) -> None:
+    """Set quarantined records aside for good, with a reason (they are kept, not deleted)."""
+
+    def body() -> None:
+        n = services.referrals.dismiss_quarantined(_open(db), _actor(), entry_ids, reason=reason)
+        console.print(f"{n:,} entr{'y' if n == 1 else 'ies'} dismissed")
 
     _run(body)
 
@@ -485,15 +679,14 @@ from tipwatch.cli import matching as _matching  # noqa: E402, F401
 from tipwatch.cli import triage as _triage  # noqa: E402, F401
 from tipwatch.cli import trends as _trends  # noqa: E402, F401
 from tipwatch.cli import demo as _demo  # noqa: E402, F401
+from tipwatch.cli import audit as _audit  # noqa: E402, F401
 # isort: on
 
 
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the canonical referral form."""
-    from tipwatch.models import Referral
-
-    sys.stdout.write(json.dumps(Referral.model_json_schema(), indent=2) + "\n")
+    _print_json(services.referrals.referral_schema())
 
 
 def main() -> None:  # pragma: no cover - entry point

@@ -9,9 +9,11 @@ import typer
 from rich import box
 from rich.table import Table
 
+from tipwatch import services
 from tipwatch.cli import (
     _REFERRAL_COLUMNS,
     OutputFormat,
+    _actor,
     _emit,
     _print_summary,
     _run,
@@ -50,24 +52,21 @@ def demo(
         if sample:
             _sample_demo(out)
             return
-        from tipwatch.demo.run import run_demo
-
         progress, on_progress = _stage_progress()
 
         console.print(
             f"Generating an invented 2019-2020 at {scale:g} of real volume (seed {seed})..."
         )
         with progress:
-            report = run_demo(out, scale=scale, seed=seed, progress=on_progress)
+            report = services.demo.run_demo(
+                _actor(), out, scale=scale, seed=seed, progress=on_progress
+            )
         _print_demo(report)
 
     _run(body)
 
 
 def _print_demo(report: Any) -> None:
-    from tipwatch.demo.run import DemoReport
-
-    assert isinstance(report, DemoReport)
     world = report.world
     seconds = sum(report.seconds.values())
     console.print(
@@ -145,9 +144,7 @@ def _print_demo(report: Any) -> None:
 
 
 def _sample_demo(out: Path) -> None:
-    from tipwatch.demo import run_sample_demo
-
-    report = run_sample_demo(out)
+    report = services.demo.run_sample_demo(_actor(), out)
     _print_summary(report.summary)
     console.print(
         f"\nStored in [bold]{report.db_path}[/]: {report.referral_count} referrals, "

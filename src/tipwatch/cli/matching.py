@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -11,18 +10,27 @@ from typing import Annotated, Any
 
 import typer
 
+from rich.text import Text
+
+from tipwatch import services
 from tipwatch.cli import (
     DbOption,
     FormatOption,
     OutputFormat,
+    ShowFormatOption,
+    _actor,
+    _dumps,
     _emit,
     _fail,
     _open,
+    _print_json,
     _run,
+    _show,
     _stage_progress,
     app,
     console,
     err_console,
+    plain,
 )
 
 lists_app = typer.Typer(
@@ -89,11 +97,9 @@ def hash_command(
     hashed gets its reason in the `error` field; the run goes on. PDQ is the reference
     implementation's hash, bit for bit (computed faster by tipwatch unless --reference-pdq).
     """
-    from tipwatch.formats.detect import iter_source_files
-    from tipwatch.media import hash_paths
 
     def body() -> None:
-        files = list(iter_source_files(paths))
+        files = services.matching.media_files(paths)
         sink = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
         writer = None
         if fmt is HashFormat.CSV:
@@ -104,16 +110,17 @@ def hash_command(
         try:
             with progress:
                 on_progress("hashing", 0, len(files))
-                for done, result in enumerate(
-                    hash_paths(files, jobs=jobs, reduced=reduced_decode, reference=reference_pdq), 1
-                ):
+                hashed = services.matching.hash_media(
+                    _actor(), files, jobs=jobs, reduced=reduced_decode, reference=reference_pdq
+                )
+                for done, result in enumerate(hashed, 1):
                     row = result.as_dict()
                     errors += result.error is not None
                     if writer is not None:
                         row["frames"] = len(result.vpdq) if result.vpdq else None
                         writer.writerow(row)
                     else:
-                        sink.write(json.dumps(row, default=lambda o: o.__dict__) + "\n")
+                        sink.write(_dumps(row, indent=None) + "\n")
                     on_progress("hashing", done, len(files))
         finally:
             if out:
@@ -135,15 +142,6 @@ class ListFormat(StrEnum):
     PLAIN = "plain"
 
 
-def _detect_list_format(path: Path) -> ListFormat:
-    suffix = path.suffix.lower()
-    if suffix == ".json":
-        return ListFormat.VICS
-    if suffix == ".csv":
-        return ListFormat.CSV
-    return ListFormat.PLAIN
-
-
 @lists_app.command("import")
 def lists_import(
     path: Annotated[Path, typer.Argument(help="The list file.", exists=True, dir_okay=False)],
@@ -151,7 +149,8 @@ def lists_import(
     version: Annotated[str, typer.Option(help="This version's label, e.g. 2020-04-01.")],
     db: DbOption = None,
     list_format: Annotated[
-        ListFormat | None, typer.Option("--format", help="vics, csv or plain (default: by suffix).")
+        ListFormat | None,
+        typer.Option("--input-format", help="vics, csv or plain (default: by suffix)."),
     ] = None,
     hash_type: Annotated[
         str | None, typer.Option(help="For a plain list: md5, sha1, sha256, pdq, ...")
@@ -172,41 +171,30 @@ def lists_import(
     ] = False,
 ) -> None:
     """Import a version of a hash list (VICS JSON, hash CSV or a plain list)."""
-    from tipwatch.formats import hashlists
-    from tipwatch.matching.lists import import_list
 
     def body() -> None:
-        fmt = list_format or _detect_list_format(path)
-        if fmt is ListFormat.VICS:
-            records = hashlists.read_vics(path)
-        elif fmt is ListFormat.CSV:
-            records = hashlists.read_hash_csv(path)
-        else:
-            if not hash_type:
-                _fail("a plain list needs --hash-type (md5, sha1, sha256, pdq, ...)")
-                return
-            records = hashlists.read_plain(path, hash_type)
-        summary = import_list(
-            _open(db),
-            name,
-            records,
+        summary = services.matching.import_list(
+            _open(db, create=True),
+            _actor(),
+            path,
+            name=name,
             version=version,
-            fmt=fmt.value,
+            list_format=list_format.value if list_format else None,
+            hash_type=hash_type,
             scheme=scheme,
-            source_file=str(path),
             source=source,
             near_threshold=threshold,
             quality_floor=quality_floor,
             full=not add_only,
         )
         console.print(
-            f"list [bold]{name}[/] version {version}: {summary.added:,} added, "
+            f"list {name} version {version}: {summary.added:,} added, "
             f"{summary.reactivated:,} reactivated, {summary.retired:,} retired, "
             f"{summary.kept:,} kept, {summary.rejected:,} rejected",
             highlight=False,
         )
         for location, reason in summary.problems[:10]:
-            console.print(f"  {path.name}, {location}: {reason}", highlight=False)
+            console.print(Text(f"  {plain(path.name)}, {location}: {plain(reason)}"))
 
     _run(body)
 
@@ -214,10 +202,9 @@ def lists_import(
 @lists_app.command("list")
 def lists_list(db: DbOption = None, fmt: FormatOption = OutputFormat.TABLE) -> None:
     """List the hash lists with their active entries."""
-    from tipwatch.matching.lists import list_lists
 
     def body() -> None:
-        rows = list_lists(_open(db))
+        rows = services.matching.list_lists(_open(db), _actor())
         _emit(
             rows,
             fmt,
@@ -236,21 +223,26 @@ def lists_list(db: DbOption = None, fmt: FormatOption = OutputFormat.TABLE) -> N
 
 
 @lists_app.command("show")
-def lists_show(name: Annotated[str, typer.Argument()], db: DbOption = None) -> None:
+def lists_show(
+    name: Annotated[str, typer.Argument(help="The list's name.")],
+    db: DbOption = None,
+    fmt: ShowFormatOption = OutputFormat.JSON,
+) -> None:
     """Show one list: settings, versions, entries by algorithm and category."""
-    from tipwatch.matching.lists import get_list
 
     def body() -> None:
-        sys.stdout.write(json.dumps(get_list(_open(db), name), indent=2) + "\n")
+        _show(services.matching.show_list(_open(db), _actor(), name), fmt)
 
     _run(body)
 
 
 @lists_app.command("export")
 def lists_export(
-    name: Annotated[str, typer.Argument()],
+    name: Annotated[str, typer.Argument(help="The list's name.")],
     db: DbOption = None,
-    list_format: Annotated[ListFormat, typer.Option("--format")] = ListFormat.VICS,
+    list_format: Annotated[
+        ListFormat, typer.Option("--format", "-f", help="The list file format to write.")
+    ] = ListFormat.VICS,
     vics_version: Annotated[str, typer.Option(help="VICS 1.3 or 2.0.")] = "1.3",
     out: Annotated[Path | None, typer.Option(help="Write here instead of standard output.")] = (
         None
@@ -260,19 +252,20 @@ def lists_export(
     ),
 ) -> None:
     """Export a list's active entries as VICS JSON, hash CSV or a plain list."""
-    from tipwatch.formats import hashlists
-    from tipwatch.matching.lists import iter_entries
 
     def body() -> None:
-        records = iter_entries(_open(db), name, include_retired=include_retired)
+        store = _open(db)
         sink = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
         try:
-            if list_format is ListFormat.VICS:
-                hashlists.write_vics(records, sink, version=vics_version)
-            elif list_format is ListFormat.CSV:
-                hashlists.write_hash_csv(records, sink)
-            else:
-                hashlists.write_plain(records, sink)
+            services.matching.export_list(
+                store,
+                _actor(),
+                name,
+                sink,
+                list_format=list_format.value,
+                vics_version=vics_version,
+                include_retired=include_retired,
+            )
         finally:
             if out:
                 sink.close()
@@ -282,18 +275,18 @@ def lists_export(
 
 @lists_app.command("remove")
 def lists_remove(
-    name: Annotated[str, typer.Argument()],
+    name: Annotated[str, typer.Argument(help="The list's name.")],
     db: DbOption = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
 ) -> None:
     """Remove a list, its entries and the matches against it."""
-    from tipwatch.matching.lists import remove_list
 
     def body() -> None:
+        store = _open(db)
         if not yes and not typer.confirm(f"Remove the list {name!r} and its matches?"):
             raise typer.Exit(1)
-        n = remove_list(_open(db), name)
-        console.print(f"removed list {name} ({n:,} entries)")
+        n = services.matching.remove_list(store, _actor(), name)
+        console.print(Text(f"removed list {name} ({n:,} entries)"))
 
     _run(body)
 
@@ -320,13 +313,15 @@ def match(
 
     A near (perceptual) match is a lead, not proof: its algorithm, distance and list are shown.
     """
-    from tipwatch.formats.detect import iter_source_files
-    from tipwatch.matching.matcher import match_media, match_referrals
 
     def body() -> None:
         store = _open(db)
         if referrals:
-            summary = match_referrals(store, report_ids=report)
+            progress, on_progress = _stage_progress()
+            with progress:
+                on_progress("matching", 0, 1)
+                summary = services.matching.match_referrals(store, _actor(), report_ids=report)
+                on_progress("matching", 1, 1)
             console.print(
                 f"{summary.files:,} file(s): {summary.known:,} known, {summary.new:,} new "
                 f"({summary.exact_matches:,} exact and {summary.near_matches:,} near matches)",
@@ -336,14 +331,16 @@ def match(
         if not paths:
             _fail("name media files or folders, or use --referrals")
             return
-        files = iter_source_files(paths)
-        for result, verdict in match_media(store, files, jobs=jobs, dihedral=dihedral):
+        files = services.matching.media_files(paths)
+        for result, verdict in services.matching.match_media(
+            store, _actor(), files, jobs=jobs, dihedral=dihedral
+        ):
             row: dict[str, Any] = {"path": result.path}
             if verdict is None:
                 row["error"] = result.error
             else:
                 row["status"] = verdict.status
                 row["matches"] = [m.as_dict() for m in verdict.matches]
-            sys.stdout.write(json.dumps(row) + "\n")
+            sys.stdout.write(_dumps(row, indent=None) + "\n")
 
     _run(body)

@@ -3,25 +3,29 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from rich.text import Text
+
+from tipwatch import services
 from tipwatch.cli import (
     DbOption,
     FormatOption,
     OutputFormat,
+    _actor,
     _emit,
     _fail,
     _open,
+    _print_json,
     _run,
     app,
     console,
     err_console,
+    plain,
 )
 
 signals_app = typer.Typer(
@@ -47,12 +51,7 @@ def _day(value: str | None, option: str) -> date | None:
 
 
 def _json_out(data: Any) -> None:
-    def default(value: Any) -> Any:
-        if isinstance(value, date):
-            return value.isoformat()
-        return str(value)
-
-    sys.stdout.write(json.dumps(data, indent=2, default=default, ensure_ascii=False) + "\n")
+    _print_json(data)
 
 
 # -- signals --------------------------------------------------------------------------------
@@ -67,17 +66,16 @@ def signals_import(
     db: DbOption = None,
 ) -> None:
     """Import a feed. Bad rows are listed with their line and reason; the rest is stored."""
-    from tipwatch.trends.signals import import_feed
 
     def body() -> None:
-        result = import_feed(_open(db), path, feed)
+        result = services.trends.import_signals(_open(db), _actor(), path, feed)
         console.print(
             f"{result.rows:,} row(s) read, {result.values_stored:,} value(s) stored, "
             f"{len(result.problems):,} row(s) refused",
             highlight=False,
         )
         for problem in result.problems[:20]:
-            err_console.print(f"  {problem}", highlight=False)
+            err_console.print(Text(f"  {plain(problem)}"))
         if len(result.problems) > 20:
             err_console.print(f"  ... and {len(result.problems) - 20:,} more")
 
@@ -87,10 +85,9 @@ def signals_import(
 @signals_app.command("list")
 def signals_list(db: DbOption = None, fmt: FormatOption = OutputFormat.TABLE) -> None:
     """The imported metrics by country, with period and span."""
-    from tipwatch.trends.signals import list_signals
 
     def body() -> None:
-        rows = list_signals(_open(db))
+        rows = services.trends.list_signals(_open(db), _actor())
         if not rows and fmt is OutputFormat.TABLE:
             console.print("No imported signals yet (tipwatch signals import FILE --feed ...).")
             return
@@ -109,22 +106,21 @@ def signals_show(
         ),
     ] = "referrals",
     country: Annotated[str | None, typer.Option(help="One country (ISO code).")] = None,
-    since: Annotated[str | None, typer.Option(help="From this day.")] = None,
-    until: Annotated[str | None, typer.Option(help="Up to this day.")] = None,
+    since: Annotated[str | None, typer.Option(help="From this day (included).")] = None,
+    until: Annotated[str | None, typer.Option(help="Up to this day (included).")] = None,
     db: DbOption = None,
     fmt: FormatOption = OutputFormat.CSV,
 ) -> None:
     """The daily series of one metric, one row a day and country."""
 
     def body() -> None:
-        from tipwatch.trends.signals import series_of
-
-        series = series_of(
+        series = services.trends.series(
             _open(db),
+            _actor(),
             metric,
             countries=[country] if country else None,
-            start=_day(since, "--since"),
-            end=_day(until, "--until"),
+            since=_day(since, "--since"),
+            until=_day(until, "--until"),
         )
         rows = [
             {"date": s.day(i).isoformat(), "country": c, "value": float(v)}
@@ -147,13 +143,15 @@ def events_list(
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """Events by country and date: the shipped OxCGRT 2020 dates and your own."""
-    from tipwatch.trends.events import OXCGRT_CREDIT, list_events
 
     def body() -> None:
-        rows = [_event_row(e) for e in list_events(_open(db), country=country, kind=kind)]
+        events = services.trends.list_events(_open(db), _actor(), country=country, kind=kind)
+        rows = [_event_row(e) for e in events]
         _emit(rows, fmt, ("country", "date", "kind", "label", "source"))
         if fmt is OutputFormat.TABLE:
-            console.print(f"OxCGRT data: {OXCGRT_CREDIT}", style="dim", highlight=False)
+            console.print(
+                f"OxCGRT data: {services.trends.OXCGRT_CREDIT}", style="dim", highlight=False
+            )
 
     _run(body)
 
@@ -177,13 +175,12 @@ def events_add(
     db: DbOption = None,
 ) -> None:
     """Add an event to the calendar (yours replaces a shipped one of the same kind)."""
-    from tipwatch.trends.events import add_event
 
     def body() -> None:
         when = _day(day, "DAY")
         assert when is not None
-        event = add_event(_open(db), country, when, kind, label)
-        console.print(f"added {event.kind} for {event.country} on {event.date}")
+        event = services.trends.add_event(_open(db), _actor(), country, when, kind, label)
+        console.print(Text(f"added {event.kind} for {event.country} on {event.date}"))
 
     _run(body)
 
@@ -194,13 +191,12 @@ def events_import(
     db: DbOption = None,
 ) -> None:
     """Import events from a CSV file; bad rows are listed, the rest stored."""
-    from tipwatch.trends.events import import_events
 
     def body() -> None:
-        stored, problems = import_events(_open(db), path)
+        stored, problems = services.trends.import_events(_open(db), _actor(), path)
         console.print(f"{stored:,} event(s) stored, {len(problems):,} row(s) refused")
         for p in problems[:20]:
-            err_console.print(f"  {p}", highlight=False)
+            err_console.print(Text(f"  {plain(p)}"))
 
     _run(body)
 
@@ -224,62 +220,53 @@ def trends(
         str, typer.Option(help="before (the weeks before) or year (also a year earlier).")
     ] = "before",
     trend: Annotated[bool, typer.Option(help="Fit a time trend in the baseline.")] = False,
-    since: Annotated[str | None, typer.Option(help="Use data from this day.")] = None,
-    until: Annotated[str | None, typer.Option(help="Use data up to this day.")] = None,
+    since: Annotated[str | None, typer.Option(help="Use data from this day (included).")] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Use data up to this day (included).")
+    ] = None,
     align: Annotated[
         bool, typer.Option(help="Also test own-event alignment against a common date.")
     ] = True,
     db: DbOption = None,
     fmt: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="table (sentences) or json.")
+        OutputFormat,
+        typer.Option(
+            "--format", "-f", help="table (sentences), json, or csv (one row per country)."
+        ),
     ] = OutputFormat.TABLE,
 ) -> None:
     """Surge factor, change, peak and lag from each country's own event, in sentences."""
-    from tipwatch.errors import InsufficientDataError
-    from tipwatch.trends.countries import alignment_test, analyse_countries
-    from tipwatch.trends.events import list_events
 
     def body() -> None:
         if baseline not in ("before", "year"):
             _fail(f"--baseline must be before or year, got {baseline!r}")
-        from tipwatch.trends.signals import series_of
-
-        store = _open(db)
-        series = series_of(
-            store,
-            metric,
-            countries=[country] if country else None,
-            start=_day(since, "--since"),
-            end=_day(until, "--until"),
-            attributed_only=True,
-        )
-        calendar = list_events(store)
-        results = analyse_countries(
-            series,
-            calendar,
-            event_kind=event,
-            window_days=window_days,
-            baseline_days=baseline_days,
-            window_start=_day(window_start, "--window-start"),
-            baseline=baseline,
-            trend=trend,
-        )
-        alignment = None
-        alignment_problem = None
-        if align and len(series) >= 3:
-            try:
-                alignment = alignment_test(series, calendar, event_kind=event)
-            except InsufficientDataError as exc:
-                alignment_problem = str(exc)
-        if fmt is OutputFormat.JSON:
-            _json_out(
-                {
-                    "metric": metric,
-                    "countries": [r.as_dict() for r in results],
-                    "alignment": None if alignment is None else alignment.__dict__,
-                    "alignment_problem": alignment_problem,
-                }
+        with _spinner("analysing"):
+            found = services.trends.trends(
+                _open(db),
+                _actor(),
+                metric=metric,
+                country=country,
+                event=event,
+                window_start=_day(window_start, "--window-start"),
+                window_days=window_days,
+                baseline_days=baseline_days,
+                baseline=baseline,
+                trend=trend,
+                since=_day(since, "--since"),
+                until=_day(until, "--until"),
+                align=align,
             )
+        results, alignment, alignment_problem = (
+            found.countries,
+            found.alignment,
+            found.alignment_problem,
+        )
+        if fmt is OutputFormat.CSV:
+            rows = [r.as_dict() for r in results]
+            _emit(rows, fmt, _flat_columns(rows))
+            return
+        if fmt is OutputFormat.JSON:
+            _json_out(found.as_dict())
             return
         for r in results:
             console.print(f"[bold]{r.country}[/]")
@@ -298,8 +285,10 @@ def alerts(
     metric: Annotated[str, typer.Option(help="The metric (see `signals show --help`).")] = (
         "referrals"
     ),
-    since: Annotated[str | None, typer.Option(help="Alerts from this day.")] = None,
-    until: Annotated[str | None, typer.Option(help="Alerts up to this day.")] = None,
+    since: Annotated[str | None, typer.Option(help="Alerts from this day (included).")] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Alerts up to this day (included).")
+    ] = None,
     quality: Annotated[
         bool, typer.Option(help="Also data-quality alerts (gaps, dominant service, viral).")
     ] = True,
@@ -310,14 +299,18 @@ def alerts(
 
     Data-quality alerts (gaps, a dominant service, viral batches) are listed apart.
     """
-    from tipwatch.trends.alerts import quality_alerts, surge_alerts
 
     def body() -> None:
-        from tipwatch.trends.signals import series_of
-
-        store = _open(db)
-        series = series_of(store, metric, attributed_only=True)
-        found = surge_alerts(series, start=_day(since, "--since"), end=_day(until, "--until"))
+        with _spinner("computing alerts"):
+            result = services.trends.alerts(
+                _open(db),
+                _actor(),
+                metric=metric,
+                since=_day(since, "--since"),
+                until=_day(until, "--until"),
+                quality=quality,
+            )
+        found = result.surge
         rows = [
             {
                 "day": a.day,
@@ -330,21 +323,30 @@ def alerts(
             }
             for a in found
         ]
-        quality_rows = []
-        if quality:
-            referral_store = store if metric == "referrals" else None
-            quality_rows = [
-                {"day": q.day, "country": q.country, "kind": q.kind, "detail": q.detail}
-                for q in quality_alerts(referral_store, series)
-            ]
+        quality_rows = [
+            {"day": q.day, "country": q.country, "kind": q.kind, "detail": q.detail}
+            for q in result.data_quality
+        ]
         if fmt is OutputFormat.JSON:
             _json_out({"surge": rows, "data_quality": quality_rows})
             return
         if fmt is OutputFormat.CSV:
+            # One table: surge alerts, then data-quality alerts, told apart by their kind.
+            rows = [{"kind": "surge", **r} for r in rows] + quality_rows
             _emit(
                 rows,
                 fmt,
-                ("day", "country", "level", "observed", "expected", "threshold", "q_value"),
+                (
+                    "day",
+                    "country",
+                    "kind",
+                    "level",
+                    "observed",
+                    "expected",
+                    "threshold",
+                    "q_value",
+                    "detail",
+                ),
             )
             return
         console.print(f"[bold]Surge alerts[/] ({len(rows)})")
@@ -367,12 +369,11 @@ def changepoints_command(
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """Where the level of a numeric series changes (any series, counts or not)."""
-    from tipwatch.formats.series_csv import read_value_series
-    from tipwatch.trends.changepoints import detect_changes
 
     def body() -> None:
-        data = read_value_series(path, column)
-        changes, _ = detect_changes(data.values, penalty=penalty, min_size=min_size)
+        data, changes = services.trends.changepoints(
+            _actor(), path, column=column, penalty=penalty, min_size=min_size
+        )
         rows = [
             {
                 "index": c.index,
@@ -399,8 +400,12 @@ def changepoints_command(
 
 @app.command()
 def assess(
-    date_from: Annotated[str, typer.Option("--from", help="First day, e.g. 2020-01-01.")],
-    date_to: Annotated[str, typer.Option("--to", help="Last day, e.g. 2020-06-30.")],
+    since: Annotated[
+        str, typer.Option("--since", help="First day (included), e.g. 2020-01-01.")
+    ],
+    until: Annotated[
+        str, typer.Option("--until", help="Last day (included), e.g. 2020-06-30.")
+    ],
     countries: Annotated[
         str | None, typer.Option(help="Comma-separated ISO codes (default: all attributed).")
     ] = None,
@@ -419,29 +424,54 @@ def assess(
     provenance, in one self-contained HTML file that opens offline (and a PDF on request)."""
     import time
 
-    from tipwatch.report.assessment import build_assessment, countries_of
-    from tipwatch.report.render import render_html, write_pdf
+    from tipwatch.settings import get_settings
 
     def body() -> None:
-        start = _day(date_from, "--from")
-        end = _day(date_to, "--to")
+        start = _day(since, "--since")
+        end = _day(until, "--until")
         assert start is not None and end is not None
-        wanted = countries_of(countries, region)
+        wanted = services.assessment.countries_of(countries, region)
         began = time.perf_counter()
-        with console.status("analysing", spinner="dots"):
-            assessment = build_assessment(
-                _open(db), start=start, end=end, countries=wanted, event_kind=event
+        with _spinner("analysing"):
+            written = services.assessment.write_assessment(
+                _open(db),
+                _actor(),
+                since=start,
+                until=end,
+                out=out,
+                countries=wanted,
+                event=event,
+                title=title,
+                pdf=pdf,
+                chromium=get_settings().chromium,
             )
-            html = render_html(assessment, title=title)
-        out.write_text(html, encoding="utf-8")
+        assessment = written.assessment
         console.print(
-            f"Wrote [bold]{out}[/] ({len(html.encode()) / 1e6:.1f} MB, {len(assessment.findings)} "
-            f"findings, {len(assessment.charts)} charts) in {time.perf_counter() - began:.1f} s"
+            Text(
+                f"Wrote {out} ({written.html_bytes / 1e6:.1f} MB, {len(assessment.findings)} "
+                f"findings, {len(assessment.charts)} charts) in "
+                f"{time.perf_counter() - began:.1f} s"
+            )
         )
         for finding in assessment.findings[:3]:
-            console.print(f"  - {finding.text}", highlight=False)
+            console.print(Text(f"  - {finding.text}"))
         if pdf is not None:
-            write_pdf(out, pdf)
-            console.print(f"Wrote [bold]{pdf}[/]")
+            console.print(Text(f"Wrote {pdf}"))
 
     _run(body)
+
+
+def _flat_columns(rows: list[dict[str, Any]]) -> list[str]:
+    """The columns of rows for CSV: the keys whose values are not nested."""
+    if not rows:
+        return ["country"]
+    return [k for k, v in rows[0].items() if not isinstance(v, dict | list)]
+
+
+def _spinner(label: str) -> Any:
+    """A spinner on standard error while long work runs (only on a terminal)."""
+    import contextlib
+
+    if not err_console.is_terminal:
+        return contextlib.nullcontext()
+    return err_console.status(label, spinner="dots")

@@ -2,28 +2,36 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
+from tipwatch import services
 from tipwatch.cli import (
     DbOption,
     FormatOption,
     OutputFormat,
+    SinceOption,
+    UntilOption,
+    _actor,
     _emit,
     _fail,
     _open,
     _parse_time,
+    _print_json,
     _run,
     _stage_progress,
     app,
     console,
     err_console,
+    plain,
 )
+
+if TYPE_CHECKING:
+    from tipwatch.services.triage import TriageConfig
 
 links_app = typer.Typer(
     help="Linked referrals: show a referral's links, list groups.", no_args_is_help=True
@@ -34,10 +42,17 @@ ConfigOption = Annotated[
     Path | None,
     typer.Option(
         "--config",
-        help="Triage settings (TOML) over the documented defaults: weights, tiers, legal rule.",
+        help="Triage settings (TOML) over the documented defaults: weights, tiers, legal rule. "
+        "Default: the triage_config setting, so every command uses the team's.",
         show_default=False,
     ),
 ]
+
+
+def _config(path: Path | None) -> TriageConfig:
+    from tipwatch.settings import get_settings
+
+    return services.triage.load_triage_config(path or get_settings().triage_config)
 
 
 @app.command()
@@ -56,28 +71,35 @@ def triage(
     force: Annotated[
         bool, typer.Option(help="Attribute with a GeoIP database older than the one in use.")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="table (a summary) or json.")
+    ] = OutputFormat.TABLE,
 ) -> None:
     """Attribute a country to each referral, link referrals, and score their priority.
 
     Run it after ingesting and matching. Attribution keeps its history; links and priorities
     are rebuilt each time, so changed weights re-score everything.
     """
-    from tipwatch.triage.config import load_config
-    from tipwatch.triage.priority import TIERS
-    from tipwatch.triage.run import triage_store
 
     def body() -> None:
-        settings = load_config(config)
+        if fmt is OutputFormat.CSV:
+            _fail("the triage summary is shown as table or json")
+        as_json = fmt is OutputFormat.JSON
+        settings = _config(config)
         store = _open(db)
         progress, on_progress = _stage_progress(enabled=not as_json)
 
         with progress:
-            summary = triage_store(
-                store, geoip=geoip, config=settings, force=force, progress=on_progress
+            summary = services.triage.run_triage(
+                store,
+                _actor(),
+                geoip=geoip,
+                config=settings,
+                force=force,
+                progress=on_progress,
             )
         if as_json:
-            sys.stdout.write(json.dumps(summary.as_dict(), indent=2) + "\n")
+            _print_json(summary.as_dict())
             return
         if summary.referrals == 0:
             console.print("The store holds no referrals yet: `tipwatch ingest FILES` first.")
@@ -106,7 +128,7 @@ def triage(
         tiers = Table(title="Priority", header_style="bold")
         tiers.add_column("tier")
         tiers.add_column("referrals", justify="right")
-        for t in TIERS:
+        for t in services.triage.TIERS:
             tiers.add_row(t, f"{summary.tiers.get(t, 0):,}")
         console.print(table)
         console.print(tiers)
@@ -128,17 +150,16 @@ def links_show(
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """The groups a referral belongs to, and what it shares with each other member."""
-    from tipwatch.triage.config import load_config
-    from tipwatch.triage.queries import links_of
 
     def body() -> None:
-        settings = load_config(config)
-        groups = links_of(_open(db), report_id, settings=settings.linking)
+        groups = services.triage.links_of(
+            _open(db), _actor(), report_id, config=_config(config)
+        )
         if fmt is OutputFormat.JSON:
-            sys.stdout.write(json.dumps(groups, indent=2, default=str) + "\n")
+            _print_json(groups)
             return
-        if not groups:
-            console.print(f"{report_id} is linked to no other referral.")
+        if not groups and fmt is OutputFormat.TABLE:
+            console.print(Text(f"{plain(report_id)} is linked to no other referral."))
             return
         rows = []
         for g in groups:
@@ -166,12 +187,13 @@ def links_groups(
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """Link groups, largest first. Viral groups (one item shared widely) are kept apart."""
-    from tipwatch.triage.queries import list_groups
 
     def body() -> None:
         if kind not in (None, "linked", "viral"):
             _fail("--kind must be linked or viral")
-        rows = list_groups(_open(db), kind=kind, min_size=min_size, limit=limit)
+        rows = services.triage.link_groups(
+            _open(db), _actor(), kind=kind, min_size=min_size, limit=limit
+        )
         _emit(rows, fmt, ("group_id", "kind", "size", "linked_by", "members"))
 
     _run(body)
@@ -190,19 +212,26 @@ def queue_command(
     include_sent: Annotated[
         bool, typer.Option(help="Also list referrals already sent in a package.")
     ] = False,
+    since: SinceOption = None,
+    until: UntilOption = None,
     limit: Annotated[int, typer.Option(help="At most this many referrals.", min=1)] = 50,
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """Open referrals by tier and score, most urgent first, with the reasons."""
-    from tipwatch.triage.priority import TIERS
-    from tipwatch.triage.queries import queue
 
     def body() -> None:
         for t in tier or []:
-            if t not in TIERS:
-                _fail(f"--tier must be one of {', '.join(TIERS)}, got {t!r}")
-        entries = queue(
-            _open(db), country=country, tiers=tier, include_sent=include_sent, limit=limit
+            if t not in services.triage.TIERS:
+                _fail(f"--tier must be one of {', '.join(services.triage.TIERS)}, got {t!r}")
+        entries = services.triage.queue(
+            _open(db),
+            _actor(),
+            country=country,
+            tiers=tier,
+            include_sent=include_sent,
+            since=_parse_time(since, "--since"),
+            until=_parse_time(until, "--until", end=True),
+            limit=limit,
         )
         rows = [e.as_dict() for e in entries]
         if fmt is OutputFormat.TABLE:
@@ -227,42 +256,38 @@ def route(
         typer.Option(help="Folder for the package (default: packages/COUNTRY-DATE-TIME)."),
     ] = None,
     since: Annotated[
-        str | None, typer.Option(help="Only incidents from this date.", show_default=False)
+        str | None,
+        typer.Option(help="Only incidents from this day (included).", show_default=False),
     ] = None,
     until: Annotated[
-        str | None, typer.Option(help="Only incidents before this date.", show_default=False)
+        str | None,
+        typer.Option(help="Only incidents up to this day (included).", show_default=False),
     ] = None,
     include_sent: Annotated[
         bool, typer.Option(help="Also include referrals sent in an earlier package.")
     ] = False,
-    by: Annotated[
-        str | None, typer.Option(help="Who makes the package (default: the login name).")
-    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Write the package for one country: referrals.jsonl, summary.csv and summary.html.
 
     The package is recorded (who, when, which referrals); referrals show where they were sent.
+    The package is made by the settings' actor (the login name by default).
     """
     from datetime import UTC, datetime
 
-    from tipwatch.triage.config import load_config
-    from tipwatch.triage.routing import route_country
-
     def body() -> None:
-        settings = load_config(config)
         start = _parse_time(since, "--since")
-        end = _parse_time(until, "--until")
+        end = _parse_time(until, "--until", end=True)
         folder = out or Path("packages") / (f"{country.upper()}-{datetime.now(UTC):%Y%m%d-%H%M%S}")
-        package = route_country(
+        package = services.triage.route(
             _open(db),
+            _actor(),
             country,
             folder,
             since=start,
             until=end,
             include_sent=include_sent,
-            created_by=by,
-            config=settings,
+            config=_config(config),
         )
         if package.package_id is None:
             console.print(f"No open referrals attributed to {package.country}; nothing written.")
@@ -280,10 +305,9 @@ def route(
 @app.command("packages")
 def packages_command(db: DbOption = None, fmt: FormatOption = OutputFormat.TABLE) -> None:
     """The routing packages made so far, newest first."""
-    from tipwatch.triage.routing import packages
 
     def body() -> None:
-        rows = packages(_open(db))
+        rows = services.triage.packages(_open(db), _actor())
         _emit(rows, fmt, ("id", "country", "referral_count", "created_by", "created_at", "path"))
 
     _run(body)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from enum import StrEnum
 from pathlib import Path
@@ -13,7 +14,15 @@ from tipwatch.errors import InputError
 from tipwatch.formats import csv_flat, cybertip_xml, jsonl
 from tipwatch.formats._records import ReaderItem, describe_validation_error
 
-__all__ = ["InputFormat", "detect_format", "iter_source_files", "read_path", "reparse_raw"]
+__all__ = [
+    "InputFormat",
+    "detect_format",
+    "iter_referral_sources",
+    "iter_source_files",
+    "not_a_referral_source",
+    "read_path",
+    "reparse_raw",
+]
 
 
 class InputFormat(StrEnum):
@@ -62,6 +71,78 @@ def iter_source_files(paths: Iterable[Path]) -> Iterator[Path]:
             raise InputError(f"{path}: not a regular file or folder")
         else:
             raise InputError(f"{path}: no such file or folder")
+
+
+_REFERRAL_XML = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(report|fileDetails|referrals|referral)[\s>/]")
+_REFERRAL_KEYS = frozenset({"report_id", "incident_type", "incident_time", "reported", "files"})
+
+
+def _csv_names(line: str) -> set[str]:
+    import csv
+
+    try:
+        header = next(csv.reader([line]))
+    except (csv.Error, StopIteration):
+        return set()
+    return {h.strip().strip('"').lower().replace(" ", "_").replace("-", "_") for h in header}
+
+
+def not_a_referral_source(path: Path) -> str | None:
+    """Why a file found in a folder is not a referral source, or ``None`` when it may be one.
+
+    Used to skip, with the reason, what sits beside referral files in a folder (hash lists,
+    media, notes); a file named on its own is always read, and its problems quarantined.
+    """
+    with path.open("rb") as fh:
+        head = fh.read(65536)
+    if b"\x00" in head[:8192] and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "binary data, not referral text"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not text:
+        return "an empty file"
+    suffix = path.suffix.lower()
+    if text.startswith(b"<"):
+        if _REFERRAL_XML.search(text) is None:
+            return "XML without CyberTipline reports"
+        return None
+    if text.startswith(b"["):
+        return "a JSON array (such as a hash list), not JSON Lines referrals"
+    if text.startswith(b"{"):
+        first = text.split(b"\n", 1)[0]
+        try:
+            record = json.loads(first)
+        except ValueError:
+            if b'"odata.metadata"' in text or b'"value"' in text:
+                return "a VICS hash list, not referrals (import it with the hash lists)"
+            return None  # not one record a line: reading it quarantines it with the reason
+        if isinstance(record, dict):
+            if "odata.metadata" in record or isinstance(record.get("value"), list):
+                return "a VICS hash list, not referrals (import it with the hash lists)"
+            if not _REFERRAL_KEYS & set(record):
+                return "JSON Lines whose records are not referrals"
+        return None
+    if suffix in (".csv", ".tsv", ".txt", "") or suffix not in _BY_SUFFIX:
+        first_line = text.split(b"\n", 1)[0].decode("utf-8", "replace")
+        names = _csv_names(first_line)
+        if names & {"report_id", "incident_type", "incident_time"}:
+            return None
+        if suffix == ".csv":
+            return "a CSV file without referral columns (incident_type, incident_time)"
+        return f"not a referral file ({suffix or 'no suffix'})"
+    return None
+
+
+def iter_referral_sources(paths: Iterable[Path]) -> Iterator[tuple[Path, str | None]]:
+    """Each file of :func:`iter_source_files` with why it is skipped (``None``: read it).
+
+    Only files found inside folders are skipped; a file named on its own is always read.
+    """
+    for path in paths:
+        if path.is_dir():
+            for found in iter_source_files([path]):
+                yield found, not_a_referral_source(found)
+        else:
+            yield from ((p, None) for p in iter_source_files([path]))
 
 
 def read_path(

@@ -145,14 +145,22 @@ class Store:
             )
 
     @classmethod
-    def open(cls, db: str | None = None, *, migrate: bool = True) -> Store:
-        """Open the store named by ``db`` (see :func:`resolve_db_url`)."""
+    def open(cls, db: str | None = None, *, migrate: bool = True, create: bool = True) -> Store:
+        """Open the store named by ``db`` (see :func:`resolve_db_url`).
+
+        Without ``create``, an SQLite file that does not exist is refused instead of created.
+        """
         url = resolve_db_url(db)
         kwargs: dict[str, Any] = {}
         if url.startswith("sqlite"):
             path = make_url(url).database
             if path and path != ":memory:":
                 parent = Path(path).parent
+                if not create and not Path(path).exists():
+                    raise StoreError(
+                        f"there is no store at {path}",
+                        hint="check the path, or create a store there (init, ingest or demo)",
+                    )
                 if not parent.exists():
                     raise StoreError(f"cannot create the store {path}: folder {parent} is missing")
         else:

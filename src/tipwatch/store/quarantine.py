@@ -6,15 +6,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import func, select
+from collections.abc import Sequence
+
+from sqlalchemy import func, select, update
 
 from tipwatch.errors import NotFoundError
 from tipwatch.store.database import Store
 from tipwatch.store.schema import quarantine
 
-__all__ = ["QuarantineEntry", "count_quarantine", "get_quarantine_entry", "list_quarantine"]
+__all__ = [
+    "QuarantineEntry",
+    "count_quarantine",
+    "dismiss_quarantine",
+    "get_quarantine_entry",
+    "list_quarantine",
+]
 
-Status = Literal["open", "resolved", "all"]
+Status = Literal["open", "resolved", "dismissed", "all"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,3 +108,36 @@ def get_quarantine_entry(store: Store, entry_id: int) -> QuarantineEntry:
     if row is None:
         raise NotFoundError(f"no quarantine entry {entry_id}")
     return _entry(row)
+
+
+def dismiss_quarantine(store: Store, entry_ids: Sequence[int], *, reason: str) -> int:
+    """Set open entries aside for good with ``reason`` (kept, never deleted). Returns how many.
+
+    An id that does not exist is refused; entries already resolved or dismissed are left as
+    they are. The same record read again later stays dismissed (it is counted, not reopened).
+    """
+    if not reason.strip():
+        from tipwatch.errors import InputError
+
+        raise InputError("a dismissal needs a reason", hint="say why the records are set aside")
+    q = quarantine.c
+    with store.atomic() as conn:
+        found = {
+            row.id: row.status
+            for row in conn.execute(select(q.id, q.status).where(q.id.in_(list(entry_ids))))
+        }
+        missing = sorted(set(entry_ids) - set(found))
+        if missing:
+            raise NotFoundError(f"no quarantine entry {', '.join(map(str, missing))}")
+        open_ids = [i for i, status in found.items() if status == "open"]
+        if open_ids:
+            conn.execute(
+                update(quarantine)
+                .where(q.id.in_(open_ids))
+                .values(
+                    status="dismissed",
+                    resolved_at=datetime.now(UTC).replace(tzinfo=None),
+                    note=f"dismissed: {reason.strip()}",
+                )
+            )
+    return len(open_ids)

@@ -158,28 +158,72 @@ def get_referrals(store: Store, report_ids: list[str]) -> dict[str, Referral]:
 
 @dataclass(frozen=True, slots=True)
 class ReferralFilter:
-    """Which referrals to list. Times bound ``incident_time``: ``since`` <= t < ``until``."""
+    """Which referrals to list. Every bound is inclusive at the start and exclusive at the end:
+    ``since <= incident_time < until`` and ``received_since <= received_at < received_until``.
+
+    ``country`` is the country triage attributed (``unknown``: none could be);
+    ``stated_country`` the one the sender stated. ``status`` is ``open`` (in no routing
+    package yet) or ``sent``.
+    """
 
     since: datetime | None = None
     until: datetime | None = None
     country: str | None = None
+    stated_country: str | None = None
     incident_type: IncidentType | None = None
+    tiers: tuple[str, ...] = ()
+    status: str | None = None
+    service: str | None = None
+    received_since: datetime | None = None
+    received_until: datetime | None = None
     limit: int | None = None
     offset: int = 0
 
     def apply(self, query: Select[Any]) -> Select[Any]:
+        from tipwatch.store.schema import attributions, package_referrals, priorities
+
+        c = referrals.c
         if self.since is not None:
-            query = query.where(referrals.c.incident_time >= naive_utc(self.since))
+            query = query.where(c.incident_time >= naive_utc(self.since))
         if self.until is not None:
-            query = query.where(referrals.c.incident_time < naive_utc(self.until))
-        if self.country is not None:
-            if self.country.lower() in ("unknown", "none", "-"):
-                query = query.where(referrals.c.country.is_(None))
+            query = query.where(c.incident_time < naive_utc(self.until))
+        if self.received_since is not None:
+            query = query.where(c.received_at >= naive_utc(self.received_since))
+        if self.received_until is not None:
+            query = query.where(c.received_at < naive_utc(self.received_until))
+        if self.stated_country is not None:
+            if _is_unknown(self.stated_country):
+                query = query.where(c.country.is_(None))
             else:
-                query = query.where(referrals.c.country == self.country.upper())
+                query = query.where(c.country == self.stated_country.upper())
+        if self.country is not None:
+            a = attributions.c
+            if _is_unknown(self.country):
+                placed = select(a.report_id).where(a.country.is_not(None))
+                query = query.where(c.report_id.not_in(placed))
+            else:
+                query = query.where(
+                    c.report_id.in_(select(a.report_id).where(a.country == self.country.upper()))
+                )
         if self.incident_type is not None:
-            query = query.where(referrals.c.incident_type == self.incident_type.value)
+            query = query.where(c.incident_type == self.incident_type.value)
+        if self.tiers:
+            p = priorities.c
+            query = query.where(
+                c.report_id.in_(select(p.report_id).where(p.tier.in_(list(self.tiers))))
+            )
+        if self.status is not None:
+            sent = select(package_referrals.c.report_id)
+            query = query.where(
+                c.report_id.in_(sent) if self.status == "sent" else c.report_id.not_in(sent)
+            )
+        if self.service is not None:
+            query = query.where(func.lower(c.platform) == self.service.lower())
         return query
+
+
+def _is_unknown(value: str) -> bool:
+    return value.lower() in ("unknown", "none", "-")
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,12 +241,15 @@ class ReferralSummary:
     batched: bool
     revision: int
     received_at: datetime | None
+    attributed_country: str | None = None
+    """The country triage attributed (``None`` before triage or when unknown)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "report_id": self.report_id,
             "incident_time": self.incident_time.isoformat(),
             "incident_type": self.incident_type,
+            "attributed_country": self.attributed_country,
             "country": self.country,
             "platform": self.platform,
             "source": self.source,
@@ -216,9 +263,12 @@ class ReferralSummary:
 
 def list_referrals(store: Store, flt: ReferralFilter | None = None) -> list[ReferralSummary]:
     """Referrals matching ``flt``, oldest incident first."""
+    from tipwatch.store.schema import attributions
+
     flt = flt or ReferralFilter()
     c = referrals.c
     query: Select[Any] = select(
+        attributions.c.country.label("attributed_country"),
         c.report_id,
         c.incident_time,
         c.incident_type,
@@ -230,6 +280,8 @@ def list_referrals(store: Store, flt: ReferralFilter | None = None) -> list[Refe
         c.batched,
         c.revision,
         c.received_at,
+    ).select_from(
+        referrals.outerjoin(attributions, attributions.c.report_id == c.report_id)
     ).order_by(c.incident_time, c.report_id)
     query = flt.apply(query)
     if flt.limit is not None:
@@ -250,6 +302,7 @@ def list_referrals(store: Store, flt: ReferralFilter | None = None) -> list[Refe
                 batched=bool(r.batched),
                 revision=r.revision,
                 received_at=_aware(r.received_at),
+                attributed_country=r.attributed_country,
             )
             for r in conn.execute(query)
         ]

@@ -1,0 +1,193 @@
+"""Media and matching services: hashing, hash lists, matching."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from tipwatch.services._unit import batch, unit
+from tipwatch.services.access import Actor, authorise
+from tipwatch.store import Store
+
+if TYPE_CHECKING:
+    from tipwatch.matching.lists import ImportSummary
+    from tipwatch.matching.matcher import FileVerdict, MatchSummary
+    from tipwatch.media.hashing import MediaHashes
+
+__all__ = [
+    "LIST_FORMATS",
+    "export_list",
+    "hash_media",
+    "import_list",
+    "list_lists",
+    "match_media",
+    "match_referrals",
+    "media_files",
+    "remove_list",
+    "show_list",
+]
+
+LIST_FORMATS = ("vics", "csv", "plain")
+"""The hash-list file formats tipwatch reads and writes."""
+
+
+def media_files(paths: Sequence[Path]) -> list[Path]:
+    """The files named and found (recursively) in the folders named."""
+    from tipwatch.formats.detect import iter_source_files
+
+    return list(iter_source_files(paths))
+
+
+def hash_media(
+    actor: Actor,
+    files: Sequence[Path],
+    *,
+    jobs: int = 0,
+    reduced: bool = False,
+    reference: bool = False,
+) -> Iterator[MediaHashes]:
+    """Hash media files; nothing of them is stored (no store is involved, nothing audited)."""
+    from tipwatch.media import hash_paths
+
+    authorise(actor, "media.hash")
+    return hash_paths(files, jobs=jobs, reduced=reduced, reference=reference)
+
+
+def _detect_list_format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        return "vics"
+    if suffix == ".csv":
+        return "csv"
+    return "plain"
+
+
+def import_list(
+    store: Store,
+    actor: Actor,
+    path: Path,
+    *,
+    name: str,
+    version: str,
+    list_format: str | None = None,
+    hash_type: str | None = None,
+    scheme: str = "projectvic_us",
+    source: str | None = None,
+    near_threshold: int | None = None,
+    quality_floor: int | None = None,
+    full: bool = True,
+) -> ImportSummary:
+    """Import a version of a hash list from a file (VICS JSON, hash CSV or plain)."""
+    from tipwatch.errors import InputError
+    from tipwatch.formats import hashlists
+    from tipwatch.matching.lists import import_list as _import
+
+    fmt = list_format or _detect_list_format(path)
+    if fmt not in LIST_FORMATS:
+        raise InputError(f"unknown list format {fmt!r}; the formats are {', '.join(LIST_FORMATS)}")
+    with batch(store, actor, "list.import", object_type="hash_list", object_ids=[name]) as work:
+        if fmt == "vics":
+            records = hashlists.read_vics(path)
+        elif fmt == "csv":
+            records = hashlists.read_hash_csv(path)
+        else:
+            if not hash_type:
+                raise InputError(
+                    f"{path}: a plain list needs its hash type",
+                    hint="name the hash type: md5, sha1, sha256, pdq, ...",
+                )
+            records = hashlists.read_plain(path, hash_type)
+        summary = _import(
+            store,
+            name,
+            records,
+            version=version,
+            fmt=fmt,
+            scheme=scheme,
+            source_file=str(path),
+            source=source,
+            near_threshold=near_threshold,
+            quality_floor=quality_floor,
+            full=full,
+        )
+        work.detail = (
+            f"version {version}: {summary.added} added, {summary.reactivated} reactivated, "
+            f"{summary.retired} retired, {summary.rejected} rejected"
+        )
+    return summary
+
+
+def list_lists(store: Store, actor: Actor) -> list[dict[str, Any]]:
+    from tipwatch.matching.lists import list_lists as _list
+
+    with unit(store, actor, "list.read", object_type="hash_list"):
+        return _list(store)
+
+
+def show_list(store: Store, actor: Actor, name: str) -> dict[str, Any]:
+    from tipwatch.matching.lists import get_list
+
+    with unit(store, actor, "list.read", object_type="hash_list", object_ids=[name]):
+        return get_list(store, name)
+
+
+def export_list(
+    store: Store,
+    actor: Actor,
+    name: str,
+    sink: IO[str],
+    *,
+    list_format: str = "vics",
+    vics_version: str = "1.3",
+    include_retired: bool = False,
+) -> None:
+    """Write a list's entries to ``sink`` in one snapshot."""
+    from tipwatch.formats import hashlists
+    from tipwatch.matching.lists import iter_entries
+
+    with unit(store, actor, "list.export", object_type="hash_list", object_ids=[name]) as work:
+        records = iter_entries(store, name, include_retired=include_retired)
+        if list_format == "vics":
+            hashlists.write_vics(records, sink, version=vics_version)
+        elif list_format == "csv":
+            hashlists.write_hash_csv(records, sink)
+        else:
+            hashlists.write_plain(records, sink)
+        work.detail = f"as {list_format}"
+
+
+def remove_list(store: Store, actor: Actor, name: str) -> int:
+    from tipwatch.matching.lists import remove_list as _remove
+
+    with unit(store, actor, "list.remove", object_type="hash_list", object_ids=[name]) as work:
+        n = _remove(store, name)
+        work.detail = f"{n} entries removed"
+    return n
+
+
+def match_referrals(
+    store: Store, actor: Actor, *, report_ids: Sequence[str] | None = None
+) -> MatchSummary:
+    """Match the stored referrals' files against the lists (committed batch by batch)."""
+    from tipwatch.matching.matcher import match_referrals as _match
+
+    with batch(
+        store, actor, "match.run", object_type="referral", object_ids=list(report_ids or ())
+    ) as work:
+        summary = _match(store, report_ids=list(report_ids) if report_ids else None)
+        work.detail = f"{summary.files} files: {summary.known} known, {summary.new} new"
+    return summary
+
+
+def match_media(
+    store: Store, actor: Actor, files: Iterable[Path], *, jobs: int = 0, dihedral: bool = False
+) -> Iterator[tuple[MediaHashes, FileVerdict | None]]:
+    """Hash media and match each against the lists; media are not stored."""
+    from tipwatch.matching.matcher import match_media as _match
+
+    with batch(store, actor, "match.run", object_type="media") as work:
+        n = 0
+        for n, pair in enumerate(_match(store, files, jobs=jobs, dihedral=dihedral), 1):
+            yield pair
+        work.detail = f"{n} media files matched"
