@@ -27,10 +27,11 @@ from rich.progress import (
 from rich.table import Table
 
 from tipwatch import __version__
-from tipwatch.errors import TipwatchError
+from tipwatch.errors import TipwatchError, exit_code_of
 from tipwatch.formats.detect import InputFormat
 from tipwatch.intake import IngestSummary, ingest_paths, retry_quarantined
 from tipwatch.models import IncidentType
+from tipwatch.settings import get_settings
 from tipwatch.store import Store
 from tipwatch.store.quarantine import get_quarantine_entry, list_quarantine
 from tipwatch.store.referrals import (
@@ -45,8 +46,9 @@ app = typer.Typer(
     help=(
         "tipwatch: referral intake, hash matching, triage and trend analysis for analysts "
         "fighting online child sexual exploitation.\n\n"
-        "The store is ./tipwatch.db unless --db or $TIPWATCH_DB names another "
-        "(a file path, or a URL such as postgresql://user@host/db)."
+        "The store is ./tipwatch.db unless --db, $TIPWATCH_DB or the settings file "
+        "(docs/settings.md) names another (a file path, or a URL such as "
+        "postgresql://user@host/db)."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -74,8 +76,8 @@ DbOption = Annotated[
     str | None,
     typer.Option(
         "--db",
-        envvar="TIPWATCH_DB",
-        help="Store: an SQLite file path or a database URL. Default ./tipwatch.db.",
+        help="Store: an SQLite file path or a database URL. Default: the db setting "
+        "(./tipwatch.db).",
         show_default=False,
     ),
 ]
@@ -84,21 +86,32 @@ FormatOption = Annotated[
 ]
 
 
-def _fail(message: str, code: int = 1) -> None:
+# Library hints name no flag; where a flag does what the hint says, the CLI says so.
+_HINT_AS_FLAG = {
+    "give an end date after the start date": "give a --to date after the --from date",
+    "attribute with the older database anyway": "add --force to attribute with it anyway",
+}
+
+
+def _fail(message: str, code: int = 1, *, hint: str | None = None) -> None:
     err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    if hint:
+        err_console.print(f"[bold]hint:[/] {_HINT_AS_FLAG.get(hint, hint)}", highlight=False)
     raise typer.Exit(code)
 
 
 def _run(action: Callable[[], None]) -> None:
-    """Run a command body, turning tipwatch's errors into a clear message and exit status 1."""
+    """Run a command body, turning tipwatch's errors into a clear message, its hint and the
+    exit status of the error's class (``tipwatch.errors.ERROR_STATUS``)."""
     try:
         action()
     except TipwatchError as exc:
-        _fail(str(exc))
+        _fail(str(exc), exit_code_of(exc), hint=exc.hint)
 
 
 def _open(db: str | None) -> Store:
-    return Store.open(db)
+    """The store ``--db`` names, else the one the settings name."""
+    return Store.open(db or get_settings().db)
 
 
 def _stage_progress(*, enabled: bool = True) -> tuple[Progress, Callable[[str, int, int], None]]:
@@ -391,7 +404,8 @@ def referrals_show(
         if attribution is not None:
             doc["_attribution"] = attribution
             country = None if attribution["country"] == "unknown" else attribution["country"]
-            doc["_legal"] = legal_status(store, report_id, load_config(), country)
+            config = load_config(get_settings().triage_config)
+            doc["_legal"] = legal_status(store, report_id, config, country)
         priority = priority_of(store, report_id)
         if priority is not None:
             doc["_priority"] = priority

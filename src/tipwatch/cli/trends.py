@@ -23,6 +23,7 @@ from tipwatch.cli import (
     console,
     err_console,
 )
+from tipwatch.settings import get_settings
 
 signals_app = typer.Typer(
     help="Daily signals: import feeds (blocked access, helplines, any metric), list, show.",
@@ -441,7 +442,7 @@ def assess(
         for finding in assessment.findings[:3]:
             console.print(f"  - {finding.text}", highlight=False)
         if pdf is not None:
-            write_pdf(out, pdf)
+            write_pdf(out, pdf, chromium=get_settings().chromium)
             console.print(f"Wrote [bold]{pdf}[/]")
 
     _run(body)

@@ -24,6 +24,7 @@ from tipwatch.cli import (
     console,
     err_console,
 )
+from tipwatch.settings import get_settings
 
 links_app = typer.Typer(
     help="Linked referrals: show a referral's links, list groups.", no_args_is_help=True
@@ -34,7 +35,8 @@ ConfigOption = Annotated[
     Path | None,
     typer.Option(
         "--config",
-        help="Triage settings (TOML) over the documented defaults: weights, tiers, legal rule.",
+        help="Triage settings (TOML) over the documented defaults: weights, tiers, legal rule. "
+        "Default: the triage_config setting.",
         show_default=False,
     ),
 ]
@@ -68,7 +70,7 @@ def triage(
     from tipwatch.triage.run import triage_store
 
     def body() -> None:
-        settings = load_config(config)
+        settings = load_config(config or get_settings().triage_config)
         store = _open(db)
         progress, on_progress = _stage_progress(enabled=not as_json)
 
@@ -132,7 +134,7 @@ def links_show(
     from tipwatch.triage.queries import links_of
 
     def body() -> None:
-        settings = load_config(config)
+        settings = load_config(config or get_settings().triage_config)
         groups = links_of(_open(db), report_id, settings=settings.linking)
         if fmt is OutputFormat.JSON:
             sys.stdout.write(json.dumps(groups, indent=2, default=str) + "\n")
@@ -236,7 +238,7 @@ def route(
         bool, typer.Option(help="Also include referrals sent in an earlier package.")
     ] = False,
     by: Annotated[
-        str | None, typer.Option(help="Who makes the package (default: the login name).")
+        str | None, typer.Option(help="Who makes the package (default: the actor setting).")
     ] = None,
     config: ConfigOption = None,
 ) -> None:
@@ -250,7 +252,7 @@ def route(
     from tipwatch.triage.routing import route_country
 
     def body() -> None:
-        settings = load_config(config)
+        settings = load_config(config or get_settings().triage_config)
         start = _parse_time(since, "--since")
         end = _parse_time(until, "--until")
         folder = out or Path("packages") / (f"{country.upper()}-{datetime.now(UTC):%Y%m%d-%H%M%S}")
@@ -261,7 +263,7 @@ def route(
             since=start,
             until=end,
             include_sent=include_sent,
-            created_by=by,
+            created_by=by or get_settings().actor,
             config=settings,
         )
         if package.package_id is None:
