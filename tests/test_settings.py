@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -12,6 +13,8 @@ from typer.testing import CliRunner
 import tipwatch
 from tipwatch.cli import app
 from tipwatch.errors import ConfigError
+from tipwatch.formats.cybertip_xml import MAX_RECORD_BYTES
+from tipwatch.formats.jsonl import MAX_LINE_BYTES
 from tipwatch.settings import (
     CONFIG_ENV_VAR,
     ROLES,
@@ -64,6 +67,9 @@ def test_defaults() -> None:
     assert settings.actor  # the operating-system user
     assert settings.chromium is None and settings.triage_config is None
     assert settings.pseudonym_key is None
+    # the limits' defaults are the readers' own
+    assert settings.max_xml_record_bytes == MAX_RECORD_BYTES
+    assert settings.max_jsonl_line_bytes == MAX_LINE_BYTES
 
 
 def test_precedence_default_file_variable_explicit(
@@ -197,3 +203,27 @@ def test_cli_opens_the_store_the_settings_name(
     # the option wins over the settings: a missing folder names the option's path
     result = runner.invoke(app, ["referrals", "list", "--db", str(tmp_path / "no" / "x.db")])
     assert result.exit_code == 69 and str(tmp_path / "no") in result.output
+
+
+def test_cli_ingest_applies_the_line_limit_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = {
+        "report_id": "limit-1",
+        "incident_type": "Child Pornography (possession, manufacture, and distribution)",
+        "incident_time": "2020-03-01T00:00:00Z",
+        "escalation_reason": "x" * 400,
+    }
+    source = tmp_path / "one.jsonl"
+    source.write_text(json.dumps(record) + "\n")
+    runner = CliRunner()
+
+    def quarantined(db: Path) -> int:
+        result = runner.invoke(app, ["ingest", str(source), "--db", str(db), "--json"])
+        assert result.exit_code == 0, result.output
+        return int(json.loads(result.output)["quarantined"])
+
+    assert quarantined(tmp_path / "default.db") == 0
+    monkeypatch.setenv("TIPWATCH_MAX_JSONL_LINE_BYTES", "200")
+    reload_settings()
+    assert quarantined(tmp_path / "limited.db") == 1

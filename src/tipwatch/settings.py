@@ -103,6 +103,18 @@ class Settings(BaseSettings):
         description="Secret key for keyed hashing of identifiers that need no identity.",
     )
 
+    # Limits on input, defaults as the readers' own (a test keeps them equal).
+    max_xml_record_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        gt=0,
+        description="Largest single CyberTipline XML record read, in bytes.",
+    )
+    max_jsonl_line_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        gt=0,
+        description="Longest JSON Lines line (one referral) read, in bytes.",
+    )
+
     _config_file: Path | None = PrivateAttr(default=None)
 
     @property

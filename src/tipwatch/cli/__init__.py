@@ -300,8 +300,15 @@ def ingest(
             progress.update(tasks[source], completed=done)
 
         with progress:
+            limits = get_settings()
             summary = ingest_paths(
-                store, paths, fmt=input_format, batch_size=batch_size, progress=on_progress
+                store,
+                paths,
+                fmt=input_format,
+                batch_size=batch_size,
+                progress=on_progress,
+                max_xml_record_bytes=limits.max_xml_record_bytes,
+                max_jsonl_line_bytes=limits.max_jsonl_line_bytes,
             )
         if as_json:
             out = summary.as_dict()
