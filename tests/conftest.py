@@ -16,11 +16,26 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from tipwatch.settings import CONFIG_ENV_VAR, Settings, reload_settings
 from tipwatch.store import Store
 from tipwatch.store.schema import metadata
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 """The shared folder beside the repository (formats and data), when present."""
+
+
+@pytest.fixture(autouse=True)
+def _machine_settings_ignored(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Every test reads tipwatch's settings afresh from an empty settings file and no
+    ``TIPWATCH_*`` setting variable, whatever the machine running the tests has."""
+    for name in Settings.model_fields:
+        monkeypatch.delenv(f"TIPWATCH_{name.upper()}", raising=False)
+    empty = tmp_path_factory.getbasetemp() / "empty-tipwatch.toml"
+    empty.touch()
+    monkeypatch.setenv(CONFIG_ENV_VAR, str(empty))
+    reload_settings()
 
 
 def _postgres_base_url() -> str | None:

@@ -8,16 +8,43 @@ Every error is a :class:`TipwatchError`; catch that to catch them all::
     │   └── UnsafeInputError  input refused for safety (XML entities or DTDs, size or depth limits)
     ├── StoreError            the database cannot be opened, migrated or written
     │   └── NotFoundError     a referral, quarantine entry or other object does not exist
-    ├── AccessDenied          the actor's role may not perform the action
+    ├── ConflictError         the object exists already, or changed since it was read
+    ├── AccessDenied          the actor's role may not do the action
     ├── ConfigError           a setting or option is invalid
     └── InsufficientDataError a series is too short (or too gappy) for the analysis asked
+
+Messages speak of the problem, never of a command-line flag: the same error reaches the CLI, the
+REST API and the web pages. What the user can do about it goes in ``hint`` (also without flags);
+each interface renders the hint its own way (the CLI as a flag, the web as a button).
+
+Each class maps to an exit code (for the CLI; from BSD's ``sysexits.h`` where one fits) and an
+HTTP status (for the API), looked up through the class's ancestors by :func:`exit_code_of` and
+:func:`http_status_of`:
+
+========================  ====  ====  ===============================================
+class                     exit  HTTP  why
+========================  ====  ====  ===============================================
+TipwatchError               1   500   any other failure
+InputError                 65   422   EX_DATAERR: the input data is wrong
+InsufficientDataError      65   422   EX_DATAERR: the data cannot support the analysis
+NotFoundError              66   404   EX_NOINPUT: the object asked for does not exist
+StoreError                 69   503   EX_UNAVAILABLE: the store cannot be used now
+ConflictError              73   409   EX_CANTCREAT: it exists already or changed
+AccessDenied               77   403   EX_NOPERM: the role may not do this
+ConfigError                78   500   EX_CONFIG: a setting or option is invalid
+========================  ====  ====  ===============================================
+
+Exit status 2 stays the command line's own usage error (a misspelt option) and 130 an
+interrupted run, so neither is used here.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "ERROR_STATUS",
     "AccessDenied",
     "ConfigError",
+    "ConflictError",
     "InputError",
     "InsufficientDataError",
     "NotFoundError",
@@ -25,13 +52,15 @@ __all__ = [
     "StoreError",
     "TipwatchError",
     "UnsafeInputError",
+    "exit_code_of",
+    "http_status_of",
 ]
 
 
 class TipwatchError(Exception):
     """Base class of every error tipwatch raises on purpose.
 
-    ``hint`` says what the user can do about it, without naming any interface's controls.
+    ``hint`` says what the user can do about it, in words that fit every interface (no flags).
     """
 
     def __init__(self, message: str = "", *, hint: str | None = None) -> None:
@@ -65,11 +94,24 @@ class NotFoundError(StoreError):
     """The object asked for does not exist in the store."""
 
 
-class AccessDenied(TipwatchError):
-    """The actor's role may not perform the action."""
+class ConflictError(TipwatchError):
+    """The object exists already, or changed since it was read; nothing was written."""
 
-    def __init__(self, message: str, *, actor: str, role: str, action: str) -> None:
-        super().__init__(message)
+
+class AccessDenied(TipwatchError):
+    """The actor's role may not do the action; ``actor``, ``role`` and ``action`` say which."""
+
+    def __init__(
+        self,
+        actor: str,
+        role: str,
+        action: str,
+        *,
+        what: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        # ``what`` is the action in words ("read a referral's dossier"); ``action`` its name.
+        super().__init__(f"{actor} (role {role}) may not {what or action}", hint=hint)
         self.actor = actor
         self.role = role
         self.action = action
@@ -81,3 +123,34 @@ class ConfigError(TipwatchError):
 
 class InsufficientDataError(TipwatchError):
     """The data cannot support the analysis asked; the message says what is missing."""
+
+
+ERROR_STATUS: dict[type[TipwatchError], tuple[int, int]] = {
+    TipwatchError: (1, 500),
+    InputError: (65, 422),
+    InsufficientDataError: (65, 422),
+    NotFoundError: (66, 404),
+    StoreError: (69, 503),
+    ConflictError: (73, 409),
+    AccessDenied: (77, 403),
+    ConfigError: (78, 500),
+}
+"""Exit code and HTTP status of each error class; subclasses not listed take their parent's."""
+
+
+def _status_of(exc: BaseException) -> tuple[int, int]:
+    for cls in type(exc).__mro__:
+        if cls in ERROR_STATUS:
+            return ERROR_STATUS[cls]
+    return ERROR_STATUS[TipwatchError]
+
+
+def exit_code_of(exc: BaseException) -> int:
+    """The CLI's exit code for ``exc``: its class's entry in :data:`ERROR_STATUS`, or its
+    nearest listed ancestor's (1 for anything not a :class:`TipwatchError`)."""
+    return _status_of(exc)[0]
+
+
+def http_status_of(exc: BaseException) -> int:
+    """The HTTP status for ``exc``, found as in :func:`exit_code_of` (500 when none is listed)."""
+    return _status_of(exc)[1]

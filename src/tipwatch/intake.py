@@ -538,8 +538,11 @@ def ingest_paths(
     fmt: InputFormat | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: ProgressCallback | None = None,
+    max_xml_record_bytes: int | None = None,
+    max_jsonl_line_bytes: int | None = None,
 ) -> IngestSummary:
-    """Ingest files and folders (recursively). See the module docstring for the rules."""
+    """Ingest files and folders (recursively). See the module docstring for the rules. The
+    limits default to the readers' own (``tipwatch.formats``)."""
     summary = IngestSummary()
     for path, skip in iter_referral_sources(paths):
         if skip is not None and fmt is None:
@@ -553,7 +556,13 @@ def ingest_paths(
             if progress is not None:
                 progress(_source, min(done, _total), _total)
 
-        items = read_path(path, file_fmt, on_bytes=on_bytes)
+        items = read_path(
+            path,
+            file_fmt,
+            on_bytes=on_bytes,
+            max_xml_record_bytes=max_xml_record_bytes,
+            max_jsonl_line_bytes=max_jsonl_line_bytes,
+        )
         outcome = ingest_items(
             store,
             items,

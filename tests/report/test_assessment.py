@@ -230,6 +230,8 @@ def test_assess_command(world: Path, tmp_path: Path) -> None:
     html = out.read_text()
     assert "Key findings" in html and "NL" in html and "BE</td>" not in html
     result = assess("--from", "2020-06-30", "--to", "2020-01-01")
-    assert result.exit_code == 1 and "--to must be after --from" in result.output
+    assert result.exit_code == 65 and "is not after its start" in result.output
+    assert "hint: give a --to date after the --from date" in result.output
     result = assess("--region", "ASIA")
-    assert result.exit_code == 1 and "EU27" in result.output
+    assert result.exit_code == 65 and "unknown region 'ASIA'" in result.output
+    assert "EU27" in result.output

@@ -239,12 +239,12 @@ def test_route_package(filled: Store, tmp_path: Path) -> None:
         assert sorted(sent) == ["r-nl-1", "r-nl-2"]
     # sent referrals leave the queue and are not sent again
     assert [e.report_id for e in queue(filled, country="NL")] == []
-    again = route_country(filled, "NL", tmp_path / "pkg2")
+    again = route_country(filled, "NL", tmp_path / "pkg2", created_by="analyst-1")
     assert again.package_id is None and not (tmp_path / "pkg2").exists()
     with pytest.raises(ConfigError, match="not empty"):
-        route_country(filled, "NL", tmp_path / "pkg", include_sent=True)
+        route_country(filled, "NL", tmp_path / "pkg", include_sent=True, created_by="a")
     with pytest.raises(ConfigError, match="country"):
-        route_country(filled, "Netherlands", tmp_path / "pkg3")
+        route_country(filled, "Netherlands", tmp_path / "pkg3", created_by="a")
 
 
 def test_html_escapes_sender_text(store: Store, tmp_path: Path) -> None:
@@ -256,7 +256,7 @@ def test_html_escapes_sender_text(store: Store, tmp_path: Path) -> None:
     )
     ingest_paths(store, [write_jsonl(tmp_path / "h.jsonl", [hostile])])
     triage_store(store)
-    route_country(store, "NL", tmp_path / "pkg")
+    route_country(store, "NL", tmp_path / "pkg", created_by="analyst-1")
     html = (tmp_path / "pkg" / "summary.html").read_text()
     assert "<script>alert" not in html and "&lt;script&gt;" in html
 

@@ -73,9 +73,10 @@ class _GuardedStream(io.RawIOBase):
     and the first one is kept ahead of the synthetic root so that a declared encoding holds.
     """
 
-    def __init__(self, raw: IO[bytes]) -> None:
+    def __init__(self, raw: IO[bytes], max_record_bytes: int) -> None:
         super().__init__()
         self._raw = raw
+        self._max_record_bytes = max_record_bytes
         self._pending = b""
         self._carry = b""
         self._started = False
@@ -108,10 +109,10 @@ class _GuardedStream(io.RawIOBase):
         self._record_start = self.bytes_read
 
     def _fill(self) -> None:
-        if self.bytes_read - self._record_start > MAX_RECORD_BYTES:
+        if self.bytes_read - self._record_start > self._max_record_bytes:
             raise UnsafeInputError(
                 f"refused: a single record, from byte {self._record_start:,}, spans more than "
-                f"{MAX_RECORD_BYTES:,} bytes (or the file is not CyberTipline XML)"
+                f"{self._max_record_bytes:,} bytes (or the file is not CyberTipline XML)"
             )
         chunk = self._raw.read(_CHUNK)
         self.bytes_read += len(chunk)
@@ -297,14 +298,16 @@ def read_xml_stream(
     *,
     name_id: str | None = None,
     on_bytes: Callable[[int], None] | None = None,
+    max_record_bytes: int | None = None,
 ) -> Iterator[ReaderItem]:
     """Read CyberTipline XML from a byte stream, one :class:`ReaderItem` per record.
 
     ``name_id`` is the report id taken from the file name, if any. ``on_bytes`` is called with
     the number of bytes read so far (for progress bars). Malformed records come back as error
     items; a document that cannot be parsed further ends the stream with a ``fatal`` item.
+    A record longer than ``max_record_bytes`` (default :data:`MAX_RECORD_BYTES`) is refused.
     """
-    guarded = _GuardedStream(stream)
+    guarded = _GuardedStream(stream, max_record_bytes or MAX_RECORD_BYTES)
     reader = _Reader(source, name_id)
     parser_args: dict[str, Any] = dict(
         events=("end",),
@@ -399,8 +402,15 @@ def read_xml_stream(
 _NUMERIC_NAME = re.compile(r"^\d{1,19}$")
 
 
-def read_xml(path: Path, *, on_bytes: Callable[[int], None] | None = None) -> Iterator[ReaderItem]:
+def read_xml(
+    path: Path,
+    *,
+    on_bytes: Callable[[int], None] | None = None,
+    max_record_bytes: int | None = None,
+) -> Iterator[ReaderItem]:
     """Read one CyberTipline XML file (see :func:`read_xml_stream`)."""
     name_id = path.stem if _NUMERIC_NAME.match(path.stem) else None
     with path.open("rb") as fh:
-        yield from read_xml_stream(fh, str(path), name_id=name_id, on_bytes=on_bytes)
+        yield from read_xml_stream(
+            fh, str(path), name_id=name_id, on_bytes=on_bytes, max_record_bytes=max_record_bytes
+        )

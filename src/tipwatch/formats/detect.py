@@ -150,17 +150,20 @@ def read_path(
     fmt: InputFormat | None = None,
     *,
     on_bytes: Callable[[int], None] | None = None,
+    max_xml_record_bytes: int | None = None,
+    max_jsonl_line_bytes: int | None = None,
 ) -> Iterator[ReaderItem]:
-    """Read the records of one file in ``fmt`` (detected when not given)."""
+    """Read the records of one file in ``fmt`` (detected when not given); the limits default to
+    the readers' own."""
     fmt = fmt or detect_format(path)
     with path.open("rb") as fh:
         head = fh.read(8192)
     if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return iter([_binary_item(path, head)])
     if fmt is InputFormat.XML:
-        return cybertip_xml.read_xml(path, on_bytes=on_bytes)
+        return cybertip_xml.read_xml(path, on_bytes=on_bytes, max_record_bytes=max_xml_record_bytes)
     if fmt is InputFormat.JSONL:
-        return jsonl.read_jsonl(path, on_bytes=on_bytes)
+        return jsonl.read_jsonl(path, on_bytes=on_bytes, max_line_bytes=max_jsonl_line_bytes)
     return csv_flat.read_csv(path, on_bytes=on_bytes)
 
 

@@ -35,23 +35,29 @@ def referral_from_json(data: Any) -> Referral:
 
 
 def read_jsonl_stream(
-    stream: IO[bytes], source: str, *, on_bytes: Callable[[int], None] | None = None
+    stream: IO[bytes],
+    source: str,
+    *,
+    on_bytes: Callable[[int], None] | None = None,
+    max_line_bytes: int | None = None,
 ) -> Iterator[ReaderItem]:
-    """Read referrals from a JSON Lines byte stream."""
+    """Read referrals from a JSON Lines byte stream; a line longer than ``max_line_bytes``
+    (default :data:`MAX_LINE_BYTES`) is skipped as an error item."""
+    limit = max_line_bytes or MAX_LINE_BYTES
     line_no = 0
     done = 0
     while True:
-        line = stream.readline(MAX_LINE_BYTES + 1)
+        line = stream.readline(limit + 1)
         if not line:
             break
         line_no += 1
         done += len(line)
         location = f"line {line_no}"
         index = line_no - 1
-        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+        if len(line) > limit and not line.endswith(b"\n"):
             skipped = len(line)
             while True:
-                rest = stream.readline(MAX_LINE_BYTES)
+                rest = stream.readline(limit)
                 done += len(rest)
                 skipped += len(rest)
                 if not rest or rest.endswith(b"\n"):
@@ -60,8 +66,7 @@ def read_jsonl_stream(
                 source,
                 index,
                 location,
-                error=f"line is {skipped:,} bytes long, more than the limit of "
-                f"{MAX_LINE_BYTES:,}; skipped",
+                error=f"line is {skipped:,} bytes long, more than the limit of {limit:,}; skipped",
                 raw=None,
             )
             continue
@@ -113,11 +118,16 @@ def read_jsonl_stream(
 
 
 def read_jsonl(
-    path: Path, *, on_bytes: Callable[[int], None] | None = None
+    path: Path,
+    *,
+    on_bytes: Callable[[int], None] | None = None,
+    max_line_bytes: int | None = None,
 ) -> Iterator[ReaderItem]:
     """Read one JSON Lines file (see :func:`read_jsonl_stream`)."""
     with path.open("rb") as fh:
-        yield from read_jsonl_stream(fh, str(path), on_bytes=on_bytes)
+        yield from read_jsonl_stream(
+            fh, str(path), on_bytes=on_bytes, max_line_bytes=max_line_bytes
+        )
 
 
 def write_jsonl(referrals: Iterable[Referral], out: IO[str]) -> int:

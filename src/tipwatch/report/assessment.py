@@ -50,7 +50,9 @@ def countries_of(countries: str | None, region: str | None) -> list[str] | None:
             return list(REGIONS[region.upper()])
         except KeyError:
             known = ", ".join(REGIONS)
-            raise InputError(f"--region: unknown region {region!r} (known: {known})") from None
+            raise InputError(
+                f"unknown region {region!r}", hint=f"name one of these regions: {known}"
+            ) from None
     return None
 
 
@@ -109,7 +111,10 @@ def build_assessment(
     """Analyse ``metric`` for ``countries`` (default: every attributed country) from
     ``start`` to ``end`` and put the results in words, tables and charts."""
     if end <= start:
-        raise InputError("--to must be after --from")
+        raise InputError(
+            f"the assessment's end ({end}) is not after its start ({start})",
+            hint="give an end date after the start date",
+        )
     wanted = [c.upper() for c in countries] if countries else None
     series = referral_series(store, metric, countries=wanted, start=start, end=end)
     series.pop("unknown", None)

@@ -3,7 +3,6 @@ table's sorting script inline, nothing fetched), and a PDF of it printed by Chro
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -62,24 +61,32 @@ def render_html(assessment: Assessment, *, title: str | None = None) -> str:
     )
 
 
-def find_chromium() -> str:
-    """The Chromium (or Chrome) program: ``$TIPWATCH_CHROMIUM``, else on the PATH."""
-    configured = os.environ.get("TIPWATCH_CHROMIUM")
+def find_chromium(configured: str | Path | None = None) -> str:
+    """The Chromium (or Chrome) program: ``configured`` (the ``chromium`` setting), else the
+    first on the PATH."""
     if configured:
-        return configured
+        return str(configured)
     for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
         found = shutil.which(name)
         if found:
             return found
     raise ConfigError(
-        "making a PDF needs Chromium (Debian: apt-get install chromium), or set "
-        "TIPWATCH_CHROMIUM to its path"
+        "making a PDF needs Chromium, and none was found on the PATH",
+        hint="install Chromium (Debian: apt-get install chromium) or name its program in "
+        "the chromium setting",
     )
 
 
-def write_pdf(html_path: Path, pdf_path: Path, *, timeout: float = 120.0) -> None:
-    """Print the HTML file to PDF (A4) with headless Chromium."""
-    program = find_chromium()
+def write_pdf(
+    html_path: Path,
+    pdf_path: Path,
+    *,
+    chromium: str | Path | None = None,
+    timeout: float = 120.0,
+) -> None:
+    """Print the HTML file to PDF (A4) with headless Chromium (``chromium``: its program, as
+    for :func:`find_chromium`)."""
+    program = find_chromium(chromium)
     with tempfile.TemporaryDirectory() as profile:
         command = [
             program,

@@ -140,8 +140,9 @@ def authorise(actor: Actor, action: str) -> None:
     """Raise :class:`AccessDenied` unless ``actor``'s role may perform ``action``."""
     if not may(actor, action):
         raise AccessDenied(
-            f"{actor.name} ({actor.role.value}) may not {ACTIONS[action]}",
-            actor=actor.name,
-            role=actor.role.value,
-            action=action,
+            actor.name,
+            actor.role.value,
+            action,
+            what=ACTIONS[action],
+            hint="ask an administrator for a role that allows it",
         )

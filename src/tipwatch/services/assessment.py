@@ -57,7 +57,7 @@ def write_assessment(
         html = render_html(assessment, title=title)
         out.write_text(html, encoding="utf-8")
         if pdf is not None:
-            write_pdf(out, pdf)
+            write_pdf(out, pdf, chromium=chromium)
         work.object_ids = [str(out)] + ([str(pdf)] if pdf else [])
         work.detail = f"{since.isoformat()} to {until.isoformat()}, {len(assessment.findings)} findings"
     return WrittenAssessment(assessment, out, len(html.encode()), pdf)

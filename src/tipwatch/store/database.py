@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -15,12 +14,10 @@ from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 from tipwatch.errors import StoreError
 
-__all__ = ["DEFAULT_DB", "ENV_VAR", "Store", "resolve_db_url"]
+__all__ = ["DEFAULT_DB", "Store", "resolve_db_url"]
 
 DEFAULT_DB = "tipwatch.db"
 """The default store: an SQLite file in the working folder."""
-ENV_VAR = "TIPWATCH_DB"
-"""Environment variable naming the store (a file path or a database URL)."""
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -28,10 +25,10 @@ _MIGRATIONS = Path(__file__).with_name("migrations")
 def resolve_db_url(value: str | None = None) -> str:
     """The database URL for ``value``: a URL, a file path, or ``None`` for the default.
 
-    ``None`` falls back to ``$TIPWATCH_DB``, then to ``./tipwatch.db``. A plain
-    ``postgresql://`` URL is given the psycopg 3 driver.
+    ``None`` means ``./tipwatch.db``. A plain ``postgresql://`` URL is given the psycopg 3
+    driver. The store reads no environment: callers pass the store the settings name.
     """
-    value = value or os.environ.get(ENV_VAR) or DEFAULT_DB
+    value = value or DEFAULT_DB
     if "://" not in value:
         return "sqlite:///" + str(Path(value).expanduser().resolve())
     try:

@@ -10,9 +10,7 @@ that a referral shows where it was sent and is not sent twice by mistake.
 from __future__ import annotations
 
 import csv
-import getpass
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -70,13 +68,6 @@ class RoutingPackage:
     tiers: dict[str, int]
 
 
-def _user() -> str:
-    try:
-        return os.environ.get("TIPWATCH_USER") or getpass.getuser()
-    except OSError:
-        return "unknown"
-
-
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
@@ -91,7 +82,7 @@ def route_country(
     since: datetime | None = None,
     until: datetime | None = None,
     include_sent: bool = False,
-    created_by: str | None = None,
+    created_by: str,
     config: TriageConfig | None = None,
 ) -> RoutingPackage:
     """Write the package of ``country``'s open referrals into ``out/`` and record it.
@@ -101,7 +92,7 @@ def route_country(
     """
     code, why = normalise_country(country)
     if code is None:
-        raise ConfigError(f"--country: {why}")
+        raise ConfigError(f"country {country!r}: {why}")
     config = config or load_config()
     entries = queue(
         store, country=code, include_sent=include_sent, since=since, until=until, limit=None
@@ -116,7 +107,7 @@ def route_country(
         raise ConfigError(f"{folder} is not empty; choose a new folder for the package")
     folder.mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-    by = created_by or _user()
+    by = created_by
     with store.atomic() as conn:
         package_id = int(
             conn.execute(

@@ -156,7 +156,7 @@ def open_geoip(
                     None,
                     None,
                     False,
-                    (f"{latest.path} has changed since it was loaded; pass it with --geoip"),
+                    (f"{latest.path} has changed since it was loaded; load the database again"),
                 )
         else:
             geo = GeoIPDatabase(path)
@@ -165,8 +165,8 @@ def open_geoip(
             raise ConfigError(
                 f"GeoIP database {geo.path} (built {geo.built_at:%Y-%m-%d}) is older than the "
                 f"one the current attributions use (built "
-                f"{datetime.fromtimestamp(used.build_epoch, UTC):%Y-%m-%d}); "
-                "use --force to attribute with it anyway"
+                f"{datetime.fromtimestamp(used.build_epoch, UTC):%Y-%m-%d})",
+                hint="attribute with the older database anyway",
             )
         db_id = _register(conn, geo)
         newer = used is not None and geo.build_epoch > used.build_epoch
