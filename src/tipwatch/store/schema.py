@@ -26,6 +26,8 @@ from sqlalchemy import (
 __all__ = [
     "attribution_history",
     "attributions",
+    "audit_events",
+    "audit_head",
     "events",
     "file_matches",
     "geoip_databases",
@@ -386,3 +388,36 @@ signal_values = Table(
     ),
     Index("ix_signal_values_country_metric", "country", "metric"),
 )
+
+# -- audit log (migration 0005) ----------------------------------------------------------------
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True, doc="Gapless: 1, 2, 3 ..."),
+    Column("at", DateTime, nullable=False, doc="UTC."),
+    Column("actor", String(200), nullable=False),
+    Column("role", String(60), nullable=False),
+    Column("action", String(100), nullable=False, doc="e.g. referral.show, intake.ingest"),
+    Column("object_type", String(60)),
+    Column("object_ids", Text, nullable=False, doc="JSON list of ids (the first 1000)."),
+    Column("outcome", String(10), nullable=False, doc="ok, denied or failed"),
+    Column("detail", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_events_at", "at"),
+    Index("ix_audit_events_actor", "actor"),
+    Index("ix_audit_events_action", "action"),
+)
+"""Append-only (database triggers refuse UPDATE and DELETE); each entry chains the SHA-256
+of the one before it (see :mod:`tipwatch.store.audit`)."""
+
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False, doc="Always 1: one row."),
+    Column("last_id", Integer, nullable=False),
+    Column("last_hash", String(64), nullable=False),
+    Column("entry_count", Integer, nullable=False),
+)
+"""The end of the audit chain, updated with every entry: deleting the last entries shows."""
