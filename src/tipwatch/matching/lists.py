@@ -17,9 +17,10 @@ from sqlalchemy import delete, func, insert, select, update
 
 from tipwatch.errors import ConfigError, NotFoundError
 from tipwatch.formats.hashlists import HashRecord
-from tipwatch.matching.schemes import get_scheme
+from tipwatch.matching.schemes import CategoryScheme, get_scheme
 from tipwatch.store.database import Store
 from tipwatch.store.schema import hash_entries, hash_list_versions, hash_lists
+from tipwatch.store.versions import VersionedTables, apply_version, delete_versioned, has_version
 
 __all__ = [
     "DEFAULT_NEAR_THRESHOLD",
@@ -34,6 +35,9 @@ __all__ = [
 
 DEFAULT_NEAR_THRESHOLD = 31
 DEFAULT_QUALITY_FLOOR = 50
+
+HASH_LIST_TABLES = VersionedTables(hash_entries, hash_list_versions, key=("algorithm", "value"))
+"""Hash-list entries are versioned by (algorithm, value) within a list."""
 
 
 def _now() -> datetime:
@@ -83,7 +87,7 @@ def import_list(
     category_scheme = get_scheme(scheme)
     summary = ImportSummary(name, version)
     now = _now()
-    lc, e = hash_lists.c, hash_entries.c
+    lc = hash_lists.c
     with store.atomic() as conn:
         row = conn.execute(select(hash_lists).where(lc.name == name)).first()
         if row is None:
@@ -110,102 +114,65 @@ def import_list(
                 raise ConfigError(
                     f"list {name!r} uses the {row.scheme} scheme; this import says {scheme}"
                 )
-            if conn.execute(
-                select(func.count())
-                .select_from(hash_list_versions)
-                .where(
-                    hash_list_versions.c.list_id == row.id,
-                    hash_list_versions.c.version == version,
-                )
-            ).scalar_one():
+            if has_version(conn, HASH_LIST_TABLES, row.id, version):
                 raise ConfigError(f"list {name!r} already has a version {version!r}")
             list_id = row.id
-            changes: dict[str, Any] = {"version": version, "updated_at": now}
+            settings: dict[str, Any] = {"version": version, "updated_at": now}
             if near_threshold is not None:
-                changes["near_threshold"] = near_threshold
+                settings["near_threshold"] = near_threshold
             if quality_floor is not None:
-                changes["quality_floor"] = quality_floor
-            conn.execute(update(hash_lists).where(lc.id == list_id).values(**changes))
-        existing: dict[tuple[str, str], tuple[int, bool]] = {
-            (r.algorithm, r.value): (r.id, r.retired_version is None)
-            for r in conn.execute(
-                select(e.id, e.algorithm, e.value, e.retired_version).where(e.list_id == list_id)
-            )
-        }
-        seen: set[tuple[str, str]] = set()
-        new_rows: list[dict[str, Any]] = []
-        reactivate: list[int] = []
-        for record in records:
-            if record.error is not None:
-                summary.rejected += 1
-                if len(summary.problems) < 50:
-                    summary.problems.append((record.location, record.error))
-                continue
+                settings["quality_floor"] = quality_floor
+            conn.execute(update(hash_lists).where(lc.id == list_id).values(**settings))
+        changes = apply_version(
+            conn,
+            HASH_LIST_TABLES,
+            list_id,
+            version,
+            _valid_entries(records, category_scheme, summary),
+            new_row=_entry_row,
+            full=full,
+            version_columns=lambda: {
+                "source_file": source_file,
+                "format": fmt,
+                "rejected": summary.rejected,
+                "imported_at": now,
+            },
+        )
+    summary.added = changes.added
+    summary.reactivated = changes.reactivated
+    summary.retired = changes.retired
+    summary.kept = changes.kept + changes.repeated
+    return summary
+
+
+def _valid_entries(
+    records: Iterable[HashRecord], category_scheme: CategoryScheme, summary: ImportSummary
+) -> Iterator[tuple[tuple[str, str], HashRecord]]:
+    """The records fit to store, keyed by (algorithm, value); the others counted as rejected
+    in ``summary`` (the first 50 with their reason)."""
+    for record in records:
+        problem = record.error
+        if problem is None:
             try:
                 category_scheme.label(record.category)
             except ConfigError as exc:
-                summary.rejected += 1
-                if len(summary.problems) < 50:
-                    summary.problems.append((record.location, str(exc)))
-                continue
-            key = (record.algorithm, record.value)
-            if key in seen:
-                summary.kept += 1
-                continue
-            seen.add(key)
-            known = existing.get(key)
-            if known is None:
-                new_rows.append(
-                    {
-                        "list_id": list_id,
-                        "algorithm": record.algorithm,
-                        "value": record.value,
-                        "category": record.category,
-                        "series": record.series,
-                        "media_id": record.media_id,
-                        "flags": json.dumps(record.flags, sort_keys=True),
-                        "extra": json.dumps(record.extra, sort_keys=True, default=str),
-                        "added_version": version,
-                        "retired_version": None,
-                    }
-                )
-                summary.added += 1
-            elif not known[1]:
-                reactivate.append(known[0])
-                summary.reactivated += 1
-            else:
-                summary.kept += 1
-        for start in range(0, len(new_rows), 5000):
-            conn.execute(insert(hash_entries), new_rows[start : start + 5000])
-        for start in range(0, len(reactivate), 5000):
-            conn.execute(
-                update(hash_entries)
-                .where(e.id.in_(reactivate[start : start + 5000]))
-                .values(retired_version=None)
-            )
-        if full:
-            gone = [i for key, (i, active) in existing.items() if active and key not in seen]
-            for start in range(0, len(gone), 5000):
-                conn.execute(
-                    update(hash_entries)
-                    .where(e.id.in_(gone[start : start + 5000]))
-                    .values(retired_version=version)
-                )
-            summary.retired = len(gone)
-        conn.execute(
-            insert(hash_list_versions).values(
-                list_id=list_id,
-                version=version,
-                source_file=source_file,
-                format=fmt,
-                added=summary.added + summary.reactivated,
-                retired=summary.retired,
-                kept=summary.kept,
-                rejected=summary.rejected,
-                imported_at=now,
-            )
-        )
-    return summary
+                problem = str(exc)
+        if problem is not None:
+            summary.rejected += 1
+            if len(summary.problems) < 50:
+                summary.problems.append((record.location, problem))
+            continue
+        yield (record.algorithm, record.value), record
+
+
+def _entry_row(record: HashRecord) -> dict[str, Any]:
+    return {
+        "category": record.category,
+        "series": record.series,
+        "media_id": record.media_id,
+        "flags": json.dumps(record.flags, sort_keys=True),
+        "extra": json.dumps(record.extra, sort_keys=True, default=str),
+    }
 
 
 def _list_row(store: Store, name: str) -> Any:
@@ -319,11 +286,8 @@ def remove_list(store: Store, name: str) -> int:
 
     row = _list_row(store, name)
     with store.atomic() as conn:
-        n = conn.execute(
-            select(func.count()).select_from(hash_entries).where(hash_entries.c.list_id == row.id)
-        ).scalar_one()
+        # Matches first: they refer to the entries.
         conn.execute(delete(file_matches).where(file_matches.c.list_id == row.id))
-        conn.execute(delete(hash_entries).where(hash_entries.c.list_id == row.id))
-        conn.execute(delete(hash_list_versions).where(hash_list_versions.c.list_id == row.id))
+        removed = delete_versioned(conn, HASH_LIST_TABLES, row.id)
         conn.execute(delete(hash_lists).where(hash_lists.c.id == row.id))
-    return int(n)
+    return removed

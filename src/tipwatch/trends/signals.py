@@ -18,22 +18,18 @@ again, so importing a corrected file is safe.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sqlalchemy import Date, cast, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
-from tipwatch.countries import require_country
 from tipwatch.errors import InputError
+from tipwatch.formats.feeds import FEEDS, read_feed
 from tipwatch.models import IncidentType
 from tipwatch.store import Store
 from tipwatch.store.schema import (
@@ -42,7 +38,12 @@ from tipwatch.store.schema import (
     referral_files,
     referral_links,
     referrals,
-    signal_values,
+)
+from tipwatch.store.signals import (
+    SignalValue,
+    signal_summary,
+    signal_values_of,
+    write_signal_values,
 )
 from tipwatch.trends.analysis import DailySeries
 
@@ -57,36 +58,6 @@ __all__ = [
     "signal_series",
 ]
 
-FEEDS: dict[str, dict[str, Any]] = {
-    "blocked": {
-        "required": ["date", "country", "provider", "method", "requests_blocked"],
-        "optional": ["list_name", "list_size", "unique_clients", "period"],
-        "dims": ["provider", "method", "list_name"],
-        "values": {
-            "requests_blocked": "blocked_requests",
-            "unique_clients": "blocked_clients",
-            "list_size": "blocked_list_size",
-        },
-        "methods": {"http-proxy", "dns", "sni", "other"},
-    },
-    "helpline": {
-        "required": ["date", "country", "helpline", "age_band", "contacts"],
-        "optional": ["topic", "period"],
-        "dims": ["helpline", "age_band", "topic"],
-        "values": {"contacts": "helpline_contacts"},
-    },
-    "metric": {
-        "required": ["date", "country", "metric", "value"],
-        "optional": ["period"],
-        "dims": [],
-        "values": {"value": None},
-    },
-}
-"""The documented feed formats: required and optional columns, dimensions, value columns."""
-
-PERIODS = ("day", "week", "month")
-MAX_ROWS = 5_000_000
-
 
 @dataclass
 class FeedImport:
@@ -97,142 +68,21 @@ class FeedImport:
     problems: list[str] = field(default_factory=list)
 
 
-def _number(text: str, column: str, where: str, *, integer: bool = False) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise InputError(f"{where}: {column} is not a number: {text[:40]!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise InputError(f"{where}: {column} must be zero or more, got {text[:40]!r}")
-    if integer and value != int(value):
-        raise InputError(f"{where}: {column} must be a whole number, got {text[:40]!r}")
-    return value
-
-
 def import_feed(store: Store, path: Path, feed: str) -> FeedImport:
-    """Import one feed file (``feed``: ``blocked``, ``helpline`` or ``metric``)."""
-    if feed not in FEEDS:
-        raise InputError(f"unknown feed {feed!r}; one of {', '.join(FEEDS)}")
-    spec = FEEDS[feed]
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [h.strip() for h in reader.fieldnames or []]
-    if not header:
-        raise InputError(f"{path}: the file is empty (a header row is needed)")
-    reader.fieldnames = header
-    missing = [c for c in spec["required"] if c not in header]
-    if missing:
-        raise InputError(
-            f"{path}: missing column(s) {', '.join(missing)} for a {feed} feed "
-            f"(needs {', '.join(spec['required'])})"
-        )
-    result = FeedImport(feed, str(path))
-    now = datetime.now(UTC).replace(tzinfo=None)
-    seen: dict[tuple[Any, ...], int] = {}
-    rows: list[dict[str, Any]] = []
-    try:
-        for line, raw in enumerate(reader, start=2):
-            if result.rows >= MAX_ROWS:
-                raise InputError(f"{path}: more than {MAX_ROWS:,} rows")
-            result.rows += 1
-            where = f"{path}, line {line}"
-            try:
-                rows.extend(_feed_row(raw, spec, feed, where, seen, line, str(path), now))
-            except InputError as exc:
-                result.problems.append(str(exc))
-    except csv.Error as exc:
-        result.problems.append(f"{path}: CSV error after line {reader.line_num}: {exc}")
-    _store_values(store, rows)
-    result.values_stored = len(rows)
-    return result
-
-
-def _feed_row(
-    raw: dict[str, Any],
-    spec: dict[str, Any],
-    feed: str,
-    where: str,
-    seen: dict[tuple[Any, ...], int],
-    line: int,
-    source: str,
-    now: datetime,
-) -> list[dict[str, Any]]:
-    if None in raw:
-        raise InputError(f"{where}: more cells than columns")
-    cells = {k: (v or "").strip() for k, v in raw.items()}
-    try:
-        day = date.fromisoformat(cells["date"])
-    except ValueError:
-        raise InputError(f"{where}: date must be YYYY-MM-DD, got {cells['date'][:30]!r}") from None
-    code = require_country(cells["country"], where)
-    period = cells.get("period") or "day"
-    if period not in PERIODS:
-        raise InputError(f"{where}: period must be day, week or month, got {period!r}")
-    if period == "month" and day.day != 1:
-        raise InputError(f"{where}: a monthly value's date must be the first of the month")
-    if "methods" in spec and cells["method"] not in spec["methods"]:
-        methods = ", ".join(sorted(spec["methods"]))
-        raise InputError(f"{where}: method must be one of {methods}, got {cells['method']!r}")
-    dims = {d: cells[d] for d in spec["dims"] if cells.get(d)}
-    for d in spec["dims"]:
-        if d in spec["required"] and not cells.get(d):
-            raise InputError(f"{where}: {d} is empty")
-    dims_key = json.dumps(dims, sort_keys=True)
-    out = []
-    for column, metric in spec["values"].items():
-        if not cells.get(column):
-            if column in spec["required"]:
-                raise InputError(f"{where}: {column} is empty")
-            continue
-        value = _number(cells[column], column, where, integer=feed != "metric")
-        name = metric or cells["metric"]
-        if not name or len(name) > 120:
-            raise InputError(f"{where}: metric must be a name of 1 to 120 characters")
-        key = (name, code, period, day, dims_key)
-        if key in seen:
-            raise InputError(
-                f"{where}: duplicate of line {seen[key]} ({code}, {day}, {name}"
-                + (f", {dims_key}" if dims else "")
-                + ")"
+    """Import one feed file (``feed``: ``blocked``, ``helpline`` or ``metric``): the good rows
+    are stored, each bad row is reported with its line and reason."""
+    read = read_feed(path, feed)
+    source = str(path)
+    stored = write_signal_values(
+        store,
+        (
+            SignalValue(
+                feed, v.country, v.metric, v.period, v.period_start, v.value, v.dims, source
             )
-        seen[key] = line
-        out.append(
-            {
-                "feed": feed,
-                "country": code,
-                "metric": name,
-                "period": period,
-                "period_start": day,
-                "value": value,
-                "dims": dims_key,
-                "dims_key": dims_key[:400],
-                "source_file": source,
-                "imported_at": now,
-            }
-        )
-    return out
-
-
-def _store_values(store: Store, rows: list[dict[str, Any]]) -> None:
-    insert = postgresql.insert if store.dialect == "postgresql" else sqlite.insert
-    key = ["feed", "country", "metric", "period", "period_start", "dims_key"]
-    with store.atomic() as conn:
-        for start in range(0, len(rows), 2000):
-            stmt = insert(signal_values).values(rows[start : start + 2000])
-            stmt = stmt.on_conflict_do_update(
-                index_elements=key,
-                set_={
-                    "value": stmt.excluded.value,
-                    "source_file": stmt.excluded.source_file,
-                    "imported_at": stmt.excluded.imported_at,
-                },
-            )
-            conn.execute(stmt)
+            for v in read.values
+        ),
+    )
+    return FeedImport(feed, read.source, read.rows, stored, [str(p) for p in read.problems])
 
 
 # -- series ----------------------------------------------------------------------------------
@@ -374,25 +224,14 @@ def signal_series(
     """Daily series of an imported metric, summed over dimensions (``where`` keeps only
     values whose dimensions match, e.g. ``{"age_band": "13-15"}``). Only daily values make a
     daily series: weekly and monthly values are refused, not spread over days."""
-    s = signal_values.c
-    query = select(s.country, s.period, s.period_start, s.value, s.dims).where(s.metric == metric)
-    if countries:
-        query = query.where(s.country.in_([c.upper() for c in countries]))
-    if start is not None:
-        query = query.where(s.period_start >= start)
-    if end is not None:
-        query = query.where(s.period_start <= end)
     counts: dict[tuple[str, date], float] = {}
     periods: set[str] = set()
-    with store.read() as conn:
-        for row in conn.execute(query):
-            if where:
-                dims = json.loads(row.dims)
-                if any(dims.get(k) != v for k, v in where.items()):
-                    continue
-            periods.add(row.period)
-            key = (row.country, row.period_start)
-            counts[key] = counts.get(key, 0.0) + row.value
+    for found in signal_values_of(
+        store, metric, countries=countries, where=where, start=start, end=end
+    ):
+        periods.add(found.period)
+        key = (found.country, found.period_start)
+        counts[key] = counts.get(key, 0.0) + found.value
     if periods - {"day"}:
         raise InputError(
             f"{metric} holds {', '.join(sorted(periods - {'day'}))}ly values; daily analyses "
@@ -461,20 +300,4 @@ def series_of(
 
 def list_signals(store: Store) -> list[dict[str, Any]]:
     """What the store holds: each imported metric and country with its period and span."""
-    s = signal_values.c
-    query = (
-        select(
-            s.feed,
-            s.metric,
-            s.country,
-            s.period,
-            func.count().label("values"),
-            func.min(s.period_start).label("first"),
-            func.max(s.period_start).label("last"),
-            func.sum(s.value).label("total"),
-        )
-        .group_by(s.feed, s.metric, s.country, s.period)
-        .order_by(s.feed, s.metric, s.country)
-    )
-    with store.read() as conn:
-        return [dict(r._mapping) for r in conn.execute(query)]
+    return signal_summary(store)
