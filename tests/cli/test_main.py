@@ -158,7 +158,7 @@ def test_ingest_revision_via_cli(db_url: str, tmp_path: Path) -> None:
 def test_schema_command_matches_the_shipped_schema() -> None:
     code, out = invoke("schema")
     assert code == 0
-    shipped = Path(__file__).resolve().parents[1] / "docs" / "referral.schema.json"
+    shipped = Path(__file__).resolve().parents[2] / "docs" / "referral.schema.json"
     assert json.loads(out) == json.loads(shipped.read_text()), "run `make schema` to refresh docs/"
 
 
