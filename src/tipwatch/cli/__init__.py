@@ -27,6 +27,7 @@ from rich.progress import (
 from rich.table import Table
 
 from tipwatch import __version__
+from tipwatch.cli._help import TipwatchGroup
 from tipwatch.errors import TipwatchError
 from tipwatch.formats.detect import InputFormat
 from tipwatch.intake import IngestSummary, ingest_paths, retry_quarantined
@@ -51,6 +52,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="rich",
+    cls=TipwatchGroup,
 )
 referrals_app = typer.Typer(help="List and show stored referrals.", no_args_is_help=True)
 quarantine_app = typer.Typer(
