@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TIPWATCH_TEST_POSTGRES ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export TIPWATCH_TEST_POSTGRES
 
-.PHONY: demo test lint typecheck pytest services bench schema clean
+.PHONY: demo test lint typecheck pytest services bench schema docs clean
 
 # vpdq (video hashing) compiles against FFmpeg's libraries; pdqhash compiles too.
 SYSTEM_PACKAGES := libavcodec-dev libavformat-dev libavdevice-dev libavfilter-dev \
@@ -52,6 +52,10 @@ services:
 ## schema: regenerate docs/referral.schema.json from the models
 schema: $(VENV)/.installed
 	$(BIN)/tipwatch schema > docs/referral.schema.json
+
+## docs: regenerate docs/cli.md from the commands
+docs: $(VENV)/.installed
+	$(BIN)/python -m tipwatch.cli._docs docs/cli.md
 
 bench: $(VENV)/.installed-test services
 	$(BIN)/python benchmarks/intake_xml.py

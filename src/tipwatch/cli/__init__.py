@@ -28,6 +28,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tipwatch import __version__, services
+from tipwatch.cli._help import TipwatchGroup
 from tipwatch.errors import TipwatchError, exit_code_of
 from tipwatch.services import Actor
 from tipwatch.settings import get_settings
@@ -49,6 +50,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="rich",
+    cls=TipwatchGroup,
 )
 referrals_app = typer.Typer(help="List and show stored referrals.", no_args_is_help=True)
 quarantine_app = typer.Typer(

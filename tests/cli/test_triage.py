@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.triage.mmdb import DOC_NETWORKS, write_mmdb
+from tests.triage.test_triage_store import REFERRALS, write_jsonl
 from tipwatch.cli import app
-
-from .mmdb import DOC_NETWORKS, write_mmdb
-from .test_triage_store import REFERRALS, write_jsonl
 
 runner = CliRunner()
 
