@@ -38,7 +38,7 @@ def test_the_reference_states_usage_help_defaults_and_types() -> None:
     text = render_cli_docs(app)
     ingest = text[text.index("### tipwatch ingest\n") : text.index("### tipwatch hash\n")]
     assert "tipwatch ingest [OPTIONS]" in ingest
-    assert "Read referrals (CyberTipline XML, JSON Lines, CSV) into the store." in ingest
+    assert "Read referrals (CyberTipline XML, JSON Lines, CSV) into the store" in ingest
     assert "- `--batch-size` *INTEGER*: Records per transaction. (at least 1; default: `500`)" in (
         ingest
     )

@@ -64,7 +64,7 @@ def test_value_types_are_shown_in_words() -> None:
     assert re.search(r"--batch-size +INTEGER \[x>=1\]", out)
     assert re.search(r"--db +TEXT", out)
     assert re.search(r"paths\.\.\. +PATH ", out)
-    assert re.search(r"--format +xml\|jsonl\|csv", out)
+    assert re.search(r"--input-format +xml\|jsonl\|csv", out)
     # A flag takes no value, so it shows no type.
     assert re.search(r"--json +Print the summary as JSON", out)
 

@@ -49,7 +49,7 @@ def test_ingest_prints_a_summary_and_the_problems(loaded: str) -> None:
 
 
 def test_ingest_json_summary(db_url: str) -> None:
-    code, out = invoke("ingest", "--db", db_url, "--json", *map(str, sample_files()))
+    code, out = invoke("ingest", "--db", db_url, "--format", "json", *map(str, sample_files()))
     assert code == 0
     data = json.loads(out)
     assert data["ingested"] == 7 and data["quarantined"] == 1 and data["sources"] == 4
@@ -58,13 +58,15 @@ def test_ingest_json_summary(db_url: str) -> None:
 
 def test_ingest_missing_path_is_a_clear_error(db_url: str, tmp_path: Path) -> None:
     code, out = invoke("ingest", "--db", db_url, str(tmp_path / "nope.xml"))
-    assert code == 1
+    assert code == 65  # InputError: EX_DATAERR
     assert "no such file or folder" in out
 
 
 def test_bad_database_url_is_a_clear_error(tmp_path: Path) -> None:
     code, out = invoke("referrals", "list", "--db", str(tmp_path / "missing" / "x.db"))
-    assert code == 1 and "folder" in out and "is missing" in out
+    assert code == 69 and "there is no store at" in out and "tipwatch init" in out
+    code, out = invoke("init", "--db", str(tmp_path / "missing" / "x.db"))
+    assert code == 69 and "folder" in out and "is missing" in out
 
 
 def test_referrals_list_filters_and_formats(loaded: str) -> None:
@@ -80,7 +82,9 @@ def test_referrals_list_filters_and_formats(loaded: str) -> None:
         "9100007",
         "9100008",
     ]
-    code, out = invoke("referrals", "list", "--db", loaded, "--format", "json", "--country", "pl")
+    code, out = invoke(
+        "referrals", "list", "--db", loaded, "--format", "json", "--stated-country", "pl"
+    )
     assert [r["report_id"] for r in json.loads(out)] == ["9100007", "9100008"]
     code, out = invoke(
         "referrals",
@@ -92,9 +96,15 @@ def test_referrals_list_filters_and_formats(loaded: str) -> None:
         "--since",
         "2020-04-01",
         "--until",
-        "2020-04-11",
+        "2020-04-10",
     )
     assert [r["report_id"] for r in json.loads(out)] == ["9100003", "9100005"]
+    # --until is the last day included: 9100006's incident on 11 April is in.
+    code, out = invoke(
+        "referrals", "list", "--db", loaded, "-f", "json", "--since", "2020-04-01",
+        "--until", "2020-04-11",
+    )
+    assert [r["report_id"] for r in json.loads(out)] == ["9100003", "9100005", "9100006"]
     code, out = invoke(
         "referrals",
         "list",
@@ -107,8 +117,13 @@ def test_referrals_list_filters_and_formats(loaded: str) -> None:
     )
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [r["report_id"] for r in rows] == ["9100002"] and rows[0]["escalated"] == "True"
-    code, out = invoke("referrals", "list", "--db", loaded, "--country", "unknown", "-f", "json")
+    code, out = invoke(
+        "referrals", "list", "--db", loaded, "--stated-country", "unknown", "-f", "json"
+    )
     assert [r["report_id"] for r in json.loads(out)] == ["9100006"]
+    # Before triage no referral has an attributed country.
+    code, out = invoke("referrals", "list", "--db", loaded, "--country", "pl", "-f", "json")
+    assert code == 0 and json.loads(out) == []
     code, out = invoke("referrals", "list", "--db", loaded)
     assert code == 0 and "9100001" in out and "child-pornography" in out
 
@@ -117,7 +132,11 @@ def test_referrals_list_rejects_bad_options(loaded: str) -> None:
     code, out = invoke("referrals", "list", "--db", loaded, "--since", "last week")
     assert code == 1 and "--since must be a date" in out
     code, out = invoke("referrals", "list", "--db", loaded, "--incident-type", "bogus")
-    assert code == 1 and "unknown incident type 'bogus'" in out
+    assert code == 65 and "unknown incident type 'bogus'" in out
+    code, out = invoke("referrals", "list", "--db", loaded, "--country", "Narnia")
+    assert code == 65 and "unknown country code 'Narnia'" in out
+    code, out = invoke("referrals", "list", "--db", loaded, "--tier", "urgent")
+    assert code == 65 and "no tier 'urgent'" in out
 
 
 def test_referrals_show_and_not_found(loaded: str) -> None:
@@ -127,7 +146,7 @@ def test_referrals_show_and_not_found(loaded: str) -> None:
     assert doc["report_id"] == "9100001" and len(doc["files"]) == 2
     assert doc["_revisions"] == []
     code, out = invoke("referrals", "show", "nope", "--db", loaded)
-    assert code == 1 and "no referral with report id 'nope'" in out
+    assert code == 66 and "no referral with report id 'nope'" in out
 
 
 def test_quarantine_list_show_retry(loaded: str) -> None:
@@ -141,7 +160,7 @@ def test_quarantine_list_show_retry(loaded: str) -> None:
     code, out = invoke("quarantine", "retry", "--db", loaded)
     assert code == 1 and "name entry ids or use --all" in out
     code, out = invoke("quarantine", "show", "999", "--db", loaded)
-    assert code == 1 and "no quarantine entry 999" in out
+    assert code == 66 and "no quarantine entry 999" in out
 
 
 def test_ingest_revision_via_cli(db_url: str, tmp_path: Path) -> None:
@@ -149,7 +168,7 @@ def test_ingest_revision_via_cli(db_url: str, tmp_path: Path) -> None:
     a.write_text(envelope("5", report_xml(), file_details_xml("5", "f", md5(1))))
     invoke("ingest", "--db", db_url, str(a))
     a.write_text(envelope("5", report_xml(country="SE"), file_details_xml("5", "f", md5(1))))
-    code, out = invoke("ingest", "--db", db_url, "--json", str(a))
+    code, out = invoke("ingest", "--db", db_url, "--format", "json", str(a))
     assert code == 0 and json.loads(out)["revised"] == 1
     code, out = invoke("referrals", "show", "5", "--db", db_url, "--revisions")
     assert code == 0 and json.loads(out)["_revisions"][0]["revision"] == 1

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from tests.triage.mmdb import DOC_NETWORKS, write_mmdb
 from tests.triage.test_triage_store import REFERRALS, write_jsonl
 from tipwatch.cli import app
+from tipwatch.settings import reload_settings
 
 runner = CliRunner()
 
@@ -61,7 +62,7 @@ def test_links_show_and_groups(triaged: str) -> None:
     code, out = invoke("links", "show", "r-de-1", "--db", triaged)
     assert code == 0 and "linked to no other referral" in out
     code, out = invoke("links", "show", "nope", "--db", triaged)
-    assert code == 1 and "no referral" in out
+    assert code == 66 and "no referral" in out
     code, out = invoke("links", "groups", "--db", triaged, "--format", "json")
     groups = json.loads(out)
     assert len(groups) == 1 and groups[0]["size"] == 3 and groups[0]["kind"] == "linked"
@@ -77,11 +78,13 @@ def test_referrals_show_includes_triage(triaged: str) -> None:
     assert doc["_links"][0]["kind"] == "linked"
 
 
-def test_route_and_packages(triaged: str, tmp_path: Path) -> None:
+def test_route_and_packages(
+    triaged: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out_dir = tmp_path / "nl"
-    code, out = invoke(
-        "route", "--country", "NL", "--db", triaged, "--out", str(out_dir), "--by", "analyst-7"
-    )
+    monkeypatch.setenv("TIPWATCH_ACTOR", "analyst-7")  # the package is made by the actor
+    reload_settings()
+    code, out = invoke("route", "--country", "NL", "--db", triaged, "--out", str(out_dir))
     assert code == 0, out
     assert "Package 1 for NL: 2 referral(s)" in out
     code, out = invoke("referrals", "show", "r-nl-2", "--db", triaged)
@@ -91,21 +94,21 @@ def test_route_and_packages(triaged: str, tmp_path: Path) -> None:
     code, out = invoke("route", "--country", "NL", "--db", triaged, "--out", str(tmp_path / "x"))
     assert code == 0 and "nothing written" in out
     code, out = invoke("route", "--country", "XYZ", "--db", triaged)
-    assert code == 1 and "country" in out
+    assert code == 65 and "country" in out
 
 
 def test_triage_bad_geoip_and_config(triaged: str, tmp_path: Path) -> None:
     bad = tmp_path / "bad.mmdb"
     bad.write_bytes(b"\x00" * 100)
     code, out = invoke("triage", "--db", triaged, "--geoip", str(bad))
-    assert code == 1 and "cannot be read" in out
+    assert code == 78 and "cannot be read" in out  # ConfigError: EX_CONFIG
     settings = tmp_path / "t.toml"
     settings.write_text("[priority.weights]\nescalatd = 5\n")
     code, out = invoke("triage", "--db", triaged, "--config", str(settings))
-    assert code == 1 and "unknown setting 'priority.weights.escalatd'" in out
+    assert code == 78 and "unknown setting 'priority.weights.escalatd'" in out
     settings.write_text("not = [valid")
     code, out = invoke("triage", "--db", triaged, "--config", str(settings))
-    assert code == 1 and "not valid TOML" in out
+    assert code == 78 and "not valid TOML" in out
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")

@@ -87,7 +87,9 @@ FormatOption = Annotated[
 ShowFormatOption = Annotated[
     OutputFormat,
     typer.Option(
-        "--format", "-f", help="Output format: json, or table (a readable summary).",
+        "--format",
+        "-f",
+        help="Output format: json, or table (a readable summary).",
         case_sensitive=False,
     ),
 ]
@@ -660,9 +662,7 @@ def quarantine_retry(
 @quarantine_app.command("dismiss")
 def quarantine_dismiss(
     entry_ids: Annotated[list[int], typer.Argument(help="Entry ids.", show_default=False)],
-    reason: Annotated[
-        str, typer.Option(help="Why the records are set aside (kept in the entry).")
-    ],
+    reason: Annotated[str, typer.Option(help="Why the records are set aside (kept in the entry).")],
     db: DbOption = None,
 ) -> None:
     """Set quarantined records aside for good, with a reason (they are kept, not deleted)."""

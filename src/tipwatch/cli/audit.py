@@ -78,7 +78,9 @@ def audit_list(
             fmt,
             ("id", "at", "actor", "role", "action", "objects", "outcome", "detail")
             if fmt is OutputFormat.TABLE
-            else list(rows[0].keys()) if rows else ["id"],
+            else list(rows[0].keys())
+            if rows
+            else ["id"],
         )
 
     _run(body)

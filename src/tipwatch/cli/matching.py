@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-
 from rich.text import Text
 
 from tipwatch import services
@@ -23,7 +22,6 @@ from tipwatch.cli import (
     _emit,
     _fail,
     _open,
-    _print_json,
     _run,
     _show,
     _stage_progress,

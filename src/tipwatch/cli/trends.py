@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-
 from rich.text import Text
 
 from tipwatch import services
@@ -221,9 +220,7 @@ def trends(
     ] = "before",
     trend: Annotated[bool, typer.Option(help="Fit a time trend in the baseline.")] = False,
     since: Annotated[str | None, typer.Option(help="Use data from this day (included).")] = None,
-    until: Annotated[
-        str | None, typer.Option(help="Use data up to this day (included).")
-    ] = None,
+    until: Annotated[str | None, typer.Option(help="Use data up to this day (included).")] = None,
     align: Annotated[
         bool, typer.Option(help="Also test own-event alignment against a common date.")
     ] = True,
@@ -286,9 +283,7 @@ def alerts(
         "referrals"
     ),
     since: Annotated[str | None, typer.Option(help="Alerts from this day (included).")] = None,
-    until: Annotated[
-        str | None, typer.Option(help="Alerts up to this day (included).")
-    ] = None,
+    until: Annotated[str | None, typer.Option(help="Alerts up to this day (included).")] = None,
     quality: Annotated[
         bool, typer.Option(help="Also data-quality alerts (gaps, dominant service, viral).")
     ] = True,
@@ -400,12 +395,8 @@ def changepoints_command(
 
 @app.command()
 def assess(
-    since: Annotated[
-        str, typer.Option("--since", help="First day (included), e.g. 2020-01-01.")
-    ],
-    until: Annotated[
-        str, typer.Option("--until", help="Last day (included), e.g. 2020-06-30.")
-    ],
+    since: Annotated[str, typer.Option("--since", help="First day (included), e.g. 2020-01-01.")],
+    until: Annotated[str, typer.Option("--until", help="Last day (included), e.g. 2020-06-30.")],
     countries: Annotated[
         str | None, typer.Option(help="Comma-separated ISO codes (default: all attributed).")
     ] = None,

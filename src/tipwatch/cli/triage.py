@@ -31,7 +31,7 @@ from tipwatch.cli import (
 )
 
 if TYPE_CHECKING:
-    from tipwatch.services.triage import TriageConfig
+    from tipwatch.triage.config import TriageConfig
 
 links_app = typer.Typer(
     help="Linked referrals: show a referral's links, list groups.", no_args_is_help=True
@@ -152,9 +152,7 @@ def links_show(
     """The groups a referral belongs to, and what it shares with each other member."""
 
     def body() -> None:
-        groups = services.triage.links_of(
-            _open(db), _actor(), report_id, config=_config(config)
-        )
+        groups = services.triage.links_of(_open(db), _actor(), report_id, config=_config(config))
         if fmt is OutputFormat.JSON:
             _print_json(groups)
             return

@@ -13,7 +13,22 @@ One module per area: :mod:`~tipwatch.services.referrals`, :mod:`~tipwatch.servic
 :mod:`~tipwatch.services.demo`.
 """
 
+from typing import TYPE_CHECKING
+
 from tipwatch.services.access import Actor, Role
+
+if TYPE_CHECKING:
+    from tipwatch.services import (
+        access,
+        assessment,
+        audit,
+        demo,
+        matching,
+        referrals,
+        stores,
+        trends,
+        triage,
+    )
 
 __all__ = [
     "Actor",
@@ -25,8 +40,8 @@ __all__ = [
     "matching",
     "referrals",
     "stores",
-    "triage",
     "trends",
+    "triage",
 ]
 
 

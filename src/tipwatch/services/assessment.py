@@ -44,7 +44,7 @@ def write_assessment(
     event: str = "stay-at-home",
     title: str | None = None,
     pdf: Path | None = None,
-    chromium: str | None = None,
+    chromium: str | Path | None = None,
 ) -> WrittenAssessment:
     """Build the assessment of ``since``..``until`` (both inclusive) and write it."""
     from tipwatch.report.assessment import build_assessment
@@ -59,5 +59,7 @@ def write_assessment(
         if pdf is not None:
             write_pdf(out, pdf, chromium=chromium)
         work.object_ids = [str(out)] + ([str(pdf)] if pdf else [])
-        work.detail = f"{since.isoformat()} to {until.isoformat()}, {len(assessment.findings)} findings"
+        work.detail = (
+            f"{since.isoformat()} to {until.isoformat()}, {len(assessment.findings)} findings"
+        )
     return WrittenAssessment(assessment, out, len(html.encode()), pdf)

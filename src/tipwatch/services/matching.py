@@ -187,7 +187,8 @@ def match_media(
     from tipwatch.matching.matcher import match_media as _match
 
     with batch(store, actor, "match.run", object_type="media") as work:
-        n = 0
-        for n, pair in enumerate(_match(store, files, jobs=jobs, dihedral=dihedral), 1):
+        count = 0
+        for pair in _match(store, files, jobs=jobs, dihedral=dihedral):
+            count += 1
             yield pair
-        work.detail = f"{n} media files matched"
+        work.detail = f"{count} media files matched"

@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "INPUT_FORMATS",
-    "incident_slug",
     "dismiss_quarantined",
+    "incident_slug",
     "ingest",
     "list_quarantined",
     "list_referrals",
@@ -83,7 +83,8 @@ def list_referrals(
     """Stored referrals, oldest incident first; bounds are ``since <= t < until``.
 
     ``country`` is the attributed country, ``stated_country`` the sender's; both take an ISO
-    code (alpha-2, or alpha-3 for the countries tipwatch knows) or ``unknown``. An unknown name, tier or status is refused.
+    code (alpha-2, or alpha-3 for the countries tipwatch knows) or ``unknown``. An unknown
+    code, tier or status is refused.
     """
     from tipwatch.errors import InputError
     from tipwatch.models import IncidentType

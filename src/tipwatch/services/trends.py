@@ -14,13 +14,14 @@ from tipwatch.store import Store
 if TYPE_CHECKING:
     from tipwatch.formats.series_csv import ValueSeries
     from tipwatch.trends.alerts import Alert, QualityAlert
+    from tipwatch.trends.analysis import DailySeries
     from tipwatch.trends.changepoints import Change
     from tipwatch.trends.countries import AlignmentResult, CountryTrend
     from tipwatch.trends.events import Event
-    from tipwatch.trends.analysis import DailySeries
     from tipwatch.trends.signals import FeedImport
 
 __all__ = [
+    "OXCGRT_CREDIT",
     "AlertsResult",
     "TrendsResult",
     "add_event",
@@ -33,6 +34,13 @@ __all__ = [
     "series",
     "trends",
 ]
+
+
+OXCGRT_CREDIT = (
+    "Oxford COVID-19 Government Response Tracker, Blavatnik School of Government, "
+    "University of Oxford (CC BY 4.0)"
+)
+"""The credit the shipped lockdown dates carry (checked against trends.events by a test)."""
 
 
 def import_signals(store: Store, actor: Actor, path: Path, feed: str) -> FeedImport:

@@ -267,22 +267,24 @@ def list_referrals(store: Store, flt: ReferralFilter | None = None) -> list[Refe
 
     flt = flt or ReferralFilter()
     c = referrals.c
-    query: Select[Any] = select(
-        attributions.c.country.label("attributed_country"),
-        c.report_id,
-        c.incident_time,
-        c.incident_type,
-        c.country,
-        c.platform,
-        c.source,
-        c.file_count,
-        c.escalated,
-        c.batched,
-        c.revision,
-        c.received_at,
-    ).select_from(
-        referrals.outerjoin(attributions, attributions.c.report_id == c.report_id)
-    ).order_by(c.incident_time, c.report_id)
+    query: Select[Any] = (
+        select(
+            attributions.c.country.label("attributed_country"),
+            c.report_id,
+            c.incident_time,
+            c.incident_type,
+            c.country,
+            c.platform,
+            c.source,
+            c.file_count,
+            c.escalated,
+            c.batched,
+            c.revision,
+            c.received_at,
+        )
+        .select_from(referrals.outerjoin(attributions, attributions.c.report_id == c.report_id))
+        .order_by(c.incident_time, c.report_id)
+    )
     query = flt.apply(query)
     if flt.limit is not None:
         query = query.limit(flt.limit)
