@@ -344,6 +344,10 @@ def test_match_referrals_marks_files_known_or_new(store: Store, tmp_path: Path) 
         {
             "file_id": "x9",
             "list": "csv-list",
+            "list_version": "1",
+            "entry_id": hits[0]["entry_id"],
+            "entry_added_in": "1",
+            "entry_retired_in": None,
             "algorithm": "pdq",
             "kind": "near",
             "distance": 1,

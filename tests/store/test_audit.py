@@ -180,6 +180,15 @@ def test_deleting_the_last_entries_is_detected(store: Store) -> None:
     assert result.problem == "entries after 4 were deleted (the head records 6 entries)"
 
 
+def test_deleting_every_entry_is_detected(store: Store) -> None:
+    _fill(store, 3)
+    with _as_attacker(store) as conn:
+        conn.execute(delete(audit_events))
+    result = verify_chain(store)
+    assert (result.ok, result.checked, result.first_bad_id) == (False, 0, 1)
+    assert result.problem == "all 3 entries were deleted"
+
+
 def test_reordered_entries_are_named(store: Store) -> None:
     _fill(store)
     c = audit_events.c

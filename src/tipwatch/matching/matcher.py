@@ -8,7 +8,7 @@ against a list only when its quality reaches the list's floor (when the quality 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -386,44 +386,61 @@ def match_referrals(
 
 
 def file_matches_for(store: Store, report_id: str) -> list[dict[str, Any]]:
-    """Stored matches of one referral's files, with list, algorithm, kind and distance."""
+    """Stored matches of one referral's files: list (and its newest version), the entry (its
+    id, the versions it was added and retired in), algorithm, kind (exact or near), distance and
+    category."""
     return file_matches_of(store, [report_id]).get(report_id, [])
 
 
 def file_matches_of(store: Store, report_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     """:func:`file_matches_for` of many referrals at once."""
+    with store.read() as conn:
+        return _file_matches_of(conn, report_ids)
+
+
+def _file_matches_of(
+    conn: Connection, report_ids: Sequence[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """:func:`file_matches_of` on an open connection (for a read of several queries)."""
     m, e, lst = file_matches.c, hash_entries.c, hash_lists.c
     out: dict[str, list[dict[str, Any]]] = {}
-    with store.read() as conn:
-        for part in chunks(report_ids):
-            query = (
-                select(
-                    m.report_id,
-                    m.file_id,
-                    m.algorithm,
-                    m.kind,
-                    m.distance,
-                    lst.name,
-                    lst.scheme,
-                    e.category,
-                )
-                .join(hash_entries, hash_entries.c.id == m.entry_id)
-                .join(hash_lists, hash_lists.c.id == m.list_id)
-                .where(m.report_id.in_(part))
-                .order_by(m.report_id, m.file_id, m.distance)
+    for part in chunks(report_ids):
+        query = (
+            select(
+                m.report_id,
+                m.file_id,
+                m.entry_id,
+                m.algorithm,
+                m.kind,
+                m.distance,
+                lst.name,
+                lst.scheme,
+                lst.version,
+                e.category,
+                e.added_version,
+                e.retired_version,
             )
-            for r in conn.execute(query):
-                out.setdefault(r.report_id, []).append(
-                    {
-                        "file_id": r.file_id,
-                        "list": r.name,
-                        "algorithm": r.algorithm,
-                        "kind": r.kind,
-                        "distance": r.distance,
-                        "category": r.category,
-                        "category_label": get_scheme(r.scheme).categories.get(r.category or ""),
-                    }
-                )
+            .join(hash_entries, hash_entries.c.id == m.entry_id)
+            .join(hash_lists, hash_lists.c.id == m.list_id)
+            .where(m.report_id.in_(part))
+            .order_by(m.report_id, m.file_id, m.distance, m.entry_id)
+        )
+        for r in conn.execute(query):
+            out.setdefault(r.report_id, []).append(
+                {
+                    "file_id": r.file_id,
+                    "list": r.name,
+                    "list_version": r.version,
+                    "entry_id": r.entry_id,
+                    "entry_added_in": r.added_version,
+                    "entry_retired_in": r.retired_version,
+                    "algorithm": r.algorithm,
+                    "kind": r.kind,
+                    "distance": r.distance,
+                    "category": r.category,
+                    "category_label": get_scheme(r.scheme).categories.get(r.category or ""),
+                }
+            )
     return out
 
 
@@ -434,16 +451,21 @@ def file_statuses(store: Store, report_id: str) -> dict[str, str]:
 
 def file_statuses_of(store: Store, report_ids: list[str]) -> dict[str, dict[str, str]]:
     """:func:`file_statuses` of many referrals at once."""
+    with store.read() as conn:
+        return _file_statuses_of(conn, report_ids)
+
+
+def _file_statuses_of(conn: Connection, report_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+    """:func:`file_statuses_of` on an open connection."""
     f = referral_files.c
     out: dict[str, dict[str, str]] = {}
-    with store.read() as conn:
-        for part in chunks(report_ids):
-            for r in conn.execute(
-                select(f.report_id, f.file_id, f.match_status).where(
-                    f.report_id.in_(part), f.match_status.is_not(None)
-                )
-            ):
-                out.setdefault(r.report_id, {})[r.file_id] = r.match_status
+    for part in chunks(report_ids):
+        for r in conn.execute(
+            select(f.report_id, f.file_id, f.match_status).where(
+                f.report_id.in_(part), f.match_status.is_not(None)
+            )
+        ):
+            out.setdefault(r.report_id, {})[r.file_id] = r.match_status
     return out
 
 

@@ -194,8 +194,7 @@ def append_event(conn: Connection, event: AuditEvent, *, at: datetime | None = N
         ids = ids[:MAX_OBJECT_IDS]
     if len(detail) > MAX_DETAIL:
         detail = detail[: MAX_DETAIL - 3] + "..."
-    when = naive_utc(at) if at is not None else datetime.now(UTC).replace(tzinfo=None)
-    assert when is not None
+    when = datetime.now(UTC).replace(tzinfo=None) if at is None else (naive_utc(at) or at)
     head = _lock_head(conn)
     entry_id = int(head.last_id) + 1
     values: dict[str, Any] = {
@@ -292,6 +291,8 @@ def verify_chain(store: Store) -> AuditVerification:
             return _bad(checked, previous_id, "the audit head is missing (it records the end)")
         return AuditVerification(True, 0)
     if head.entry_count > checked or head.last_id > previous_id:
+        if checked == 0:
+            return _bad(0, 1, f"all {head.entry_count} entries were deleted")
         return _bad(
             checked,
             previous_id + 1,

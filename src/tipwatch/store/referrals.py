@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -129,31 +129,32 @@ def _load(conn: Connection, rows: list[Any]) -> list[Referral]:
     return out
 
 
+def _get_referrals(conn: Connection, report_ids: Sequence[str]) -> dict[str, Referral]:
+    """:func:`get_referrals` on an open connection (for a read of several queries)."""
+    r = referrals.c
+    rows: list[Any] = []
+    for chunk in chunks(report_ids):
+        rows.extend(
+            conn.execute(
+                select(r.report_id, r.document, r.received_at).where(r.report_id.in_(chunk))
+            ).all()
+        )
+    return {ref.report_id: ref for ref in _load(conn, rows)}
+
+
 def get_referral(store: Store, report_id: str) -> Referral:
     """The referral with this report id, with its files; :class:`NotFoundError` if none."""
     with store.read() as conn:
-        row = conn.execute(
-            select(referrals.c.report_id, referrals.c.document, referrals.c.received_at).where(
-                referrals.c.report_id == report_id
-            )
-        ).first()
-        if row is None:
-            raise NotFoundError(f"no referral with report id {report_id!r}")
-        return _load(conn, [row])[0]
+        found = _get_referrals(conn, [report_id])
+    if report_id not in found:
+        raise NotFoundError(f"no referral with report id {report_id!r}")
+    return found[report_id]
 
 
 def get_referrals(store: Store, report_ids: list[str]) -> dict[str, Referral]:
     """The referrals with these report ids (those that exist), with their files."""
-    r = referrals.c
     with store.read() as conn:
-        rows: list[Any] = []
-        for chunk in chunks(report_ids):
-            rows.extend(
-                conn.execute(
-                    select(r.report_id, r.document, r.received_at).where(r.report_id.in_(chunk))
-                ).all()
-            )
-        return {ref.report_id: ref for ref in _load(conn, rows)}
+        return _get_referrals(conn, report_ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,22 +343,32 @@ def count_referrals(store: Store, flt: ReferralFilter | None = None) -> int:
         return int(conn.execute(query).scalar_one())
 
 
+def _revisions_of(conn: Connection, report_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """:func:`list_revisions` of many referrals on an open connection."""
+    c = revisions.c
+    out: dict[str, list[dict[str, Any]]] = {}
+    for chunk in chunks(report_ids):
+        query = (
+            select(
+                c.report_id, c.file_id, c.revision, c.replaced_at, c.replaced_by_source, c.document
+            )
+            .where(c.report_id.in_(chunk))
+            .order_by(c.id)
+        )
+        for r in conn.execute(query):
+            out.setdefault(r.report_id, []).append(
+                {
+                    "file_id": r.file_id,
+                    "revision": r.revision,
+                    "replaced_at": _aware(r.replaced_at),
+                    "replaced_by_source": r.replaced_by_source,
+                    "document": json.loads(r.document),
+                }
+            )
+    return out
+
+
 def list_revisions(store: Store, report_id: str) -> list[dict[str, Any]]:
     """Earlier versions of a referral and its files, oldest first."""
-    c = revisions.c
-    query = (
-        select(c.file_id, c.revision, c.replaced_at, c.replaced_by_source, c.document)
-        .where(c.report_id == report_id)
-        .order_by(c.id)
-    )
     with store.read() as conn:
-        return [
-            {
-                "file_id": r.file_id,
-                "revision": r.revision,
-                "replaced_at": _aware(r.replaced_at),
-                "replaced_by_source": r.replaced_by_source,
-                "document": json.loads(r.document),
-            }
-            for r in conn.execute(query)
-        ]
+        return _revisions_of(conn, [report_id]).get(report_id, [])

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, select
+from sqlalchemy import Connection, and_, exists, func, select
 
 from tipwatch.errors import NotFoundError
 from tipwatch.store import Store
@@ -52,54 +52,61 @@ MAY_BE_VIEWED = "may be viewed"
 
 def attribution_of(store: Store, report_id: str, *, history: bool = False) -> dict[str, Any] | None:
     """The current attribution of a referral (and, with ``history``, the ones it replaced)."""
-    a, g = attributions.c, geoip_databases.c
     with store.read() as conn:
-        row = conn.execute(
-            select(attributions, g.database_type, g.build_epoch)
-            .outerjoin(geoip_databases, g.id == a.geoip_database_id)
-            .where(a.report_id == report_id)
-        ).first()
-        if row is None:
-            return None
-        out = _attribution_dict(row._mapping)
-        if history:
-            h = attribution_history.c
-            out["history"] = [
-                {**_attribution_dict(r._mapping), "superseded_at": r.superseded_at}
-                for r in conn.execute(
-                    select(attribution_history, g.database_type, g.build_epoch)
-                    .outerjoin(geoip_databases, g.id == h.geoip_database_id)
-                    .where(h.report_id == report_id)
-                    .order_by(h.id.desc())
-                )
-            ]
-    return out
+        return _attributions_of(conn, [report_id], history=history).get(report_id)
 
 
 def attributions_of(store: Store, report_ids: list[str]) -> dict[str, dict[str, Any]]:
     """The current attributions of many referrals at once (no history)."""
-    a, g = attributions.c, geoip_databases.c
-    out: dict[str, dict[str, Any]] = {}
     with store.read() as conn:
-        for part in chunks(report_ids):
-            for row in conn.execute(
-                select(attributions, g.database_type, g.build_epoch)
-                .outerjoin(geoip_databases, g.id == a.geoip_database_id)
-                .where(a.report_id.in_(part))
-            ):
-                out[row.report_id] = _attribution_dict(row._mapping)
+        return _attributions_of(conn, report_ids)
+
+
+def _attributions_of(
+    conn: Connection, report_ids: Sequence[str], *, history: bool = False
+) -> dict[str, dict[str, Any]]:
+    """:func:`attributions_of` on an open connection; with ``history``, each attribution holds
+    the ones it replaced, newest first."""
+    a, g, h = attributions.c, geoip_databases.c, attribution_history.c
+    out: dict[str, dict[str, Any]] = {}
+    for part in chunks(report_ids):
+        for row in conn.execute(
+            select(attributions, g.database_type, g.build_epoch)
+            .outerjoin(geoip_databases, g.id == a.geoip_database_id)
+            .where(a.report_id.in_(part))
+        ):
+            out[row.report_id] = _attribution_dict(row._mapping)
+            if history:
+                out[row.report_id]["history"] = []
+        if not history:
+            continue
+        for row in conn.execute(
+            select(attribution_history, g.database_type, g.build_epoch)
+            .outerjoin(geoip_databases, g.id == h.geoip_database_id)
+            .where(h.report_id.in_(part))
+            .order_by(h.report_id, h.id.desc())
+        ):
+            if row.report_id in out:
+                out[row.report_id]["history"].append(
+                    {**_attribution_dict(row._mapping), "superseded_at": row.superseded_at}
+                )
     return out
 
 
 def priorities_of(store: Store, report_ids: list[str]) -> dict[str, dict[str, Any]]:
     """:func:`priority_of` of many referrals at once."""
+    with store.read() as conn:
+        return _priorities_of(conn, report_ids)
+
+
+def _priorities_of(conn: Connection, report_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """:func:`priorities_of` on an open connection."""
     p = priorities.c
     out: dict[str, dict[str, Any]] = {}
-    with store.read() as conn:
-        for part in chunks(report_ids):
-            for row in conn.execute(select(priorities).where(p.report_id.in_(part))):
-                reasons = sorted(json.loads(row.reasons), key=lambda r: -r["points"])
-                out[row.report_id] = {"tier": row.tier, "score": row.score, "reasons": reasons}
+    for part in chunks(report_ids):
+        for row in conn.execute(select(priorities).where(p.report_id.in_(part))):
+            reasons = sorted(json.loads(row.reasons), key=lambda r: -r["points"])
+            out[row.report_id] = {"tier": row.tier, "score": row.score, "reasons": reasons}
     return out
 
 
@@ -121,13 +128,8 @@ def _attribution_dict(row: Any) -> dict[str, Any]:
 
 
 def priority_of(store: Store, report_id: str) -> dict[str, Any] | None:
-    p = priorities.c
-    with store.read() as conn:
-        row = conn.execute(select(priorities).where(p.report_id == report_id)).first()
-    if row is None:
-        return None
-    reasons = sorted(json.loads(row.reasons), key=lambda r: -r["points"])
-    return {"tier": row.tier, "score": row.score, "reasons": reasons}
+    """The priority of a referral: tier, score and reasons (largest first)."""
+    return priorities_of(store, [report_id]).get(report_id)
 
 
 def _keys_of(conn: Connection, report_ids: Sequence[str]) -> dict[str, Any]:
@@ -166,11 +168,11 @@ def links_of(
         exists_row = conn.execute(
             select(referrals.c.report_id).where(referrals.c.report_id == report_id)
         ).first()
-    if exists_row is None:
-        raise NotFoundError(f"no referral with report id {report_id!r}")
-    return links_of_many(store, [report_id], settings=settings, max_members=max_members).get(
-        report_id, []
-    )
+        if exists_row is None:
+            raise NotFoundError(f"no referral with report id {report_id!r}")
+        return _links_of_many(conn, [report_id], settings=settings, max_members=max_members).get(
+            report_id, []
+        )
 
 
 def links_of_many(
@@ -182,36 +184,51 @@ def links_of_many(
 ) -> dict[str, list[dict[str, Any]]]:
     """:func:`links_of` of many referrals at once: the members of each group are read once,
     and the keys of each member once."""
+    with store.read() as conn:
+        return _links_of_many(conn, report_ids, settings=settings, max_members=max_members)
+
+
+def _links_of_many(
+    conn: Connection,
+    report_ids: Sequence[str],
+    *,
+    settings: LinkSettings | None = None,
+    max_members: int = 50,
+) -> dict[str, list[dict[str, Any]]]:
+    """:func:`links_of_many` on an open connection, in a bounded number of queries."""
     settings = settings or LinkSettings()
     links, groups = referral_links.c, link_groups.c
     out: dict[str, list[dict[str, Any]]] = {}
-    with store.read() as conn:
-        membership: dict[str, list[int]] = {}
-        for part in chunks(report_ids):
-            for row in conn.execute(
-                select(links.report_id, links.group_id).where(links.report_id.in_(part))
-            ):
-                membership.setdefault(row.report_id, []).append(row.group_id)
-        group_ids = sorted({g for gs in membership.values() for g in gs})
-        info: dict[int, Any] = {}
-        members: dict[int, list[str]] = {}
-        for chunk in chunks(group_ids):
-            for g in conn.execute(select(link_groups).where(groups.id.in_(chunk))):
-                info[g.id] = g
-        for gid in group_ids:
-            members[gid] = [
-                row.report_id
-                for row in conn.execute(
-                    select(links.report_id)
-                    .where(links.group_id == gid)
-                    .order_by(links.report_id)
-                    .limit(max_members)
-                )
-            ]
-        wanted = sorted({m for ms in members.values() for m in ms} | set(membership))
-        keys: dict[str, Any] = {}
-        for part in chunks(wanted):
-            keys.update(_keys_of(conn, part))
+    membership: dict[str, list[int]] = {}
+    for part in chunks(report_ids):
+        for row in conn.execute(
+            select(links.report_id, links.group_id).where(links.report_id.in_(part))
+        ):
+            membership.setdefault(row.report_id, []).append(row.group_id)
+    group_ids = sorted({g for gs in membership.values() for g in gs})
+    info: dict[int, Any] = {}
+    members: dict[int, list[str]] = {gid: [] for gid in group_ids}
+    # The first max_members members of each group (by report id), all groups in one query.
+    rank = (
+        func.row_number()
+        .over(partition_by=links.group_id, order_by=links.report_id)
+        .label("member_rank")
+    )
+    for chunk in chunks(group_ids):
+        for g in conn.execute(select(link_groups).where(groups.id.in_(chunk))):
+            info[g.id] = g
+        ranked = select(links.group_id, links.report_id, rank).where(links.group_id.in_(chunk))
+        sub = ranked.subquery()
+        for row in conn.execute(
+            select(sub.c.group_id, sub.c.report_id)
+            .where(sub.c.member_rank <= max_members)
+            .order_by(sub.c.group_id, sub.c.report_id)
+        ):
+            members[row.group_id].append(row.report_id)
+    wanted = sorted({m for ms in members.values() for m in ms} | set(membership))
+    keys: dict[str, Any] = {}
+    for part in chunks(wanted):
+        keys.update(_keys_of(conn, part))
     for report_id in report_ids:
         mine = keys.get(report_id)
         described_groups = []
@@ -289,66 +306,65 @@ def legal_status(
 ) -> dict[str, str]:
     """``file id -> needs legal process before viewing | may be viewed`` under the rule of the
     referral's jurisdiction."""
-    rule: LegalRule = config.legal_rule(country)
-    f = referral_files.c
-    with store.read() as conn:
-        rows = conn.execute(
-            select(f.file_id, f.viewed_by_service, f.publicly_available)
-            .where(f.report_id == report_id)
-            .order_by(f.position)
-        ).all()
-    return {
-        r.file_id: (
-            NEEDS_LEGAL_PROCESS
-            if rule.needs_legal_process(r.viewed_by_service, r.publicly_available)
-            else MAY_BE_VIEWED
-        )
-        for r in rows
-    }
+    return legal_statuses(store, {report_id: country}, config).get(report_id, {})
 
 
 def legal_statuses(
     store: Store, countries: dict[str, str | None], config: TriageConfig
 ) -> dict[str, dict[str, str]]:
     """:func:`legal_status` of many referrals at once (``report id -> country``)."""
-    f = referral_files.c
-    ids = list(countries)
-    out: dict[str, dict[str, str]] = {}
     with store.read() as conn:
-        for part in chunks(ids):
-            for r in conn.execute(
-                select(f.report_id, f.file_id, f.viewed_by_service, f.publicly_available)
-                .where(f.report_id.in_(part))
-                .order_by(f.report_id, f.position)
-            ):
-                rule = config.legal_rule(countries[r.report_id])
-                out.setdefault(r.report_id, {})[r.file_id] = (
-                    NEEDS_LEGAL_PROCESS
-                    if rule.needs_legal_process(r.viewed_by_service, r.publicly_available)
-                    else MAY_BE_VIEWED
-                )
+        return _legal_statuses(conn, countries, config)
+
+
+def _legal_statuses(
+    conn: Connection, countries: dict[str, str | None], config: TriageConfig
+) -> dict[str, dict[str, str]]:
+    """:func:`legal_statuses` on an open connection."""
+    f = referral_files.c
+    out: dict[str, dict[str, str]] = {}
+    for part in chunks(list(countries)):
+        for r in conn.execute(
+            select(f.report_id, f.file_id, f.viewed_by_service, f.publicly_available)
+            .where(f.report_id.in_(part))
+            .order_by(f.report_id, f.position)
+        ):
+            rule: LegalRule = config.legal_rule(countries[r.report_id])
+            out.setdefault(r.report_id, {})[r.file_id] = (
+                NEEDS_LEGAL_PROCESS
+                if rule.needs_legal_process(r.viewed_by_service, r.publicly_available)
+                else MAY_BE_VIEWED
+            )
     return out
 
 
 def packages_of(store: Store, report_id: str) -> list[dict[str, Any]]:
     """The routing packages a referral was sent in."""
-    p, pr = routing_packages.c, package_referrals.c
     with store.read() as conn:
-        return [
-            {
-                "package_id": row.id,
-                "country": row.country,
-                "sent_by": row.created_by,
-                "sent_at": row.created_at,
-                "path": row.path,
-            }
-            for row in conn.execute(
-                select(routing_packages)
-                .join(package_referrals, pr.package_id == p.id)
-                .where(pr.report_id == report_id)
-                .order_by(p.id)
+        return _packages_of(conn, [report_id]).get(report_id, [])
+
+
+def _packages_of(conn: Connection, report_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """:func:`packages_of` of many referrals on an open connection."""
+    p, pr = routing_packages.c, package_referrals.c
+    out: dict[str, list[dict[str, Any]]] = {}
+    for part in chunks(report_ids):
+        for row in conn.execute(
+            select(routing_packages, pr.report_id)
+            .join(package_referrals, pr.package_id == p.id)
+            .where(pr.report_id.in_(part))
+            .order_by(p.id)
+        ):
+            out.setdefault(row.report_id, []).append(
+                {
+                    "package_id": row.id,
+                    "country": row.country,
+                    "sent_by": row.created_by,
+                    "sent_at": row.created_at,
+                    "path": row.path,
+                }
             )
-        ]
+    return out
 
 
 @dataclass(frozen=True, slots=True)

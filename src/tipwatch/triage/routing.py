@@ -23,23 +23,18 @@ from sqlalchemy import insert, select
 from tipwatch import __version__
 from tipwatch.countries import normalise_country
 from tipwatch.errors import ConfigError
-from tipwatch.matching.matcher import file_matches_of, file_statuses_of
 from tipwatch.store import Store
-from tipwatch.store.referrals import get_referrals
 from tipwatch.store.schema import package_referrals, routing_packages
 from tipwatch.triage.attribution import LEVEL_LABELS
 from tipwatch.triage.config import TriageConfig, load_config
+from tipwatch.triage.dossier import load_dossiers
 from tipwatch.triage.priority import TIERS
-from tipwatch.triage.queries import (
-    NEEDS_LEGAL_PROCESS,
-    attributions_of,
-    legal_statuses,
-    links_of_many,
-    priorities_of,
-    queue,
-)
+from tipwatch.triage.queries import NEEDS_LEGAL_PROCESS, queue
 
-__all__ = ["RoutingPackage", "route_country"]
+__all__ = ["PACKAGE_LINK_MEMBERS", "RoutingPackage", "route_country"]
+
+PACKAGE_LINK_MEMBERS = 50
+"""Members listed of each link group in a package record."""
 
 _CSV_COLUMNS = (
     "report_id",
@@ -222,34 +217,14 @@ def route_country(
 def _records(
     store: Store, report_ids: list[str], config: TriageConfig, chunk: int = 500
 ) -> Iterator[dict[str, Any]]:
-    """The package record of each referral, read a chunk of referrals at a time."""
+    """The package record of each referral (its dossier's :meth:`~Dossier.package_record`),
+    read a chunk of referrals at a time."""
     for start in range(0, len(report_ids), chunk):
         ids = report_ids[start : start + chunk]
-        found = get_referrals(store, ids)
-        attributions = attributions_of(store, ids)
-        statuses = file_statuses_of(store, ids)
-        matches = file_matches_of(store, ids)
-        links = links_of_many(store, ids, settings=config.linking, max_members=50)
-        priorities = priorities_of(store, ids)
-        countries = {
-            rid: (
-                None
-                if rid not in attributions or attributions[rid]["country"] == "unknown"
-                else attributions[rid]["country"]
-            )
-            for rid in ids
-        }
-        legal = legal_statuses(store, countries, config)
-        for rid in ids:
-            yield {
-                "referral": json.loads(found[rid].model_dump_json(exclude_defaults=True)),
-                "attribution": attributions.get(rid),
-                "match_status": statuses.get(rid, {}),
-                "matches": matches.get(rid, []),
-                "links": links.get(rid, []),
-                "priority": priorities.get(rid) or {"reasons": []},
-                "legal": legal.get(rid, {}),
-            }
+        for dossier in load_dossiers(
+            store, ids, config=config, max_link_members=PACKAGE_LINK_MEMBERS
+        ):
+            yield dossier.package_record()
 
 
 def _link_label(group: dict[str, Any]) -> str:
