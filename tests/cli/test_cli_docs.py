@@ -42,7 +42,7 @@ def test_the_reference_states_usage_help_defaults_and_types() -> None:
     assert "- `--batch-size` *INTEGER*: Records per transaction. (at least 1; default: `500`)" in (
         ingest
     )
-    assert "(environment: `$TIPWATCH_DB`)" in ingest
+    assert "- `--format` / `-f` *table|json*: Output format of the summary." in ingest
     assert "`PATHS...` *PATH*" in ingest
     # A Python type name or terminal escape never reaches the Markdown.
     for unwanted in ("<bool>", "<str>", "list[", "Path]", "\x1b["):

@@ -66,7 +66,7 @@ def test_value_types_are_shown_in_words() -> None:
     assert re.search(r"paths\.\.\. +PATH ", out)
     assert re.search(r"--input-format +xml\|jsonl\|csv", out)
     # A flag takes no value, so it shows no type.
-    assert re.search(r"--json +Print the summary as JSON", out)
+    assert re.search(r"--revisions +Also show earlier versions", _help(("referrals", "show")))
 
 
 def test_the_hidden_negative_form_is_still_accepted() -> None:

@@ -143,8 +143,9 @@ def test_referrals_show_and_not_found(loaded: str) -> None:
     code, out = invoke("referrals", "show", "9100001", "--db", loaded, "--revisions")
     assert code == 0
     doc = json.loads(out)
-    assert doc["report_id"] == "9100001" and len(doc["files"]) == 2
-    assert doc["_revisions"] == []
+    assert doc["report_id"] == "9100001" and len(doc["referral"]["files"]) == 2
+    assert len(doc["files"]) == 2
+    assert doc["revisions"] == []
     code, out = invoke("referrals", "show", "nope", "--db", loaded)
     assert code == 66 and "no referral with report id 'nope'" in out
 
@@ -171,7 +172,7 @@ def test_ingest_revision_via_cli(db_url: str, tmp_path: Path) -> None:
     code, out = invoke("ingest", "--db", db_url, "--format", "json", str(a))
     assert code == 0 and json.loads(out)["revised"] == 1
     code, out = invoke("referrals", "show", "5", "--db", db_url, "--revisions")
-    assert code == 0 and json.loads(out)["_revisions"][0]["revision"] == 1
+    assert code == 0 and json.loads(out)["revisions"][0]["revision"] == 1
 
 
 def test_schema_command_matches_the_shipped_schema() -> None:

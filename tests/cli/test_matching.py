@@ -91,8 +91,8 @@ def test_lists_and_match_commands(db_url: str, tmp_path: Path) -> None:
     assert code == 0 and "7 file(s): 1 known, 6 new (1 exact and 0 near matches)" in out
     code, out = invoke("referrals", "show", "9100001", "--db", db_url)
     doc = json.loads(out)
-    assert doc["_match_status"] == {"a1b2c3": "known", "d4e5f6": "new"}
-    assert doc["_matches"][0]["kind"] == "exact" and doc["_matches"][0]["list"] == "local"
+    assert doc["match_status"] == {"a1b2c3": "known", "d4e5f6": "new"}
+    assert doc["matches"]["exact"][0]["list"] == "local" and doc["matches"]["near"] == []
     code, out = invoke("match", "--db", db_url)
     assert code == 1 and "--referrals" in out
     code, out = invoke("lists", "remove", "local", "--db", db_url, "--yes")

@@ -72,10 +72,10 @@ def test_referrals_show_includes_triage(triaged: str) -> None:
     code, out = invoke("referrals", "show", "r-nl-1", "--db", triaged)
     assert code == 0
     doc = json.loads(out)
-    assert doc["_attribution"]["country"] == "NL"
-    assert doc["_priority"]["tier"] == "immediate"
-    assert doc["_legal"]["b"] == "needs legal process before viewing"
-    assert doc["_links"][0]["kind"] == "linked"
+    assert doc["attribution"]["country"] == "NL"
+    assert doc["priority"]["tier"] == "immediate"
+    assert doc["legal"]["b"] == "needs legal process before viewing"
+    assert doc["links"][0]["kind"] == "linked"
 
 
 def test_route_and_packages(
@@ -88,7 +88,7 @@ def test_route_and_packages(
     assert code == 0, out
     assert "Package 1 for NL: 2 referral(s)" in out
     code, out = invoke("referrals", "show", "r-nl-2", "--db", triaged)
-    assert json.loads(out)["_sent_in"][0]["sent_by"] == "analyst-7"
+    assert json.loads(out)["sent_in"][0]["sent_by"] == "analyst-7"
     code, out = invoke("packages", "--db", triaged, "--format", "json")
     assert json.loads(out)[0]["country"] == "NL"
     code, out = invoke("route", "--country", "NL", "--db", triaged, "--out", str(tmp_path / "x"))

@@ -22,7 +22,7 @@ from sqlalchemy import insert, select
 
 from tipwatch import __version__
 from tipwatch.countries import normalise_country
-from tipwatch.errors import ConfigError
+from tipwatch.errors import ConfigError, InputError
 from tipwatch.store import Store
 from tipwatch.store.schema import package_referrals, routing_packages
 from tipwatch.triage.attribution import LEVEL_LABELS
@@ -87,7 +87,7 @@ def route_country(
     """
     code, why = normalise_country(country)
     if code is None:
-        raise ConfigError(f"country {country!r}: {why}")
+        raise InputError(f"country {country!r}: {why}")
     config = config or load_config()
     entries = queue(
         store, country=code, include_sent=include_sent, since=since, until=until, limit=None
