@@ -144,9 +144,9 @@ def test_cli_exits_with_the_mapped_code_for_a_missing_referral(sqlite_store: str
 
 
 def test_cli_prints_the_hint_as_a_flag(tmp_path: Path, sqlite_store: str) -> None:
-    args = ["assess", "--from", "2020-06-30", "--to", "2020-01-01", "--db", sqlite_store]
+    args = ["assess", "--since", "2020-06-30", "--until", "2020-01-01", "--db", sqlite_store]
     result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "a.html")])
     assert result.exit_code == 65, result.output
     lines = result.output.strip().splitlines()
     assert lines[0].startswith("error: the assessment's end (2020-01-01) is not after")
-    assert lines[1] == "hint: give a --to date after the --from date"
+    assert lines[1] == "hint: give an --until date after the --since date"

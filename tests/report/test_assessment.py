@@ -219,8 +219,8 @@ def test_assess_command(world: Path, tmp_path: Path) -> None:
     runner = CliRunner()
 
     def assess(*options: str) -> Any:
-        first_half = ["--from", "2020-01-01", "--to", "2020-06-30"]
-        args = ["assess", *(options if "--from" in options else [*first_half, *options])]
+        first_half = ["--since", "2020-01-01", "--until", "2020-06-30"]
+        args = ["assess", *(options if "--since" in options else [*first_half, *options])]
         return runner.invoke(app, [*args, "--db", str(world)], env={"COLUMNS": "200"})
 
     out = tmp_path / "a.html"
@@ -229,9 +229,9 @@ def test_assess_command(world: Path, tmp_path: Path) -> None:
     assert "Wrote" in result.output and out.exists()
     html = out.read_text()
     assert "Key findings" in html and "NL" in html and "BE</td>" not in html
-    result = assess("--from", "2020-06-30", "--to", "2020-01-01")
+    result = assess("--since", "2020-06-30", "--until", "2020-01-01")
     assert result.exit_code == 65 and "is not after its start" in result.output
-    assert "hint: give a --to date after the --from date" in result.output
+    assert "hint: give an --until date after the --since date" in result.output
     result = assess("--region", "ASIA")
     assert result.exit_code == 65 and "unknown region 'ASIA'" in result.output
     assert "EU27" in result.output

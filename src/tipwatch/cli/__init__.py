@@ -262,7 +262,7 @@ def _show(doc: dict[str, Any], fmt: OutputFormat) -> None:
 def _table_referral(row: dict[str, Any]) -> dict[str, Any]:
     """A referral list row made short enough for a terminal table."""
     out = dict(row)
-    out["incident_time"] = str(row["incident_time"])[:16].replace("T", " ")
+    out["incident_time"] = str(row["incident_time"])[:16]  # ISO 8601 to the minute
     if row.get("escalated"):
         out["report_id"] = f"{row['report_id']} !"
     with contextlib.suppress(ValueError):
@@ -442,6 +442,7 @@ def ingest(
                 tasks[source] = progress.add_task(plain(Path(source).name), total=total)
             progress.update(tasks[source], completed=done)
 
+        limits = get_settings()
         with progress:
             summary = services.referrals.ingest(
                 store,
@@ -450,6 +451,8 @@ def ingest(
                 input_format=input_format.value if input_format else None,
                 batch_size=batch_size,
                 progress=on_progress,
+                max_xml_record_bytes=limits.max_xml_record_bytes,
+                max_jsonl_line_bytes=limits.max_jsonl_line_bytes,
             )
         if as_json:
             out = summary.as_dict()

@@ -90,8 +90,8 @@ def _print_demo(report: Any) -> None:
             c.event,
             surge + mark,
             f"{c.truth_factor:.1f}x",
-            c.change.strftime("%d %b") if c.change else "-",
-            c.truth_change.strftime("%d %b") if c.truth_change else "none",
+            c.change.isoformat() if c.change else "-",
+            c.truth_change.isoformat() if c.truth_change else "none",
             "" if c.change_days_off is None else f"{c.change_days_off:+d} d",
         )
     console.print(table)

@@ -192,6 +192,12 @@ def links_groups(
         rows = services.triage.link_groups(
             _open(db), _actor(), kind=kind, min_size=min_size, limit=limit
         )
+        if fmt is OutputFormat.TABLE:
+            # A terminal shows the first members; JSON and CSV carry them all.
+            for row in rows:
+                shown = row["members"][:5]
+                more = len(row["members"]) - len(shown)
+                row["members"] = " ".join(shown) + (f" (+{more} more)" if more else "")
         _emit(rows, fmt, ("group_id", "kind", "size", "linked_by", "members"))
 
     _run(body)

@@ -21,18 +21,13 @@ from sqlalchemy import select
 
 from tipwatch.demo.generate import DemoFiles, write_world
 from tipwatch.demo.world import DemoWorld, build_world
-from tipwatch.formats.hashlists import read_hash_csv, read_vics
-from tipwatch.intake import ingest_paths
-from tipwatch.matching.lists import import_list
-from tipwatch.matching.matcher import match_referrals
+from tipwatch.services import Actor, Role
 from tipwatch.store import Store
 from tipwatch.store.schema import file_matches, referral_files, referral_links
 from tipwatch.trends.alerts import quality_alerts, surge_alerts
 from tipwatch.trends.countries import CountryTrend, analyse_countries
 from tipwatch.trends.events import Event
-from tipwatch.trends.signals import import_feed, referral_series
-from tipwatch.triage.routing import route_country
-from tipwatch.triage.run import triage_store
+from tipwatch.trends.signals import referral_series
 
 __all__ = ["CountryCheck", "DemoReport", "run_demo"]
 
@@ -156,10 +151,17 @@ def run_demo(
     years: tuple[int, ...] = (2019, 2020),
     progress: Progress | None = None,
     assessment: bool = True,
+    actor: Actor | None = None,
 ) -> DemoReport:
-    """Generate the world into ``out`` (made afresh) and run tipwatch on it."""
-    from tipwatch.report.assessment import build_assessment
-    from tipwatch.report.render import render_html
+    """Generate the world into ``out`` (made afresh) and run tipwatch on it.
+
+    Every step goes through the services, as ``actor`` (by default ``tipwatch-demo``, an
+    admin), so the demo's store carries the audit log of a real day's work.
+    """
+    from tipwatch import services
+
+    actor = actor or Actor("tipwatch-demo", Role.ADMIN)
+    config = services.triage.load_triage_config()
 
     if out.exists():
         shutil.rmtree(out)
@@ -168,44 +170,47 @@ def run_demo(
     done = _timed(seconds, "generate")
     world = build_world(scale=scale, seed=seed, countries=countries, years=years)
     files = write_world(world, out / "world", progress)
+    _sample_media(out / "media", seed)
     done()
     store = Store.open(str(out / "tipwatch.db"))
     try:
         done = _timed(seconds, "ingest")
-        ingest_paths(store, files.referral_files, progress=progress)
+        services.referrals.ingest(store, actor, files.referral_files, progress=progress)
         done()
         done = _timed(seconds, "match")
         if progress:
             progress("matching", 0, 1)
-        import_list(
+        services.matching.import_list(
             store,
-            "demo-vics",
-            read_vics(files.vics),
+            actor,
+            files.vics,
+            name="demo-vics",
             version="2020-04",
-            fmt="vics",
+            list_format="vics",
             scheme="projectvic_us",
-            source_file=str(files.vics),
         )
-        import_list(
+        services.matching.import_list(
             store,
-            "demo-csv",
-            read_hash_csv(files.hash_csv),
+            actor,
+            files.hash_csv,
+            name="demo-csv",
             version="2020-04",
-            fmt="csv",
+            list_format="csv",
             scheme="industry",
-            source_file=str(files.hash_csv),
         )
-        match_referrals(store)
+        services.matching.match_referrals(store, actor)
         done()
         done = _timed(seconds, "triage")
-        triage_store(store, geoip=files.geoip, progress=progress)
+        services.triage.run_triage(
+            store, actor, config=config, geoip=files.geoip, progress=progress
+        )
         done()
         done = _timed(seconds, "route")
-        package = route_country(store, "NL", out / "packages" / "NL", created_by="demo")
+        package = services.triage.route(store, actor, "NL", out / "packages" / "NL", config=config)
         done()
         done = _timed(seconds, "signals")
-        import_feed(store, files.blocked, "blocked")
-        import_feed(store, files.helpline, "helpline")
+        services.trends.import_signals(store, actor, files.blocked, "blocked")
+        services.trends.import_signals(store, actor, files.helpline, "helpline")
         done()
         done = _timed(seconds, "trends")
         report = _compare(store, world, files, out, seconds)
@@ -215,9 +220,10 @@ def run_demo(
             done = _timed(seconds, "assessment")
             if progress:
                 progress("writing the assessment", 0, 1)
-            result = build_assessment(store, start=world.start, end=world.end)
-            report.assessment.write_text(render_html(result), encoding="utf-8")
-            report.findings = [f.text for f in result.findings]
+            written = services.assessment.write_assessment(
+                store, actor, since=world.start, until=world.end, out=report.assessment
+            )
+            report.findings = [f.text for f in written.assessment.findings]
             done()
     finally:
         store.close()
@@ -225,6 +231,16 @@ def run_demo(
         json.dumps(report.as_dict(), indent=2, default=str) + "\n", encoding="utf-8"
     )
     return report
+
+
+def _sample_media(folder: Path, seed: int, count: int = 4) -> None:
+    """A few generated, benign images (shapes and text cards) to try ``tipwatch hash`` on."""
+    from tipwatch.demo.images import generated_image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        image = generated_image(seed * 7919 + i, (640, 480), kind=("shapes", "card")[i % 2])
+        image.save(folder / f"sample-{i + 1}.jpg", "JPEG", quality=90)
 
 
 def _compare(

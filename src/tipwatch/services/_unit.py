@@ -60,12 +60,18 @@ def unit(
     object_type: str | None = None,
     object_ids: Sequence[str] = (),
     detail: str = "",
+    writes: bool = True,
 ) -> Iterator[Work]:
     """Authorise ``action``, open one transaction, and append its audit event in it.
 
     The block's reads and writes (through ``store.read()``/``store.atomic()`` or
     ``work.conn``) all belong to that transaction; if the block raises, nothing it wrote
     remains and the failure is audited apart.
+
+    An action that only reads (``writes=False``) reads one snapshot and appends its event in
+    a short transaction of its own as the block ends, before the service returns anything: a
+    long read (an assessment, a trend analysis) must not hold SQLite's write lock, and still
+    nothing read reaches the caller unless its audit event is stored.
     """
     work = Work(None, object_type, list(object_ids), detail)
     try:
@@ -74,10 +80,17 @@ def unit(
         _record_refusal(store, actor, action, work, exc)
         raise
     try:
-        with store.atomic() as conn:
-            work.conn = conn
-            yield work
-            append_event(conn, _event(actor, action, work, "ok", work.detail))
+        if writes or store.in_transaction:
+            with store.atomic() as conn:
+                work.conn = conn
+                yield work
+                append_event(conn, _event(actor, action, work, "ok", work.detail))
+        else:
+            with store.read() as conn:
+                work.conn = conn
+                yield work
+            with store.atomic() as conn:
+                append_event(conn, _event(actor, action, work, "ok", work.detail))
     except TipwatchError as exc:
         _record_refusal(store, actor, action, work, exc)
         raise

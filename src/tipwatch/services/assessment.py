@@ -50,7 +50,7 @@ def write_assessment(
     from tipwatch.report.assessment import build_assessment
     from tipwatch.report.render import render_html, write_pdf
 
-    with unit(store, actor, "assessment.create", object_type="assessment") as work:
+    with unit(store, actor, "assessment.create", object_type="assessment", writes=False) as work:
         assessment = build_assessment(
             store, start=since, end=until, countries=countries, event_kind=event
         )

@@ -29,7 +29,7 @@ def list_events(
 ) -> list[AuditRecord]:
     from tipwatch.store.audit import list_events as _list
 
-    with unit(store, actor, "audit.read", object_type="audit") as work:
+    with unit(store, actor, "audit.read", object_type="audit", writes=False) as work:
         found = _list(
             store,
             actor=who,
@@ -48,7 +48,7 @@ def verify(store: Store, actor: Actor) -> AuditVerification:
     """Check every entry's hash and the chain between them; the first bad entry is named."""
     from tipwatch.store.audit import verify_chain
 
-    with unit(store, actor, "audit.verify", object_type="audit") as work:
+    with unit(store, actor, "audit.verify", object_type="audit", writes=False) as work:
         result = verify_chain(store)
         work.detail = "chain intact" if result.ok else f"chain broken: {result.problem}"
     return result

@@ -1,4 +1,8 @@
-"""The demo service: the whole pipeline on an invented, calibrated world."""
+"""The demo service: the whole pipeline on an invented, calibrated world.
+
+The demo drives the other services as an analyst would (as its own actor), so the store it
+leaves carries a full audit log; this service authorises the run and records who ran it.
+"""
 
 from __future__ import annotations
 

@@ -121,14 +121,14 @@ def import_list(
 def list_lists(store: Store, actor: Actor) -> list[dict[str, Any]]:
     from tipwatch.matching.lists import list_lists as _list
 
-    with unit(store, actor, "list.read", object_type="hash_list"):
+    with unit(store, actor, "list.read", object_type="hash_list", writes=False):
         return _list(store)
 
 
 def show_list(store: Store, actor: Actor, name: str) -> dict[str, Any]:
     from tipwatch.matching.lists import get_list
 
-    with unit(store, actor, "list.read", object_type="hash_list", object_ids=[name]):
+    with unit(store, actor, "list.read", object_type="hash_list", object_ids=[name], writes=False):
         return get_list(store, name)
 
 
@@ -146,7 +146,9 @@ def export_list(
     from tipwatch.formats import hashlists
     from tipwatch.matching.lists import iter_entries
 
-    with unit(store, actor, "list.export", object_type="hash_list", object_ids=[name]) as work:
+    with unit(
+        store, actor, "list.export", object_type="hash_list", object_ids=[name], writes=False
+    ) as work:
         records = iter_entries(store, name, include_retired=include_retired)
         if list_format == "vics":
             hashlists.write_vics(records, sink, version=vics_version)

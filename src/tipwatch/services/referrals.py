@@ -42,8 +42,12 @@ def ingest(
     input_format: str | None = None,
     batch_size: int = 500,
     progress: ProgressCallback | None = None,
+    max_xml_record_bytes: int | None = None,
+    max_jsonl_line_bytes: int | None = None,
 ) -> IngestSummary:
-    """Read referral files and folders into the store (committed batch by batch)."""
+    """Read referral files and folders into the store (committed batch by batch).
+
+    The limits default to the readers' own (the settings of the same names)."""
     from tipwatch.intake import ingest_paths
 
     with batch(store, actor, "intake.ingest", object_type="file") as work:
@@ -54,6 +58,8 @@ def ingest(
             fmt=_input_format(input_format),
             batch_size=batch_size,
             progress=progress,
+            max_xml_record_bytes=max_xml_record_bytes,
+            max_jsonl_line_bytes=max_jsonl_line_bytes,
         )
         work.detail = (
             f"{summary.ingested} ingested, {summary.duplicates} duplicates, "
@@ -114,7 +120,7 @@ def list_referrals(
         limit=limit,
         offset=offset,
     )
-    with unit(store, actor, "referral.list", object_type="referral") as work:
+    with unit(store, actor, "referral.list", object_type="referral", writes=False) as work:
         rows = _list(store, flt)
         work.detail = f"{len(rows)} listed"
     return rows
@@ -140,7 +146,9 @@ def show_referral(
     """A referral's dossier, read in one snapshot. Reading it is audited."""
     from tipwatch.triage.dossier import load_dossier
 
-    with unit(store, actor, "referral.show", object_type="referral", object_ids=[report_id]):
+    with unit(
+        store, actor, "referral.show", object_type="referral", object_ids=[report_id], writes=False
+    ):
         return load_dossier(store, report_id, config=config, revisions=revisions)
 
 
@@ -149,7 +157,7 @@ def list_quarantined(
 ) -> list[QuarantineEntry]:
     from tipwatch.store.quarantine import list_quarantine
 
-    with unit(store, actor, "quarantine.list", object_type="quarantine") as work:
+    with unit(store, actor, "quarantine.list", object_type="quarantine", writes=False) as work:
         entries = list_quarantine(store, status=status, limit=limit)  # type: ignore[arg-type]
         work.detail = f"{len(entries)} listed"
     return entries
@@ -159,7 +167,12 @@ def show_quarantined(store: Store, actor: Actor, entry_id: int) -> QuarantineEnt
     from tipwatch.store.quarantine import get_quarantine_entry
 
     with unit(
-        store, actor, "quarantine.show", object_type="quarantine", object_ids=[str(entry_id)]
+        store,
+        actor,
+        "quarantine.show",
+        object_type="quarantine",
+        object_ids=[str(entry_id)],
+        writes=False,
     ):
         return get_quarantine_entry(store, entry_id)
 

@@ -57,7 +57,7 @@ def import_signals(store: Store, actor: Actor, path: Path, feed: str) -> FeedImp
 def list_signals(store: Store, actor: Actor) -> list[dict[str, Any]]:
     from tipwatch.trends.signals import list_signals as _list
 
-    with unit(store, actor, "signal.read", object_type="signal"):
+    with unit(store, actor, "signal.read", object_type="signal", writes=False):
         return _list(store)
 
 
@@ -74,7 +74,7 @@ def series(
     """Daily series of ``metric`` per country, ``since`` and ``until`` inclusive."""
     from tipwatch.trends.signals import series_of
 
-    with unit(store, actor, "signal.read", object_type="signal", object_ids=[metric]):
+    with unit(store, actor, "signal.read", object_type="signal", object_ids=[metric], writes=False):
         return series_of(
             store,
             metric,
@@ -90,7 +90,7 @@ def list_events(
 ) -> list[Event]:
     from tipwatch.trends.events import list_events as _list
 
-    with unit(store, actor, "event.read", object_type="event"):
+    with unit(store, actor, "event.read", object_type="event", writes=False):
         return _list(store, country=country, kind=kind)
 
 
@@ -156,7 +156,7 @@ def trends(
 
     if baseline not in ("before", "year"):
         raise InputError(f"the baseline is before or year, not {baseline!r}")
-    with unit(store, actor, "trends.read", object_type="signal", object_ids=[metric]):
+    with unit(store, actor, "trends.read", object_type="signal", object_ids=[metric], writes=False):
         data = series_of(
             store,
             metric,
@@ -204,7 +204,7 @@ def alerts(
     from tipwatch.trends.alerts import quality_alerts, surge_alerts
     from tipwatch.trends.signals import series_of
 
-    with unit(store, actor, "trends.read", object_type="signal", object_ids=[metric]):
+    with unit(store, actor, "trends.read", object_type="signal", object_ids=[metric], writes=False):
         data = series_of(store, metric, attributed_only=True)
         found = surge_alerts(data, start=since, end=until)
         quality_found = (

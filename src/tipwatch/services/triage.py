@@ -73,7 +73,7 @@ def queue(
 ) -> list[QueueEntry]:
     from tipwatch.triage.queries import queue as _queue
 
-    with unit(store, actor, "queue.read", object_type="referral") as work:
+    with unit(store, actor, "queue.read", object_type="referral", writes=False) as work:
         entries = _queue(
             store,
             country=country,
@@ -92,7 +92,9 @@ def links_of(
 ) -> list[dict[str, Any]]:
     from tipwatch.triage.queries import links_of as _links
 
-    with unit(store, actor, "links.read", object_type="referral", object_ids=[report_id]):
+    with unit(
+        store, actor, "links.read", object_type="referral", object_ids=[report_id], writes=False
+    ):
         return _links(store, report_id, settings=config.linking)
 
 
@@ -104,7 +106,7 @@ def link_groups(
 
     if kind not in (None, "linked", "viral"):
         raise InputError(f"a group kind is linked or viral, not {kind!r}")
-    with unit(store, actor, "links.read", object_type="link_group"):
+    with unit(store, actor, "links.read", object_type="link_group", writes=False):
         return list_groups(store, kind=kind, min_size=min_size, limit=limit)
 
 
@@ -142,5 +144,5 @@ def route(
 def packages(store: Store, actor: Actor) -> list[dict[str, Any]]:
     from tipwatch.triage.routing import packages as _packages
 
-    with unit(store, actor, "package.read", object_type="package"):
+    with unit(store, actor, "package.read", object_type="package", writes=False):
         return _packages(store)

@@ -267,7 +267,7 @@ def _links_of_many(
 def list_groups(
     store: Store, *, kind: str | None = None, min_size: int = 2, limit: int = 100
 ) -> list[dict[str, Any]]:
-    """Link groups, largest first."""
+    """Link groups, largest first, each with all its members (report ids, in order)."""
     g = link_groups.c
     query = select(link_groups).where(g.size >= min_size)
     if kind:
@@ -283,7 +283,6 @@ def list_groups(
                     select(referral_links.c.report_id)
                     .where(referral_links.c.group_id == row.id)
                     .order_by(referral_links.c.report_id)
-                    .limit(5)
                 )
             ]
             reasons = json.loads(row.reasons)
@@ -295,7 +294,7 @@ def list_groups(
                     "linked_by": ", ".join(f"{k} ({v})" for k, v in sorted(reasons.items())),
                     "first_incident": row.first_incident,
                     "last_incident": row.last_incident,
-                    "members": " ".join(sample) + (" ..." if row.size > len(sample) else ""),
+                    "members": sample,
                 }
             )
     return out

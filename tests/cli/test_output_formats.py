@@ -1,0 +1,157 @@
+"""Every command that offers --format: table, json and csv mean output, and each works."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import click
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from tests.cli.test_trends import write_metric_feed
+from tests.triage.mmdb import DOC_NETWORKS, write_mmdb
+from tests.triage.test_triage_store import REFERRALS, write_jsonl
+from tipwatch.cli import app
+
+runner = CliRunner()
+OUTPUT_FORMATS = {"table", "json", "csv"}
+
+# Options named --format that choose a file format to write, not the terminal's output.
+FILE_FORMATS = {("hash",): {"jsonl", "csv"}, ("lists", "export"): {"vics", "csv", "plain"}}
+
+
+def _commands() -> dict[tuple[str, ...], click.Command]:
+    root = typer.main.get_command(app)
+    found: dict[tuple[str, ...], click.Command] = {}
+
+    def walk(cmd: click.Command, path: tuple[str, ...]) -> None:
+        if isinstance(cmd, click.Group):
+            for name, sub in cmd.commands.items():
+                walk(sub, (*path, name))
+        else:
+            found[path] = cmd
+
+    walk(root, ())
+    return found
+
+
+def _format_choices(cmd: click.Command) -> set[str] | None:
+    for param in cmd.params:
+        if isinstance(param, click.Option) and "--format" in param.opts:
+            assert isinstance(param.type, click.Choice), param
+            return {str(c) for c in param.type.choices}
+    return None
+
+
+def _store(tmp: Path) -> dict[str, str]:
+    db = str(tmp / "t.db")
+
+    def ok(*args: str) -> str:
+        result = runner.invoke(app, list(args), env={"COLUMNS": "200"})
+        assert result.exit_code == 0, (args, result.output)
+        return result.output
+
+    ok("ingest", "--db", db, str(write_jsonl(tmp / "in.jsonl", REFERRALS)))
+    (tmp / "known.txt").write_text("0cc175b9c0f1b6a831c399e269772661\n")
+    ok("lists", "import", str(tmp / "known.txt"), "--db", db, "--name", "local",
+       "--version", "1", "--hash-type", "md5", "--scheme", "none")  # fmt: skip
+    ok("match", "--referrals", "--db", db)
+    ok("triage", "--db", db, "--geoip", str(write_mmdb(tmp / "geo.mmdb", DOC_NETWORKS)))
+    ok("route", "--country", "NL", "--db", db, "--out", str(tmp / "pkg"))
+    write_metric_feed(tmp / "calls.csv")
+    ok("signals", "import", str(tmp / "calls.csv"), "--feed", "metric", "--db", db)
+    for country, day in (("AT", "2020-03-16"), ("BE", "2020-03-18"), ("DK", "2020-03-13")):
+        ok("events", "add", country, day, "stay-at-home", "--db", db)
+    (tmp / "bad.jsonl").write_text('{"report_id": "q1", "incident_type": "nonsense"}\n')
+    ok("ingest", "--db", db, str(tmp / "bad.jsonl"))
+    series = tmp / "series.csv"
+    series.write_text("day,value\n" + "".join(f"d{i},{10 + 10 * (i >= 40)}\n" for i in range(80)))
+    return {"db": db, "series": str(series), "feed": str(tmp / "calls.csv")}
+
+
+# Each command that offers --format, with the arguments it needs ({db} etc. filled in).
+INVOCATIONS: dict[tuple[str, ...], list[str]] = {
+    ("ingest",): ["{feed_dup}", "--db", "{db}"],
+    ("referrals", "list"): ["--db", "{db}"],
+    ("referrals", "show"): ["r-nl-1", "--db", "{db}"],
+    ("quarantine", "list"): ["--db", "{db}"],
+    ("quarantine", "show"): ["1", "--db", "{db}"],
+    ("lists", "list"): ["--db", "{db}"],
+    ("lists", "show"): ["local", "--db", "{db}"],
+    ("triage",): ["--db", "{db}"],
+    ("links", "show"): ["r-nl-2", "--db", "{db}"],
+    ("links", "groups"): ["--db", "{db}"],
+    ("queue",): ["--db", "{db}", "--include-sent"],
+    ("packages",): ["--db", "{db}"],
+    ("signals", "list"): ["--db", "{db}"],
+    ("signals", "show"): ["calls", "--country", "AT", "--db", "{db}"],
+    ("events", "list"): ["--country", "AT", "--db", "{db}"],
+    ("trends",): ["--metric", "calls", "--db", "{db}"],
+    ("alerts",): ["--metric", "calls", "--db", "{db}"],
+    ("changepoints",): ["{series}"],
+    ("audit", "list"): ["--db", "{db}"],
+    ("audit", "verify"): ["--db", "{db}"],
+}
+
+
+def test_every_output_format_option_is_covered_and_means_output() -> None:
+    offered = {}
+    for path, cmd in _commands().items():
+        choices = _format_choices(cmd)
+        if choices is None:
+            continue
+        if path in FILE_FORMATS:
+            assert choices == FILE_FORMATS[path], path
+            continue
+        assert choices <= OUTPUT_FORMATS and "json" in choices, (path, choices)
+        offered[path] = choices
+    assert set(offered) == set(INVOCATIONS), "add the new command to INVOCATIONS"
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    from tipwatch.settings import CONFIG_ENV_VAR, reload_settings
+
+    tmp = tmp_path_factory.mktemp("formats")
+    empty = tmp / "empty.toml"
+    empty.touch()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(CONFIG_ENV_VAR, str(empty))
+        reload_settings()
+        values = _store(tmp)
+    values["feed_dup"] = str(tmp / "in.jsonl")
+    return values
+
+
+CASES = [
+    (path, fmt)
+    for path, cmd in sorted(_commands().items())
+    if path in INVOCATIONS
+    for fmt in sorted(_format_choices(cmd) or ())
+]
+
+
+@pytest.mark.parametrize(("path", "fmt"), CASES, ids=[f"{' '.join(p)}-{f}" for p, f in CASES])
+def test_each_format_gives_that_output(
+    prepared: dict[str, str], path: tuple[str, ...], fmt: str
+) -> None:
+    args = [a.format(**prepared) for a in INVOCATIONS[path]]
+    result = runner.invoke(app, [*path, *args, "--format", fmt], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert out.strip(), "no output"
+    if fmt == "json":
+        data = json.loads(out)
+        assert data not in ({}, []) or path in {("quarantine", "list")}
+        assert "..." not in out.replace("\\u2026", "")
+    elif fmt == "csv":
+        rows = list(csv.reader(io.StringIO(out)))
+        assert len(rows) >= 2 and len({len(r) for r in rows}) == 1, out[:500]
+    else:
+        with pytest.raises(json.JSONDecodeError):
+            json.loads(out)
+        assert "\x1b[" not in out
