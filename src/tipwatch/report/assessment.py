@@ -20,6 +20,7 @@ import numpy as np
 from tipwatch import __version__
 from tipwatch.errors import InputError, InsufficientDataError
 from tipwatch.store import Store
+from tipwatch.store.signals import signal_dimensions
 from tipwatch.trends.alerts import quality_alerts, surge_alerts
 from tipwatch.trends.analysis import DailySeries, detect_change, peak, surge_factor
 from tipwatch.trends.countries import (
@@ -30,6 +31,7 @@ from tipwatch.trends.countries import (
 )
 from tipwatch.trends.events import OXCGRT_CREDIT, event_name, first_events, list_events
 from tipwatch.trends.signals import referral_series, signal_series
+from tipwatch.triage.counts import attribution_quality
 
 __all__ = ["EU27", "REGIONS", "Assessment", "Finding", "build_assessment", "countries_of"]
 
@@ -555,18 +557,10 @@ def _charts(
 def _helpline_by_band(
     store: Store, start: date, end: date, wanted: list[str] | None
 ) -> dict[str, list[tuple[date, float]]]:
-    from sqlalchemy import select
-
     from tipwatch.report.charts import weekly
-    from tipwatch.store.schema import signal_values
 
-    s = signal_values.c
-    with store.read() as conn:
-        dims = {
-            r.dims
-            for r in conn.execute(select(s.dims).where(s.metric == "helpline_contacts").distinct())
-        }
-    bands = sorted({json.loads(d).get("age_band", "") for d in dims} - {""})
+    dims = signal_dimensions(store, "helpline_contacts")
+    bands = sorted({d.get("age_band", "") for d in dims} - {""})
     out = {}
     for band in bands:
         try:
@@ -591,37 +585,16 @@ def _helpline_by_band(
 
 
 def _caveats(period: _Period, quality: Sequence[Any]) -> list[str]:
-    from sqlalchemy import case, func, select
-
-    from tipwatch.store.schema import attributions, referrals
-
     out = []
-    a, r = attributions.c, referrals.c
-    with period.store.read() as conn:
-        # Counted in the database: the period can hold a million attributions.
-        total, proxy, low = conn.execute(
-            select(
-                func.count(),
-                func.coalesce(func.sum(case((a.evidence.like("%proxy%"), 1), else_=0)), 0),
-                func.coalesce(func.sum(case((a.confidence < 0.5, 1), else_=0)), 0),
-            )
-            .select_from(attributions.join(referrals, r.report_id == a.report_id))
-            .where(
-                r.incident_time >= datetime.combine(period.start, datetime.min.time()),
-                r.incident_time
-                < datetime.combine(period.end + timedelta(days=1), datetime.min.time()),
-            )
-        ).one()
-        unknown = conn.execute(
-            select(func.count()).select_from(attributions).where(a.country.is_(None))
-        ).scalar_one()
+    counted = attribution_quality(period.store, since=period.start, until=period.end)
+    total, proxy, low = counted.referrals, counted.possible_proxy, counted.low_confidence
     if total:
         out.append(
             f"Country attribution rests on IP geolocation and account details; proxies and "
             f"VPNs distort it. {proxy:,} of the {total:,} referrals of the period "
             f"({proxy / total:.1%}) carry a possible-proxy flag, {low:,} "
             f"({low / total:.1%}) were attributed with confidence below 0.5, and "
-            f"{unknown:,} referrals in the store could not be attributed at all."
+            f"{counted.unattributable:,} referrals in the store could not be attributed at all."
         )
     viral = [q for q in quality if q.kind == "viral-batch"]
     if viral:

@@ -18,16 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from typing import Any
+from datetime import date, timedelta
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Date, cast, func, select
 
 from tipwatch.store import Store
-from tipwatch.store.schema import attributions, referral_links, referrals
 from tipwatch.trends.analysis import DailySeries, weekday_factors
+from tipwatch.triage.counts import daily_counts_by_country
 
 __all__ = [
     "Alert",
@@ -245,54 +243,30 @@ def quality_alerts(
 def _service_and_viral(
     store: Store, countries: set[str], dominance: float, viral_share: float, min_referrals: int
 ) -> list[QualityAlert]:
-    r, a, link = referrals.c, attributions.c, referral_links.c
-    day: Any = (
-        cast(r.incident_time, Date) if store.dialect == "postgresql" else func.date(r.incident_time)
-    )
-    country = func.coalesce(a.country, "unknown")
-    joined = referrals.outerjoin(attributions, a.report_id == r.report_id)
-    by_service = (
-        select(country.label("country"), day.label("day"), r.platform, func.count().label("n"))
-        .select_from(joined)
-        .group_by(country, day, r.platform)
-    )
-    viral = (
-        select(country.label("country"), day.label("day"), func.count().label("n"))
-        .select_from(joined)
-        .where(r.report_id.in_(select(link.report_id).where(link.kind == "viral")))
-        .group_by(country, day)
-    )
     totals: dict[tuple[str, date], int] = {}
     top: dict[tuple[str, date], tuple[int, str]] = {}
     by_country: dict[str, int] = {}
     by_country_service: dict[tuple[str, str], int] = {}
     by_service_day: dict[tuple[str, date], int] = {}
     out: list[QualityAlert] = []
-
-    def as_day(value: Any) -> date:
-        if isinstance(value, datetime):
-            return value.date()
-        return value if isinstance(value, date) else date.fromisoformat(str(value))
-
-    with store.read() as conn:
-        for row in conn.execute(by_service):
-            if row.country not in countries:
-                continue
-            key = (row.country, as_day(row.day))
-            totals[key] = totals.get(key, 0) + row.n
-            name = row.platform or "unnamed service"
-            service_day = (name, key[1])
-            by_service_day[service_day] = by_service_day.get(service_day, 0) + row.n
-            if row.n > top.get(key, (0, ""))[0]:
-                top[key] = (row.n, name)
-            by_country[row.country] = by_country.get(row.country, 0) + row.n
-            pair = (row.country, name)
-            by_country_service[pair] = by_country_service.get(pair, 0) + row.n
-        viral_counts = {
-            (row.country, as_day(row.day)): row.n
-            for row in conn.execute(viral)
-            if row.country in countries
-        }
+    for count in daily_counts_by_country(store, by_service=True):
+        if count.country not in countries:
+            continue
+        key = (count.country, count.day)
+        totals[key] = totals.get(key, 0) + count.referrals
+        name = count.service or "unnamed service"
+        service_day = (name, key[1])
+        by_service_day[service_day] = by_service_day.get(service_day, 0) + count.referrals
+        if count.referrals > top.get(key, (0, ""))[0]:
+            top[key] = (count.referrals, name)
+        by_country[count.country] = by_country.get(count.country, 0) + count.referrals
+        pair = (count.country, name)
+        by_country_service[pair] = by_country_service.get(pair, 0) + count.referrals
+    viral_counts = {
+        (count.country, count.day): count.referrals
+        for count in daily_counts_by_country(store, viral_only=True)
+        if count.country in countries
+    }
     out.extend(_outages(by_service_day))
     for key, total in totals.items():
         if total < min_referrals:

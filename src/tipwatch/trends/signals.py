@@ -26,12 +26,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Date, cast, func, select
+from sqlalchemy import func, select
 
 from tipwatch.errors import InputError
 from tipwatch.formats.feeds import FEEDS, read_feed
 from tipwatch.models import IncidentType
 from tipwatch.store import Store
+from tipwatch.store.expressions import as_date, calendar_day
 from tipwatch.store.schema import (
     attributions,
     priorities,
@@ -123,9 +124,7 @@ def referral_series(
     country in the ``referrals`` metric: one viral item is one thing, not a surge.
     """
     r, a = referrals.c, attributions.c
-    day = (
-        cast(r.incident_time, Date) if store.dialect == "postgresql" else func.date(r.incident_time)
-    )
+    day = calendar_day(store, r.incident_time)
     country = func.coalesce(a.country, "unknown")
     query = (
         select(country.label("country"), day.label("day"), func.count().label("n"))
@@ -163,7 +162,7 @@ def referral_series(
                     r.incident_time < datetime.combine(end + timedelta(days=1), datetime.min.time())
                 )
             for row in conn.execute(q):
-                d = row.day if isinstance(row.day, date) else date.fromisoformat(str(row.day))
+                d = as_date(row.day)
                 counts[(row.country, d)] = counts.get((row.country, d), 0.0) + float(row.n)
     if not counts:
         return {}
