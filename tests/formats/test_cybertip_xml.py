@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from tests.conftest import SHARED
+from tests.conftest import require_shared
 from tests.helpers import CP, envelope, file_details_xml, md5, report_xml
 from tipwatch.demo import sample_files
 from tipwatch.demo.synthetic import envelope_chunks
@@ -441,13 +441,10 @@ def test_several_hundred_megabytes_stream_in_flat_memory() -> None:
 
 # -- schema conformance -------------------------------------------------------------------------
 
-XSD = SHARED / "formats" / "cyber_tipline.xsd"
-
 
 def _schema() -> etree.XMLSchema:
-    if not XSD.exists():
-        pytest.skip("shared/formats/cyber_tipline.xsd is not present")
-    return etree.XMLSchema(etree.parse(str(XSD)))
+    xsd = require_shared("formats/cyber_tipline.xsd")
+    return etree.XMLSchema(etree.parse(str(xsd)))
 
 
 def _fixture_elements() -> list[tuple[str, etree._Element]]:
