@@ -475,4 +475,13 @@ def test_valid_fixtures_validate_against_the_cybertipline_xsd() -> None:
         if not schema.validate(doc):
             failures.append(f"{name}: {schema.error_log.last_error}")
     assert not failures, failures
-    assert CP  # the helper's incident type is the schema's spelling
+
+
+def test_incident_types_are_spelled_as_in_the_xsd() -> None:
+    xsd = etree.parse(str(require_shared("formats/cyber_tipline.xsd")))
+    values = xsd.xpath(
+        "//xs:simpleType[@name='incidentType']//xs:enumeration/@value",
+        namespaces={"xs": "http://www.w3.org/2001/XMLSchema"},
+    )
+    assert CP in values  # the test helpers' incident type
+    assert sorted(values) == sorted(t.value for t in IncidentType)
