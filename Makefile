@@ -38,7 +38,7 @@ demo: $(VENV)/.installed
 
 ## test: install the test extras, start what the tests need, run ruff, mypy and pytest
 test: $(VENV)/.installed-test services lint typecheck
-	TIPWATCH_REQUIRE_POSTGRES=1 $(BIN)/pytest -q
+	TIPWATCH_REQUIRE_POSTGRES=1 TIPWATCH_REQUIRE_SHARED=1 $(BIN)/pytest -q
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks

@@ -2,7 +2,8 @@
 
 PostgreSQL is used when ``TIPWATCH_TEST_POSTGRES`` names a server (``make test`` sets it).
 When ``TIPWATCH_REQUIRE_POSTGRES=1`` (``make test`` and CI) an unreachable server fails the
-run instead of skipping the PostgreSQL half.
+run instead of skipping the PostgreSQL half, and ``TIPWATCH_REQUIRE_SHARED=1`` makes a test that
+reads ``../shared`` (the XSD, conformance data) fail rather than skip when it is missing.
 """
 
 from __future__ import annotations
@@ -20,8 +21,25 @@ from tipwatch.settings import CONFIG_ENV_VAR, Settings, reload_settings
 from tipwatch.store import Store
 from tipwatch.store.schema import metadata
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-"""The shared folder beside the repository (formats and data), when present."""
+SHARED = Path(
+    os.environ.get("TIPWATCH_SHARED") or Path(__file__).resolve().parents[1].parent / "shared"
+)
+"""The shared folder beside the repository (formats and data), when present;
+``TIPWATCH_SHARED`` names it when the checkout is elsewhere (a second worktree)."""
+
+
+def require_shared(relative: str) -> Path:
+    """``SHARED / relative``, or a skip when it is missing: a checkout alone runs the tests.
+
+    With ``TIPWATCH_REQUIRE_SHARED=1`` (``make test``, hence CI) a missing path fails the test
+    instead, so the XSD and conformance checks cannot silently stop running."""
+    path = SHARED / relative
+    if not path.exists():
+        message = f"../shared/{relative} is not present"
+        if os.environ.get("TIPWATCH_REQUIRE_SHARED") == "1":
+            pytest.fail(f"{message} (TIPWATCH_REQUIRE_SHARED=1)")
+        pytest.skip(message)
+    return path
 
 
 @pytest.fixture(autouse=True)

@@ -167,7 +167,8 @@ def test_quarantine_list_show_retry(loaded: str) -> None:
 def test_ingest_revision_via_cli(db_url: str, tmp_path: Path) -> None:
     a = tmp_path / "a.xml"
     a.write_text(envelope("5", report_xml(), file_details_xml("5", "f", md5(1))))
-    invoke("ingest", "--db", db_url, str(a))
+    code, out = invoke("ingest", "--db", db_url, str(a))
+    assert code == 0, out
     a.write_text(envelope("5", report_xml(country="SE"), file_details_xml("5", "f", md5(1))))
     code, out = invoke("ingest", "--db", db_url, "--format", "json", str(a))
     assert code == 0 and json.loads(out)["revised"] == 1

@@ -104,9 +104,10 @@ def test_lists_and_match_commands(db_url: str, tmp_path: Path) -> None:
 def test_match_media_prints_status_and_matches(db_url: str, tmp_path: Path) -> None:
     (path,) = write_generated_images(tmp_path / "m", 1, size=(320, 240), start=2)  # smooth noise
     code, out = invoke("hash", str(path), "--jobs", "1")
+    assert code == 0, out
     pdq = json.loads(next(line for line in out.splitlines() if line.startswith("{")))["pdq"]
     (tmp_path / "pdq.txt").write_text(pdq + "\n")
-    invoke(
+    code, out = invoke(
         "lists",
         "import",
         str(tmp_path / "pdq.txt"),
@@ -121,6 +122,7 @@ def test_match_media_prints_status_and_matches(db_url: str, tmp_path: Path) -> N
         "--scheme",
         "none",
     )
+    assert code == 0, out
     code, out = invoke("match", str(path), "--db", db_url, "--jobs", "1")
     row = json.loads(out.splitlines()[0])
     assert code == 0 and row["status"] == "known"

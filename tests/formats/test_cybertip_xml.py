@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from tests.conftest import SHARED
+from tests.conftest import require_shared
 from tests.helpers import CP, envelope, file_details_xml, md5, report_xml
 from tipwatch.demo import sample_files
 from tipwatch.demo.synthetic import envelope_chunks
@@ -441,13 +441,10 @@ def test_several_hundred_megabytes_stream_in_flat_memory() -> None:
 
 # -- schema conformance -------------------------------------------------------------------------
 
-XSD = SHARED / "formats" / "cyber_tipline.xsd"
-
 
 def _schema() -> etree.XMLSchema:
-    if not XSD.exists():
-        pytest.skip("shared/formats/cyber_tipline.xsd is not present")
-    return etree.XMLSchema(etree.parse(str(XSD)))
+    xsd = require_shared("formats/cyber_tipline.xsd")
+    return etree.XMLSchema(etree.parse(str(xsd)))
 
 
 def _fixture_elements() -> list[tuple[str, etree._Element]]:
@@ -478,4 +475,13 @@ def test_valid_fixtures_validate_against_the_cybertipline_xsd() -> None:
         if not schema.validate(doc):
             failures.append(f"{name}: {schema.error_log.last_error}")
     assert not failures, failures
-    assert CP  # the helper's incident type is the schema's spelling
+
+
+def test_incident_types_are_spelled_as_in_the_xsd() -> None:
+    xsd = etree.parse(str(require_shared("formats/cyber_tipline.xsd")))
+    values = xsd.xpath(
+        "//xs:simpleType[@name='incidentType']//xs:enumeration/@value",
+        namespaces={"xs": "http://www.w3.org/2001/XMLSchema"},
+    )
+    assert CP in values  # the test helpers' incident type
+    assert sorted(values) == sorted(t.value for t in IncidentType)

@@ -481,8 +481,10 @@ def test_vpdq_list_matches_a_reencoded_video_with_both_percentages(
 def test_vpdq_value_must_hold_frame_hashes(tmp_path: Path) -> None:
     (tmp_path / "v.csv").write_text("hash_type,hash\nvpdq,not;hashes\nvpdq,\n")
     records = list(read_hash_csv(tmp_path / "v.csv"))
-    assert all(r.error for r in records)
+    # Both lines are refused, each with its own reason (all() alone would pass on no records).
+    assert [r.location for r in records] == ["line 2", "line 3"]
     assert "64 hexadecimal" in (records[0].error or "")
+    assert records[1].error == "a vPDQ hash needs at least one frame hash"
 
 
 def test_matcher_updates_its_index_incrementally_when_lists_change(
