@@ -58,13 +58,13 @@ def test_ingest_json_summary(db_url: str) -> None:
 
 def test_ingest_missing_path_is_a_clear_error(db_url: str, tmp_path: Path) -> None:
     code, out = invoke("ingest", "--db", db_url, str(tmp_path / "nope.xml"))
-    assert code == 1
+    assert code == 65
     assert "no such file or folder" in out
 
 
 def test_bad_database_url_is_a_clear_error(tmp_path: Path) -> None:
     code, out = invoke("referrals", "list", "--db", str(tmp_path / "missing" / "x.db"))
-    assert code == 1 and "folder" in out and "is missing" in out
+    assert code == 69 and "folder" in out and "is missing" in out
 
 
 def test_referrals_list_filters_and_formats(loaded: str) -> None:
@@ -127,7 +127,7 @@ def test_referrals_show_and_not_found(loaded: str) -> None:
     assert doc["report_id"] == "9100001" and len(doc["files"]) == 2
     assert doc["_revisions"] == []
     code, out = invoke("referrals", "show", "nope", "--db", loaded)
-    assert code == 1 and "no referral with report id 'nope'" in out
+    assert code == 66 and "no referral with report id 'nope'" in out
 
 
 def test_quarantine_list_show_retry(loaded: str) -> None:
@@ -141,7 +141,7 @@ def test_quarantine_list_show_retry(loaded: str) -> None:
     code, out = invoke("quarantine", "retry", "--db", loaded)
     assert code == 1 and "name entry ids or use --all" in out
     code, out = invoke("quarantine", "show", "999", "--db", loaded)
-    assert code == 1 and "no quarantine entry 999" in out
+    assert code == 66 and "no quarantine entry 999" in out
 
 
 def test_ingest_revision_via_cli(db_url: str, tmp_path: Path) -> None:

@@ -53,7 +53,7 @@ def test_hash_reference_and_reduced_decoding_options(tmp_path: Path) -> None:
 
 def test_hash_missing_path(tmp_path: Path) -> None:
     code, out = invoke("hash", str(tmp_path / "nope"))
-    assert code == 1 and "no such file or folder" in out
+    assert code == 65 and "no such file or folder" in out
 
 
 def test_lists_and_match_commands(db_url: str, tmp_path: Path) -> None:
@@ -98,7 +98,7 @@ def test_lists_and_match_commands(db_url: str, tmp_path: Path) -> None:
     code, out = invoke("lists", "remove", "local", "--db", db_url, "--yes")
     assert code == 0 and "removed list local (1 entries)" in out
     code, out = invoke("lists", "show", "local", "--db", db_url)
-    assert code == 1 and "no hash list named 'local'" in out
+    assert code == 66 and "no hash list named 'local'" in out
 
 
 def test_match_media_prints_status_and_matches(db_url: str, tmp_path: Path) -> None:

@@ -81,7 +81,7 @@ def test_signals_events_trends_alerts(db_url: str, tmp_path: Path) -> None:
         date.fromisoformat(a["day"]) >= date(2020, 3, 1) for a in alerts if a["country"] != "SE"
     )
     code, out = invoke("trends", "--metric", "nothing", "--db", db_url)
-    assert code == 1 and "no data for nothing" in out
+    assert code == 65 and "no data for nothing" in out
 
 
 def test_changepoints_command(tmp_path: Path) -> None:
@@ -101,10 +101,10 @@ def test_changepoints_command(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("value\n1\n2\nthree\n")
     code, out = invoke("changepoints", str(bad))
-    assert code == 1 and "line 4" in out and "'three'" in out
+    assert code == 65 and "line 4" in out and "'three'" in out
     code, out = invoke("changepoints", str(path), "--column", "nope")
-    assert code == 1 and "no column 'nope'" in out
+    assert code == 65 and "no column 'nope'" in out
     empty = tmp_path / "empty.csv"
     empty.write_text("")
     code, out = invoke("changepoints", str(empty))
-    assert code == 1 and "empty" in out
+    assert code == 65 and "empty" in out

@@ -62,7 +62,7 @@ def test_links_show_and_groups(triaged: str) -> None:
     code, out = invoke("links", "show", "r-de-1", "--db", triaged)
     assert code == 0 and "linked to no other referral" in out
     code, out = invoke("links", "show", "nope", "--db", triaged)
-    assert code == 1 and "no referral" in out
+    assert code == 66 and "no referral" in out
     code, out = invoke("links", "groups", "--db", triaged, "--format", "json")
     groups = json.loads(out)
     assert len(groups) == 1 and groups[0]["size"] == 3 and groups[0]["kind"] == "linked"
@@ -92,21 +92,21 @@ def test_route_and_packages(triaged: str, tmp_path: Path) -> None:
     code, out = invoke("route", "--country", "NL", "--db", triaged, "--out", str(tmp_path / "x"))
     assert code == 0 and "nothing written" in out
     code, out = invoke("route", "--country", "XYZ", "--db", triaged)
-    assert code == 1 and "country" in out
+    assert code == 78 and "country" in out
 
 
 def test_triage_bad_geoip_and_config(triaged: str, tmp_path: Path) -> None:
     bad = tmp_path / "bad.mmdb"
     bad.write_bytes(b"\x00" * 100)
     code, out = invoke("triage", "--db", triaged, "--geoip", str(bad))
-    assert code == 1 and "cannot be read" in out
+    assert code == 78 and "cannot be read" in out
     settings = tmp_path / "t.toml"
     settings.write_text("[priority.weights]\nescalatd = 5\n")
     code, out = invoke("triage", "--db", triaged, "--config", str(settings))
-    assert code == 1 and "unknown setting 'priority.weights.escalatd'" in out
+    assert code == 78 and "unknown setting 'priority.weights.escalatd'" in out
     settings.write_text("not = [valid")
     code, out = invoke("triage", "--db", triaged, "--config", str(settings))
-    assert code == 1 and "not valid TOML" in out
+    assert code == 78 and "not valid TOML" in out
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
