@@ -219,7 +219,7 @@ def test_cli_ingest_applies_the_line_limit_setting(
     runner = CliRunner()
 
     def quarantined(db: Path) -> int:
-        result = runner.invoke(app, ["ingest", str(source), "--db", str(db), "--json"])
+        result = runner.invoke(app, ["ingest", str(source), "--db", str(db), "--format", "json"])
         assert result.exit_code == 0, result.output
         return int(json.loads(result.output)["quarantined"])
 

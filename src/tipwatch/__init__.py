@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tipwatch.errors import (
+        AccessDenied,
         ConfigError,
+        ConflictError,
         InputError,
         InsufficientDataError,
         NotFoundError,
@@ -32,7 +34,9 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
 __all__ = [
+    "AccessDenied",
     "ConfigError",
+    "ConflictError",
     "InputError",
     "InsufficientDataError",
     "NotFoundError",
@@ -47,7 +51,9 @@ __all__ = [
 
 # Where each exported name lives.
 _HOMES = {
+    "AccessDenied": "tipwatch.errors",
     "ConfigError": "tipwatch.errors",
+    "ConflictError": "tipwatch.errors",
     "InputError": "tipwatch.errors",
     "InsufficientDataError": "tipwatch.errors",
     "NotFoundError": "tipwatch.errors",

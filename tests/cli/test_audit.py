@@ -21,7 +21,7 @@ def test_audit_verify_on_the_command_line_names_the_edited_entry(store: Store, d
     assert result.exit_code == 0 and "audit log intact: 3 entries verified" in result.output
     result = runner.invoke(app, ["audit", "list", "--db", db_url, "-f", "json"])
     listed = json.loads(result.output)
-    assert [e["action"] for e in listed] == ["referral.list"] * 3 + ["audit.verify"]
+    assert [e["action"] for e in listed] == ["audit.verify"] + ["referral.list"] * 3  # newest first
     with store.atomic() as conn:
         if store.dialect == "postgresql":
             conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only"))

@@ -5,17 +5,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+from enum import Enum
 from pathlib import Path
+from typing import Any
 
-import click
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from tests.cli.test_trends import write_metric_feed
 from tests.triage.mmdb import DOC_NETWORKS, write_mmdb
 from tests.triage.test_triage_store import REFERRALS, write_jsonl
 from tipwatch.cli import app
+from tipwatch.cli._docs import iter_commands
 
 runner = CliRunner()
 OUTPUT_FORMATS = {"table", "json", "csv"}
@@ -24,26 +25,16 @@ OUTPUT_FORMATS = {"table", "json", "csv"}
 FILE_FORMATS = {("hash",): {"jsonl", "csv"}, ("lists", "export"): {"vics", "csv", "plain"}}
 
 
-def _commands() -> dict[tuple[str, ...], click.Command]:
-    root = typer.main.get_command(app)
-    found: dict[tuple[str, ...], click.Command] = {}
-
-    def walk(cmd: click.Command, path: tuple[str, ...]) -> None:
-        if isinstance(cmd, click.Group):
-            for name, sub in cmd.commands.items():
-                walk(sub, (*path, name))
-        else:
-            found[path] = cmd
-
-    walk(root, ())
-    return found
+def _commands() -> dict[tuple[str, ...], Any]:
+    return {entry.path: entry.command for entry in iter_commands(app)}
 
 
-def _format_choices(cmd: click.Command) -> set[str] | None:
+def _format_choices(cmd: Any) -> set[str] | None:
     for param in cmd.params:
-        if isinstance(param, click.Option) and "--format" in param.opts:
-            assert isinstance(param.type, click.Choice), param
-            return {str(c) for c in param.type.choices}
+        if "--format" in param.opts:
+            annotation = param.type_descriptor.annotation
+            assert isinstance(annotation, type) and issubclass(annotation, Enum), param
+            return {str(member.value) for member in annotation}
     return None
 
 

@@ -78,5 +78,13 @@ def test_ctrl_c_ends_with_one_line_and_status_130(tmp_path: Path) -> None:
     # What was committed stays, and the same command goes on from there.
     again = runner.invoke(app, ["ingest", "--db", str(tmp_path / "t.db"), str(src), "-f", "json"])
     assert again.exit_code == 0
-    done = json.loads(again.output)
-    assert done["ingested"] + done["duplicates"] == 200_000
+    from tipwatch.store import Store
+    from tipwatch.store.referrals import count_referrals
+
+    resumed = json.loads(again.output)
+    store = Store.open(str(tmp_path / "t.db"))
+    try:
+        assert count_referrals(store) == 200_000
+    finally:
+        store.close()
+    assert 0 < resumed["ingested"] < 200_000  # the second run went on from where the first stopped

@@ -266,11 +266,49 @@ def test_binary_file_in_a_folder_is_reported_not_read(store: Store, tmp_path: Pa
     (folder / "image.bin").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
     write(folder / "ok.xml", envelope("1", report_xml()))
     s = ingest_paths(store, [folder])
-    assert (s.ingested, s.quarantined) == (1, 1)
+    # Found in a folder, it is skipped with the reason (nothing to quarantine)...
+    assert (s.ingested, s.quarantined) == (1, 0)
+    assert s.skipped == [(str(folder / "image.bin"), "binary data, not referral text")]
+    # ...named on its own, it is read, and refused as a whole with the reason.
+    s = ingest_paths(store, [folder / "image.bin"])
+    assert s.quarantined == 1
     (entry,) = list_quarantine(store)
     assert (
         entry.reason == "not a referral file: it holds binary data, not XML, JSON Lines or CSV text"
     )
+
+
+def test_a_folder_s_other_files_are_skipped_with_their_reason(store: Store, tmp_path: Path) -> None:
+    """A VICS list, a hash CSV, notes and media beside referral files never reach the
+    quarantine (a VICS list in the folder once became 34,004 quarantine entries)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write(folder / "ok.xml", envelope("1", report_xml()))
+    (folder / "known.json").write_text(
+        '{"odata.metadata": "http://example.invalid/$metadata", "value": [{"MD5": "00"}]}'
+    )
+    (folder / "pretty-vics.json").write_text('{\n  "odata.metadata": "x",\n  "value": []\n}\n')
+    (folder / "hashes.csv").write_text("md5,category\n0cc175b9c0f1b6a831c399e269772661,1\n")
+    (folder / "notes.txt").write_text("call the platform on Monday\n")
+    (folder / "other.xml").write_text("<catalog><book/></catalog>")
+    (folder / "refs.csv").write_text(
+        "report_id,incident_type,incident_time\n"
+        "c-1,Online Enticement of Children for Sexual Acts,2020-03-20T10:00:00Z\n"
+    )
+    s = ingest_paths(store, [folder])
+    assert (s.ingested, s.quarantined) == (2, 0)
+    reasons = {Path(p).name: r for p, r in s.skipped}
+    assert reasons == {
+        "known.json": "a VICS hash list, not referrals (import it with the hash lists)",
+        "pretty-vics.json": "a VICS hash list, not referrals (import it with the hash lists)",
+        "hashes.csv": "a CSV file without referral columns (incident_type, incident_time)",
+        "notes.txt": "not a referral file (.txt)",
+        "other.xml": "XML without CyberTipline reports",
+    }
+    assert s.as_dict()["skipped"][0] == {
+        "path": str(folder / "hashes.csv"),
+        "reason": reasons["hashes.csv"],
+    }
 
 
 @pytest.mark.slow

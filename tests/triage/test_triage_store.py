@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from tipwatch.errors import ConfigError
+from tipwatch.errors import ConfigError, InputError
 from tipwatch.intake import ingest_paths
 from tipwatch.store import Store
 from tipwatch.store.schema import attribution_history, package_referrals, routing_packages
@@ -243,7 +243,7 @@ def test_route_package(filled: Store, tmp_path: Path) -> None:
     assert again.package_id is None and not (tmp_path / "pkg2").exists()
     with pytest.raises(ConfigError, match="not empty"):
         route_country(filled, "NL", tmp_path / "pkg", include_sent=True, created_by="a")
-    with pytest.raises(ConfigError, match="country"):
+    with pytest.raises(InputError, match="country"):
         route_country(filled, "Netherlands", tmp_path / "pkg3", created_by="a")
 
 

@@ -84,8 +84,15 @@ FormatOption = Annotated[
 ]
 
 
+class ObjectFormat(StrEnum):
+    """Output formats of a command that prints one object (no rows, so no CSV)."""
+
+    TABLE = "table"
+    JSON = "json"
+
+
 ShowFormatOption = Annotated[
-    OutputFormat,
+    ObjectFormat,
     typer.Option(
         "--format",
         "-f",
@@ -244,13 +251,11 @@ def _emit(rows: Sequence[dict[str, Any]], fmt: OutputFormat, columns: Sequence[s
     console.print(table)
 
 
-def _show(doc: dict[str, Any], fmt: OutputFormat) -> None:
+def _show(doc: dict[str, Any], fmt: ObjectFormat) -> None:
     """One object: JSON (complete), or a two-column table of its fields."""
-    if fmt is OutputFormat.JSON:
+    if fmt is ObjectFormat.JSON:
         _print_json(doc)
         return
-    if fmt is OutputFormat.CSV:
-        _fail("a single object is shown as json or table")
     table = Table(show_header=False, box=box.SIMPLE, pad_edge=False)
     table.add_column("field", style="bold", no_wrap=True)
     table.add_column("value", overflow="fold")
@@ -577,7 +582,7 @@ def referrals_show(
     report_id: Annotated[str, typer.Argument(help="The referral's report id.")],
     db: DbOption = None,
     revisions: Annotated[bool, typer.Option(help="Also show earlier versions.")] = False,
-    fmt: ShowFormatOption = OutputFormat.JSON,
+    fmt: ShowFormatOption = ObjectFormat.JSON,
 ) -> None:
     """Show one referral's dossier: the referral as sent, its files and matches, attribution
     with evidence, legal-viewing status, links, priority, packages (and revisions)."""
@@ -631,7 +636,7 @@ def quarantine_list(
 def quarantine_show(
     entry_id: Annotated[int, typer.Argument(help="Quarantine entry id.")],
     db: DbOption = None,
-    fmt: ShowFormatOption = OutputFormat.JSON,
+    fmt: ShowFormatOption = ObjectFormat.JSON,
 ) -> None:
     """Show one quarantined record, with its text as it was read."""
 

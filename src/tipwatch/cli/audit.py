@@ -11,6 +11,7 @@ from tipwatch import services
 from tipwatch.cli import (
     DbOption,
     FormatOption,
+    ObjectFormat,
     OutputFormat,
     SinceOption,
     UntilOption,
@@ -50,7 +51,7 @@ def audit_list(
     ] = None,
     since: SinceOption = None,
     until: UntilOption = None,
-    limit: Annotated[int, typer.Option(help="At most this many, newest last.", min=1)] = 100,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.", min=1)] = 100,
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """List audit events with filters."""
@@ -90,8 +91,8 @@ def audit_list(
 def audit_verify(
     db: DbOption = None,
     fmt: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="table (a sentence) or json.")
-    ] = OutputFormat.TABLE,
+        ObjectFormat, typer.Option("--format", "-f", help="table (a sentence) or json.")
+    ] = ObjectFormat.TABLE,
 ) -> None:
     """Check every audit entry's hash and the chain between them.
 
@@ -101,7 +102,7 @@ def audit_verify(
 
     def body() -> None:
         result = services.audit.verify(_open(db), _actor())
-        if fmt is OutputFormat.JSON:
+        if fmt is ObjectFormat.JSON:
             _print_json(
                 {
                     "ok": result.ok,

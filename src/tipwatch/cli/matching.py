@@ -15,6 +15,7 @@ from tipwatch import services
 from tipwatch.cli import (
     DbOption,
     FormatOption,
+    ObjectFormat,
     OutputFormat,
     ShowFormatOption,
     _actor,
@@ -224,7 +225,7 @@ def lists_list(db: DbOption = None, fmt: FormatOption = OutputFormat.TABLE) -> N
 def lists_show(
     name: Annotated[str, typer.Argument(help="The list's name.")],
     db: DbOption = None,
-    fmt: ShowFormatOption = OutputFormat.JSON,
+    fmt: ShowFormatOption = ObjectFormat.JSON,
 ) -> None:
     """Show one list: settings, versions, entries by algorithm and category."""
 

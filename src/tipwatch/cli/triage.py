@@ -13,6 +13,7 @@ from tipwatch import services
 from tipwatch.cli import (
     DbOption,
     FormatOption,
+    ObjectFormat,
     OutputFormat,
     SinceOption,
     UntilOption,
@@ -72,8 +73,8 @@ def triage(
         bool, typer.Option(help="Attribute with a GeoIP database older than the one in use.")
     ] = False,
     fmt: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="table (a summary) or json.")
-    ] = OutputFormat.TABLE,
+        ObjectFormat, typer.Option("--format", "-f", help="table (a summary) or json.")
+    ] = ObjectFormat.TABLE,
 ) -> None:
     """Attribute a country to each referral, link referrals, and score their priority.
 
@@ -82,9 +83,7 @@ def triage(
     """
 
     def body() -> None:
-        if fmt is OutputFormat.CSV:
-            _fail("the triage summary is shown as table or json")
-        as_json = fmt is OutputFormat.JSON
+        as_json = fmt is ObjectFormat.JSON
         settings = _config(config)
         store = _open(db)
         progress, on_progress = _stage_progress(enabled=not as_json)
