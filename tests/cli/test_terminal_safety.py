@@ -88,3 +88,16 @@ def test_ctrl_c_ends_with_one_line_and_status_130(tmp_path: Path) -> None:
     finally:
         store.close()
     assert 0 < resumed["ingested"] < 200_000  # the second run went on from where the first stopped
+
+
+def test_tables_fit_80_columns_and_keep_ids_whole(tmp_path: Path) -> None:
+    """A long report id (what the user types next) stays on one line; long text folds."""
+    db = str(tmp_path / "t.db")
+    long_id = "ESP-2020-03-20-0000000000000001"
+    src = tmp_path / "in.jsonl"
+    src.write_text(_referral(long_id, "An Example Service With A Very Long Name " * 3) + "\n")
+    assert runner.invoke(app, ["ingest", "--db", db, str(src)]).exit_code == 0
+    out = runner.invoke(app, ["referrals", "list", "--db", db], env={"COLUMNS": "80"}).output
+    assert all(len(line) <= 80 for line in out.splitlines()), out
+    assert long_id in out
+    assert "2020-03-20T10:00" in out  # times in ISO 8601

@@ -219,3 +219,11 @@ def test_a_read_action_does_not_hold_the_write_lock(store: Store) -> None:
         t.join()
     (event,) = list_events(store, action="referral.list")
     assert event.outcome == "ok"
+
+
+def test_matching_the_stored_referrals_reports_progress(store: Store) -> None:
+    services.referrals.ingest(store, ANALYST, sample_files())
+    seen: list[tuple[str, int, int]] = []
+    summary = services.matching.match_referrals(store, ANALYST, progress=lambda *a: seen.append(a))
+    assert summary.files == 7
+    assert seen[0] == ("matching", 0, 7) and seen[-1] == ("matching", 7, 7)

@@ -318,9 +318,9 @@ def match(
         if referrals:
             progress, on_progress = _stage_progress()
             with progress:
-                on_progress("matching", 0, 1)
-                summary = services.matching.match_referrals(store, _actor(), report_ids=report)
-                on_progress("matching", 1, 1)
+                summary = services.matching.match_referrals(
+                    store, _actor(), report_ids=report, progress=on_progress
+                )
             console.print(
                 f"{summary.files:,} file(s): {summary.known:,} known, {summary.new:,} new "
                 f"({summary.exact_matches:,} exact and {summary.near_matches:,} near matches)",

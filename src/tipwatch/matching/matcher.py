@@ -8,7 +8,7 @@ against a list only when its quality reaches the list's floor (when the quality 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -325,9 +325,16 @@ def _with_percent(match: Match, query_pct: float, list_pct: float) -> Match:
 
 
 def match_referrals(
-    store: Store, *, report_ids: Iterable[str] | None = None, batch_size: int = 2000
+    store: Store,
+    *,
+    report_ids: Iterable[str] | None = None,
+    batch_size: int = 2000,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> MatchSummary:
-    """Match the hashes supplied in each stored referral file; store matches and verdicts."""
+    """Match the hashes supplied in each stored referral file; store matches and verdicts.
+
+    ``progress`` is called with ``("matching", files done, files in all)`` after each batch.
+    """
     store.require_autonomy("matching the stored referrals")
     matcher = Matcher(store)
     summary = MatchSummary()
@@ -337,6 +344,8 @@ def match_referrals(
         query = query.where(f.report_id.in_(list(report_ids)))
     with store.read() as conn:
         rows = conn.execute(query).all()
+    if progress is not None:
+        progress("matching", 0, len(rows))
     for start in range(0, len(rows), batch_size):
         chunk = rows[start : start + batch_size]
         hashes = [json.loads(r.document).get("hashes", {}) for r in chunk]
@@ -382,6 +391,8 @@ def match_referrals(
                 .values(match_status=bindparam("s"), matched_at=bindparam("t")),
                 statuses,
             )
+        if progress is not None:
+            progress("matching", summary.files, len(rows))
     return summary
 
 

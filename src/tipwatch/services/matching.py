@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -169,7 +169,11 @@ def remove_list(store: Store, actor: Actor, name: str) -> int:
 
 
 def match_referrals(
-    store: Store, actor: Actor, *, report_ids: Sequence[str] | None = None
+    store: Store,
+    actor: Actor,
+    *,
+    report_ids: Sequence[str] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> MatchSummary:
     """Match the stored referrals' files against the lists (committed batch by batch)."""
     from tipwatch.matching.matcher import match_referrals as _match
@@ -177,7 +181,9 @@ def match_referrals(
     with batch(
         store, actor, "match.run", object_type="referral", object_ids=list(report_ids or ())
     ) as work:
-        summary = _match(store, report_ids=list(report_ids) if report_ids else None)
+        summary = _match(
+            store, report_ids=list(report_ids) if report_ids else None, progress=progress
+        )
         work.detail = f"{summary.files} files: {summary.known} known, {summary.new} new"
     return summary
 
