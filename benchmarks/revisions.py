@@ -7,6 +7,11 @@ process, and prints one JSON line: each stage's median seconds for both and thei
 
     git worktree add /tmp/tipwatch-base <commit>
     python benchmarks/revisions.py --baseline /tmp/tipwatch-base --scale 0.05 --repeat 3
+
+With ``--script``, it runs another benchmark script of this checkout (one that prints one JSON
+line) against each checkout's library instead, and prints both lines, for example:
+
+    python benchmarks/revisions.py --baseline /tmp/tipwatch-base --script benchmarks/list_import.py
 """
 
 from __future__ import annotations
@@ -49,13 +54,32 @@ def run_demo(checkout: Path, scale: float, seed: int) -> dict[str, float]:
         return seconds
 
 
+def run_script(checkout: Path, script: Path, extra: list[str]) -> dict[str, object]:
+    env = dict(os.environ, PYTHONPATH=str(checkout / "src"))
+    done = subprocess.run(
+        [sys.executable, str(script), *extra], env=env, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"{script} failed with {checkout}:\n{done.stderr[-3000:]}")
+    line = [x for x in done.stdout.splitlines() if x.startswith("{")][-1]
+    result: dict[str, object] = json.loads(line)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", type=Path, required=True, help="An earlier checkout.")
     parser.add_argument("--scale", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
+    parser.add_argument("--script", type=Path, help="Another benchmark script to run instead.")
+    args, extra = parser.parse_known_args()
+    if args.script is not None:
+        for _ in range(args.repeat):
+            for name, checkout in (("baseline", args.baseline), ("current", HERE)):
+                out = run_script(checkout, args.script.resolve(), extra)
+                print(json.dumps({"library": name, **out}))
+        return
     runs: dict[str, list[dict[str, float]]] = {"baseline": [], "current": []}
     for _ in range(args.repeat):
         runs["baseline"].append(run_demo(args.baseline, args.scale, args.seed))

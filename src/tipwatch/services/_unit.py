@@ -51,6 +51,16 @@ def _record_refusal(store: Store, actor: Actor, action: str, work: Work, exc: Ex
         append_event(conn, _event(actor, action, work, outcome, str(exc)))
 
 
+def _authorised(store: Store, actor: Actor, action: str, work: Work) -> Work:
+    """``work``, once ``actor`` may perform ``action``; a refusal is recorded and raised."""
+    try:
+        authorise(actor, action)
+    except AccessDenied as exc:
+        _record_refusal(store, actor, action, work, exc)
+        raise
+    return work
+
+
 @contextmanager
 def unit(
     store: Store,
@@ -73,12 +83,7 @@ def unit(
     long read (an assessment, a trend analysis) must not hold SQLite's write lock, and still
     nothing read reaches the caller unless its audit event is stored.
     """
-    work = Work(None, object_type, list(object_ids), detail)
-    try:
-        authorise(actor, action)
-    except AccessDenied as exc:
-        _record_refusal(store, actor, action, work, exc)
-        raise
+    work = _authorised(store, actor, action, Work(None, object_type, list(object_ids), detail))
     try:
         if writes or store.in_transaction:
             with store.atomic() as conn:
@@ -113,12 +118,7 @@ def batch(
     It cannot be one transaction; its audit event is appended when it ends, with the outcome:
     ``ok``, or ``failed`` with the reason (an interrupted run is recorded as failed too).
     """
-    work = Work(None, object_type, list(object_ids), detail)
-    try:
-        authorise(actor, action)
-    except AccessDenied as exc:
-        _record_refusal(store, actor, action, work, exc)
-        raise
+    work = _authorised(store, actor, action, Work(None, object_type, list(object_ids), detail))
     store.require_autonomy(action)
     try:
         yield work

@@ -53,17 +53,7 @@ DOSSIER_KEYS = (
     "revisions",
 )
 """The keys of :meth:`Dossier.as_dict`, in order."""
-PACKAGE_KEYS = (
-    "report_id",
-    "referral",
-    "files",
-    "match_status",
-    "matches",
-    "attribution",
-    "legal",
-    "links",
-    "priority",
-)
+PACKAGE_KEYS = tuple(k for k in DOSSIER_KEYS if k not in ("sent_in", "revisions"))
 """The keys of :meth:`Dossier.package_record`: what a routing package carries about a referral
 (not where the referral was sent before, nor its earlier revisions)."""
 
