@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -62,6 +62,23 @@ def _sqlite_begin(conn: Connection) -> None:
 
 
 _READ_ONLY = "tipwatch_read_only"
+_AFTER = "tipwatch_after_transaction"
+"""``conn.info`` key of the (on_commit, on_rollback) callbacks of the open transaction."""
+
+_Hook = tuple[Callable[[], None], Callable[[], None] | None]
+
+
+def _run_rollback_hooks(hooks: list[_Hook]) -> None:
+    # Newest first, like the undo they stand for; every one runs even if an earlier one fails.
+    failures: list[BaseException] = []
+    for _, on_rollback in reversed(hooks):
+        if on_rollback is not None:
+            try:
+                on_rollback()
+            except Exception as exc:
+                failures.append(exc)
+    if failures:
+        raise failures[0]
 
 
 class Store:
@@ -104,16 +121,47 @@ class Store:
         """One transaction; nested calls share it through SAVEPOINTs."""
         conn = self._current.get()
         if conn is not None:
-            with conn.begin_nested():
-                yield conn
+            hooks: list[_Hook] = conn.info.setdefault(_AFTER, [])
+            mark = len(hooks)
+            try:
+                with conn.begin_nested():
+                    yield conn
+            except BaseException:
+                undone = hooks[mark:]
+                del hooks[mark:]
+                _run_rollback_hooks(undone)
+                raise
             return
         with self._engine.connect() as conn:
             token = self._current.set(conn)
+            conn.info[_AFTER] = []
             try:
                 with conn.begin():
                     yield conn
+            except BaseException:
+                _run_rollback_hooks(conn.info.pop(_AFTER, []))
+                raise
+            else:
+                hooks = conn.info.pop(_AFTER, [])
             finally:
                 self._current.reset(token)
+        for on_commit, _ in hooks:
+            on_commit()
+
+    def after_transaction(
+        self, on_commit: Callable[[], None], on_rollback: Callable[[], None] | None = None
+    ) -> None:
+        """Call ``on_commit`` once the open transaction has committed, or ``on_rollback`` when
+        it (or the SAVEPOINT this is called in) is rolled back.
+
+        For work outside the store that must follow its record: a routing package is moved into
+        place only once it is recorded, and removed if its record is not kept. Only inside
+        :meth:`atomic`; ``on_commit`` runs after the transaction, outside any.
+        """
+        conn = self._current.get()
+        if conn is None:
+            raise StoreError("after_transaction() is called inside Store.atomic() only")
+        conn.info.setdefault(_AFTER, []).append((on_commit, on_rollback))
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
