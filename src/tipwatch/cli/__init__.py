@@ -31,6 +31,7 @@ from tipwatch import __version__, services
 from tipwatch.cli._help import TipwatchGroup
 from tipwatch.errors import TipwatchError, exit_code_of
 from tipwatch.services import Actor
+from tipwatch.services.exports import csv_cell
 from tipwatch.settings import get_settings
 
 if TYPE_CHECKING:
@@ -232,7 +233,8 @@ def _emit(rows: Sequence[dict[str, Any]], fmt: OutputFormat, columns: Sequence[s
         writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: plain(_cell(row.get(k))) for k in columns})
+            # Terminal-safe, and no cell a spreadsheet would run as a formula.
+            writer.writerow({k: csv_cell(plain(_cell(row.get(k)))) for k in columns})
         sys.stdout.write(buf.getvalue())
         return
     # No vertical rules: the columns then fit an 80-column terminal. Cells are Text, so user

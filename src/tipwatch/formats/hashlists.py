@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from tipwatch.errors import InputError
+from tipwatch.formats.csv_safety import neutralise_cell, restore_cell
 from tipwatch.models import normalise_hash_type, normalise_hash_value
 
 __all__ = [
@@ -219,7 +220,10 @@ def read_hash_csv(path: Path) -> Iterator[HashRecord]:
         if missing:
             raise InputError(f"{path}: CSV header lacks column(s): {', '.join(missing)}")
         reader.fieldnames = header
-        for row in reader:
+        for raw in reader:
+            # Cells quoted against spreadsheet formulas (as tipwatch writes them) read back as
+            # they were.
+            row = {k: restore_cell(v) if isinstance(v, str) else v for k, v in raw.items()}
             location = f"line {reader.line_num}"
             try:
                 algorithm = normalise_hash_type(row.get("hash_type") or "")
@@ -344,9 +348,8 @@ def write_hash_csv(records: Iterable[HashRecord], out: IO[str]) -> int:
     for r in records:
         flags = ["" if name not in r.flags else str(r.flags[name]).lower() for name in FLAG_NAMES]
         value = ";".join(r.extra["frames"]) if r.algorithm == "vpdq" else r.value
-        writer.writerow(
-            [r.algorithm, value, r.category or "", r.series or "", r.media_id or "", *flags]
-        )
+        cells = [r.algorithm, value, r.category or "", r.series or "", r.media_id or "", *flags]
+        writer.writerow([neutralise_cell(cell) for cell in cells])
         n += 1
     return n
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -10,8 +11,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
+from tipwatch import __version__
 from tipwatch.errors import StoreError
 
 __all__ = ["DEFAULT_DB", "Store", "resolve_db_url"]
@@ -40,6 +42,59 @@ def resolve_db_url(value: str | None = None) -> str:
     return url.render_as_string(hide_password=False)
 
 
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _check_sqlite_file(path: Path) -> None:
+    """Refuse, before SQLite touches it, a store file tipwatch could not use: one that is not an
+    SQLite database, or one it may not write (nor the folder SQLite keeps its journal in)."""
+    if path.is_dir():
+        raise StoreError(f"the store {path} is a folder, not an SQLite file")
+    if path.exists():
+        with path.open("rb") as fh:
+            head = fh.read(len(_SQLITE_HEADER))
+        if head and head != _SQLITE_HEADER:
+            raise StoreError(
+                f"{path} is not a tipwatch store: it is not an SQLite database",
+                hint="check the path: a store is the SQLite file made by init, ingest or demo",
+            )
+        if not os.access(path, os.W_OK):
+            raise StoreError(
+                f"the store {path} is read-only",
+                hint="make it writable for this user: every action is written to its audit log",
+            )
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise StoreError(
+            f"the store {path} is in a read-only folder ({path.parent}), where SQLite must "
+            "keep its journal beside it",
+            hint="make the folder writable for this user, or move the store",
+        )
+
+
+def _one_line(exc: BaseException) -> str:
+    """The first line of a database error, without the SQL and links SQLAlchemy appends."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _unusable(url: str, exc: DBAPIError) -> StoreError:
+    """The reason a store could not be opened, in one line, with what to do."""
+    reason = _one_line(exc)
+    lowered = reason.lower()
+    if "malformed" in lowered or "not a database" in lowered or "corrupt" in lowered:
+        return StoreError(
+            f"the store {url} is damaged: {reason}",
+            hint="restore it from a backup (sqlite3's .recover may save part of it)",
+        )
+    if "readonly" in lowered or "read-only" in lowered:
+        return StoreError(
+            f"the store {url} is read-only: {reason}",
+            hint="make it and its folder writable: every action is written to its audit log",
+        )
+    return StoreError(f"cannot open the store {url}: {reason}")
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     # Takes effect only on a new, empty file: 16 KiB pages make bulk intake ~10% faster
@@ -62,6 +117,23 @@ def _sqlite_begin(conn: Connection) -> None:
 
 
 _READ_ONLY = "tipwatch_read_only"
+_AFTER = "tipwatch_after_transaction"
+"""``conn.info`` key of the (on_commit, on_rollback) callbacks of the open transaction."""
+
+_Hook = tuple[Callable[[], None], Callable[[], None] | None]
+
+
+def _run_rollback_hooks(hooks: list[_Hook]) -> None:
+    # Newest first, like the undo they stand for; every one runs even if an earlier one fails.
+    failures: list[BaseException] = []
+    for _, on_rollback in reversed(hooks):
+        if on_rollback is not None:
+            try:
+                on_rollback()
+            except Exception as exc:
+                failures.append(exc)
+    if failures:
+        raise failures[0]
 
 
 class Store:
@@ -91,6 +163,13 @@ class Store:
         return self._engine.url.render_as_string(hide_password=True)
 
     @property
+    def where(self) -> str:
+        """The store as a person names it: the file of an SQLite store, else its URL."""
+        if self.dialect == "sqlite" and self._engine.url.database:
+            return self._engine.url.database
+        return self.url
+
+    @property
     def dialect(self) -> str:
         return self._engine.dialect.name
 
@@ -104,16 +183,47 @@ class Store:
         """One transaction; nested calls share it through SAVEPOINTs."""
         conn = self._current.get()
         if conn is not None:
-            with conn.begin_nested():
-                yield conn
+            hooks: list[_Hook] = conn.info.setdefault(_AFTER, [])
+            mark = len(hooks)
+            try:
+                with conn.begin_nested():
+                    yield conn
+            except BaseException:
+                undone = hooks[mark:]
+                del hooks[mark:]
+                _run_rollback_hooks(undone)
+                raise
             return
         with self._engine.connect() as conn:
             token = self._current.set(conn)
+            conn.info[_AFTER] = []
             try:
                 with conn.begin():
                     yield conn
+            except BaseException:
+                _run_rollback_hooks(conn.info.pop(_AFTER, []))
+                raise
+            else:
+                hooks = conn.info.pop(_AFTER, [])
             finally:
                 self._current.reset(token)
+        for on_commit, _ in hooks:
+            on_commit()
+
+    def after_transaction(
+        self, on_commit: Callable[[], None], on_rollback: Callable[[], None] | None = None
+    ) -> None:
+        """Call ``on_commit`` once the open transaction has committed, or ``on_rollback`` when
+        it (or the SAVEPOINT this is called in) is rolled back.
+
+        For work outside the store that must follow its record: a routing package is moved into
+        place only once it is recorded, and removed if its record is not kept. Only inside
+        :meth:`atomic`; ``on_commit`` runs after the transaction, outside any.
+        """
+        conn = self._current.get()
+        if conn is None:
+            raise StoreError("after_transaction() is called inside Store.atomic() only")
+        conn.info.setdefault(_AFTER, []).append((on_commit, on_rollback))
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -160,6 +270,7 @@ class Store:
                     )
                 if not parent.exists():
                     raise StoreError(f"cannot create the store {path}: folder {parent} is missing")
+                _check_sqlite_file(Path(path))
         else:
             kwargs["pool_pre_ping"] = True
         try:
@@ -178,17 +289,35 @@ class Store:
         """Apply any migrations the database lacks (Alembic ``upgrade head``)."""
         from alembic import command
         from alembic.config import Config
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
 
         config = Config()
         config.set_main_option("script_location", str(_MIGRATIONS))
         try:
             with self.atomic() as conn:
+                if self.dialect == "postgresql" and (
+                    conn.exec_driver_sql("SHOW transaction_read_only").scalar() == "on"
+                ):
+                    raise StoreError(
+                        f"the store {self.where} is read-only (a standby server, or a database "
+                        "set to read-only transactions)",
+                        hint="use the primary server: every action is written to the audit log",
+                    )
+                known = {s.revision for s in ScriptDirectory.from_config(config).walk_revisions()}
+                unknown = set(MigrationContext.configure(conn).get_current_heads()) - known
+                if unknown:
+                    raise StoreError(
+                        f"the store {self.where} has a newer schema (revision "
+                        f"{', '.join(sorted(unknown))}) than tipwatch {__version__} knows",
+                        hint="use the tipwatch version that last wrote this store, or a newer one",
+                    )
                 config.attributes["connection"] = conn
                 command.upgrade(config, "head")
-        except OperationalError as exc:
-            raise StoreError(f"cannot open the store {self.url}: {exc.orig}") from exc
+        except DBAPIError as exc:
+            raise _unusable(self.where, exc) from exc
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot migrate the store {self.url}: {exc}") from exc
+            raise StoreError(f"cannot migrate the store {self.where}: {_one_line(exc)}") from exc
 
     def table_names(self) -> list[str]:
         return sorted(inspect(self._engine).get_table_names())

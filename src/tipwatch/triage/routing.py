@@ -10,7 +10,12 @@ that a referral shows where it was sent and is not sent twice by mistake.
 from __future__ import annotations
 
 import csv
+import errno
+import glob
 import json
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,15 +28,19 @@ from sqlalchemy import insert, select
 from tipwatch import __version__
 from tipwatch.countries import normalise_country
 from tipwatch.errors import ConfigError, InputError
+from tipwatch.formats.csv_safety import neutralise_cell, restore_cell
 from tipwatch.store import Store
 from tipwatch.store.schema import package_referrals, routing_packages
 from tipwatch.triage.attribution import LEVEL_LABELS
 from tipwatch.triage.config import TriageConfig, load_config
 from tipwatch.triage.dossier import load_dossiers
 from tipwatch.triage.priority import TIERS
-from tipwatch.triage.queries import NEEDS_LEGAL_PROCESS, queue
+from tipwatch.triage.queries import NEEDS_LEGAL_PROCESS, QueueEntry, queue
 
-__all__ = ["PACKAGE_LINK_MEMBERS", "RoutingPackage", "route_country"]
+__all__ = ["PACKAGE_FILES", "PACKAGE_LINK_MEMBERS", "RoutingPackage", "route_country"]
+
+PACKAGE_FILES = ("referrals.jsonl", "summary.csv", "summary.html")
+"""The files of a package, all written and checked before the package is recorded."""
 
 PACKAGE_LINK_MEMBERS = 50
 """Members listed of each link group in a package record."""
@@ -84,6 +93,11 @@ def route_country(
 
     Referrals already sent in an earlier package are left out unless ``include_sent``. With
     nothing to send, nothing is written or recorded (``package_id`` is ``None``).
+
+    A package counts as sent only once complete: its files are written into a hidden staging
+    folder beside ``out`` and read back, the package is recorded, and the folder is renamed to
+    ``out`` when that record commits (at the end of the caller's transaction, if there is
+    one). A failure or interruption before then leaves the referrals open and no package.
     """
     code, why = normalise_country(country)
     if code is None:
@@ -98,29 +112,124 @@ def route_country(
     if not entries:
         return RoutingPackage(None, code, None, 0, tiers)
     folder = Path(out)
-    if folder.exists() and any(folder.iterdir()):
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise ConfigError(f"{folder} is not empty; choose a new folder for the package")
-    folder.mkdir(parents=True, exist_ok=True)
-    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-    by = created_by
-    with store.atomic() as conn:
-        package_id = int(
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        _remove_abandoned_staging(folder)
+        # Beside the destination, so that moving it into place is one atomic rename.
+        staging = Path(
+            tempfile.mkdtemp(prefix=f"{_staging_prefix(folder)}{os.getpid()}-", dir=folder.parent)
+        )
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write the package beside {folder}: {exc.strerror or exc}",
+            hint="choose a folder tipwatch may write in",
+        ) from exc
+    try:
+        # In this order: record (not yet committed), write into the staging folder, check
+        # it, commit, and only then move it into place. An interruption before the commit
+        # leaves the referrals open and no package; the move happens only once recorded.
+        with store.atomic() as conn:
+            now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+            package_id = int(
+                conn.execute(
+                    insert(routing_packages).values(
+                        country=code,
+                        created_by=created_by,
+                        created_at=now,
+                        path=str(folder.resolve()),
+                        referral_count=len(entries),
+                        since=since.replace(tzinfo=None) if since else None,
+                        until=until.replace(tzinfo=None) if until else None,
+                    )
+                ).inserted_primary_key[0]  # type: ignore[index]
+            )
             conn.execute(
-                insert(routing_packages).values(
+                insert(package_referrals),
+                [{"package_id": package_id, "report_id": e.report_id} for e in entries],
+            )
+            try:
+                _write_package(
+                    store,
+                    staging,
+                    entries,
+                    config,
+                    package_id=package_id,
                     country=code,
-                    created_by=by,
+                    created_by=created_by,
                     created_at=now,
-                    path=str(folder.resolve()),
-                    referral_count=len(entries),
-                    since=since.replace(tzinfo=None) if since else None,
-                    until=until.replace(tzinfo=None) if until else None,
+                    since=since,
+                    until=until,
+                    tiers=tiers,
                 )
-            ).inserted_primary_key[0]  # type: ignore[index]
-        )
-        conn.execute(
-            insert(package_referrals),
-            [{"package_id": package_id, "report_id": e.report_id} for e in entries],
-        )
+                _check_package(staging, [e.report_id for e in entries])
+            except OSError as exc:
+                raise ConfigError(
+                    f"the package for {code} could not be written ({exc.strerror or exc}); "
+                    "nothing was recorded and its referrals stay open",
+                    hint="free space or choose another folder, and route again",
+                ) from exc
+            store.after_transaction(
+                lambda: _move_into_place(staging, folder, package_id),
+                lambda: shutil.rmtree(staging, ignore_errors=True),
+            )
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return RoutingPackage(package_id, code, folder, len(entries), tiers)
+
+
+_STAGING_MARK = ".partial-"
+
+
+def _staging_prefix(folder: Path) -> str:
+    """Hidden name of a package being written for ``folder``; the writer's process id follows."""
+    return f".{folder.name}{_STAGING_MARK}"
+
+
+def _remove_abandoned_staging(folder: Path) -> None:
+    """Remove the staging folders that routes to ``folder`` killed outright left behind: those
+    whose process is gone (a process still running may be writing its own)."""
+    prefix = _staging_prefix(folder)
+    for leftover in folder.parent.glob(glob.escape(prefix) + "*"):
+        pid_text = leftover.name[len(prefix) :].split("-", 1)[0]
+        if not (leftover.is_dir() and pid_text.isdigit()):
+            continue
+        if int(pid_text) != os.getpid():
+            try:
+                os.kill(int(pid_text), 0)
+                continue  # still running
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue  # running as another user
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_package(
+    store: Store,
+    folder: Path,
+    entries: list[QueueEntry],
+    config: TriageConfig,
+    *,
+    package_id: int,
+    country: str,
+    created_by: str,
+    created_at: datetime,
+    since: datetime | None,
+    until: datetime | None,
+    tiers: dict[str, int],
+) -> None:
+    """Write the package's three files into ``folder`` and flush them to disk."""
     html_rows: list[dict[str, Any]] = []
     legal_total = 0
     linked_total = 0
@@ -148,23 +257,24 @@ def route_country(
             )
             linked_total += bool(others)
             reasons = [r["detail"] for r in record["priority"]["reasons"]]
+            row: dict[str, Any] = {
+                "report_id": e.report_id,
+                "tier": e.tier,
+                "score": e.score,
+                "incident_time": e.incident_time.isoformat(),
+                "incident_type": e.incident_type,
+                "country": attribution.get("country"),
+                "confidence": attribution.get("confidence"),
+                "decided_by": attribution.get("decided_by"),
+                "files": e.file_count,
+                "known_files": sum(v == "known" for v in statuses.values()),
+                "new_files": sum(v == "new" for v in statuses.values()),
+                "files_needing_legal_process": legal,
+                "linked_referrals": " ".join(others),
+                "reasons": "; ".join(reasons),
+            }
             writer.writerow(
-                {
-                    "report_id": e.report_id,
-                    "tier": e.tier,
-                    "score": e.score,
-                    "incident_time": e.incident_time.isoformat(),
-                    "incident_type": e.incident_type,
-                    "country": attribution.get("country"),
-                    "confidence": attribution.get("confidence"),
-                    "decided_by": attribution.get("decided_by"),
-                    "files": e.file_count,
-                    "known_files": sum(v == "known" for v in statuses.values()),
-                    "new_files": sum(v == "new" for v in statuses.values()),
-                    "files_needing_legal_process": legal,
-                    "linked_referrals": " ".join(others),
-                    "reasons": "; ".join(reasons),
-                }
+                {k: "" if v is None else neutralise_cell(str(v)) for k, v in row.items()}
             )
             links = [
                 f"{g['kind']} group {g['group_id']} ({g['size']})"
@@ -199,9 +309,9 @@ def route_country(
     _write_html(
         folder / "summary.html",
         package_id=package_id,
-        country=code,
-        created_by=by,
-        created_at=now.strftime("%Y-%m-%d %H:%M UTC"),
+        country=country,
+        created_by=created_by,
+        created_at=created_at.strftime("%Y-%m-%d %H:%M UTC"),
         version=__version__,
         count=len(entries),
         since=since.date().isoformat() if since else None,
@@ -211,7 +321,39 @@ def route_country(
         linked=linked_total,
         rows=html_rows,
     )
-    return RoutingPackage(package_id, code, folder, len(entries), tiers)
+    for name in PACKAGE_FILES:
+        _fsync(folder / name)
+    _fsync(folder)
+
+
+def _check_package(folder: Path, report_ids: list[str]) -> None:
+    """Read the written package back: every referral in ``referrals.jsonl`` and
+    ``summary.csv``, in order, and a whole ``summary.html``; raise ``OSError`` if not."""
+    try:
+        with (folder / "referrals.jsonl").open(encoding="utf-8") as fh:
+            written = [json.loads(line)["referral"]["report_id"] for line in fh]
+        with (folder / "summary.csv").open(encoding="utf-8", newline="") as fh:
+            listed = [restore_cell(row["report_id"]) for row in csv.DictReader(fh)]
+        html = (folder / "summary.html").read_bytes()
+    except (ValueError, KeyError, TypeError, csv.Error) as exc:
+        raise OSError(errno.EIO, f"the files written do not read back ({exc})") from exc
+    if written != report_ids or listed != report_ids or not html.rstrip().endswith(b"</html>"):
+        raise OSError(errno.EIO, "the files written do not read back whole")
+
+
+def _move_into_place(staging: Path, folder: Path, package_id: int) -> None:
+    """The last step, once the package is recorded: the checked folder takes its name."""
+    try:
+        if folder.is_dir():
+            folder.rmdir()  # empty (checked before writing); rename needs it gone or empty
+        os.rename(staging, folder)
+        _fsync(folder.parent)
+    except OSError as exc:
+        raise ConfigError(
+            f"package {package_id} is recorded and complete in {staging}, but it could not be "
+            f"moved to {folder}: {exc.strerror or exc}",
+            hint=f"move {staging} to {folder} yourself",
+        ) from exc
 
 
 def _records(
