@@ -7,6 +7,7 @@ import io
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from tipwatch.cli import app
@@ -135,3 +136,15 @@ def test_match_media_prints_status_and_matches(db_url: str, tmp_path: Path) -> N
         "category_label": None,
         "entry_id": 0,
     }
+
+
+def test_hash_csv_neutralises_formula_file_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (path,) = write_generated_images(tmp_path / "m", 1, size=(64, 48), start=1)
+    path.rename(path.with_name("=HYPERLINK(1).jpg"))
+    monkeypatch.chdir(tmp_path / "m")
+    code, out = invoke("hash", "=HYPERLINK(1).jpg", "--format", "csv", "--jobs", "1")
+    assert code == 0, out
+    row = next(csv.DictReader(io.StringIO(out[out.index("path,") :])))
+    assert row["path"] == "'=HYPERLINK(1).jpg" and len(row["md5"]) == 32

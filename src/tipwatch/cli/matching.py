@@ -117,7 +117,12 @@ def hash_command(
                     errors += result.error is not None
                     if writer is not None:
                         row["frames"] = len(result.vpdq) if result.vpdq else None
-                        writer.writerow(row)
+                        writer.writerow(
+                            {
+                                k: v if v is None else services.exports.csv_cell(str(v))
+                                for k, v in row.items()
+                            }
+                        )
                     else:
                         sink.write(_dumps(row, indent=None) + "\n")
                     on_progress("hashing", done, len(files))
