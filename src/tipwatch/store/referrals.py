@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +21,8 @@ from tipwatch.store.schema import referral_files, referrals, revisions
 __all__ = [
     "ReferralFilter",
     "ReferralSummary",
+    "UnstorableRecord",
+    "check_report_id",
     "count_referrals",
     "file_row",
     "get_referral",
@@ -30,6 +33,37 @@ __all__ = [
     "naive_utc",
     "referral_row",
 ]
+
+
+class UnstorableRecord(ValueError):
+    """A record the readers accept but the store does not keep (the reason is the message).
+
+    Checked before writing, so that SQLite and PostgreSQL refuse the same records."""
+
+
+_REPORT_ID_LENGTH = 128
+"""The longest report id (``referrals.report_id``; the models enforce the same)."""
+
+# A JSON ``\u0000`` escape: NUL in the text itself, unless its backslash is escaped.
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def _refuse_nul(document: str, what: str) -> None:
+    """PostgreSQL cannot store NUL in text while SQLite can: both refuse it, anywhere in a
+    record (documents escape it as ``\\u0000``; the columns would hold it raw)."""
+    if "\\u0000" in document and _NUL_ESCAPE.search(document):
+        raise UnstorableRecord(f"{what} holds a NUL character (U+0000), which is not stored")
+
+
+def check_report_id(report_id: str) -> None:
+    """Refuse a report id the store cannot key a referral by (for files that wait for one)."""
+    if len(report_id) > _REPORT_ID_LENGTH:
+        raise UnstorableRecord(
+            f"report id of {len(report_id):,} characters, more than the limit of "
+            f"{_REPORT_ID_LENGTH}"
+        )
+    if "\x00" in report_id:
+        raise UnstorableRecord("the report id holds a NUL character (U+0000), which is not stored")
 
 
 def naive_utc(value: datetime | None) -> datetime | None:
@@ -53,11 +87,13 @@ def referral_row(
     referral: Referral, *, now: datetime, source_file: str | None, file_count: int
 ) -> dict[str, Any]:
     """The ``referrals`` row of a referral (its files go to ``referral_files``).
+    :class:`UnstorableRecord` if the store does not keep it.
 
     The document leaves out the files and ``received_at``, so that its hash changes only when
     what the sender said about the incident changes.
     """
     document = referral.model_dump_json(exclude={"files", "received_at"}, exclude_defaults=True)
+    _refuse_nul(document, "the referral")
     return {
         "report_id": referral.report_id,
         "source": referral.source,
@@ -79,8 +115,9 @@ def referral_row(
 
 
 def file_row(report_id: str, media: MediaFile, position: int) -> dict[str, Any]:
-    """The ``referral_files`` row of one file."""
+    """The ``referral_files`` row of one file; :class:`UnstorableRecord` if it is not kept."""
     document = media.model_dump_json(exclude_defaults=True)
+    _refuse_nul(document, f"file {media.file_id!r}")
     hashes = media.hashes
     return {
         "report_id": report_id,
