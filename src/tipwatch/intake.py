@@ -40,7 +40,13 @@ from tipwatch.formats.detect import (
 from tipwatch.models import MediaFile, Referral
 from tipwatch.store.bulk import bulk_insert
 from tipwatch.store.database import Store
-from tipwatch.store.referrals import UnstorableRecord, check_report_id, file_row, referral_row
+from tipwatch.store.referrals import (
+    UnstorableRecord,
+    check_report_id,
+    file_row,
+    lock_report_ids,
+    referral_row,
+)
 from tipwatch.store.schema import (
     ingest_runs,
     pending_files,
@@ -159,10 +165,10 @@ class _Batch:
     # -- reading what is there -------------------------------------------------------------
 
     def prefetch(self, items: list[ReaderItem]) -> None:
-        ids = sorted(
-            {it.referral.report_id for it in items if it.referral}
-            | {it.loose_file.report_id for it in items if it.loose_file}
-        )
+        ids = _report_ids(items)
+        # Before reading what is stored: another process writing the same referrals waits
+        # (or is waited for), so what is read here stays true until this batch commits.
+        lock_report_ids(self.conn, ids)
         c = referrals.c
         f = referral_files.c
         for start in range(0, len(ids), _IN_CHUNK):
@@ -432,6 +438,13 @@ class _Batch:
             self.outcome.problems.append((item.location, item.error or ""))
 
 
+def _report_ids(items: list[ReaderItem]) -> list[str]:
+    return sorted(
+        {it.referral.report_id for it in items if it.referral}
+        | {it.loose_file.report_id for it in items if it.loose_file}
+    )
+
+
 def refused(item: ReaderItem, reason: str) -> ReaderItem:
     """``item`` as a quarantine entry: read, but not kept by the store, for ``reason``."""
     return ReaderItem(
@@ -582,6 +595,8 @@ def ingest_items(
         # One record the database refused undid the batch: write it again record by record,
         # each in a SAVEPOINT, and quarantine the records refused, with the database's reason.
         with store.atomic() as conn:
+            # All of the batch's ids at once, in order, as in a whole batch (no deadlock).
+            lock_report_ids(conn, _report_ids(chunk))
             for it in chunk:
                 before = _counts(outcome)
                 try:

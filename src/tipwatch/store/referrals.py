@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, select
+from sqlalchemy import Connection, Select, func, select, text
 
 from tipwatch.errors import NotFoundError
 from tipwatch.models import IncidentType, MediaFile, Referral
@@ -30,6 +30,7 @@ __all__ = [
     "iter_referrals",
     "list_referrals",
     "list_revisions",
+    "lock_report_ids",
     "naive_utc",
     "referral_row",
 ]
@@ -53,6 +54,32 @@ def _refuse_nul(document: str, what: str) -> None:
     record (documents escape it as ``\\u0000``; the columns would hold it raw)."""
     if "\\u0000" in document and _NUL_ESCAPE.search(document):
         raise UnstorableRecord(f"{what} holds a NUL character (U+0000), which is not stored")
+
+
+_REFERRAL_LOCKS = 0x7477  # "tw": the advisory-lock class of report ids
+_LOCK_IN_ORDER = text(
+    "SELECT pg_advisory_xact_lock(:lock_class, k) FROM "
+    "(SELECT DISTINCT k FROM unnest(CAST(:keys AS integer[])) AS t(k) ORDER BY k) AS s"
+)
+
+
+def lock_report_ids(conn: Connection, report_ids: Sequence[str]) -> None:
+    """Hold these report ids, stored or not, until ``conn``'s transaction ends.
+
+    Two processes revising or adding the same referrals then take turns, so every version is
+    kept and numbered once. PostgreSQL: transaction-scoped advisory locks, taken in one order
+    (so two batches cannot deadlock); two ids sharing a 32-bit key only wait for each other.
+    SQLite: nothing to do, a write transaction holds the database's one write lock.
+    """
+    if conn.dialect.name != "postgresql" or not report_ids:
+        return
+    keys = sorted(
+        {
+            int.from_bytes(hashlib.blake2b(i.encode(), digest_size=4).digest(), "big", signed=True)
+            for i in report_ids
+        }
+    )
+    conn.execute(_LOCK_IN_ORDER, {"lock_class": _REFERRAL_LOCKS, "keys": keys})
 
 
 def check_report_id(report_id: str) -> None:
