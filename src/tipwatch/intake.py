@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from tipwatch.errors import NotFoundError
 from tipwatch.formats._records import ReaderItem
@@ -39,7 +40,13 @@ from tipwatch.formats.detect import (
 from tipwatch.models import MediaFile, Referral
 from tipwatch.store.bulk import bulk_insert
 from tipwatch.store.database import Store
-from tipwatch.store.referrals import file_row, referral_row
+from tipwatch.store.referrals import (
+    UnstorableRecord,
+    check_report_id,
+    file_row,
+    lock_report_ids,
+    referral_row,
+)
 from tipwatch.store.schema import (
     ingest_runs,
     pending_files,
@@ -158,10 +165,10 @@ class _Batch:
     # -- reading what is there -------------------------------------------------------------
 
     def prefetch(self, items: list[ReaderItem]) -> None:
-        ids = sorted(
-            {it.referral.report_id for it in items if it.referral}
-            | {it.loose_file.report_id for it in items if it.loose_file}
-        )
+        ids = _report_ids(items)
+        # Before reading what is stored: another process writing the same referrals waits
+        # (or is waited for), so what is read here stays true until this batch commits.
+        lock_report_ids(self.conn, ids)
         c = referrals.c
         f = referral_files.c
         for start in range(0, len(ids), _IN_CHUNK):
@@ -213,40 +220,62 @@ class _Batch:
         if item.error is not None:
             self.quarantine(item)
             return "quarantined"
-        key = item.referral.report_id if item.referral else item.loose_file.report_id  # type: ignore[union-attr]
-        if key in self.touched:
+        # The rows are made before anything is written: a record the store does not keep is
+        # quarantined whole, never half written.
+        try:
+            if item.referral is not None:
+                rid = item.referral.report_id
+                row = referral_row(
+                    item.referral, now=self.now, source_file=item.source, file_count=0
+                )
+                frows = [file_row(rid, media, 0) for media in item.referral.files]
+            else:
+                assert item.loose_file is not None
+                rid = item.loose_file.report_id
+                check_report_id(rid)
+                frows = [file_row(rid, item.loose_file.file, 0)]
+        except UnstorableRecord as exc:
+            self.quarantine(refused(item, str(exc)))
+            return "quarantined"
+        if rid in self.touched:
             self.flush()
-        self.touched.add(key)
+        self.touched.add(rid)
         if item.referral is not None:
-            return self._referral(item.referral, item.source)
+            return self._referral(item.referral, item.source, row, frows)
         assert item.loose_file is not None
-        return self._loose_file(item.loose_file.report_id, item.loose_file.file, item)
+        return self._loose_file(rid, item.loose_file.file, item, frows[0])
 
-    def _referral(self, referral: Referral, source: str) -> str:
+    def _referral(
+        self,
+        referral: Referral,
+        source: str,
+        row: dict[str, Any],
+        frows: list[dict[str, Any]],
+    ) -> str:
         rid = referral.report_id
         if rid not in self.reports:
             files = list(referral.files)
             merged = self._take_pending(rid, {m.file_id for m in files})
             files.extend(merged)
-            row = referral_row(referral, now=self.now, source_file=source, file_count=len(files))
+            frows = frows + [file_row(rid, media, 0) for media in merged]
+            row["file_count"] = len(files)
             self.new_referrals.append(row)
             self.reports[rid] = (row["content_hash"], 1)
             self.file_counts[rid] = len(files)
-            for position, media in enumerate(files):
-                frow = file_row(rid, media, position)
+            for position, (media, frow) in enumerate(zip(files, frows, strict=True)):
+                frow["position"] = position
                 self.new_files.append(frow)
                 self.files[(rid, media.file_id)] = (frow["content_hash"], 1, frow["document"])
             self.outcome.ingested += 1
             return "ingested"
         changed = False
         old_hash, old_revision = self.reports[rid]
-        row = referral_row(referral, now=self.now, source_file=source, file_count=0)
         if row["content_hash"] != old_hash:
             self._revise_report(rid, row, old_revision, source)
             changed = True
         added = 0
-        for media in referral.files:
-            result = self._file(rid, media, source)
+        for media, frow in zip(referral.files, frows, strict=True):
+            result = self._file(rid, media, source, frow)
             changed = changed or result == "revised"
             added += result == "added"
         if changed:
@@ -284,9 +313,9 @@ class _Batch:
         self.conn.execute(update(referrals).where(referrals.c.report_id == rid).values(**values))
         self.reports[rid] = (row["content_hash"], old_revision + 1)
 
-    def _file(self, rid: str, media: MediaFile, source: str) -> str:
+    def _file(self, rid: str, media: MediaFile, source: str, frow: dict[str, Any]) -> str:
         """Add or revise one file of an existing referral: 'added', 'revised' or 'same'."""
-        frow = file_row(rid, media, self.file_counts.get(rid, 0))
+        frow["position"] = self.file_counts.get(rid, 0)
         existing = self.files.get((rid, media.file_id))
         if existing is None:
             self.flush()
@@ -331,9 +360,11 @@ class _Batch:
         )
         return "revised"
 
-    def _loose_file(self, rid: str, media: MediaFile, item: ReaderItem) -> str:
+    def _loose_file(
+        self, rid: str, media: MediaFile, item: ReaderItem, frow: dict[str, Any]
+    ) -> str:
         if rid in self.reports:
-            result = self._file(rid, media, item.source)
+            result = self._file(rid, media, item.source, frow)
             if result == "added":
                 self.outcome.files_added += 1
                 return "files_added"
@@ -342,7 +373,7 @@ class _Batch:
                 return "revised"
             self.outcome.duplicates += 1
             return "duplicate"
-        document = media.model_dump_json(exclude_defaults=True)
+        document = frow["document"]
         p = pending_files.c
         self.conn.execute(
             delete(pending_files).where(p.report_id == rid, p.file_id == media.file_id)
@@ -405,6 +436,52 @@ class _Batch:
         self.outcome.quarantined += 1
         if len(self.outcome.problems) < 20:
             self.outcome.problems.append((item.location, item.error or ""))
+
+
+def _report_ids(items: list[ReaderItem]) -> list[str]:
+    return sorted(
+        {it.referral.report_id for it in items if it.referral}
+        | {it.loose_file.report_id for it in items if it.loose_file}
+    )
+
+
+def refused(item: ReaderItem, reason: str) -> ReaderItem:
+    """``item`` as a quarantine entry: read, but not kept by the store, for ``reason``."""
+    return ReaderItem(
+        item.source, item.index, item.location, error=reason, raw=item.raw, key=item.key
+    )
+
+
+_RECORD_ERRORS = (DataError, IntegrityError, ValueError, ArithmeticError, RecursionError)
+"""What one record can make a batch fail with (checked by :func:`_record_problem`)."""
+
+
+def _record_problem(exc: BaseException) -> bool:
+    """True when ``exc`` is about the data written, not the database being unusable (locked,
+    unreachable): only the former is a record's fault and quarantined."""
+    return not isinstance(exc, DBAPIError) or not exc.connection_invalidated
+
+
+def _store_refusal(exc: BaseException) -> str:
+    """The reason a record was not stored: the database's own message, on one line."""
+    detail = exc.orig if isinstance(exc, DBAPIError) else exc
+    first_line = (str(detail).strip().splitlines() or [type(detail).__name__])[0]
+    return f"the store refused the record: {first_line}"
+
+
+_COUNTS = ("ingested", "duplicates", "revised", "files_added", "pending", "quarantined")
+
+
+def _counts(outcome: FileOutcome) -> tuple[tuple[int, ...], int]:
+    return tuple(getattr(outcome, n) for n in _COUNTS), len(outcome.problems)
+
+
+def _restore(outcome: FileOutcome, saved: tuple[tuple[int, ...], int]) -> None:
+    """Undo the counts of writes that were rolled back."""
+    values, problems = saved
+    for name, value in zip(_COUNTS, values, strict=True):
+        setattr(outcome, name, value)
+    del outcome.problems[problems:]
 
 
 def _fingerprint(path: Path) -> str:
@@ -485,26 +562,55 @@ def ingest_items(
     batch: list[ReaderItem] = []
     last_index = skip_below - 1
 
-    def commit(chunk: list[ReaderItem], done: int) -> None:
-        with store.atomic() as conn:
-            writer = _Batch(conn, outcome, fmt)
-            writer.prefetch(chunk)
-            for it in chunk:
-                writer.add(it)
-            writer.flush()
-            conn.execute(
-                update(ingest_runs)
-                .where(r.id == run_id)
-                .values(
-                    records_done=done,
-                    ingested=outcome.ingested,
-                    duplicates=outcome.duplicates,
-                    revised=outcome.revised,
-                    files_added=outcome.files_added,
-                    pending=outcome.pending,
-                    quarantined=outcome.quarantined,
-                )
+    def mark(conn: Connection, done: int) -> None:
+        conn.execute(
+            update(ingest_runs)
+            .where(r.id == run_id)
+            .values(
+                records_done=done,
+                ingested=outcome.ingested,
+                duplicates=outcome.duplicates,
+                revised=outcome.revised,
+                files_added=outcome.files_added,
+                pending=outcome.pending,
+                quarantined=outcome.quarantined,
             )
+        )
+
+    def commit(chunk: list[ReaderItem], done: int) -> None:
+        before = _counts(outcome)
+        try:
+            with store.atomic() as conn:
+                writer = _Batch(conn, outcome, fmt)
+                writer.prefetch(chunk)
+                for it in chunk:
+                    writer.add(it)
+                writer.flush()
+                mark(conn, done)
+            return
+        except _RECORD_ERRORS as exc:
+            if not _record_problem(exc):
+                raise
+            _restore(outcome, before)
+        # One record the database refused undid the batch: write it again record by record,
+        # each in a SAVEPOINT, and quarantine the records refused, with the database's reason.
+        with store.atomic() as conn:
+            # All of the batch's ids at once, in order, as in a whole batch (no deadlock).
+            lock_report_ids(conn, _report_ids(chunk))
+            for it in chunk:
+                before = _counts(outcome)
+                try:
+                    with store.atomic():
+                        writer = _Batch(conn, outcome, fmt)
+                        writer.prefetch([it])
+                        writer.add(it)
+                        writer.flush()
+                except _RECORD_ERRORS as exc:
+                    if not _record_problem(exc):
+                        raise
+                    _restore(outcome, before)
+                    _Batch(conn, outcome, fmt).quarantine(refused(it, _store_refusal(exc)))
+            mark(conn, done)
 
     try:
         with _bulk_gc():

@@ -24,6 +24,7 @@ from typing import Annotated, Any, Self, get_args
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
+    "MAX_NESTING",
     "Address",
     "AssociatedAccount",
     "BatchReason",
@@ -212,7 +213,31 @@ def _utc(value: datetime) -> datetime:
     """Times without a zone are taken as UTC; all times are kept in UTC."""
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # 0001-01-01T00:00+01:00 is in year 0 once in UTC: not a time tipwatch can keep.
+        raise ValueError(
+            f"{value.isoformat()} is outside the years 1 to 9999 once converted to UTC"
+        ) from None
+
+
+MAX_NESTING = 200
+"""The deepest nesting of a record's unknown fields (``extra``), in levels of objects and
+arrays. Deeper records are refused: the store's JSON writer stops at 255 levels in all."""
+
+
+def _nests_deeper_than(value: Any, limit: int) -> bool:
+    """True when ``value`` holds objects or arrays nested more than ``limit`` levels deep."""
+    # Iterative: a value nested thousands of levels deep must not exhaust the call stack.
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
@@ -232,6 +257,13 @@ class _Model(BaseModel):
         default_factory=dict,
         description="Fields the sender wrote that tipwatch does not model, kept verbatim.",
     )
+
+    @field_validator("extra")
+    @classmethod
+    def _bounded_nesting(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if value and _nests_deeper_than(value, MAX_NESTING):
+            raise ValueError(f"unknown fields nested more than {MAX_NESTING} levels deep")
+        return value
 
     @classmethod
     def from_data(cls, data: Any) -> Self:

@@ -115,6 +115,12 @@ class Settings(BaseSettings):
         description="Longest JSON Lines line (one referral) read, in bytes.",
     )
 
+    store_busy_timeout: float = Field(
+        default=120.0,
+        gt=0,
+        description="Seconds an SQLite write waits for another process's write before failing.",
+    )
+
     _config_file: Path | None = PrivateAttr(default=None)
 
     @property

@@ -11,15 +11,31 @@ from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Column, Index, MetaData, Text, inspect
+from sqlalchemy import Column, Index, MetaData, String, Text, inspect
 
 from tipwatch.store import Store
 from tipwatch.store.schema import metadata
 
 
+def _compare_type(
+    context: MigrationContext,
+    inspected_column: Any,
+    metadata_column: Any,
+    inspected_type: Any,
+    metadata_type: Any,
+) -> bool | None:
+    """The default comparison, except that SQLite's VARCHAR(n) and TEXT are one type there (TEXT
+    affinity, no length enforced): migration 0006 widens such columns on PostgreSQL only."""
+    if context.dialect.name == "sqlite" and all(
+        isinstance(t, String) for t in (inspected_type, metadata_type)
+    ):
+        return False
+    return None
+
+
 def _diff(store: Store, target: MetaData) -> list[Any]:
     with store.read() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(conn, opts={"compare_type": _compare_type})
         return list(compare_metadata(context, target))
 
 

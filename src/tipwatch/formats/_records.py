@@ -48,14 +48,19 @@ class ReaderItem:
             self.raw = _printable(self.raw[:MAX_RAW_CHARS])
         if self.error is not None:
             self.error = _printable(self.error)
+        if self.key is not None:
+            self.key = _printable(self.key)
 
 
 def _printable(text: str) -> str:
-    """Text safe to store and print: undecodable bytes (kept as surrogates) become U+FFFD."""
+    """Text safe to store and print: undecodable bytes (kept as surrogates) and NUL characters
+    (which PostgreSQL cannot store in text) become U+FFFD."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
     return text
 
 

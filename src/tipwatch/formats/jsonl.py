@@ -7,6 +7,7 @@ valid referral is reported on its own (with its line number); the other lines ar
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -93,6 +94,22 @@ def read_jsonl_stream(
                 index,
                 location,
                 error=f"not valid JSON: {exc.msg} at column {exc.colno}",
+                raw=text,
+            )
+            continue
+        except RecursionError:
+            yield ReaderItem(
+                source, index, location, error="JSON nested too deeply to read", raw=text
+            )
+            continue
+        except ValueError:
+            # Python refuses to convert integers of more than 4,300 digits (a denial-of-service
+            # guard, sys.get_int_max_str_digits()): such a number is not read.
+            yield ReaderItem(
+                source,
+                index,
+                location,
+                error=f"a number of more than {sys.get_int_max_str_digits():,} digits",
                 raw=text,
             )
             continue

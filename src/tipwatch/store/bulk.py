@@ -13,6 +13,7 @@ from operator import itemgetter
 from typing import Any, TypeVar
 
 from sqlalchemy import Boolean, Connection, DateTime, Table
+from sqlalchemy.exc import DBAPIError
 
 __all__ = ["IN_CHUNK", "bulk_insert", "chunks"]
 
@@ -88,7 +89,12 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
     else:
         params = [getter(row) for row in rows]
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    dbapi_error = conn.dialect.loaded_dbapi.Error
     try:
         cursor.executemany(sql, params)
+    except dbapi_error as exc:
+        # The driver's own error, raised as SQLAlchemy's (DataError, IntegrityError ...) the
+        # way conn.execute() would, so that callers handle one family of errors.
+        raise DBAPIError.instance(sql, None, exc, dbapi_error, dialect=conn.dialect) from exc
     finally:
         cursor.close()

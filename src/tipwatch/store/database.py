@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 from tipwatch import __version__
 from tipwatch.errors import StoreError
 
-__all__ = ["DEFAULT_DB", "Store", "resolve_db_url"]
+__all__ = ["DEFAULT_BUSY_TIMEOUT", "DEFAULT_DB", "Store", "resolve_db_url"]
 
 DEFAULT_DB = "tipwatch.db"
 """The default store: an SQLite file in the working folder."""
+
+DEFAULT_BUSY_TIMEOUT = 120.0
+"""Seconds an SQLite write waits for another process's write before giving up."""
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -95,25 +100,76 @@ def _unusable(url: str, exc: DBAPIError) -> StoreError:
     return StoreError(f"cannot open the store {url}: {reason}")
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+_BUSY_NOTICE_MS = 2000
+"""How long a write waits for the write lock before saying that it waits."""
+
+_log = logging.getLogger("tipwatch.store")
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any, busy_timeout_ms: int) -> None:
     cur = dbapi_conn.cursor()
+    # First, so that even these pragmas wait for another process creating the same new store.
+    cur.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
     # Takes effect only on a new, empty file: 16 KiB pages make bulk intake ~10% faster
     # than the 4 KiB default (measured with benchmarks/intake_xml.py).
     cur.execute("PRAGMA page_size=16384")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
+    # A write transaction waits this long before it says it waits (see _sqlite_begin).
+    cur.execute(f"PRAGMA busy_timeout={min(_BUSY_NOTICE_MS, busy_timeout_ms)}")
     cur.close()
     # Transactions are begun by tipwatch, not by the driver (see _sqlite_begin): the sqlite3
     # module's own handling neither begins a transaction for reads nor supports SAVEPOINTs.
     dbapi_conn.isolation_level = None
 
 
-def _sqlite_begin(conn: Connection) -> None:
-    # A read snapshot begins deferred; a write transaction takes the write lock at once, so two
-    # writers queue on busy_timeout instead of one failing when it upgrades a read lock.
-    conn.exec_driver_sql("BEGIN" if conn.info.get(_READ_ONLY) else "BEGIN IMMEDIATE")
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY or "locked" in str(exc)
+
+
+def _sqlite_begin(conn: Connection, busy_timeout_ms: int, path: str) -> None:
+    # A read snapshot begins deferred (in WAL mode it never waits); a write transaction takes
+    # the write lock at once, so two writers queue instead of one failing when it upgrades a
+    # read lock. A writer kept waiting says so, then waits up to the store's busy timeout.
+    raw = conn.connection.driver_connection
+    assert isinstance(raw, sqlite3.Connection)
+    if conn.info.get(_READ_ONLY):
+        raw.execute("BEGIN")
+        return
+    try:
+        raw.execute("BEGIN IMMEDIATE")
+        return
+    except sqlite3.OperationalError as exc:
+        if not _is_busy(exc) or busy_timeout_ms <= _BUSY_NOTICE_MS:
+            if _is_busy(exc):
+                raise _busy_error(path, busy_timeout_ms) from None
+            raise
+    _log.warning(
+        "the store is busy: waiting for another process's write to %s to finish (up to %s s)",
+        path,
+        f"{busy_timeout_ms / 1000:g}",
+    )
+    raw.execute(f"PRAGMA busy_timeout={busy_timeout_ms - _BUSY_NOTICE_MS}")
+    try:
+        raw.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if _is_busy(exc):
+            raise _busy_error(path, busy_timeout_ms) from None
+        raise
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={_BUSY_NOTICE_MS}")
+
+
+def _busy_error(path: str, busy_timeout_ms: int) -> StoreError:
+    return StoreError(
+        f"the store is busy: another process has been writing to {path} for more than "
+        f"{busy_timeout_ms / 1000:g} s",
+        hint=(
+            "run this again once the other tipwatch command has finished, or raise the "
+            "store_busy_timeout setting"
+        ),
+    )
 
 
 _READ_ONLY = "tipwatch_read_only"
@@ -134,6 +190,9 @@ def _run_rollback_hooks(hooks: list[_Hook]) -> None:
                 failures.append(exc)
     if failures:
         raise failures[0]
+
+_MIGRATION_LOCK = 0x7469_7077_6D69_6772  # "tipwmigr": one key for every tipwatch database
+"""PostgreSQL advisory lock held while a process migrates the store."""
 
 
 class Store:
@@ -252,10 +311,20 @@ class Store:
             )
 
     @classmethod
-    def open(cls, db: str | None = None, *, migrate: bool = True, create: bool = True) -> Store:
+    def open(
+        cls,
+        db: str | None = None,
+        *,
+        migrate: bool = True,
+        create: bool = True,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+    ) -> Store:
         """Open the store named by ``db`` (see :func:`resolve_db_url`).
 
         Without ``create``, an SQLite file that does not exist is refused instead of created.
+        On SQLite a write kept waiting by another process's write says so (a warning on the
+        ``tipwatch.store`` logger) after two seconds and gives up with :class:`StoreError`
+        after ``busy_timeout`` seconds.
         """
         url = resolve_db_url(db)
         kwargs: dict[str, Any] = {}
@@ -278,8 +347,17 @@ class Store:
         except (ArgumentError, ImportError) as exc:
             raise StoreError(f"cannot use database {url!r}: {exc}") from exc
         if engine.dialect.name == "sqlite":
-            event.listen(engine, "connect", _sqlite_pragmas)
-            event.listen(engine, "begin", _sqlite_begin)
+            wait_ms = max(1, round(busy_timeout * 1000))
+            where = make_url(url).database or url
+
+            def on_connect(dbapi_conn: Any, record: Any) -> None:
+                _sqlite_pragmas(dbapi_conn, record, wait_ms)
+
+            def on_begin(conn: Connection) -> None:
+                _sqlite_begin(conn, wait_ms, where)
+
+            event.listen(engine, "connect", on_connect)
+            event.listen(engine, "begin", on_begin)
         store = cls(engine)
         if migrate:
             store.migrate()
@@ -303,6 +381,13 @@ class Store:
                         f"the store {self.where} is read-only (a standby server, or a database "
                         "set to read-only transactions)",
                         hint="use the primary server: every action is written to the audit log",
+                    )
+                if self.dialect == "postgresql":
+                    # Two processes opening a new store at once: the second waits here until
+                    # the first has committed its migration, then finds nothing to do. (On
+                    # SQLite the write transaction's lock already queues them.)
+                    conn.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
                     )
                 known = {s.revision for s in ScriptDirectory.from_config(config).walk_revisions()}
                 unknown = set(MigrationContext.configure(conn).get_current_heads()) - known

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, select
+from sqlalchemy import Connection, Select, func, select, text
 
 from tipwatch.errors import NotFoundError
 from tipwatch.models import IncidentType, MediaFile, Referral
@@ -20,6 +21,8 @@ from tipwatch.store.schema import referral_files, referrals, revisions
 __all__ = [
     "ReferralFilter",
     "ReferralSummary",
+    "UnstorableRecord",
+    "check_report_id",
     "count_referrals",
     "file_row",
     "get_referral",
@@ -27,9 +30,67 @@ __all__ = [
     "iter_referrals",
     "list_referrals",
     "list_revisions",
+    "lock_report_ids",
     "naive_utc",
     "referral_row",
 ]
+
+
+class UnstorableRecord(ValueError):
+    """A record the readers accept but the store does not keep (the reason is the message).
+
+    Checked before writing, so that SQLite and PostgreSQL refuse the same records."""
+
+
+_REPORT_ID_LENGTH = 128
+"""The longest report id (``referrals.report_id``; the models enforce the same)."""
+
+# A JSON ``\u0000`` escape: NUL in the text itself, unless its backslash is escaped.
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def _refuse_nul(document: str, what: str) -> None:
+    """PostgreSQL cannot store NUL in text while SQLite can: both refuse it, anywhere in a
+    record (documents escape it as ``\\u0000``; the columns would hold it raw)."""
+    if "\\u0000" in document and _NUL_ESCAPE.search(document):
+        raise UnstorableRecord(f"{what} holds a NUL character (U+0000), which is not stored")
+
+
+_REFERRAL_LOCKS = 0x7477  # "tw": the advisory-lock class of report ids
+_LOCK_IN_ORDER = text(
+    "SELECT pg_advisory_xact_lock(:lock_class, k) FROM "
+    "(SELECT DISTINCT k FROM unnest(CAST(:keys AS integer[])) AS t(k) ORDER BY k) AS s"
+)
+
+
+def lock_report_ids(conn: Connection, report_ids: Sequence[str]) -> None:
+    """Hold these report ids, stored or not, until ``conn``'s transaction ends.
+
+    Two processes revising or adding the same referrals then take turns, so every version is
+    kept and numbered once. PostgreSQL: transaction-scoped advisory locks, taken in one order
+    (so two batches cannot deadlock); two ids sharing a 32-bit key only wait for each other.
+    SQLite: nothing to do, a write transaction holds the database's one write lock.
+    """
+    if conn.dialect.name != "postgresql" or not report_ids:
+        return
+    keys = sorted(
+        {
+            int.from_bytes(hashlib.blake2b(i.encode(), digest_size=4).digest(), "big", signed=True)
+            for i in report_ids
+        }
+    )
+    conn.execute(_LOCK_IN_ORDER, {"lock_class": _REFERRAL_LOCKS, "keys": keys})
+
+
+def check_report_id(report_id: str) -> None:
+    """Refuse a report id the store cannot key a referral by (for files that wait for one)."""
+    if len(report_id) > _REPORT_ID_LENGTH:
+        raise UnstorableRecord(
+            f"report id of {len(report_id):,} characters, more than the limit of "
+            f"{_REPORT_ID_LENGTH}"
+        )
+    if "\x00" in report_id:
+        raise UnstorableRecord("the report id holds a NUL character (U+0000), which is not stored")
 
 
 def naive_utc(value: datetime | None) -> datetime | None:
@@ -53,11 +114,13 @@ def referral_row(
     referral: Referral, *, now: datetime, source_file: str | None, file_count: int
 ) -> dict[str, Any]:
     """The ``referrals`` row of a referral (its files go to ``referral_files``).
+    :class:`UnstorableRecord` if the store does not keep it.
 
     The document leaves out the files and ``received_at``, so that its hash changes only when
     what the sender said about the incident changes.
     """
     document = referral.model_dump_json(exclude={"files", "received_at"}, exclude_defaults=True)
+    _refuse_nul(document, "the referral")
     return {
         "report_id": referral.report_id,
         "source": referral.source,
@@ -79,8 +142,9 @@ def referral_row(
 
 
 def file_row(report_id: str, media: MediaFile, position: int) -> dict[str, Any]:
-    """The ``referral_files`` row of one file."""
+    """The ``referral_files`` row of one file; :class:`UnstorableRecord` if it is not kept."""
     document = media.model_dump_json(exclude_defaults=True)
+    _refuse_nul(document, f"file {media.file_id!r}")
     hashes = media.hashes
     return {
         "report_id": report_id,
