@@ -114,6 +114,13 @@ class Settings(BaseSettings):
         gt=0,
         description="Longest JSON Lines line (one referral) read, in bytes.",
     )
+    list_max_rejected_share: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="Largest share of a hash-list version's records that may be rejected "
+        "before the import is refused (unless forced).",
+    )
 
     _config_file: Path | None = PrivateAttr(default=None)
 

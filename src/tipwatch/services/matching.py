@@ -77,10 +77,20 @@ def import_list(
     near_threshold: int | None = None,
     quality_floor: int | None = None,
     full: bool = True,
+    max_rejected_share: float | None = None,
+    force: bool = False,
+    dry_run: bool = False,
 ) -> ImportSummary:
-    """Import a version of a hash list from a file (VICS JSON, hash CSV or plain)."""
+    """Import a version of a hash list from a file (VICS JSON, hash CSV or plain).
+
+    A version that rejects more than ``max_rejected_share`` of its records (default: the
+    library's, 5%), rejects all of them, or would retire every active entry is refused with
+    :class:`InputError` and the list is unchanged, unless ``force``. ``dry_run`` returns what
+    the import would do and changes nothing.
+    """
     from tipwatch.errors import InputError
     from tipwatch.formats import hashlists
+    from tipwatch.matching.lists import DEFAULT_MAX_REJECTED_SHARE
     from tipwatch.matching.lists import import_list as _import
 
     fmt = list_format or _detect_list_format(path)
@@ -110,10 +120,17 @@ def import_list(
             near_threshold=near_threshold,
             quality_floor=quality_floor,
             full=full,
+            max_rejected_share=DEFAULT_MAX_REJECTED_SHARE
+            if max_rejected_share is None
+            else max_rejected_share,
+            force=force,
+            dry_run=dry_run,
         )
         work.detail = (
-            f"version {version}: {summary.added} added, {summary.reactivated} reactivated, "
-            f"{summary.retired} retired, {summary.rejected} rejected"
+            ("dry run, nothing changed: " if dry_run else "")
+            + f"version {version}: {summary.added} added, {summary.reactivated} reactivated, "
+            f"{summary.retired} retired, {summary.spared} spared, {summary.rejected} rejected"
+            + (" (forced)" if summary.forced else "")
         )
     return summary
 
