@@ -111,8 +111,15 @@ def hash_command(
         try:
             with progress:
                 on_progress("hashing", 0, len(files))
+                limits = get_settings()
                 hashed = services.matching.hash_media(
-                    _actor(), files, jobs=jobs, reduced=reduced_decode, reference=reference_pdq
+                    _actor(),
+                    files,
+                    jobs=jobs,
+                    reduced=reduced_decode,
+                    reference=reference_pdq,
+                    video_seconds=limits.media_video_seconds,
+                    video_memory_bytes=limits.media_video_memory_bytes,
                 )
                 for done, result in enumerate(hashed, 1):
                     row = result.as_dict()

@@ -33,10 +33,11 @@ LIST_FORMATS = ("vics", "csv", "plain")
 
 
 def media_files(paths: Sequence[Path]) -> list[Path]:
-    """The files named and found (recursively) in the folders named."""
+    """The files named and found (recursively) in the folders named. A path named that is no
+    regular file or folder (a FIFO, a symlink loop) is kept: hashing gives it its error."""
     from tipwatch.formats.detect import iter_source_files
 
-    return list(iter_source_files(paths))
+    return list(iter_source_files(paths, keep_unreadable=True))
 
 
 def hash_media(
@@ -46,12 +47,25 @@ def hash_media(
     jobs: int = 0,
     reduced: bool = False,
     reference: bool = False,
+    video_seconds: float | None = None,
+    video_memory_bytes: int | None = None,
 ) -> Iterator[MediaHashes]:
-    """Hash media files; nothing of them is stored (no store is involved, nothing audited)."""
+    """Hash media files; nothing of them is stored (no store is involved, nothing audited).
+
+    ``video_seconds`` and ``video_memory_bytes`` limit each video (default: the library's,
+    600 s and 2 GiB); a file that is no regular file gets its error like any other file."""
     from tipwatch.media import hash_paths
+    from tipwatch.media.hashing import VIDEO_MEMORY_BYTES, VIDEO_SECONDS
 
     authorise(actor, "media.hash")
-    return hash_paths(files, jobs=jobs, reduced=reduced, reference=reference)
+    return hash_paths(
+        files,
+        jobs=jobs,
+        reduced=reduced,
+        reference=reference,
+        video_seconds=VIDEO_SECONDS if video_seconds is None else video_seconds,
+        video_memory_bytes=VIDEO_MEMORY_BYTES if video_memory_bytes is None else video_memory_bytes,
+    )
 
 
 def _detect_list_format(path: Path) -> str:
