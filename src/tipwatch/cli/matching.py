@@ -236,7 +236,7 @@ def lists_import(
             _fail(
                 f"the import would be refused: {summary.refusal}",
                 exit_code_of(InputError()),
-                hint="check the list file's format and hash values; add --force to import it "
+                hint="check the list file's format and hash values, or add --force to import it "
                 "anyway",
             )
 

@@ -41,7 +41,6 @@ __all__ = [
     "DEFAULT_MAX_REJECTED_SHARE",
     "DEFAULT_NEAR_THRESHOLD",
     "DEFAULT_QUALITY_FLOOR",
-    "FORCE_HINT",
     "ImportSummary",
     "get_list",
     "import_list",
@@ -52,10 +51,6 @@ __all__ = [
 
 DEFAULT_NEAR_THRESHOLD = 31
 DEFAULT_QUALITY_FLOOR = 50
-FORCE_HINT = (
-    "check the file's format and hash values; to import this version all the same, force the import"
-)
-"""The hint of a refused import (an interface says how to force it)."""
 DEFAULT_MAX_REJECTED_SHARE = 0.05
 """The largest share of a version's records that may be rejected before the import is refused
 (the ``list_max_rejected_share`` setting's default)."""
@@ -151,7 +146,7 @@ def import_list(
             raise InputError(
                 f"list {name!r} version {version!r} refused, the list is unchanged: "
                 f"{summary.refusal}{first}",
-                hint=FORCE_HINT,
+                hint="check the file's format and hash values, or force the import",
             )
         summary.forced = summary.refusal is not None
 
