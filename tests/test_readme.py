@@ -57,6 +57,11 @@ def test_the_readme_tour_runs_verbatim(tmp_path: Path) -> None:
         ran += 1
     assert ran >= 25
     # What the tour produced is there and holds what it says.
-    assert (tmp_path / "assessment.html").read_text(encoding="utf-8").lower().startswith("<!doctype html>")
+    assert (
+        (tmp_path / "assessment.html")
+        .read_text(encoding="utf-8")
+        .lower()
+        .startswith("<!doctype html>")
+    )
     assert (tmp_path / "packages" / "NL-march" / "referrals.jsonl").stat().st_size > 0
     assert "sample-1.jpg" in (tmp_path / "hashes.csv").read_text(encoding="utf-8")

@@ -114,6 +114,23 @@ class Settings(BaseSettings):
         gt=0,
         description="Longest JSON Lines line (one referral) read, in bytes.",
     )
+    media_video_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="Time limit for hashing one video, in seconds.",
+    )
+    media_video_memory_bytes: int = Field(
+        default=2 * 1024**3,
+        ge=256 * 1024**2,
+        description="Memory limit of the process that decodes one video, in bytes.",
+    )
+    list_max_rejected_share: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="Largest share of a hash-list version's records that may be rejected "
+        "before the import is refused (unless forced).",
+    )
 
     store_busy_timeout: float = Field(
         default=120.0,

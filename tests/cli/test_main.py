@@ -101,8 +101,16 @@ def test_referrals_list_filters_and_formats(loaded: str) -> None:
     assert [r["report_id"] for r in json.loads(out)] == ["9100003", "9100005"]
     # --until is the last day included: 9100006's incident on 11 April is in.
     code, out = invoke(
-        "referrals", "list", "--db", loaded, "-f", "json", "--since", "2020-04-01",
-        "--until", "2020-04-11",
+        "referrals",
+        "list",
+        "--db",
+        loaded,
+        "-f",
+        "json",
+        "--since",
+        "2020-04-01",
+        "--until",
+        "2020-04-11",
     )
     assert [r["report_id"] for r in json.loads(out)] == ["9100003", "9100005", "9100006"]
     code, out = invoke(

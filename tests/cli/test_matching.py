@@ -148,3 +148,75 @@ def test_hash_csv_neutralises_formula_file_names(
     assert code == 0, out
     row = next(csv.DictReader(io.StringIO(out[out.index("path,") :])))
     assert row["path"] == "'=HYPERLINK(1).jpg" and len(row["md5"]) == 32
+
+
+def test_a_list_version_of_unreadable_hashes_leaves_known_material_known(
+    db_url: str, tmp_path: Path
+) -> None:
+    code, out = invoke("ingest", "--db", db_url, *map(str, sample_files()))
+    assert code == 0
+
+    def lists_import(path: Path, version: str, *options: str) -> tuple[int, str]:
+        return invoke(
+            "lists", "import", str(path), "--db", db_url, "--name", "vendor",
+            "--version", version, "--hash-type", "md5", "--scheme", "none", *options,
+        )  # fmt: skip
+
+    def statuses() -> dict[str, str]:
+        code, out = invoke("match", "--referrals", "--db", db_url)
+        assert code == 0, out
+        code, out = invoke("referrals", "show", "9100001", "--db", db_url)
+        return dict(json.loads(out)["match_status"])
+
+    good = tmp_path / "v1.txt"
+    good.write_text("0cc175b9c0f1b6a831c399e269772661\n")
+    assert lists_import(good, "v1")[0] == 0
+    assert statuses() == {"a1b2c3": "known", "d4e5f6": "new"}
+    vendor = tmp_path / "v2.txt"  # the vendor's next version writes its MD5s with 0x
+    vendor.write_text("0x0CC175B9C0F1B6A831C399E269772661\n")
+    # The dry run says what it would do and fails as the import would.
+    code, out = lists_import(vendor, "v2", "--dry-run")
+    assert code == 65, out
+    assert "dry run, nothing changed" in out and "0 would be retired" in out
+    assert "1 kept as named by rejected records" in out and "active entries 1 -> 1" in out
+    assert "the import would be refused: all 1 of its records were rejected" in out
+    code, out = lists_import(vendor, "v2")
+    assert code == 65 and "refused, the list is unchanged" in out and "--force" in out
+    code, out = invoke("lists", "show", "vendor", "--db", db_url)
+    assert [v["version"] for v in json.loads(out)["versions"]] == ["v1"]
+    assert statuses() == {"a1b2c3": "known", "d4e5f6": "new"}
+    # Forced, the rejected record still keeps its entry active.
+    code, out = lists_import(vendor, "v2", "--force")
+    assert code == 0 and "0 retired" in out and "imported although all 1" in out
+    assert statuses() == {"a1b2c3": "known", "d4e5f6": "new"}
+    # A version that drops the entry: the dry run says so before it happens.
+    empty = tmp_path / "v3.txt"
+    empty.write_text("# nothing\n")
+    code, out = lists_import(empty, "v3", "--dry-run")
+    assert code == 65 and "1 would be retired" in out and "active entries 1 -> 0" in out
+
+
+def test_lists_import_applies_the_rejected_share_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tipwatch.matching.lists import DEFAULT_MAX_REJECTED_SHARE
+    from tipwatch.settings import get_settings, reload_settings
+
+    assert get_settings().list_max_rejected_share == DEFAULT_MAX_REJECTED_SHARE
+    one_bad = tmp_path / "l.txt"  # 1 of 4 rejected: 25%
+    one_bad.write_text("0cc175b9c0f1b6a831c399e269772661\nnothex\n" + "".join(
+        f"{c * 32}\n" for c in "ab"
+    ))  # fmt: skip
+
+    def lists_import(db: Path) -> tuple[int, str]:
+        return invoke(
+            "lists", "import", str(one_bad), "--db", str(db), "--name", "l", "--version", "1",
+            "--hash-type", "md5", "--scheme", "none",
+        )  # fmt: skip
+
+    code, out = lists_import(tmp_path / "default.db")
+    assert code == 65 and "1 of its 4 records were rejected (25.0%; at most 5.0%" in out
+    monkeypatch.setenv("TIPWATCH_LIST_MAX_REJECTED_SHARE", "0.3")
+    reload_settings()
+    code, out = lists_import(tmp_path / "tolerant.db")
+    assert code == 0 and "3 added" in out and "1 rejected" in out

@@ -78,9 +78,7 @@ def test_referrals_show_includes_triage(triaged: str) -> None:
     assert doc["links"][0]["kind"] == "linked"
 
 
-def test_route_and_packages(
-    triaged: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_route_and_packages(triaged: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out_dir = tmp_path / "nl"
     monkeypatch.setenv("TIPWATCH_ACTOR", "analyst-7")  # the package is made by the actor
     reload_settings()

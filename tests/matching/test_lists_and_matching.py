@@ -181,7 +181,9 @@ def test_categories_outside_the_scheme_are_rejected(store: Store, tmp_path: Path
         version="1",
         fmt="vics",
         scheme="projectvic_us",
+        force=True,  # half the records rejected: refused unless forced
     )
+    assert s.forced and s.refusal is not None
     assert (s.added, s.rejected) == (1, 1) and "not in the Project VIC (US) scheme" in s.problems[
         0
     ][1]

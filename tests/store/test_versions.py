@@ -93,9 +93,9 @@ def test_three_versions_add_retire_and_reactivate(store: Store) -> None:
     first = _version(store, list_id, "v1", ["a", "b", "c"])
     assert first == VersionChanges(added=3)
     second = _version(store, list_id, "v2", ["b", "c", "d"])
-    assert second == VersionChanges(added=1, retired=1, kept=2)
+    assert second == VersionChanges(added=1, retired=1, kept=2, active_before=3)
     third = _version(store, list_id, "v3", ["a", "c", "d", "d"])
-    assert third == VersionChanges(reactivated=1, retired=1, kept=2, repeated=1)
+    assert third == VersionChanges(reactivated=1, retired=1, kept=2, repeated=1, active_before=3)
     assert _entries(store, list_id) == {
         "a": ("v1", None),
         "b": ("v1", "v3"),
@@ -115,7 +115,7 @@ def test_a_partial_version_only_adds(store: Store) -> None:
     list_id = _new_list(store)
     _version(store, list_id, "v1", ["a", "b"])
     changes = _version(store, list_id, "v2", ["c"], full=False)
-    assert changes == VersionChanges(added=1)
+    assert changes == VersionChanges(added=1, active_before=2)
     assert {k: r for k, (_, r) in _entries(store, list_id).items()} == {
         "a": None,
         "b": None,
@@ -159,6 +159,70 @@ def test_new_row_is_asked_for_new_entries_only(store: Store) -> None:
             conn, HASHES, list_id, "v2", _md5s("a", "b"), new_row=row, version_columns=columns
         )
     assert asked == ["b"]
+
+
+def test_spared_keys_are_not_retired(store: Store) -> None:
+    list_id = _new_list(store)
+    _version(store, list_id, "v1", ["a", "b", "c"])
+    # The iterable fills ``spare`` while it is read: "b" was named by an unreadable record.
+    spare: set[tuple[str, str]] = set()
+
+    def entries() -> Iterator[tuple[tuple[str, str], str]]:
+        spare.add(("md5", "b"))
+        yield ("md5", "c"), "c"
+
+    with store.atomic() as conn:
+        changes = apply_version(
+            conn,
+            HASHES,
+            list_id,
+            "v2",
+            entries(),
+            new_row=lambda v: _hash_row("1"),
+            version_columns={"format": "plain", "rejected": 1, "imported_at": NOW},
+            spare=spare,
+        )
+    assert changes == VersionChanges(retired=1, kept=1, spared=1, active_before=3)
+    assert changes.active_after == 2
+    assert {k: r for k, (_, r) in _entries(store, list_id).items()} == {
+        "a": "v2",
+        "b": None,
+        "c": None,
+    }
+    assert _version_rows(store, list_id)[-1] == ("v2", 0, 1, 2)
+
+
+class _Refused(Exception):
+    pass
+
+
+def test_check_sees_the_changes_before_anything_is_written(store: Store) -> None:
+    list_id = _new_list(store)
+    _version(store, list_id, "v1", ["a", "b"])
+    seen: list[VersionChanges] = []
+
+    def refuse(changes: VersionChanges) -> None:
+        seen.append(changes)
+        raise _Refused
+
+    try:
+        with store.atomic() as conn:
+            apply_version(
+                conn,
+                HASHES,
+                list_id,
+                "v2",
+                _md5s("c"),
+                new_row=lambda v: _hash_row("1"),
+                version_columns={"format": "plain", "rejected": 0, "imported_at": NOW},
+                check=refuse,
+            )
+    except _Refused:
+        pass
+    assert seen == [VersionChanges(added=1, retired=2, active_before=2)]
+    assert seen[0].active_after == 1
+    assert _entries(store, list_id) == {"a": ("v1", None), "b": ("v1", None)}
+    assert [r[0] for r in _version_rows(store, list_id)] == ["v1"]
 
 
 # A table of another shape: one key column, its own owner column, its own version columns.
@@ -232,8 +296,8 @@ def test_any_entry_table_of_the_same_shape(store: Store) -> None:
                 )
         assert results == [
             VersionChanges(added=2),
-            VersionChanges(added=1, retired=1, kept=1),
-            VersionChanges(reactivated=1, retired=1, kept=1),
+            VersionChanges(added=1, retired=1, kept=1, active_before=2),
+            VersionChanges(reactivated=1, retired=1, kept=1, active_before=2),
         ]
         u, v = url_entries.c, url_versions.c
         with store.read() as conn:

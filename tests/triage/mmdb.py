@@ -65,3 +65,54 @@ DOC_NETWORKS = {
     "2001:db8::/48": maxmind_record("BE"),
 }
 """Documentation ranges mapped to countries (and a proxy and a continent-only block)."""
+
+
+_PAD = "Z" * 5000
+"""A placeholder string in one record, overwritten by the hostile variants below."""
+
+
+def _with_placeholder(path: Path) -> tuple[bytearray, int]:
+    networks = dict(DOC_NETWORKS)
+    networks["198.51.100.0/24"] = {**maxmind_record("FR"), "pad": _PAD}
+    data = bytearray(write_mmdb(path, networks).read_bytes())
+    # The string's control byte and two length bytes come just before its text.
+    return data, data.index(_PAD.encode()) - 3
+
+
+def write_broken_mmdb(path: Path, fault: str) -> Path:
+    """A database whose lookups fail, for networks in 198.51.100.0/24 at least.
+
+    ``fault``: ``"tree"`` (a search-tree record pointing past the file), ``"pointer"`` (a
+    data pointer past the data section), ``"nesting"`` (maps nested 1,000 deep), or
+    ``"build-time"`` (a build time of 2**63 seconds, readable lookups)."""
+    if fault == "build-time":
+        return write_mmdb(path, DOC_NETWORKS, build_epoch=2**63)
+    data, at = _with_placeholder(path)
+    if fault == "tree":
+        data[0:3] = b"\xff\xff\xff"  # node 0's left record (24-bit records): every IPv4 lookup
+    elif fault == "pointer":
+        data[at : at + 5] = b"\x38\xff\xff\xff\xff"  # a 4-byte pointer to offset 2**32 - 1
+    elif fault == "nesting":
+        deep = b"\xe1\x41n" * 1000 + b"\xe0"  # {"n": {"n": ... {}}}
+        data[at : at + len(deep)] = deep
+    else:
+        raise ValueError(fault)
+    path.write_bytes(bytes(data))
+    return path
+
+
+NON_COUNTRY_DATABASES: dict[str, dict[str, Any]] = {
+    "GeoLite2-ASN": {
+        "autonomous_system_number": 64496,
+        "autonomous_system_organization": "Example Networks",
+    },
+    "GeoIP2-ISP": {
+        "autonomous_system_number": 64497,
+        "isp": "Example ISP",
+        "organization": "Example Org",
+    },
+    "GeoIP2-Anonymous-IP": {"is_anonymous": True, "is_anonymous_vpn": True},
+    "GeoIP2-Connection-Type": {"connection_type": "Cable/DSL"},
+    "GeoIP2-Domain": {"domain": "example.invalid"},
+}
+"""A record of each kind of database that holds no country, by database type."""

@@ -4,11 +4,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require_shared
 from tipwatch.countries import normalise_country
 from tipwatch.errors import ConfigError
 from tipwatch.triage.geoip import GeoIPDatabase, country_of_record
 
-from .mmdb import DOC_NETWORKS, maxmind_record, write_mmdb
+from .mmdb import (
+    DOC_NETWORKS,
+    NON_COUNTRY_DATABASES,
+    maxmind_record,
+    write_broken_mmdb,
+    write_mmdb,
+)
 
 
 @pytest.fixture
@@ -112,3 +119,65 @@ def test_truncated_database(tmp_path: Path) -> None:
     path.write_bytes(good[: len(good) // 3])
     with pytest.raises(ConfigError):
         GeoIPDatabase(path)
+
+
+# -- databases that fail, and databases that hold no country --------------------------------
+
+
+@pytest.mark.parametrize("fault", ["tree", "pointer", "nesting"])
+def test_a_database_whose_lookups_fail_is_refused_by_its_check(tmp_path: Path, fault: str) -> None:
+    path = write_broken_mmdb(tmp_path / f"broken-{fault}.mmdb", fault)
+    with GeoIPDatabase(path) as geo:  # the metadata reads: only a walk finds the fault
+        with pytest.raises(ConfigError, match=rf"broken-{fault}\.mmdb is corrupt: lookups fail"):
+            geo.verify()
+        # A lookup in such a file says it failed; it never ends the run with a traceback.
+        located = geo.lookup("198.51.100.7")
+        assert located.country is None and "GeoIP lookup failed" in (located.note or "")
+
+
+def test_a_build_time_no_calendar_holds_is_refused(tmp_path: Path) -> None:
+    path = write_broken_mmdb(tmp_path / "epoch.mmdb", "build-time")
+    with pytest.raises(ConfigError, match=r"epoch\.mmdb is corrupt: its build time"):
+        GeoIPDatabase(path)
+
+
+@pytest.mark.parametrize("database_type", sorted(NON_COUNTRY_DATABASES))
+def test_databases_without_countries_are_refused_saying_what_they_hold(
+    tmp_path: Path, database_type: str
+) -> None:
+    path = write_mmdb(
+        tmp_path / "other.mmdb",
+        {"192.0.2.0/24": NON_COUNTRY_DATABASES[database_type]},
+        database_type=database_type,
+    )
+    with pytest.raises(ConfigError, match=f"other.mmdb is a {database_type} database") as err:
+        GeoIPDatabase(path)
+    assert "not countries" in str(err.value) and "Country, City" in (err.value.hint or "")
+
+
+def test_an_unknown_type_is_judged_by_its_records(tmp_path: Path) -> None:
+    # IPinfo Lite style: an unfamiliar type whose records hold a country code.
+    lite = write_mmdb(
+        tmp_path / "lite.mmdb",
+        {"192.0.2.0/24": {"country_code": "NL", "asn": "AS64496"}},
+        database_type="ipinfo lite.mmdb",
+    )
+    with GeoIPDatabase(lite) as geo:
+        assert geo.verify() == 1 and geo.lookup("192.0.2.1").country == "NL"
+    other = write_mmdb(
+        tmp_path / "other.mmdb",
+        {"192.0.2.0/24": {"asn": "AS64496", "name": "Example"}},
+        database_type="example networks.mmdb",
+    )
+    with GeoIPDatabase(other) as geo, pytest.raises(ConfigError, match="holds no country"):
+        geo.verify()
+
+
+@pytest.mark.parametrize(
+    "name", ["GeoLite2-Country-Test", "GeoIP2-Country-Test", "GeoIP2-City-Test"]
+)
+def test_maxminds_own_test_databases_are_accepted(name: str) -> None:
+    path = require_shared(f"conformance/geoip/test-data/{name}.mmdb")
+    with GeoIPDatabase(path) as geo:
+        assert geo.verify() > 100
+        assert geo.database_type == name.removesuffix("-Test")

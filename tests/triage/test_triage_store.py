@@ -14,13 +14,24 @@ from sqlalchemy import func, select
 from tipwatch.errors import ConfigError, InputError
 from tipwatch.intake import ingest_paths
 from tipwatch.store import Store
-from tipwatch.store.schema import attribution_history, package_referrals, routing_packages
+from tipwatch.store.schema import (
+    attribution_history,
+    geoip_databases,
+    package_referrals,
+    routing_packages,
+)
 from tipwatch.triage.config import load_config
 from tipwatch.triage.queries import attribution_of, legal_status, links_of, priority_of, queue
 from tipwatch.triage.routing import route_country
 from tipwatch.triage.run import triage_store
 
-from .mmdb import DOC_NETWORKS, maxmind_record, write_mmdb
+from .mmdb import (
+    DOC_NETWORKS,
+    NON_COUNTRY_DATABASES,
+    maxmind_record,
+    write_broken_mmdb,
+    write_mmdb,
+)
 
 CP = "Child Pornography (possession, manufacture, and distribution)"
 ENTICE = "Online Enticement of Children for Sexual Acts"
@@ -292,3 +303,31 @@ def test_worker_processes_give_the_same_results(
             attribution["evidence"],
         )
         assert priority_of(filled, report_id) == priority
+
+
+@pytest.mark.parametrize("fault", ["tree", "pointer", "nesting", "build-time", "asn"])
+def test_a_failing_geoip_database_is_not_registered_and_cannot_poison_later_runs(
+    filled: Store, tmp_path: Path, fault: str
+) -> None:
+    good = write_mmdb(tmp_path / "good.mmdb", DOC_NETWORKS)
+    triage_store(filled, geoip=good)
+    if fault == "asn":
+        bad = write_mmdb(
+            tmp_path / "bad.mmdb",
+            {"192.0.2.0/24": NON_COUNTRY_DATABASES["GeoLite2-ASN"]},
+            database_type="GeoLite2-ASN",
+            build_epoch=1_700_000_000,  # newer than the good one
+        )
+    else:
+        bad = write_broken_mmdb(tmp_path / "bad.mmdb", fault)
+    with pytest.raises(ConfigError, match=r"GeoIP database \S*bad\.mmdb "):
+        triage_store(filled, geoip=bad)
+    with filled.read() as conn:
+        registered = conn.execute(select(geoip_databases.c.path)).scalars().all()
+    assert [Path(p).name for p in registered] == ["good.mmdb"]
+    # The next run without a database uses the good one, and a newer good one is accepted.
+    later = triage_store(filled)
+    assert later.geoip is not None and "good.mmdb" in later.geoip
+    assert attribution_of(filled, "r-nl-1")["country"] == "NL"  # type: ignore[index]
+    newer = write_mmdb(tmp_path / "newer.mmdb", DOC_NETWORKS, build_epoch=1_650_000_000)
+    assert triage_store(filled, geoip=newer).reattributed_all

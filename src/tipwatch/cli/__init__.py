@@ -119,6 +119,9 @@ _HINT_AS_FLAG = {
         "check --db, or create the store with `tipwatch init`"
     ),
     "name the hash type: md5, sha1, sha256, pdq, ...": "add --hash-type md5|sha1|sha256|pdq|...",
+    "check the file's format and hash values, or force the import": (
+        "check the list file's format and hash values, or add --force to import it anyway"
+    ),
 }
 
 _CONTROL = dict.fromkeys([*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0)], "\ufffd")

@@ -31,6 +31,8 @@ from tipwatch.cli import (
     err_console,
     plain,
 )
+from tipwatch.errors import InputError, exit_code_of
+from tipwatch.settings import get_settings
 
 lists_app = typer.Typer(
     help="Hash lists of known material: import, list, show, export, remove.",
@@ -109,8 +111,15 @@ def hash_command(
         try:
             with progress:
                 on_progress("hashing", 0, len(files))
+                limits = get_settings()
                 hashed = services.matching.hash_media(
-                    _actor(), files, jobs=jobs, reduced=reduced_decode, reference=reference_pdq
+                    _actor(),
+                    files,
+                    jobs=jobs,
+                    reduced=reduced_decode,
+                    reference=reference_pdq,
+                    video_seconds=limits.media_video_seconds,
+                    video_memory_bytes=limits.media_video_memory_bytes,
                 )
                 for done, result in enumerate(hashed, 1):
                     row = result.as_dict()
@@ -173,8 +182,27 @@ def lists_import(
     add_only: Annotated[
         bool, typer.Option("--add-only", help="Only add: do not retire entries this file lacks.")
     ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Say what the import would add, retire and reject; change nothing."
+        ),
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Import even a version that rejects too many records or retires every entry.",
+        ),
+    ] = False,
 ) -> None:
-    """Import a version of a hash list (VICS JSON, hash CSV or a plain list)."""
+    """Import a version of a hash list (VICS JSON, hash CSV or a plain list).
+
+    A version states the whole list: entries it lacks are retired (unless --add-only); an
+    entry whose record is rejected is never retired. A version that rejects more than the
+    list_max_rejected_share setting (5%) of its records, rejects all of them, or would retire
+    every entry is refused and the list left unchanged, unless --force.
+    """
 
     def body() -> None:
         summary = services.matching.import_list(
@@ -190,15 +218,32 @@ def lists_import(
             near_threshold=threshold,
             quality_floor=quality_floor,
             full=not add_only,
+            max_rejected_share=get_settings().list_max_rejected_share,
+            dry_run=dry_run,
+            force=force,
         )
+        would = "would be " if dry_run else ""
         console.print(
-            f"list {name} version {version}: {summary.added:,} added, "
-            f"{summary.reactivated:,} reactivated, {summary.retired:,} retired, "
-            f"{summary.kept:,} kept, {summary.rejected:,} rejected",
+            ("dry run, nothing changed: " if dry_run else "")
+            + f"list {name} version {version}: {summary.added:,} {would}added, "
+            f"{summary.reactivated:,} {would}reactivated, {summary.retired:,} {would}retired, "
+            f"{summary.kept:,} kept, {summary.spared:,} kept as named by rejected records, "
+            f"{summary.rejected:,} rejected; active entries {summary.active_before:,} -> "
+            f"{summary.active_after:,}",
             highlight=False,
         )
         for location, reason in summary.problems[:10]:
             console.print(Text(f"  {plain(path.name)}, {location}: {plain(reason)}"))
+        if summary.forced:
+            err_console.print(Text(f"imported although {plain(summary.refusal)}"))
+        elif dry_run and summary.refusal is not None:
+            # A dry run fails as the import would, so that a script can gate on it.
+            _fail(
+                f"the import would be refused: {summary.refusal}",
+                exit_code_of(InputError()),
+                hint="check the list file's format and hash values, or add --force to import it "
+                "anyway",
+            )
 
     _run(body)
 

@@ -54,20 +54,27 @@ def detect_format(path: Path) -> InputFormat:
     return InputFormat.CSV
 
 
-def iter_source_files(paths: Iterable[Path]) -> Iterator[Path]:
+def iter_source_files(paths: Iterable[Path], *, keep_unreadable: bool = False) -> Iterator[Path]:
     """Files named, and files found (recursively, in name order) in folders named.
 
-    Hidden files and folders (names starting with a dot) inside folders are skipped.
+    Hidden files and folders (names starting with a dot) inside folders are skipped. A path
+    named that exists but is no regular file or folder (a FIFO, a device, a symlink loop or
+    a dangling link) raises :class:`InputError`, or with ``keep_unreadable`` is yielded for
+    the caller to report as that path's own error (never opened here).
     """
+    from os.path import lexists  # true for a symlink loop too, unlike Path.exists()
+
     for path in paths:
-        if path.is_dir():
+        if keep_unreadable and not path.is_dir() and not path.is_file() and lexists(path):
+            yield path
+        elif path.is_dir():
             for found in sorted(path.rglob("*")):
                 rel = found.relative_to(path)
                 if found.is_file() and not any(p.startswith(".") for p in rel.parts):
                     yield found
         elif path.is_file():
             yield path
-        elif path.exists():
+        elif lexists(path):
             raise InputError(f"{path}: not a regular file or folder")
         else:
             raise InputError(f"{path}: no such file or folder")

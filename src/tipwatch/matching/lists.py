@@ -3,26 +3,42 @@
 Each import of a list is a new *version*. By default a version states the whole list: entries
 it no longer holds are retired (kept, marked with the version that dropped them), entries that
 come back are reactivated, nothing is duplicated. ``full=False`` only adds.
+
+An import never silently empties a list. A record that cannot be read is rejected, and an
+entry such a record still names (a hash written with a ``0x`` prefix, say) is never retired.
+A version is refused, and the list left as it was, when it rejects more than
+``max_rejected_share`` of its records, rejects all of them, or would retire every active
+entry and add none; ``force`` imports it all the same. ``dry_run`` computes the summary
+(what would be added, retired, rejected) and changes nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 
-from tipwatch.errors import ConfigError, NotFoundError
+from tipwatch.errors import ConfigError, InputError, NotFoundError
 from tipwatch.formats.hashlists import HashRecord
 from tipwatch.matching.schemes import CategoryScheme, get_scheme
+from tipwatch.models import normalise_hash_value
 from tipwatch.store.database import Store
 from tipwatch.store.schema import hash_entries, hash_list_versions, hash_lists
-from tipwatch.store.versions import VersionedTables, apply_version, delete_versioned, has_version
+from tipwatch.store.versions import (
+    VersionChanges,
+    VersionedTables,
+    apply_version,
+    delete_versioned,
+    has_version,
+)
 
 __all__ = [
+    "DEFAULT_MAX_REJECTED_SHARE",
     "DEFAULT_NEAR_THRESHOLD",
     "DEFAULT_QUALITY_FLOOR",
     "ImportSummary",
@@ -35,6 +51,9 @@ __all__ = [
 
 DEFAULT_NEAR_THRESHOLD = 31
 DEFAULT_QUALITY_FLOOR = 50
+DEFAULT_MAX_REJECTED_SHARE = 0.05
+"""The largest share of a version's records that may be rejected before the import is refused
+(the ``list_max_rejected_share`` setting's default)."""
 
 HASH_LIST_TABLES = VersionedTables(hash_entries, hash_list_versions, key=("algorithm", "value"))
 """Hash-list entries are versioned by (algorithm, value) within a list."""
@@ -53,6 +72,18 @@ class ImportSummary:
     retired: int = 0
     kept: int = 0
     rejected: int = 0
+    spared: int = 0
+    """Active entries this version does not state but keeps, because a rejected record names
+    them."""
+    active_before: int = 0
+    active_after: int = 0
+    dry_run: bool = False
+    """Whether this is what the version would change: nothing was written."""
+    refusal: str | None = None
+    """Why the version is refused (or, when forced, would have been); ``None`` when it is
+    not."""
+    forced: bool = False
+    """Whether the version was imported although it would have been refused."""
     problems: list[tuple[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -64,6 +95,12 @@ class ImportSummary:
             "retired": self.retired,
             "kept": self.kept,
             "rejected": self.rejected,
+            "spared": self.spared,
+            "active_before": self.active_before,
+            "active_after": self.active_after,
+            "dry_run": self.dry_run,
+            "refusal": self.refusal,
+            "forced": self.forced,
             "problems": [{"location": loc, "reason": why} for loc, why in self.problems],
         }
 
@@ -81,12 +118,109 @@ def import_list(
     near_threshold: int | None = None,
     quality_floor: int | None = None,
     full: bool = True,
+    max_rejected_share: float = DEFAULT_MAX_REJECTED_SHARE,
+    force: bool = False,
+    dry_run: bool = False,
 ) -> ImportSummary:
-    """Import ``records`` as ``version`` of the list ``name`` (created when new)."""
+    """Import ``records`` as ``version`` of the list ``name`` (created when new).
+
+    Raises :class:`InputError`, changing nothing, when the version would empty the list or
+    rejects too many records (see the module's description), unless ``force``. With
+    ``dry_run`` nothing is written and the summary says what the import would do.
+    """
     store.require_autonomy("a list import")
     category_scheme = get_scheme(scheme)
-    summary = ImportSummary(name, version)
+    summary = ImportSummary(name, version, dry_run=dry_run)
     now = _now()
+    spare: set[tuple[str, str]] = set()
+
+    def check(changes: VersionChanges) -> None:
+        _fill(summary, changes)
+        summary.refusal = _refusal(summary, full=full, max_rejected_share=max_rejected_share)
+        if dry_run:
+            raise _DryRun  # the summary says what a real import would do, or meet
+        if summary.refusal is not None and not force:
+            first = ""
+            if summary.problems:
+                first = f" (first: {summary.problems[0][0]}: {summary.problems[0][1]})"
+            raise InputError(
+                f"list {name!r} version {version!r} refused, the list is unchanged: "
+                f"{summary.refusal}{first}",
+                hint="check the file's format and hash values, or force the import",
+            )
+        summary.forced = summary.refusal is not None
+
+    # A dry run ends by raising _DryRun in the transaction: rolled back, the list row included.
+    with contextlib.suppress(_DryRun):
+        _import_version(
+            store,
+            name,
+            records,
+            version=version,
+            fmt=fmt,
+            scheme=scheme,
+            category_scheme=category_scheme,
+            summary=summary,
+            now=now,
+            source_file=source_file,
+            source=source,
+            near_threshold=near_threshold,
+            quality_floor=quality_floor,
+            full=full,
+            spare=spare,
+            check=check,
+        )
+    return summary
+
+
+class _DryRun(Exception):
+    """Raised inside the import's transaction to roll it back once the summary is known."""
+
+
+def _fill(summary: ImportSummary, changes: VersionChanges) -> None:
+    summary.added = changes.added
+    summary.reactivated = changes.reactivated
+    summary.retired = changes.retired
+    summary.kept = changes.kept + changes.repeated
+    summary.spared = changes.spared
+    summary.active_before = changes.active_before
+    summary.active_after = changes.active_after
+
+
+def _refusal(summary: ImportSummary, *, full: bool, max_rejected_share: float) -> str | None:
+    """Why the version must not be imported without being forced, or ``None``."""
+    read = summary.added + summary.reactivated + summary.kept + summary.rejected
+    if summary.rejected and summary.rejected == read:
+        return f"all {read:,} of its records were rejected"
+    if read and summary.rejected / read > max_rejected_share:
+        return (
+            f"{summary.rejected:,} of its {read:,} records were rejected "
+            f"({summary.rejected / read:.1%}; at most {max_rejected_share:.1%} may be)"
+        )
+    if full and summary.active_before and not summary.active_after:
+        return f"it would retire all {summary.active_before:,} active entries and add none"
+    return None
+
+
+def _import_version(
+    store: Store,
+    name: str,
+    records: Iterable[HashRecord],
+    *,
+    version: str,
+    fmt: str,
+    scheme: str,
+    category_scheme: CategoryScheme,
+    summary: ImportSummary,
+    now: datetime,
+    source_file: str | None,
+    source: str | None,
+    near_threshold: int | None,
+    quality_floor: int | None,
+    full: bool,
+    spare: set[tuple[str, str]],
+    check: Callable[[VersionChanges], None],
+) -> None:
     lc = hash_lists.c
     with store.atomic() as conn:
         row = conn.execute(select(hash_lists).where(lc.name == name)).first()
@@ -123,12 +257,12 @@ def import_list(
             if quality_floor is not None:
                 settings["quality_floor"] = quality_floor
             conn.execute(update(hash_lists).where(lc.id == list_id).values(**settings))
-        changes = apply_version(
+        apply_version(
             conn,
             HASH_LIST_TABLES,
             list_id,
             version,
-            _valid_entries(records, category_scheme, summary),
+            _valid_entries(records, category_scheme, summary, spare),
             new_row=_entry_row,
             full=full,
             version_columns=lambda: {
@@ -137,19 +271,20 @@ def import_list(
                 "rejected": summary.rejected,
                 "imported_at": now,
             },
+            spare=spare,
+            check=check,
         )
-    summary.added = changes.added
-    summary.reactivated = changes.reactivated
-    summary.retired = changes.retired
-    summary.kept = changes.kept + changes.repeated
-    return summary
 
 
 def _valid_entries(
-    records: Iterable[HashRecord], category_scheme: CategoryScheme, summary: ImportSummary
+    records: Iterable[HashRecord],
+    category_scheme: CategoryScheme,
+    summary: ImportSummary,
+    spare: set[tuple[str, str]],
 ) -> Iterator[tuple[tuple[str, str], HashRecord]]:
     """The records fit to store, keyed by (algorithm, value); the others counted as rejected
-    in ``summary`` (the first 50 with their reason)."""
+    in ``summary`` (the first 50 with their reason), and the key each still names, if any,
+    put in ``spare`` so that no entry is retired because its record could not be read."""
     for record in records:
         problem = record.error
         if problem is None:
@@ -159,10 +294,30 @@ def _valid_entries(
                 problem = str(exc)
         if problem is not None:
             summary.rejected += 1
+            key = _lenient_key(record)
+            if key is not None:
+                spare.add(key)
             if len(summary.problems) < 50:
                 summary.problems.append((record.location, problem))
             continue
         yield (record.algorithm, record.value), record
+
+
+_HEX_SEPARATORS = str.maketrans("", "", " \t:-")
+
+
+def _lenient_key(record: HashRecord) -> tuple[str, str] | None:
+    """The (algorithm, value) a rejected record most likely means: its value without a ``0x``
+    prefix, separators or surrounding space; ``None`` when even that is no hash."""
+    if not record.algorithm or not record.value:
+        return None
+    text = record.value.strip().translate(_HEX_SEPARATORS)
+    if text[:2].lower() == "0x":
+        text = text[2:]
+    try:
+        return record.algorithm, normalise_hash_value(record.algorithm, text)
+    except ValueError:
+        return None
 
 
 def _entry_row(record: HashRecord) -> dict[str, Any]:

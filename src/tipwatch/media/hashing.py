@@ -10,8 +10,15 @@ sample image against the reference, the ``pdqhash`` package; ``reference=True`` 
 Pillow's *draft* mode) first: about twice as fast, at the cost of a few bits of PDQ (see
 ``docs/benchmarks.md``).
 
-Every problem with one file (empty, truncated, corrupt, not media, a decompression bomb) is
-reported on that file's result; hashing goes on with the next file.
+Every problem with one file (empty, truncated, corrupt, not media, a decompression bomb, not
+a regular file, a video over its time or memory limit) is reported on that file's result;
+hashing goes on with the next file.
+
+Limits, each a real bound: an image of at most :data:`MAX_IMAGE_PIXELS` pixels (the limit
+Pillow's own bomb guard is set to as well) and :data:`~tipwatch.media.pdq.MAX_SIDE` a side;
+the file is hashed as a stream and decoded from the file, so bytes after the image's end cost
+no memory; a video is decoded in a child process whose memory (``RLIMIT_DATA``) is capped at
+``video_memory_bytes`` and which is stopped after ``video_seconds``.
 """
 
 from __future__ import annotations
@@ -19,9 +26,9 @@ from __future__ import annotations
 import ctypes
 import faulthandler
 import hashlib
-import io
 import multiprocessing
 import os
+import stat
 import tempfile
 import warnings
 from collections.abc import Iterable, Iterator
@@ -35,6 +42,8 @@ __all__ = [
     "DIHEDRAL",
     "DRAFT_MIN_SIDE",
     "MAX_IMAGE_PIXELS",
+    "VIDEO_MEMORY_BYTES",
+    "VIDEO_SECONDS",
     "MediaHashes",
     "VideoFrameHash",
     "hash_file",
@@ -48,6 +57,11 @@ MAX_IMAGE_PIXELS = 120_000_000
 """Images larger than this (width x height) are refused as possible decompression bombs."""
 MAX_FILE_BYTES = 4 * 1024**3
 """Files larger than this are not read."""
+VIDEO_SECONDS = 600.0
+"""The default time limit for hashing one video (the ``media_video_seconds`` setting)."""
+VIDEO_MEMORY_BYTES = 2 * 1024**3
+"""The default memory limit of the process that decodes one video (the
+``media_video_memory_bytes`` setting)."""
 DRAFT_MIN_SIDE = 256
 """Reduced JPEG decoding keeps at least this many pixels on the shorter side."""
 
@@ -163,7 +177,13 @@ DIHEDRAL = (
 
 
 def _image_pdq(
-    data: bytes, result: MediaHashes, *, reduced: bool, reference: bool, dihedral: bool
+    path: Path,
+    head: bytes,
+    result: MediaHashes,
+    *,
+    reduced: bool,
+    reference: bool,
+    dihedral: bool,
 ) -> None:
     import numpy as np
     from PIL import Image, UnidentifiedImageError
@@ -171,10 +191,15 @@ def _image_pdq(
     from tipwatch.media.pdq import MAX_SIDE, pdq_of_rgb
 
     _heif_decoder()
+    # Pillow's own guard (89.5 million pixels by default) would refuse photos under the
+    # documented limit; it is set to that limit, which is checked here too.
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:
+            # Decoded from the file, not from its bytes in memory: what follows the image
+            # (a gigabyte appended, say) is never read.
+            with Image.open(path) as im:
                 width, height = im.size
                 result.width, result.height = width, height
                 if width * height > MAX_IMAGE_PIXELS:
@@ -199,10 +224,14 @@ def _image_pdq(
         result.error = str(exc)
         return
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        result.error = f"refused as a possible decompression bomb: {exc}"
+        # Pillow's guard, set to the same limit, fires as the header is read.
+        result.error = (
+            f"image larger than the limit of {MAX_IMAGE_PIXELS:,} pixels (possible "
+            f"decompression bomb): {exc}"
+        )
         return
     except UnidentifiedImageError:
-        if is_heif(data[:512]) and not _heif_decoder():
+        if is_heif(head) and not _heif_decoder():
             result.error = "HEIC/HEIF images need the pillow-heif package (pip install pillow-heif)"
         else:
             result.error = "not a readable image (unknown or corrupt format)"
@@ -270,12 +299,22 @@ class _Refused(Exception):
     pass
 
 
-def _vpdq_in_child(path: str, send: Connection, stderr_fd: int) -> None:
+def _vpdq_in_child(path: str, send: Connection, stderr_fd: int, memory_bytes: int) -> None:
     """In the child process: vPDQ of one video, sent back as plain tuples. The decoder's own
     messages go to ``stderr_fd`` (read by the parent for the file's error), not the terminal;
-    a crash is reported by the parent, so no traceback dump here either."""
+    a crash is reported by the parent, so no traceback dump here either. The process's data
+    memory is capped at ``memory_bytes``: a huge frame fails to allocate instead of growing
+    the worker without bound."""
     faulthandler.disable()
     os.dup2(stderr_fd, 2)
+    try:
+        import resource
+
+        # RLIMIT_DATA (heap and private mappings), not RLIMIT_AS: the decoder's threads
+        # reserve address space they never use.
+        resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
+    except (ImportError, ValueError, OSError):  # no such limit here: the time limit remains
+        pass
     try:
         import vpdq
 
@@ -284,18 +323,21 @@ def _vpdq_in_child(path: str, send: Connection, stderr_fd: int) -> None:
             (int(f.frame_number), float(f.timestamp), str(f.hex), int(f.quality)) for f in features
         ]
         send.send(("ok", frames))
+    except MemoryError as exc:
+        send.send(("memory", str(exc)))
     except Exception as exc:  # the binding raises plain exceptions for unreadable video
         send.send(("error", str(exc)))
     finally:
         send.close()
 
 
-def _video_vpdq(path: Path, result: MediaHashes) -> None:
+def _video_vpdq(path: Path, result: MediaHashes, *, seconds: float, memory_bytes: int) -> None:
     """vPDQ of a video, decoded in a child process of its own.
 
     FFmpeg's scaler aborts the whole process on some damaged videos (an assertion in
     libswscale, found by overwriting random bytes of a test video); in a child, that ends
-    only the child, and the file gets an error while the run goes on.
+    only the child, and the file gets an error while the run goes on. The child is stopped
+    after ``seconds``, and its memory is capped at ``memory_bytes``.
     """
     try:
         import vpdq  # noqa: F401  (checked here, used in the child)
@@ -306,11 +348,17 @@ def _video_vpdq(path: Path, result: MediaHashes) -> None:
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
     with tempfile.TemporaryFile() as messages:
         receive, send = context.Pipe(duplex=False)
-        child = context.Process(target=_vpdq_in_child, args=(str(path), send, messages.fileno()))
+        child = context.Process(
+            target=_vpdq_in_child, args=(str(path), send, messages.fileno(), memory_bytes)
+        )
         child.start()
         send.close()
         try:
-            status, payload = receive.recv()
+            if receive.poll(seconds):
+                status, payload = receive.recv()
+            else:
+                status, payload = "timeout", None
+                child.kill()
         except EOFError:
             status, payload = "crashed", None
         finally:
@@ -319,6 +367,13 @@ def _video_vpdq(path: Path, result: MediaHashes) -> None:
         messages.seek(0)
         said = messages.read(4096).decode("utf-8", "replace").strip().splitlines()
     detail = f" (the decoder said: {said[-1].strip()})" if said else ""
+    if status == "timeout":
+        result.error = f"the video took longer than the limit of {seconds:g} s to hash; stopped"
+        return
+    memory_note = f"the video needs more memory than the limit of {_mib(memory_bytes)} to decode"
+    if status == "memory" or (status == "crashed" and "alloc" in detail.lower()):
+        result.error = memory_note + detail
+        return
     if status == "crashed":
         result.error = (
             "the video cannot be decoded: the decoder stopped the process "
@@ -327,6 +382,8 @@ def _video_vpdq(path: Path, result: MediaHashes) -> None:
         return
     if status == "error":
         result.error = f"the video cannot be decoded: {payload}{detail}"
+        if "alloc" in f"{payload}{detail}".lower():
+            result.error += f" ({memory_note})"
         return
     if not payload:
         result.error = "the video holds no decodable frames"
@@ -337,22 +394,48 @@ def _video_vpdq(path: Path, result: MediaHashes) -> None:
     ]
 
 
+def _mib(n: int) -> str:
+    return f"{n / 1024**2:,.0f} MiB"
+
+
+_NOT_REGULAR = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
 def hash_file(
-    path: str | Path, *, reduced: bool = False, reference: bool = False, dihedral: bool = False
+    path: str | Path,
+    *,
+    reduced: bool = False,
+    reference: bool = False,
+    dihedral: bool = False,
+    video_seconds: float = VIDEO_SECONDS,
+    video_memory_bytes: int = VIDEO_MEMORY_BYTES,
 ) -> MediaHashes:
     """Hash one file. Never raises for a bad file: the problem is in ``error``.
 
     ``reduced``: decode JPEGs at reduced size (faster, PDQ a few bits from the reference's);
     ``reference``: compute PDQ with the reference implementation (``pdqhash``) itself;
-    ``dihedral``: also the PDQ of the image's 8 rotations and flips.
+    ``dihedral``: also the PDQ of the image's 8 rotations and flips; ``video_seconds`` and
+    ``video_memory_bytes``: the time and memory limits for one video.
     """
     path = Path(path)
     result = MediaHashes(path=str(path))
     try:
-        size = path.stat().st_size
+        info = path.stat()  # a symlink loop fails here, before anything is opened
     except OSError as exc:
         result.error = f"cannot read the file: {exc.strerror or exc}"
         return result
+    if not stat.S_ISREG(info.st_mode):
+        # Never opened: opening a FIFO waits for a writer, a device may never end.
+        what = next((name for test, name in _NOT_REGULAR if test(info.st_mode)), "not a file")
+        result.error = f"not a regular file: {what}"
+        return result
+    size = info.st_size
     result.size = size
     if size == 0:
         result.error = "empty file (0 bytes)"
@@ -369,26 +452,22 @@ def hash_file(
                 return result
             result.kind = kind
             md5, sha1, sha256 = hashlib.md5(), hashlib.sha1(), hashlib.sha256()
-            chunks: list[bytes] = [head] if kind == "image" else []
             for h in (md5, sha1, sha256):
                 h.update(head)
+            # Streamed: memory stays at one chunk whatever the file's size.
             while chunk := fh.read(1 << 20):
                 md5.update(chunk)
                 sha1.update(chunk)
                 sha256.update(chunk)
-                if kind == "image":
-                    chunks.append(chunk)
     except OSError as exc:
         result.error = f"cannot read the file: {exc.strerror or exc}"
         return result
     result.md5, result.sha256 = md5.hexdigest(), sha256.hexdigest()
     if kind == "image":
         result.sha1 = sha1.hexdigest()
-        data = b"".join(chunks)
-        del chunks
-        _image_pdq(data, result, reduced=reduced, reference=reference, dihedral=dihedral)
+        _image_pdq(path, head, result, reduced=reduced, reference=reference, dihedral=dihedral)
     else:
-        _video_vpdq(path, result)
+        _video_vpdq(path, result, seconds=video_seconds, memory_bytes=video_memory_bytes)
     return result
 
 
@@ -420,8 +499,8 @@ def keep_freed_memory_for_reuse() -> None:
     mallopt(_M_TRIM_THRESHOLD, 64 * 1024 * 1024)
 
 
-def _hash_one(args: tuple[str, bool, bool, bool]) -> MediaHashes:
-    return hash_file(args[0], reduced=args[1], reference=args[2], dihedral=args[3])
+def _hash_one(args: tuple[str, dict[str, Any]]) -> MediaHashes:
+    return hash_file(args[0], **args[1])
 
 
 def hash_paths(
@@ -431,15 +510,23 @@ def hash_paths(
     reduced: bool = False,
     reference: bool = False,
     dihedral: bool = False,
+    video_seconds: float = VIDEO_SECONDS,
+    video_memory_bytes: int = VIDEO_MEMORY_BYTES,
 ) -> Iterator[MediaHashes]:
     """Hash files in order, on ``jobs`` processes (0: one per CPU); options as :func:`hash_file`."""
     files = [str(p) for p in paths]
     workers = jobs or (os.cpu_count() or 1)
+    options: dict[str, Any] = {
+        "reduced": reduced,
+        "reference": reference,
+        "dihedral": dihedral,
+        "video_seconds": video_seconds,
+        "video_memory_bytes": video_memory_bytes,
+    }
     keep_freed_memory_for_reuse()
     if workers <= 1 or len(files) < 2:
         for f in files:
-            yield hash_file(f, reduced=reduced, reference=reference, dihedral=dihedral)
+            yield hash_file(f, **options)
         return
     with ProcessPoolExecutor(max_workers=workers, initializer=keep_freed_memory_for_reuse) as pool:
-        work = [(f, reduced, reference, dihedral) for f in files]
-        yield from pool.map(_hash_one, work, chunksize=4)
+        yield from pool.map(_hash_one, [(f, options) for f in files], chunksize=4)

@@ -33,10 +33,11 @@ LIST_FORMATS = ("vics", "csv", "plain")
 
 
 def media_files(paths: Sequence[Path]) -> list[Path]:
-    """The files named and found (recursively) in the folders named."""
+    """The files named and found (recursively) in the folders named. A path named that is no
+    regular file or folder (a FIFO, a symlink loop) is kept: hashing gives it its error."""
     from tipwatch.formats.detect import iter_source_files
 
-    return list(iter_source_files(paths))
+    return list(iter_source_files(paths, keep_unreadable=True))
 
 
 def hash_media(
@@ -46,12 +47,25 @@ def hash_media(
     jobs: int = 0,
     reduced: bool = False,
     reference: bool = False,
+    video_seconds: float | None = None,
+    video_memory_bytes: int | None = None,
 ) -> Iterator[MediaHashes]:
-    """Hash media files; nothing of them is stored (no store is involved, nothing audited)."""
+    """Hash media files; nothing of them is stored (no store is involved, nothing audited).
+
+    ``video_seconds`` and ``video_memory_bytes`` limit each video (default: the library's,
+    600 s and 2 GiB); a file that is no regular file gets its error like any other file."""
     from tipwatch.media import hash_paths
+    from tipwatch.media.hashing import VIDEO_MEMORY_BYTES, VIDEO_SECONDS
 
     authorise(actor, "media.hash")
-    return hash_paths(files, jobs=jobs, reduced=reduced, reference=reference)
+    return hash_paths(
+        files,
+        jobs=jobs,
+        reduced=reduced,
+        reference=reference,
+        video_seconds=VIDEO_SECONDS if video_seconds is None else video_seconds,
+        video_memory_bytes=VIDEO_MEMORY_BYTES if video_memory_bytes is None else video_memory_bytes,
+    )
 
 
 def _detect_list_format(path: Path) -> str:
@@ -77,10 +91,20 @@ def import_list(
     near_threshold: int | None = None,
     quality_floor: int | None = None,
     full: bool = True,
+    max_rejected_share: float | None = None,
+    force: bool = False,
+    dry_run: bool = False,
 ) -> ImportSummary:
-    """Import a version of a hash list from a file (VICS JSON, hash CSV or plain)."""
+    """Import a version of a hash list from a file (VICS JSON, hash CSV or plain).
+
+    A version that rejects more than ``max_rejected_share`` of its records (default: the
+    library's, 5%), rejects all of them, or would retire every active entry is refused with
+    :class:`InputError` and the list is unchanged, unless ``force``. ``dry_run`` returns what
+    the import would do and changes nothing.
+    """
     from tipwatch.errors import InputError
     from tipwatch.formats import hashlists
+    from tipwatch.matching.lists import DEFAULT_MAX_REJECTED_SHARE
     from tipwatch.matching.lists import import_list as _import
 
     fmt = list_format or _detect_list_format(path)
@@ -110,10 +134,17 @@ def import_list(
             near_threshold=near_threshold,
             quality_floor=quality_floor,
             full=full,
+            max_rejected_share=DEFAULT_MAX_REJECTED_SHARE
+            if max_rejected_share is None
+            else max_rejected_share,
+            force=force,
+            dry_run=dry_run,
         )
         work.detail = (
-            f"version {version}: {summary.added} added, {summary.reactivated} reactivated, "
-            f"{summary.retired} retired, {summary.rejected} rejected"
+            ("dry run, nothing changed: " if dry_run else "")
+            + f"version {version}: {summary.added} added, {summary.reactivated} reactivated, "
+            f"{summary.retired} retired, {summary.spared} spared, {summary.rejected} rejected"
+            + (" (forced)" if summary.forced else "")
         )
     return summary
 

@@ -12,12 +12,15 @@ URLs next):
 
 :func:`apply_version` brings the entries to a new version: new keys are inserted, active keys
 the version no longer holds are retired (kept, marked with the version that dropped them),
-retired keys that come back are reactivated; nothing is duplicated.
+retired keys that come back are reactivated; nothing is duplicated. Before anything is written
+the caller may inspect what the version would change (``check``) and refuse it, and may name
+keys that must not be retired although the version does not state them (``spare``: entries
+whose records in the version could not be read).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Container, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -53,13 +56,22 @@ class VersionedTables:
 @dataclass
 class VersionChanges:
     """What a version changed. ``kept`` counts entries that were already active; ``repeated``
-    the entries the version stated more than once (each counted once)."""
+    the entries the version stated more than once (each counted once); ``spared`` the active
+    entries the version does not state but that were kept active because they were named in
+    ``spare``; ``active_before`` the list's active entries before the version."""
 
     added: int = 0
     reactivated: int = 0
     retired: int = 0
     kept: int = 0
     repeated: int = 0
+    spared: int = 0
+    active_before: int = 0
+
+    @property
+    def active_after(self) -> int:
+        """The list's active entries once the version is applied."""
+        return self.active_before - self.retired + self.added + self.reactivated
 
 
 def has_version(conn: Connection, tables: VersionedTables, owner_id: int, version: str) -> bool:
@@ -83,6 +95,8 @@ def apply_version(
     new_row: Callable[[T], Mapping[str, Any]],
     full: bool = True,
     version_columns: Callable[[], Mapping[str, Any]] | Mapping[str, Any] | None = None,
+    spare: Container[tuple[Hashable, ...]] = (),
+    check: Callable[[VersionChanges], None] | None = None,
 ) -> VersionChanges:
     """Bring the list ``owner_id`` to ``version`` and record the version.
 
@@ -92,6 +106,11 @@ def apply_version(
     entries absent from it are retired; otherwise the version only adds. ``version_columns``
     are the version row's other columns; a callable is called once ``entries`` is consumed, so
     that counts made while reading (such as rejected records) can be recorded.
+
+    ``spare`` holds keys never to retire (it is consulted once ``entries`` is consumed, so the
+    iterable may fill it while it is read). ``check(changes)`` is called with what the version
+    would change, before anything is written; it raises to refuse the version (the caller's
+    transaction then rolls back whatever else it wrote).
     """
     e = tables.entries.c
     owner = e[tables.owner]
@@ -125,13 +144,23 @@ def apply_version(
             changes.reactivated += 1
         else:
             changes.kept += 1
+    changes.active_before = sum(1 for _, active in existing.values() if active)
+    gone: list[int] = []
+    if full:
+        for key, (entry_id, active) in existing.items():
+            if not active or key in seen:
+                continue
+            if key in spare:
+                changes.spared += 1
+            else:
+                gone.append(entry_id)
+        changes.retired = len(gone)
+    if check is not None:
+        check(changes)
     for start in range(0, len(new_rows), _BATCH):
         conn.execute(insert(tables.entries), new_rows[start : start + _BATCH])
     _set_retired(conn, tables, reactivate, None)
-    if full:
-        gone = [i for key, (i, active) in existing.items() if active and key not in seen]
-        _set_retired(conn, tables, gone, version)
-        changes.retired = len(gone)
+    _set_retired(conn, tables, gone, version)
     extra = version_columns() if callable(version_columns) else (version_columns or {})
     conn.execute(
         insert(tables.versions).values(
@@ -141,7 +170,7 @@ def apply_version(
                 "version": version,
                 "added": changes.added + changes.reactivated,
                 "retired": changes.retired,
-                "kept": changes.kept + changes.repeated,
+                "kept": changes.kept + changes.repeated + changes.spared,
             }
         )
     )

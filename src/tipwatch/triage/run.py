@@ -127,11 +127,34 @@ def open_geoip(
 ) -> tuple[GeoIPDatabase | None, int | None, bool, str | None]:
     """Open the GeoIP database for a pass: ``(database, id, newer, note)``.
 
-    With ``path``: that database, registered in the store; ``newer`` is true when it was built
-    after the one the current attributions used (they are then all re-made). An older one is
-    refused unless ``force``. Without ``path``: the newest registered database, when its file
-    is still where it was loaded from.
+    With ``path``: that database, checked whole (:meth:`GeoIPDatabase.verify`) and only then
+    registered in the store; ``newer`` is true when it was built after the one the current
+    attributions used (they are then all re-made). An older one is refused unless ``force``.
+    A database that fails its check raises :class:`ConfigError` and is not registered.
+    Without ``path``: the newest registered database (checked when it was registered), when
+    its file is still where it was loaded from.
     """
+    given: GeoIPDatabase | None = None
+    if path is not None:
+        # Checked before the transaction: a large database takes seconds to walk, and one
+        # that fails must leave no trace in the store.
+        given = GeoIPDatabase(path)
+        try:
+            given.verify()
+        except ConfigError:
+            given.close()
+            raise
+    try:
+        return _open_geoip(store, given, force=force)
+    except BaseException:
+        if given is not None:
+            given.close()
+        raise
+
+
+def _open_geoip(
+    store: Store, given: GeoIPDatabase | None, *, force: bool
+) -> tuple[GeoIPDatabase | None, int | None, bool, str | None]:
     g = geoip_databases.c
     with store.atomic() as conn:
         used_id = conn.execute(select(func.max(attributions.c.geoip_database_id))).scalar()
@@ -140,7 +163,7 @@ def open_geoip(
             if used_id is not None
             else None
         )
-        if path is None:
+        if given is None:
             latest = conn.execute(
                 select(geoip_databases).order_by(g.build_epoch.desc()).limit(1)
             ).first()
@@ -159,9 +182,10 @@ def open_geoip(
                     (f"{latest.path} has changed since it was loaded; load the database again"),
                 )
         else:
-            geo = GeoIPDatabase(path)
+            geo = given
         if used is not None and geo.build_epoch < used.build_epoch and not force:
-            geo.close()
+            if given is None:
+                geo.close()
             raise ConfigError(
                 f"GeoIP database {geo.path} (built {geo.built_at:%Y-%m-%d}) is older than the "
                 f"one the current attributions use (built "
