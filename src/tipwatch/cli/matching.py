@@ -381,8 +381,15 @@ def match(
             _fail("name media files or folders, or use --referrals")
             return
         files = services.matching.media_files(paths)
+        limits = get_settings()
         for result, verdict in services.matching.match_media(
-            store, _actor(), files, jobs=jobs, dihedral=dihedral
+            store,
+            _actor(),
+            files,
+            jobs=jobs,
+            dihedral=dihedral,
+            video_seconds=limits.media_video_seconds,
+            video_memory_bytes=limits.media_video_memory_bytes,
         ):
             row: dict[str, Any] = {"path": result.path}
             if verdict is None:

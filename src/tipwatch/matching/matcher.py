@@ -481,7 +481,13 @@ def _file_statuses_of(conn: Connection, report_ids: Sequence[str]) -> dict[str, 
 
 
 def match_media(
-    store: Store, paths: Iterable[Path], *, jobs: int = 1, dihedral: bool = False
+    store: Store,
+    paths: Iterable[Path],
+    *,
+    jobs: int = 1,
+    dihedral: bool = False,
+    video_seconds: float | None = None,
+    video_memory_bytes: int | None = None,
 ) -> Iterator[tuple[Any, FileVerdict | None]]:
     """Hash media files and match them: (hashes, verdict) per file; verdict None on error.
 
@@ -492,7 +498,12 @@ def match_media(
     from tipwatch.media.hashing import DIHEDRAL
 
     matcher = Matcher(store)
-    for result in hash_paths(list(paths), jobs=jobs, dihedral=dihedral):
+    limits: dict[str, Any] = {}
+    if video_seconds is not None:
+        limits["video_seconds"] = video_seconds
+    if video_memory_bytes is not None:
+        limits["video_memory_bytes"] = video_memory_bytes
+    for result in hash_paths(list(paths), jobs=jobs, dihedral=dihedral, **limits):
         if result.error is not None:
             yield result, None
             continue

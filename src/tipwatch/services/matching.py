@@ -220,14 +220,28 @@ def match_referrals(
 
 
 def match_media(
-    store: Store, actor: Actor, files: Iterable[Path], *, jobs: int = 0, dihedral: bool = False
+    store: Store,
+    actor: Actor,
+    files: Iterable[Path],
+    *,
+    jobs: int = 0,
+    dihedral: bool = False,
+    video_seconds: float | None = None,
+    video_memory_bytes: int | None = None,
 ) -> Iterator[tuple[MediaHashes, FileVerdict | None]]:
     """Hash media and match each against the lists; media are not stored."""
     from tipwatch.matching.matcher import match_media as _match
 
     with batch(store, actor, "match.run", object_type="media") as work:
         count = 0
-        for pair in _match(store, files, jobs=jobs, dihedral=dihedral):
+        for pair in _match(
+            store,
+            files,
+            jobs=jobs,
+            dihedral=dihedral,
+            video_seconds=video_seconds,
+            video_memory_bytes=video_memory_bytes,
+        ):
             count += 1
             yield pair
         work.detail = f"{count} media files matched"
