@@ -188,6 +188,22 @@ def reparse_raw(fmt: InputFormat, raw: str, source: str, location: str) -> list[
         return list(jsonl.read_jsonl_stream(io.BytesIO(raw.encode()), source))
     try:
         row = json.loads(raw)
+    except ValueError:
+        row = None
+    if not isinstance(row, dict):
+        # The quarantine keeps a row it could split into columns as a JSON object; anything
+        # else is the line itself, which cannot be read without the rest of the file.
+        return [
+            ReaderItem(
+                source,
+                0,
+                location,
+                error="the CSV line cannot be split into the header's columns: fix the file "
+                "and ingest it again",
+                raw=raw,
+            )
+        ]
+    try:
         fields = csv_flat.row_to_fields(row)
         from tipwatch.models import Referral
 
