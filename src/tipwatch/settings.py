@@ -114,6 +114,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Longest JSON Lines line (one referral) read, in bytes.",
     )
+    max_bad_record_share: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Share of a source's records that may be bad before the source is refused.",
+    )
 
     _config_file: Path | None = PrivateAttr(default=None)
 
