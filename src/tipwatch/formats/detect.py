@@ -46,7 +46,7 @@ def detect_format(path: Path) -> InputFormat:
     if by_suffix is not None:
         return by_suffix
     with path.open("rb") as fh:
-        head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+        head = _as_utf8(fh.read(4096)).lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith(b"<"):
         return InputFormat.XML
     if head.startswith(b"{"):
@@ -73,6 +73,13 @@ def iter_source_files(paths: Iterable[Path]) -> Iterator[Path]:
             raise InputError(f"{path}: no such file or folder")
 
 
+def _as_utf8(head: bytes) -> bytes:
+    """The start of a file as UTF-8 when a UTF-16 byte-order mark says it is UTF-16."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return head.decode("utf-16", "ignore").encode("utf-8")
+    return head
+
+
 _REFERRAL_XML = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(report|fileDetails|referrals|referral)[\s>/]")
 _REFERRAL_KEYS = frozenset({"report_id", "incident_type", "incident_time", "reported", "files"})
 
@@ -97,7 +104,7 @@ def not_a_referral_source(path: Path) -> str | None:
         head = fh.read(65536)
     if b"\x00" in head[:8192] and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "binary data, not referral text"
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    text = _as_utf8(head).lstrip(b"\xef\xbb\xbf \t\r\n")
     if not text:
         return "an empty file"
     suffix = path.suffix.lower()
