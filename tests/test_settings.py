@@ -15,6 +15,7 @@ from tipwatch.cli import app
 from tipwatch.errors import ConfigError
 from tipwatch.formats.cybertip_xml import MAX_RECORD_BYTES
 from tipwatch.formats.jsonl import MAX_LINE_BYTES
+from tipwatch.intake import DEFAULT_MAX_BAD_RECORD_SHARE
 from tipwatch.settings import (
     CONFIG_ENV_VAR,
     ROLES,
@@ -70,6 +71,7 @@ def test_defaults() -> None:
     # the limits' defaults are the readers' own
     assert settings.max_xml_record_bytes == MAX_RECORD_BYTES
     assert settings.max_jsonl_line_bytes == MAX_LINE_BYTES
+    assert settings.max_bad_record_share == DEFAULT_MAX_BAD_RECORD_SHARE
 
 
 def test_precedence_default_file_variable_explicit(

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from tipwatch.errors import NotFoundError
@@ -57,7 +57,9 @@ from tipwatch.store.schema import (
 )
 
 __all__ = [
+    "BAD_SHARE_SAMPLE",
     "DEFAULT_BATCH_SIZE",
+    "DEFAULT_MAX_BAD_RECORD_SHARE",
     "FileOutcome",
     "IngestSummary",
     "ProgressCallback",
@@ -67,6 +69,10 @@ __all__ = [
 ]
 
 DEFAULT_BATCH_SIZE = 500
+DEFAULT_MAX_BAD_RECORD_SHARE = 0.5
+"""The share of a source's records that may be bad before the source is refused."""
+BAD_SHARE_SAMPLE = 1000
+"""Records read before the share of bad ones is judged (a smaller source is never refused)."""
 ProgressCallback = Callable[[str, int, int], None]
 """Called as ``progress(source, bytes_done_in_source, bytes_total_of_source)``."""
 
@@ -399,43 +405,158 @@ class _Batch:
         self.conn.execute(delete(pending_files).where(pending_files.c.id.in_([r[0] for r in rows])))
         return [MediaFile.model_validate_json(doc) for _id, fid, doc in rows if fid not in present]
 
+    # -- the quarantine ---------------------------------------------------------------------
+
+    _known_quarantine: _KnownQuarantine | None = None
+    _quarantine_seen: dict[tuple[int, str], int]
+    _quarantine_rows: list[dict[str, Any]]
+    _quarantine_seen_again: list[dict[str, Any]]
+
+    def prepare_quarantine(self, known: _KnownQuarantine, items: list[ReaderItem]) -> None:
+        """Look up, in one query, which bad records of ``items`` an earlier run quarantined."""
+        self._known_quarantine = known
+        self._quarantine_seen = known.find(self.conn, items)
+        self._quarantine_rows = []
+        self._quarantine_seen_again = []
+
     def quarantine(self, item: ReaderItem) -> None:
+        single = self._known_quarantine is None
+        if single:  # not prepared for a batch: one record on its own
+            self.prepare_quarantine(_KnownQuarantine(self.conn, item.source), [item])
         raw_hash = _digest(item.raw or item.error or "")
-        q = quarantine.c
-        existing = self.conn.execute(
-            select(q.id).where(
-                q.source_file == item.source,
-                q.record_index == item.index,
-                q.raw_hash == raw_hash,
-                # A dismissed record read again is counted, not reopened.
-                q.status.in_(("open", "dismissed")),
-            )
-        ).first()
+        existing = self._quarantine_seen.get((item.index, raw_hash))
         if existing is not None:
-            self.conn.execute(
-                update(quarantine)
-                .where(q.id == existing.id)
-                .values(times_seen=q.times_seen + 1, reason=item.error)
-            )
+            self._quarantine_seen_again.append({"entry_id": existing, "new_reason": item.error})
         else:
-            self.conn.execute(
-                insert(quarantine).values(
-                    source_file=item.source,
-                    location=item.location,
-                    record_index=item.index,
-                    record_key=item.key,
-                    format=self.fmt,
-                    reason=item.error,
-                    raw=item.raw,
-                    raw_hash=raw_hash,
-                    status="open",
-                    times_seen=1,
-                    created_at=self.now,
-                )
+            self._quarantine_rows.append(
+                {
+                    "source_file": item.source,
+                    "location": item.location,
+                    "record_index": item.index,
+                    "record_key": item.key,
+                    "format": self.fmt,
+                    "reason": item.error,
+                    "raw": item.raw,
+                    "raw_hash": raw_hash,
+                    "status": "open",
+                    "times_seen": 1,
+                    "created_at": self.now,
+                    "resolved_at": None,
+                    "note": None,
+                }
             )
         self.outcome.quarantined += 1
         if len(self.outcome.problems) < 20:
             self.outcome.problems.append((item.location, item.error or ""))
+        if single:
+            self.flush_quarantine()
+
+    def flush_quarantine(self) -> None:
+        """Write the batch's quarantine rows: new ones, and those seen again (counted)."""
+        if self._known_quarantine is None:
+            return
+        if self._quarantine_rows:
+            bulk_insert(self.conn, quarantine, self._quarantine_rows)
+            self._quarantine_rows = []
+        if self._quarantine_seen_again:
+            q = quarantine.c
+            self.conn.execute(
+                update(quarantine)
+                .where(q.id == bindparam("entry_id"))
+                .values(times_seen=q.times_seen + 1, reason=bindparam("new_reason")),
+                self._quarantine_seen_again,
+            )
+            self._quarantine_seen_again = []
+
+
+class _KnownQuarantine:
+    """The quarantine rows one source had before this run, looked up a batch at a time.
+
+    A bad record read again is counted on its row (``times_seen``) rather than added twice.
+    Only rows of earlier runs can match (a run reads each record once, and a resumed run
+    skips what was committed), so a source without any, the usual case, costs no lookup at
+    all, and otherwise one query per batch: the quarantine's cost grows with the file, not
+    with the square of its bad records.
+    """
+
+    def __init__(self, conn: Connection, source: str) -> None:
+        q = quarantine.c
+        self.source = source
+        self.earlier = (
+            conn.execute(select(q.id).where(q.source_file == source).limit(1)).first() is not None
+        )
+
+    def find(self, conn: Connection, items: list[ReaderItem]) -> dict[tuple[int, str], int]:
+        """(record index, raw hash) -> id of the open or dismissed rows matching ``items``."""
+        # Every record of the batch, not only those the reader refused: the store may refuse a
+        # record the reader accepted (a value it cannot keep), and that one is seen again too.
+        indexes = sorted({it.index for it in items})
+        found: dict[tuple[int, str], int] = {}
+        if not self.earlier or not indexes:
+            return found
+        q = quarantine.c
+        wanted = set(indexes)
+        # A range, not an IN list: the records of a batch are consecutive, and a range costs
+        # the database two comparisons a row where a long IN list costs one per value.
+        for row in conn.execute(
+            select(q.id, q.record_index, q.raw_hash)
+            .where(
+                q.source_file == self.source,
+                q.record_index.between(indexes[0], indexes[-1]),
+                # A dismissed record read again is counted, not reopened.
+                q.status.in_(("open", "dismissed")),
+            )
+            .order_by(q.id)
+        ):
+            if row.record_index in wanted:
+                found.setdefault((row.record_index, row.raw_hash), row.id)
+        return found
+
+
+class _BadShare:
+    """Counts a source's bad records and says when their share passes the limit."""
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+        self.read = 0
+        self.bad = 0
+
+    @property
+    def judged(self) -> bool:
+        """Whether enough records have been read to judge the source by."""
+        return self.read >= BAD_SHARE_SAMPLE
+
+    @property
+    def whole(self) -> bool:
+        """Whether the judgement falls on the first records (the source is refused whole)."""
+        return self.read == BAD_SHARE_SAMPLE
+
+    def count(self, item: ReaderItem, fmt: str) -> ReaderItem | None:
+        """Count ``item``; the refusal to quarantine instead when the share is passed."""
+        if item.fatal:
+            return None  # the reader stops here anyway, with its own reason
+        self.read += 1
+        self.bad += item.error is not None
+        if not self.judged or self.bad <= self.limit * self.read:
+            return None
+        first = self.whole
+        return ReaderItem(
+            item.source,
+            item.index,
+            item.location,
+            error=(
+                f"refused at {item.location}: {self.bad:,} of the {'first ' if first else ''}"
+                f"{self.read:,} records read cannot be read, more than the "
+                f"{self.limit:.0%} a source may have (the max_bad_record_share setting); "
+                f"the file is not {fmt.upper()} referrals or is damaged, and "
+                + (
+                    "nothing of it was ingested"
+                    if first
+                    else "the records before this point were ingested"
+                )
+            ),
+            fatal=True,
+        )
 
 
 def _report_ids(items: list[ReaderItem]) -> list[str]:
@@ -519,16 +640,21 @@ def ingest_items(
     fmt: str,
     batch_size: int = DEFAULT_BATCH_SIZE,
     fingerprint: str | None = None,
+    max_bad_record_share: float | None = None,
 ) -> FileOutcome:
     """Ingest the records of one source (any iterable of reader items) into ``store``.
 
     With a ``fingerprint`` (of an unchanged file) an interrupted earlier run of the same
-    source is resumed from its last committed batch.
+    source is resumed from its last committed batch. Once :data:`BAD_SHARE_SAMPLE` records
+    have been read, a source whose share of bad records passes ``max_bad_record_share`` is
+    refused: reading stops there with one quarantine entry giving the reason (nothing is
+    ingested when that happens within the first records).
     """
     outcome = FileOutcome(source=source, format=fmt)
     r = ingest_runs.c
     store.require_autonomy("intake")
     with store.atomic() as conn:
+        known_quarantine = _KnownQuarantine(conn, source)
         resume = None
         if fingerprint is not None:
             resume = conn.execute(
@@ -583,9 +709,11 @@ def ingest_items(
             with store.atomic() as conn:
                 writer = _Batch(conn, outcome, fmt)
                 writer.prefetch(chunk)
+                writer.prepare_quarantine(known_quarantine, chunk)
                 for it in chunk:
                     writer.add(it)
                 writer.flush()
+                writer.flush_quarantine()
                 mark(conn, done)
             return
         except _RECORD_ERRORS as exc:
@@ -612,14 +740,25 @@ def ingest_items(
                     _Batch(conn, outcome, fmt).quarantine(refused(it, _store_refusal(exc)))
             mark(conn, done)
 
+    bad_share = _BadShare(
+        DEFAULT_MAX_BAD_RECORD_SHARE if max_bad_record_share is None else max_bad_record_share
+    )
     try:
         with _bulk_gc():
             for item in items:
                 if item.index < skip_below:
                     continue
+                refusal = bad_share.count(item, fmt)
+                if refusal is not None:
+                    # Refused on its first records, a source leaves nothing but the refusal.
+                    kept = [] if bad_share.whole else batch
+                    commit([*kept, refusal], item.index + 1)
+                    batch = []
+                    break
                 batch.append(item)
                 last_index = item.index
-                if len(batch) >= batch_size:
+                # The first records wait until they are enough to judge the file by.
+                if len(batch) >= batch_size and bad_share.judged:
                     commit(batch, last_index + 1)
                     batch = []
             if batch:
@@ -646,9 +785,11 @@ def ingest_paths(
     progress: ProgressCallback | None = None,
     max_xml_record_bytes: int | None = None,
     max_jsonl_line_bytes: int | None = None,
+    max_bad_record_share: float | None = None,
 ) -> IngestSummary:
     """Ingest files and folders (recursively). See the module docstring for the rules. The
-    limits default to the readers' own (``tipwatch.formats``)."""
+    limits default to the readers' own (``tipwatch.formats``) and
+    :data:`DEFAULT_MAX_BAD_RECORD_SHARE`."""
     summary = IngestSummary()
     for path, skip in iter_referral_sources(paths):
         if skip is not None and fmt is None:
@@ -676,6 +817,7 @@ def ingest_paths(
             fmt=file_fmt.value,
             batch_size=batch_size,
             fingerprint=_fingerprint(path),
+            max_bad_record_share=max_bad_record_share,
         )
         summary.sources.append(outcome)
     return summary

@@ -137,6 +137,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds an SQLite write waits for another process's write before failing.",
     )
+    max_bad_record_share: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Share of a source's records that may be bad before the source is refused.",
+    )
 
     _config_file: Path | None = PrivateAttr(default=None)
 

@@ -84,3 +84,68 @@ def test_header_only_reads_nothing() -> None:
 def test_arbitrary_bytes_never_raise(data: bytes) -> None:
     read(HEADER + data)
     read(data)
+
+
+RUNAWAY_HEADER = b"report_id,incident_type,incident_time,platform,notes\n"
+
+
+def _rows(first: int, count: int) -> bytes:
+    return b"".join(
+        b"%d,child-pornography,2020-03-01,Chat %d,\n" % (i, i) for i in range(first, first + count)
+    )
+
+
+def test_unclosed_quote_quarantines_its_line_and_the_rows_after_it_are_read() -> None:
+    """One unclosed quote once swallowed the next 50 rows into one referral's platform."""
+    data = (
+        RUNAWAY_HEADER
+        + _rows(1, 1)
+        + b'2,child-pornography,2020-03-01,"Chat unclosed,\n'
+        + _rows(3, 50)
+        + b'53,child-pornography,2020-03-01,"Quoted, fine",\n'
+        + _rows(54, 2)
+    )
+    items = read(data)
+    bad = [i for i in items if i.error is not None]
+    assert [(i.location, i.raw) for i in bad] == [
+        ("line 3", '2,child-pornography,2020-03-01,"Chat unclosed,')
+    ]
+    assert "unclosed quote" in (bad[0].error or "")
+    good = [i.referral for i in items if i.referral is not None]
+    assert [r.report_id for r in good] == [str(n) for n in range(1, 56) if n != 2]
+    assert all("\n" not in (r.platform or "") for r in good)
+    assert good[-3].platform == "Quoted, fine"
+    # Line numbers stay those of the file after the re-read.
+    assert [i.location for i in items][-3:] == ["line 54", "line 55", "line 56"]
+
+
+def test_unclosed_quote_at_the_end_of_the_file_is_quarantined() -> None:
+    data = RUNAWAY_HEADER + _rows(1, 2) + b'3,child-pornography,2020-03-01,"never closed,\n'
+    items = read(data)
+    assert [i.error is None for i in items] == [True, True, False]
+    assert items[-1].location == "line 4" and not items[-1].fatal
+
+
+def test_rows_with_too_few_fields_are_quarantined() -> None:
+    data = RUNAWAY_HEADER + b"1,child-pornography,2020-03-01\n" + _rows(2, 1)
+    items = read(data)
+    assert items[0].error == "row has 3 fields, the header 5" and items[0].location == "line 2"
+    assert items[1].referral is not None and items[1].location == "line 3"
+
+
+def test_a_field_spanning_more_lines_than_allowed_is_a_runaway() -> None:
+    notes = b"\n".join(b"note line %d" % i for i in range(10))
+    data = RUNAWAY_HEADER + b'1,child-pornography,2020-03-01,Chat,"' + notes + b'"\n' + _rows(2, 1)
+    items = list(read_csv_stream(io.BytesIO(data), "t.csv", max_record_lines=5))
+    assert items[0].error is not None and "runs on" in items[0].error
+    # Within the limit, a multi-line value of a free column is kept.
+    (first, second) = read(data)
+    assert first.referral is not None and first.referral.extra["notes"].count("\n") == 9
+    assert second.referral is not None and second.location == "line 12"
+
+
+def test_stray_quote_inside_a_field_is_quarantined_not_glued() -> None:
+    data = RUNAWAY_HEADER + b'1,child-pornography,2020-03-01,"Chat"x,\n' + _rows(2, 1)
+    items = read(data)
+    assert items[0].error is not None and items[0].location == "line 2"
+    assert items[1].referral is not None

@@ -16,6 +16,7 @@ from tests.conftest import require_shared
 from tests.helpers import CP, envelope, file_details_xml, md5, report_xml
 from tipwatch.demo import sample_files
 from tipwatch.demo.synthetic import envelope_chunks
+from tipwatch.formats._cybertip_elements import MAX_UNKNOWN_DEPTH
 from tipwatch.formats._records import ReaderItem
 from tipwatch.formats.cybertip_xml import (
     MAX_RECORD_BYTES,
@@ -309,10 +310,25 @@ def test_empty_file(data: bytes) -> None:
     assert item.fatal and item.error == "the file is empty: it holds no XML"
 
 
-def test_deep_nesting_is_refused() -> None:
-    deep = "<x>" * 40 + "</x>" * 40
-    (item,) = read(report_xml(extra=deep))
-    assert item.error is not None and "nested deeper" in item.error
+def _depth(value: object) -> int:
+    return 1 + _depth(next(iter(value.values()))) if isinstance(value, dict) else 0
+
+
+@pytest.mark.parametrize("depth", [26, 40, 200])
+def test_deeply_nested_unknown_elements_are_read_and_kept(depth: int) -> None:
+    """One unknown element nested 26 deep once ended the file; legal XML is read, and what is
+    deeper than MAX_UNKNOWN_DEPTH is kept as its XML text."""
+    deep = "<x>" * depth + "deep" + "</x>" * depth
+    first, second = read(
+        "<referrals>"
+        + envelope("1", report_xml(extra=deep))
+        + envelope("2", report_xml())
+        + "</referrals>"
+    )
+    assert first.referral is not None and second.referral is not None, first.error
+    kept = first.referral.reported[0].extra["x"]
+    assert _depth(kept) == MAX_UNKNOWN_DEPTH + 1
+    assert "deep" in str(kept) and str(kept).count("<x>") == depth - MAX_UNKNOWN_DEPTH - 1
 
 
 def test_parser_depth_bomb_is_refused_without_crash() -> None:
@@ -485,3 +501,81 @@ def test_incident_types_are_spelled_as_in_the_xsd() -> None:
     )
     assert CP in values  # the test helpers' incident type
     assert sorted(values) == sorted(t.value for t in IncidentType)
+
+
+def test_cdata_quoting_a_web_page_with_a_doctype_is_read() -> None:
+    """A report quoting page source once stopped the file as a DTD."""
+    page = "<![CDATA[<!DOCTYPE html><html><!ENTITY x 'y'><body>hi</body></html>]]>"
+    items = read(
+        "<referrals>"
+        + envelope("1", report_xml(extra=f"<pageSource>{page}</pageSource>"))
+        + envelope("2", report_xml())
+        + "</referrals>"
+    )
+    assert [i.error for i in items] == [None, None]
+    assert items[0].referral is not None
+    assert items[0].referral.reported[0].extra["pageSource"].startswith("<!DOCTYPE html>")
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_utf16_document_with_a_byte_order_mark_is_read(codec: str) -> None:
+    text = (
+        '<?xml version="1.0" encoding="UTF-16"?>\n<referrals>'
+        + envelope("1", report_xml(extra="<nick>Chät ✓</nick>"))
+        + "\n"
+        + envelope("2", report_xml())
+        + "</referrals>\n"
+    )
+    data = text.encode(codec)
+    if codec != "utf-16":  # the plain codec writes its own mark
+        data = "\ufeff".encode(codec) + data
+    items = read(data)
+    assert [i.error for i in items] == [None, None]
+    assert items[0].referral is not None
+    assert items[0].referral.reported[0].extra["nick"] == "Chät ✓"
+    assert items[1].location == "line 3"
+
+
+def test_broken_utf16_is_refused_as_bad_encoding_with_earlier_records_kept() -> None:
+    data = ("<referrals>" + envelope("1", report_xml())).encode("utf-16") + b"\x00\xd8A\x00"
+    items = read(data)
+    assert items[-1].fatal and "not valid UTF-16" in (items[-1].error or "")
+
+
+def test_a_doctype_inside_the_stream_is_refused_by_the_parser() -> None:
+    items = read(report_xml() + "\n" + report_xml() + '\n<!DOCTYPE r SYSTEM "x.dtd">\n<report/>')
+    assert [i.referral is not None for i in items[:2]] == [True, True]
+    assert items[-1].fatal and items[-1].location == "line 3"
+    assert "refused" in (items[-1].error or "") and "DTD" in (items[-1].error or "")
+
+
+def test_top_level_junk_elements_are_released_as_they_end() -> None:
+    """60 MB of <x/> once ran for ten minutes at 2 GB: each is reported as it ends."""
+    count = 200_000
+    before = _rss_mb()
+    stream = _GeneratedStream(
+        iter([b"<referrals>"] + [b"<x/>" * 10_000] * (count // 10_000) + [b"</referrals>"])
+    )
+    seen = 0
+    read_at_first = None
+    for item in read_xml_stream(stream, "junk.xml"):
+        assert item.error is not None and "unexpected element <x>" in item.error
+        read_at_first = stream.size if read_at_first is None else read_at_first
+        seen += 1
+    assert seen == count
+    # The first is reported long before the end of the stream, and memory stays flat.
+    assert read_at_first is not None and read_at_first < stream.size // 10
+    assert _rss_mb() - before < 100
+
+
+def test_utf16_xml_is_detected_and_not_skipped_in_a_folder(tmp_path: Path) -> None:
+    from tipwatch.formats.detect import InputFormat, detect_format, not_a_referral_source
+
+    path = tmp_path / "utf16"
+    path.write_bytes(
+        ("<referrals>" + envelope("1", report_xml()) + "</referrals>").encode("utf-16")
+    )
+    assert detect_format(path) is InputFormat.XML
+    assert not_a_referral_source(path.with_name("utf16")) is None
+    (item,) = read_xml(path)
+    assert item.referral is not None

@@ -463,6 +463,7 @@ def ingest(
                 progress=on_progress,
                 max_xml_record_bytes=limits.max_xml_record_bytes,
                 max_jsonl_line_bytes=limits.max_jsonl_line_bytes,
+                max_bad_record_share=limits.max_bad_record_share,
             )
         if as_json:
             out = summary.as_dict()

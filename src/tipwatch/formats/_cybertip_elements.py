@@ -12,7 +12,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from tipwatch.errors import RecordError, UnsafeInputError
+from lxml import etree
+
+from tipwatch.errors import RecordError
 from tipwatch.models import (
     FileAnnotation,
     Flag,
@@ -30,7 +32,8 @@ __all__ = [
 ]
 
 MAX_UNKNOWN_DEPTH = 24
-"""Nesting depth an element tipwatch does not model may reach."""
+"""Nesting depth to which an element tipwatch does not model is kept as a nested mapping;
+deeper, the element is kept as its XML text (the parser itself bounds the document's depth)."""
 
 Converter = Callable[[Any], Any]
 Rule = str | tuple[str, Converter]
@@ -68,7 +71,8 @@ def _parse_bool(text: str | None, where: str) -> bool | None:
 def _generic(el: Any, depth: int = 0) -> Any:
     """An element the model does not know, kept as text or a nested mapping."""
     if depth > MAX_UNKNOWN_DEPTH:
-        raise UnsafeInputError(f"refused: elements nested deeper than {MAX_UNKNOWN_DEPTH} levels")
+        # Legal, and kept whole, but as text: the record's JSON stays shallow.
+        return etree.tostring(el, encoding="unicode", with_tail=False)
     children = [c for c in el if type(c.tag) is str]
     if not children and not el.attrib:
         return _text(el)

@@ -43,7 +43,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -53,7 +54,13 @@ from tipwatch.formats._records import ReaderItem, describe_validation_error
 from tipwatch.formats.cybertip_xml import derive_report_id
 from tipwatch.models import Flag, Referral
 
-__all__ = ["CSV_COLUMNS", "REQUIRED_COLUMNS", "read_csv", "read_csv_stream"]
+__all__ = [
+    "CSV_COLUMNS",
+    "MAX_RECORD_LINES",
+    "REQUIRED_COLUMNS",
+    "read_csv",
+    "read_csv_stream",
+]
 
 REQUIRED_COLUMNS = ("incident_type", "incident_time")
 CSV_COLUMNS = (
@@ -89,6 +96,10 @@ CSV_COLUMNS = (
     "file_upload_ip",
 )
 _MAX_FIELD = 1_000_000
+_MAX_LINE_CHARS = 4 * _MAX_FIELD
+"""The longest physical line kept; the rest of a longer one is skipped and its row quarantined."""
+MAX_RECORD_LINES = 100
+"""The most lines one row may span (quoted line breaks); more means a quote was not closed."""
 
 
 def _split(value: str | None) -> list[str]:
@@ -108,7 +119,7 @@ def _opt_bool(value: str | None, column: str) -> bool | None:
     raise ValueError(f"column {column} must be true, false or empty, got {value[:40]!r}")
 
 
-def _clean(row: dict[str, str | None]) -> dict[str, str]:
+def _clean(row: Mapping[str, str | None]) -> dict[str, str]:
     return {k: v.strip() for k, v in row.items() if k and v is not None and v.strip()}
 
 
@@ -197,26 +208,97 @@ class _CountingReader(io.RawIOBase):
         return n
 
 
+class _RunawayRecord(Exception):
+    """A record asked for more physical lines than one record may span."""
+
+
+class _LineSource:
+    """The physical lines of a CSV text for :mod:`csv`, with lines handed back to be read again.
+
+    The csv module asks for lines until a record is complete, so an unclosed quote makes it
+    swallow the lines after it. Keeping the lines of the record being read lets the reader
+    quarantine only the line where the runaway field starts and read the others again as rows.
+    """
+
+    def __init__(self, text: IO[str], max_record_lines: int) -> None:
+        self._text = text
+        self._back: deque[str] = deque()
+        self._max_record_lines = max_record_lines
+        self.first_line = 1
+        """Line number of the first line of the record being read."""
+        self.taken: list[str] = []
+        """The lines of the record being read."""
+        self.overlong: set[int] = set()
+        """Numbers of the lines cut at the longest a line may be."""
+
+    def __iter__(self) -> _LineSource:
+        return self
+
+    def __next__(self) -> str:
+        if len(self.taken) >= self._max_record_lines:
+            raise _RunawayRecord
+        if self._back:
+            line = self._back.popleft()
+        else:
+            line = self._text.readline(_MAX_LINE_CHARS + 1)
+            if not line:
+                raise StopIteration
+            if len(line) > _MAX_LINE_CHARS and not line.endswith(("\n", "\r")):
+                # Keep memory bounded: the rest of an overlong line is skipped, and the
+                # record that holds it is quarantined.
+                self.overlong.add(self.first_line + len(self.taken))
+                while True:
+                    rest = self._text.readline(_MAX_LINE_CHARS)
+                    if not rest or rest.endswith(("\n", "\r")):
+                        break
+                line = line[:_MAX_LINE_CHARS] + "\n"
+        self.taken.append(line)
+        return line
+
+    def next_record(self, consumed: int) -> None:
+        """The record took its first ``consumed`` lines; the rest are read again."""
+        self._back.extendleft(reversed(self.taken[consumed:]))
+        self.first_line += consumed
+        self.taken = []
+
+
 def read_csv_stream(
-    stream: IO[bytes], source: str, *, on_bytes: Callable[[int], None] | None = None
+    stream: IO[bytes],
+    source: str,
+    *,
+    on_bytes: Callable[[int], None] | None = None,
+    max_record_lines: int = MAX_RECORD_LINES,
 ) -> Iterator[ReaderItem]:
-    """Read referrals from a flat CSV byte stream (see the module docstring for columns)."""
+    """Read referrals from a flat CSV byte stream (see the module docstring for columns).
+
+    A row that cannot be split into the header's columns is quarantined with its line number:
+    a row with more or fewer fields than the header, a quote that is not closed where the row
+    ends, and a record spanning more than ``max_record_lines`` lines. When such a record ran
+    over several lines (an unclosed quote swallows the rows after it), only its first line is
+    quarantined and the lines after it are read again as rows of their own.
+    """
     counter = _CountingReader(stream)
     text = io.TextIOWrapper(
         io.BufferedReader(counter), encoding="utf-8-sig", errors="surrogateescape", newline=""
     )
     csv.field_size_limit(_MAX_FIELD)
-    reader = csv.DictReader(text)
+    lines = _LineSource(text, max_record_lines)
+    # strict: a quote followed by more text, or a file ending inside quotes, is an error
+    # rather than silently glued into one field.
+    reader = csv.reader(lines, strict=True)
     try:
-        header = reader.fieldnames
-    except csv.Error as exc:
-        yield ReaderItem(source, 0, "line 1", error=f"CSV header cannot be read: {exc}", fatal=True)
+        header = next(reader, None)
+    except (csv.Error, _RunawayRecord) as exc:
+        reason = "a quoted name runs on" if isinstance(exc, _RunawayRecord) else str(exc)
+        yield ReaderItem(
+            source, 0, "line 1", error=f"CSV header cannot be read: {reason}", fatal=True
+        )
         return
     if not header:
         yield ReaderItem(source, 0, "line 1", error="the file is empty: no CSV header", fatal=True)
         return
-    names = [h.strip() if h else "" for h in header]
-    reader.fieldnames = names
+    lines.next_record(len(lines.taken))
+    names = [h.strip() for h in header]
     missing = [c for c in REQUIRED_COLUMNS if c not in names]
     if missing:
         yield ReaderItem(
@@ -228,47 +310,72 @@ def read_csv_stream(
             fatal=True,
         )
         return
+    single_line_columns = [i for i, n in enumerate(names) if n in CSV_COLUMNS]
     index = 0
     while True:
+        problem: str | None = None
         try:
-            row = next(reader)
+            values = next(reader)
         except StopIteration:
             break
-        except csv.Error as exc:
-            yield ReaderItem(
-                source,
-                index,
-                f"line {reader.line_num}",
-                error=f"CSV cannot be read past this line: {exc}",
-                fatal=True,
+        except _RunawayRecord:
+            values = []
+            problem = (
+                f"a quoted field starting on this line runs on over {len(lines.taken) - 1} "
+                "more lines (an unclosed quote)"
             )
-            return
-        location = f"line {reader.line_num}"
-        raw_values = [v for v in row.values() if isinstance(v, str)]
-        raw = json.dumps({k: v for k, v in row.items() if k}, ensure_ascii=False)
+        except csv.Error as exc:
+            values = []
+            problem = (
+                f"a quoted field starting on this line runs on over {len(lines.taken) - 1} "
+                f"more lines (an unclosed quote: {exc})"
+                if len(lines.taken) > 1
+                else f"CSV cannot be read: {exc}"
+            )
+        first, span = lines.first_line, len(lines.taken)
+        location = f"line {first}"
+        line_text = lines.taken[0] if lines.taken else ""
+        if problem is None and not any(v.strip() for v in values):
+            lines.next_record(span)
+            continue  # a blank line
+        if problem is None and len(values) != len(names):
+            problem = f"row has {len(values)} fields, the header {len(names)}"
+        if problem is None and span > 1:
+            runs_on = next(
+                (names[i] for i in single_line_columns if "\n" in values[i] or "\r" in values[i]),
+                None,
+            )
+            if runs_on is not None:
+                problem = f"column {runs_on} runs on over {span - 1} more lines (an unclosed quote)"
+        cut = [n for n in range(first, first + span) if n in lines.overlong]
+        if problem is None and cut:
+            problem = f"line {cut[0]} is longer than {_MAX_LINE_CHARS:,} characters"
         item_index = index
         index += 1
         if on_bytes is not None and index % 256 == 0:
             on_bytes(counter.bytes_read)
-        if None in row:
+        if problem is not None:
+            if span > 1:
+                # Only the line where the record went wrong is taken; the lines it swallowed
+                # are read again as rows of their own.
+                problem += "; the lines after it are read as rows of their own"
+                lines.next_record(1)
+            else:
+                lines.next_record(span)
             yield ReaderItem(
-                source,
-                item_index,
-                location,
-                error=f"row has {len(names) + len(row[None])} fields, the header {len(names)}",
-                raw=raw,
+                source, item_index, location, error=problem, raw=line_text.rstrip("\r\n")
             )
             continue
-        bad = next((v for v in raw_values if any(0xDC80 <= ord(c) <= 0xDCFF for c in v)), None)
-        if bad is not None:
+        lines.next_record(span)
+        row = dict(zip(names, values, strict=True))
+        raw = json.dumps({k: v for k, v in row.items() if k}, ensure_ascii=False)
+        if any(any(0xDC80 <= ord(c) <= 0xDCFF for c in v) for v in values):
             fixed = raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
             yield ReaderItem(
                 source, item_index, location, error="row is not valid UTF-8", raw=fixed
             )
             continue
         cleaned = _clean(row)
-        if not cleaned:
-            continue
         try:
             fields = row_to_fields(cleaned)
             referral = Referral.from_data(fields)

@@ -22,14 +22,19 @@ A report outside an envelope takes its id from the file name when the name is a 
 (``9100001.xml``, first report of the file only) and otherwise a stable id derived from its
 content (``auto-`` and 20 hex digits), so that ingesting the same file again is recognised.
 
-The parser is hardened: any DTD (``<!DOCTYPE``) or entity declaration is refused before libxml2
-sees it, entities are never resolved, nothing is fetched from the network, and each record is
-bounded in elements and nesting depth. Reading is streaming (``iterparse``): every record is
+The parser is hardened: documents are parsed inside one synthetic root element, where a DTD
+(``<!DOCTYPE``, and with it any entity declaration) is not well-formed, so libxml2 itself
+refuses it; entities are never resolved, nothing is fetched from the network, the parser bounds
+nesting depth (256) and each record is bounded in bytes. Text that merely looks like markup (a
+CDATA section quoting a web page's ``<!DOCTYPE html>``) is text and is read. UTF-8 is the default
+encoding; a document starting with a UTF-16 byte-order mark is read as UTF-16. Reading is
+streaming (``iterparse``): every record, and every top-level element that is not one, is
 released once it has been yielded, so memory stays flat whatever the size of the source.
 """
 
 from __future__ import annotations
 
+import codecs
 import io
 import re
 from collections.abc import Callable, Iterator
@@ -63,14 +68,22 @@ _RECORD_TAGS = frozenset({"report", "fileDetails", "referral", "referrals"})
 _STREAM_TAG = "tipwatch-stream"
 _CHUNK = 1 << 16
 _DECL = re.compile(rb"<\?xml\s[^>]*\?>")
-_FORBIDDEN = (b"<!DOCTYPE", b"<!ENTITY", b"<!doctype", b"<!entity")
+_WINDOW = 1 << 18
+"""Bytes of recent parser input kept to name what the parser refused."""
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+class _EncodingError(Exception):
+    """The bytes are not valid in the encoding the byte-order mark names."""
 
 
 class _GuardedStream(io.RawIOBase):
-    """A byte stream that refuses DTDs and wraps concatenated documents in one root.
+    """A byte stream that wraps concatenated documents in one root, for the parser.
 
     XML declarations after the first are removed (so a stream of documents parses as one),
     and the first one is kept ahead of the synthetic root so that a declared encoding holds.
+    Inside that root a DTD is not well-formed, so the parser refuses it. A UTF-16 document
+    (it starts with a byte-order mark) is handed on as UTF-8.
     """
 
     def __init__(self, raw: IO[bytes], max_record_bytes: int) -> None:
@@ -81,11 +94,14 @@ class _GuardedStream(io.RawIOBase):
         self._carry = b""
         self._started = False
         self._finished = False
+        self._decoder: codecs.IncrementalDecoder | None = None
+        self._raw_eof = False
         self.bytes_read = 0
         self.content_seen = False
         self.lines = 1
         self._record_start = 0
-        self._refusal: str | None = None
+        self._window = b""
+        self._window_line = 1
 
     def readable(self) -> bool:
         return True
@@ -99,14 +115,44 @@ class _GuardedStream(io.RawIOBase):
         while not self._pending and not self._finished:
             self._fill()
         n = min(len(view), len(self._pending))
-        view[:n] = self._pending[:n]
-        self.lines += self._pending.count(b"\n", 0, n)
+        handed = self._pending[:n]
+        view[:n] = handed
+        self.lines += handed.count(b"\n")
         self._pending = self._pending[n:]
+        self._window += handed
+        if len(self._window) > 2 * _WINDOW:
+            dropped = len(self._window) - _WINDOW
+            self._window_line += self._window.count(b"\n", 0, dropped)
+            self._window = self._window[dropped:]
         return n
+
+    def text_at(self, line: int, column: int) -> bytes:
+        """Recent parser input around ``line`` and ``column`` (b"" when no longer kept)."""
+        if line < self._window_line:
+            return b""
+        lines = self._window.split(b"\n")
+        if line - self._window_line >= len(lines):
+            return b""
+        text = lines[line - self._window_line]
+        return text[max(0, column - 16) : column + 16]
 
     def mark_record_end(self) -> None:
         """A record has ended: the size bound counts afresh from here."""
         self._record_start = self.bytes_read
+
+    def _read(self) -> bytes:
+        chunk = self._raw.read(_CHUNK)
+        self.bytes_read += len(chunk)
+        self._raw_eof = not chunk
+        return self._transcode(chunk, final=not chunk)
+
+    def _transcode(self, chunk: bytes, *, final: bool = False) -> bytes:
+        if self._decoder is None:
+            return chunk
+        try:
+            return self._decoder.decode(chunk, final=final).encode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _EncodingError(f"bytes that are not valid UTF-16: {exc.reason}") from None
 
     def _fill(self) -> None:
         if self.bytes_read - self._record_start > self._max_record_bytes:
@@ -114,22 +160,15 @@ class _GuardedStream(io.RawIOBase):
                 f"refused: a single record, from byte {self._record_start:,}, spans more than "
                 f"{self._max_record_bytes:,} bytes (or the file is not CyberTipline XML)"
             )
-        chunk = self._raw.read(_CHUNK)
-        self.bytes_read += len(chunk)
-        if self._refusal is not None:
-            # Everything before the refused point has been handed to the parser.
-            raise UnsafeInputError(self._refusal)
         prefix = b""
         if not self._started:
             self._started = True
-            prefix, chunk = self._open(chunk)
+            prefix, chunk = self._open()
+        else:
+            chunk = self._read()
         data = self._carry + chunk
-        refused_at = self._check(data)
-        if refused_at != -1:
-            self._pending = prefix + _DECL.sub(b"", data[:refused_at])
-            self._carry = b""
-            return
-        if not chunk:
+        if self._raw_eof:
+            data += self._transcode(b"", final=True)
             self._pending = prefix + _DECL.sub(b"", data) + f"</{_STREAM_TAG}>".encode()
             self._carry = b""
             self._finished = True
@@ -142,15 +181,22 @@ class _GuardedStream(io.RawIOBase):
         self._pending = prefix + _DECL.sub(b"", data[:cut])
         self._carry = data[cut:]
 
-    def _open(self, chunk: bytes) -> tuple[bytes, bytes]:
+    def _open(self) -> tuple[bytes, bytes]:
         # Read on until the first declaration (if any) is complete.
+        chunk = b""
         while len(chunk) < 4096:
             more = self._raw.read(_CHUNK)
             if not more:
+                self._raw_eof = True
                 break
             self.bytes_read += len(more)
             chunk += more
         head = b""
+        if chunk.startswith(_UTF16_BOMS):
+            self._decoder = codecs.getincrementaldecoder("utf-16")()
+            chunk = self._transcode(chunk)
+            # Handed on as UTF-8: a declaration naming UTF-16 would now be false.
+            chunk = _DECL.sub(b"", chunk.lstrip(), count=1)
         if chunk.startswith(b"\xef\xbb\xbf"):
             chunk = chunk[3:]
         stripped = chunk.lstrip()
@@ -160,21 +206,6 @@ class _GuardedStream(io.RawIOBase):
             chunk = stripped[match.end() :]
         self.content_seen = bool(chunk.strip())
         return head + f"<{_STREAM_TAG}>".encode(), chunk
-
-    def _check(self, data: bytes) -> int:
-        """Position of the first refused marker in ``data``, or -1; remembers the refusal."""
-        first = -1
-        for marker in _FORBIDDEN:
-            pos = data.find(marker)
-            if pos != -1 and (first == -1 or pos < first):
-                first = pos
-                kind = "DTD" if b"DOCTYPE" in marker.upper() else "entity declaration"
-                self._refusal = (
-                    f"refused: the document contains a {kind} ({marker.decode()}). "
-                    "tipwatch does not accept DTDs or entities in XML (they allow "
-                    "entity-expansion and external-entity attacks)"
-                )
-        return first
 
 
 def _raw(el: Any) -> str:
@@ -310,8 +341,9 @@ def read_xml_stream(
     guarded = _GuardedStream(stream, max_record_bytes or MAX_RECORD_BYTES)
     reader = _Reader(source, name_id)
     parser_args: dict[str, Any] = dict(
+        # Every element's end, not only the records': a top-level element that is not a
+        # record is reported and released as soon as it ends, not held until the next record.
         events=("end",),
-        tag=("{*}report", "{*}fileDetails", "{*}referral", "{*}referrals", _STREAM_TAG),
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
@@ -332,10 +364,18 @@ def read_xml_stream(
                 continue
             ptag = parent.tag
             if ptag != _STREAM_TAG:
+                if local_name(ptag) != "referrals":
+                    continue  # nested: inside a record, or inside something else
                 grand = parent.getparent()
-                if local_name(ptag) != "referrals" or grand is None or grand.tag != _STREAM_TAG:
-                    continue  # nested: a report inside its envelope, or inside something else
+                if grand is None or grand.tag != _STREAM_TAG:
+                    continue
             tag = local_name(el.tag)
+            if tag not in _RECORD_TAGS:
+                if type(el.tag) is str:
+                    yield reader.unexpected(el)
+                parent.remove(el)
+                guarded.mark_record_end()
+                continue
             if tag == "referrals":
                 for child in el:
                     if local_name(child.tag) not in _RECORD_TAGS:
@@ -361,10 +401,18 @@ def read_xml_stream(
             yield item
     except UnsafeInputError as exc:
         yield ReaderItem(source, reader.index, "document", error=str(exc), fatal=True)
+    except _EncodingError as exc:
+        yield ReaderItem(
+            source, reader.index, "document", error=f"XML cannot be read: {exc}", fatal=True
+        )
     except etree.XMLSyntaxError as exc:
         line = exc.lineno if exc.lineno else "?"
         message = str(exc.msg if hasattr(exc, "msg") else exc)
+        refused = _refused_declaration(guarded, exc)
         mismatch = re.search(r"tag mismatch: (\S+) line (\d+) and " + _STREAM_TAG, message)
+        if refused is not None:
+            yield ReaderItem(source, reader.index, f"line {line}", error=refused, fatal=True)
+            return
         if "Invalid bytes in character encoding" in message or "not proper UTF-8" in message:
             message = (
                 "bytes that are not valid in the file's encoding (UTF-8 unless the XML "
@@ -397,6 +445,24 @@ def read_xml_stream(
             )
     if on_bytes is not None:
         on_bytes(guarded.bytes_read)
+
+
+def _refused_declaration(guarded: _GuardedStream, exc: etree.XMLSyntaxError) -> str | None:
+    """The refusal to report when the parser stopped at a DTD or entity declaration.
+
+    The parser refuses these (they are not well-formed inside the synthetic root); this only
+    names what it refused, from the input at the position it reports.
+    """
+    line, column = exc.position if exc.position else (0, 0)
+    near = guarded.text_at(line, column).upper()
+    for marker, kind in ((b"<!DOCTYPE", "DTD"), (b"<!ENTITY", "entity declaration")):
+        if marker in near:
+            return (
+                f"refused: the document contains a {kind} ({marker.decode()}) at line {line}. "
+                "tipwatch does not accept DTDs or entities in XML (they allow "
+                "entity-expansion and external-entity attacks)"
+            )
+    return None
 
 
 _NUMERIC_NAME = re.compile(r"^\d{1,19}$")

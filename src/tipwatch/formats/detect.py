@@ -46,7 +46,7 @@ def detect_format(path: Path) -> InputFormat:
     if by_suffix is not None:
         return by_suffix
     with path.open("rb") as fh:
-        head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+        head = _as_utf8(fh.read(4096)).lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith(b"<"):
         return InputFormat.XML
     if head.startswith(b"{"):
@@ -80,6 +80,13 @@ def iter_source_files(paths: Iterable[Path], *, keep_unreadable: bool = False) -
             raise InputError(f"{path}: no such file or folder")
 
 
+def _as_utf8(head: bytes) -> bytes:
+    """The start of a file as UTF-8 when a UTF-16 byte-order mark says it is UTF-16."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return head.decode("utf-16", "ignore").encode("utf-8")
+    return head
+
+
 _REFERRAL_XML = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(report|fileDetails|referrals|referral)[\s>/]")
 _REFERRAL_KEYS = frozenset({"report_id", "incident_type", "incident_time", "reported", "files"})
 
@@ -104,7 +111,7 @@ def not_a_referral_source(path: Path) -> str | None:
         head = fh.read(65536)
     if b"\x00" in head[:8192] and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "binary data, not referral text"
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    text = _as_utf8(head).lstrip(b"\xef\xbb\xbf \t\r\n")
     if not text:
         return "an empty file"
     suffix = path.suffix.lower()
@@ -195,6 +202,22 @@ def reparse_raw(fmt: InputFormat, raw: str, source: str, location: str) -> list[
         return list(jsonl.read_jsonl_stream(io.BytesIO(raw.encode()), source))
     try:
         row = json.loads(raw)
+    except ValueError:
+        row = None
+    if not isinstance(row, dict):
+        # The quarantine keeps a row it could split into columns as a JSON object; anything
+        # else is the line itself, which cannot be read without the rest of the file.
+        return [
+            ReaderItem(
+                source,
+                0,
+                location,
+                error="the CSV line cannot be split into the header's columns: fix the file "
+                "and ingest it again",
+                raw=raw,
+            )
+        ]
+    try:
         fields = csv_flat.row_to_fields(row)
         from tipwatch.models import Referral
 

@@ -44,6 +44,7 @@ def ingest(
     progress: ProgressCallback | None = None,
     max_xml_record_bytes: int | None = None,
     max_jsonl_line_bytes: int | None = None,
+    max_bad_record_share: float | None = None,
 ) -> IngestSummary:
     """Read referral files and folders into the store (committed batch by batch).
 
@@ -60,6 +61,7 @@ def ingest(
             progress=progress,
             max_xml_record_bytes=max_xml_record_bytes,
             max_jsonl_line_bytes=max_jsonl_line_bytes,
+            max_bad_record_share=max_bad_record_share,
         )
         work.detail = (
             f"{summary.ingested} ingested, {summary.duplicates} duplicates, "

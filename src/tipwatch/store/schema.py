@@ -161,7 +161,8 @@ quarantine = Table(
     Column("resolved_at", DateTime),
     Column("note", Text),
     Index("ix_quarantine_status", "status"),
-    Index("ix_quarantine_source_file", "source_file"),
+    # A run over a source again finds its earlier rows by record: (source, record) ranges.
+    Index("ix_quarantine_source_record", "source_file", "record_index"),
 )
 
 ingest_runs = Table(
