@@ -12,9 +12,8 @@ beside it as the file grows (linear time), and the peak memory should not grow w
     python benchmarks/quarantine.py --max-bad-share 1.0       # quarantine all, refuse none
     python benchmarks/quarantine.py --once ...                # skip the second run over a file
 
-The second run over a file (``seconds_again``) looks up the earlier entries once per batch; its
-cost grows with the square of the bad records until the quarantine has an index on
-(source_file, record_index).
+The second run over a file (``seconds_again``) looks up the earlier entries once per batch, a
+range of records at a time on the quarantine's (source_file, record_index) index: linear too.
 
 With the default share limit a file of nothing but bad records is refused after its first
 records; ``--max-bad-share 1.0`` makes every record go to the quarantine instead.
