@@ -139,7 +139,8 @@ def _print_demo(report: Any) -> None:
     console.print(
         f"\nAssessment: [bold]{report.assessment}[/]\nPackage for NL: {report.package}\n"
         f"Truth: {report.files.truth}  Store: {report.out / 'tipwatch.db'}\n"
-        f"Next: tipwatch queue --db {report.out / 'tipwatch.db'} --country NL"
+        f"Next: tipwatch referrals list --db {report.out / 'tipwatch.db'} --country NL, "
+        f"tipwatch audit list --db {report.out / 'tipwatch.db'}"
     )
 
 
