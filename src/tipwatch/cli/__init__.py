@@ -189,8 +189,25 @@ def _stage_progress(*, enabled: bool = True) -> tuple[Progress, Callable[[str, i
     return progress, on_progress
 
 
+# Never broken across lines: what a user reads as one token or types into the next command
+# (ids, times, codes, an incident type's short name, an audit action). Free text folds.
 _UNBROKEN_COLUMNS = frozenset(
-    {"report_id", "incident_time", "id", "location", "status", "country", "file_count", "day"}
+    {
+        "report_id",
+        "incident_time",
+        "incident_type",
+        "id",
+        "location",
+        "status",
+        "country",
+        "attributed_country",
+        "file_count",
+        "day",
+        "at",
+        "action",
+        "actor",
+        "outcome",
+    }
 )
 _HEADERS = {"file_count": "files", "report_id": "report id"}
 

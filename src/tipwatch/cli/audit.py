@@ -71,13 +71,13 @@ def audit_list(
         rows = [e.as_dict() for e in events]
         if fmt is OutputFormat.TABLE:
             for row in rows:
-                row["at"] = str(row["at"])[:19]
+                row["at"] = str(row["at"])[:16]  # ISO 8601 to the minute
                 ids = row.get("object_ids") or []
                 row["objects"] = ", ".join(ids[:3]) + (f" +{len(ids) - 3}" if len(ids) > 3 else "")
         _emit(
             rows,
             fmt,
-            ("id", "at", "actor", "role", "action", "objects", "outcome", "detail")
+            ("id", "at", "actor", "action", "objects", "outcome", "detail")
             if fmt is OutputFormat.TABLE
             else list(rows[0].keys())
             if rows
