@@ -259,6 +259,11 @@ def _emit(rows: Sequence[dict[str, Any]], fmt: OutputFormat, columns: Sequence[s
         return
     # No vertical rules: the columns then fit an 80-column terminal. Cells are Text, so user
     # data is never read as Rich markup.
+    cells = [[plain(_cell(row.get(c))) for c in columns] for row in rows]
+    shown = _fitting_columns(list(columns), cells, console.width)
+    left_out = [c for c in columns if c not in shown]
+    cells = [[cell for c, cell in zip(columns, line, strict=True) if c in shown] for line in cells]
+    columns = shown
     table = Table(show_lines=False, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
     for col in columns:
         table.add_column(
@@ -266,11 +271,42 @@ def _emit(rows: Sequence[dict[str, Any]], fmt: OutputFormat, columns: Sequence[s
             overflow="fold",
             no_wrap=col in _UNBROKEN_COLUMNS,
         )
-    for row in rows:
-        table.add_row(*(Text(plain(_cell(row.get(c)))) for c in columns))
+    for line in cells:
+        table.add_row(*(Text(cell) for cell in line))
+    captions = []
     if any(str(row.get("report_id", "")).endswith(" !") for row in rows):
-        table.caption = "! escalated to high priority by the sender"
+        captions.append("! escalated to high priority by the sender")
+    if left_out:
+        captions.append(
+            f"not shown at this width: {', '.join(c.replace('_', ' ') for c in left_out)} "
+            "(all columns with --format csv or json)"
+        )
+    table.caption = "\n".join(captions) or None
     console.print(table)
+
+
+_FOLDED_MIN = 8
+"""The narrowest a column of free text gets before columns are left out instead."""
+
+
+def _fitting_columns(columns: list[str], cells: list[list[str]], width: int) -> list[str]:
+    """The columns that fit ``width`` with every unbroken column whole: the rightmost (the
+    least important) are left out first, never the first column (the object's id)."""
+
+    def needed(cols: list[str]) -> int:
+        # Between columns, padding and the (blank) rule take 3 characters; the edges 2.
+        total = 3 * (len(cols) - 1) + 2
+        for col in cols:
+            i = columns.index(col)
+            header = len(_HEADERS.get(col, col))
+            longest = max([header, *(len(line[i]) for line in cells)])
+            total += longest if col in _UNBROKEN_COLUMNS else min(longest, _FOLDED_MIN)
+        return total
+
+    shown = list(columns)
+    while len(shown) > 1 and needed(shown) > width:
+        shown.pop()
+    return shown
 
 
 def _show(doc: dict[str, Any], fmt: ObjectFormat) -> None:

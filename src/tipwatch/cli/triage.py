@@ -239,7 +239,7 @@ def queue_command(
         rows = [e.as_dict() for e in entries]
         if fmt is OutputFormat.TABLE:
             for row in rows:
-                row["incident_time"] = str(row["incident_time"])[:16]
+                row["incident_time"] = str(row["incident_time"]).replace(" ", "T")[:16]
                 row["score"] = f"{row['score']:g}"
                 row["country"] = f"{row['country']} {row['confidence'] or 0:.2f}"
             if not rows:
