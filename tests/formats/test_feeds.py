@@ -100,9 +100,7 @@ def test_the_date_range_ends_with_the_year_after_today() -> None:
 
 def test_the_range_ends_are_accepted(tmp_path: Path) -> None:
     path = tmp_path / "metric.csv"
-    path.write_text(
-        f"date,country,metric,value\n1990-01-01,NL,calls,1e15\n{LATEST},NL,calls,0\n"
-    )
+    path.write_text(f"date,country,metric,value\n1990-01-01,NL,calls,1e15\n{LATEST},NL,calls,0\n")
     read = read_feed(path, "metric")
     assert read.problems == []
     assert [(v.period_start, v.value) for v in read.values] == [
