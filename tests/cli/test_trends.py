@@ -153,6 +153,9 @@ def test_alerts_apply_dates_and_countries_to_every_alert(db_url: str, tmp_path: 
     code, out = invoke("alerts", "--metric", "calls", "--db", db_url, "--format", "csv")
     assert code == 0 and out.splitlines()[0].startswith("start,end,days,country,kind,level")
     assert "AT,gap" in out
+    code, out = invoke("alerts", "--metric", "calls", "--db", db_url, "--country", "AT")
+    assert code == 0 and "Surge alerts (" in out and " episodes;" in out
+    assert "2020-01-21   2020-01-23   3      AT        gap" in out
 
 
 def test_absurd_feed_rows_are_refused_and_alerts_stay_quick(db_url: str, tmp_path: Path) -> None:

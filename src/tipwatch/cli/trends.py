@@ -361,22 +361,19 @@ def alerts(
                 ),
             )
             return
-        console.print(f"[bold]Surge alerts[/] ({len(rows)} episodes)")
-        _emit(
-            rows,
-            fmt,
-            (
-                "start",
-                "end",
-                "days",
-                "country",
-                "level",
-                "peak_day",
-                "peak_observed",
-                "peak_expected",
-                "q_value",
-            ),
+        console.print(
+            f"[bold]Surge alerts[/] ({len(rows)} episodes; peak: the day most above "
+            "expectation, observed vs expected)"
         )
+        # The peak in one cell, so that the table fits an 80-column terminal.
+        table_rows = [
+            {
+                **r,
+                "peak": f"{e.peak_day:%d %b}: {e.peak_observed:,.0f} vs {e.peak_expected:,.0f}",
+            }
+            for r, e in zip(rows, result.surge, strict=True)
+        ]
+        _emit(table_rows, fmt, ("start", "end", "country", "level", "peak", "q_value"))
         if quality:
             console.print(f"[bold]Data-quality alerts[/] ({len(quality_rows)} episodes)")
             _emit(quality_rows, fmt, ("start", "end", "days", "country", "kind", "detail"))
