@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -78,10 +79,109 @@ def test_signals_events_trends_alerts(db_url: str, tmp_path: Path) -> None:
     flagged = {a["country"] for a in alerts}
     assert {"AT", "BE", "DK"} <= flagged
     assert all(
-        date.fromisoformat(a["day"]) >= date(2020, 3, 1) for a in alerts if a["country"] != "SE"
+        date.fromisoformat(a["start"]) >= date(2020, 3, 1) for a in alerts if a["country"] != "SE"
     )
     code, out = invoke("trends", "--metric", "nothing", "--db", db_url)
     assert code == 65 and "no data for nothing" in out
+
+
+def _import_with_a_gap(db_url: str, tmp_path: Path) -> None:
+    """The four countries' feed, with AT's 21-23 January left out (a gap), imported."""
+    path = tmp_path / "calls.csv"
+    write_metric_feed(path)
+    gap = {f"2020-01-{d},AT," for d in (21, 22, 23)}
+    lines = [ln for ln in path.read_text().splitlines() if ln[:14] not in gap]
+    path.write_text("\n".join(lines) + "\n")
+    code, out = invoke("signals", "import", str(path), "--feed", "metric", "--db", db_url)
+    assert code == 0 and "597 value(s) stored" in out, out
+
+
+def test_alerts_are_episodes_of_consecutive_days(db_url: str, tmp_path: Path) -> None:
+    _import_with_a_gap(db_url, tmp_path)
+    code, out = invoke("alerts", "--metric", "calls", "--db", db_url, "--format", "json")
+    assert code == 0, out
+    found = json.loads(out)
+    surge = found["surge"]
+    assert {"AT", "BE", "DK"} <= {e["country"] for e in surge}
+    for e in surge:
+        start, end = date.fromisoformat(e["start"]), date.fromisoformat(e["end"])
+        assert e["days"] == (end - start).days + 1 >= 1
+        assert start <= date.fromisoformat(e["peak_day"]) <= end
+        assert e["level"] in ("red", "yellow") and e["peak_observed"] > e["peak_expected"]
+    # Episodes of one country neither touch nor overlap: touching days would be one episode.
+    for c in {e["country"] for e in surge}:
+        spans = sorted(
+            (date.fromisoformat(e["start"]), date.fromisoformat(e["end"]))
+            for e in surge
+            if e["country"] == c
+        )
+        assert all((b[0] - a[1]).days >= 2 for a, b in pairwise(spans))
+    # A surge of several weeks is few episodes, not one row a day.
+    assert any(e["days"] >= 3 for e in surge)
+    # The three missing days of AT are one data-quality episode.
+    assert [
+        (q["country"], q["kind"], q["start"], q["end"], q["days"]) for q in found["data_quality"]
+    ] == [("AT", "gap", "2020-01-21", "2020-01-23", 3)]
+
+
+def test_alerts_apply_dates_and_countries_to_every_alert(db_url: str, tmp_path: Path) -> None:
+    _import_with_a_gap(db_url, tmp_path)
+    args = ("alerts", "--metric", "calls", "--db", db_url, "--format", "json")
+    code, out = invoke(*args, "--since", "2020-03-01")
+    assert code == 0, out
+    found = json.loads(out)
+    # The January gap is before the dates asked for: it is not listed.
+    assert found["data_quality"] == []
+    assert found["surge"] and all(e["start"] >= "2020-03-01" for e in found["surge"])
+    code, out = invoke(*args, "--until", "2020-01-22")
+    found = json.loads(out)
+    assert [(q["start"], q["end"]) for q in found["data_quality"]] == [("2020-01-21", "2020-01-22")]
+    assert all(e["end"] <= "2020-01-22" for e in found["surge"])
+    code, out = invoke(*args, "--country", "BE,dk")
+    found = json.loads(out)
+    assert {e["country"] for e in found["surge"]} == {"BE", "DK"}
+    assert found["data_quality"] == []
+    code, out = invoke(*args, "--country", "AT")
+    found = json.loads(out)
+    assert {e["country"] for e in found["surge"]} == {"AT"}
+    assert [q["country"] for q in found["data_quality"]] == ["AT"]
+    code, out = invoke(*args, "--country", "XX")
+    assert code != 0 and "unknown country code 'XX'" in out
+    code, out = invoke(*args, "--since", "2020-03-02", "--until", "2020-03-01")
+    assert code != 0 and "after their end" in out
+    # The table and CSV say the same episodes.
+    code, out = invoke("alerts", "--metric", "calls", "--db", db_url, "--format", "csv")
+    assert code == 0 and out.splitlines()[0].startswith("start,end,days,country,kind,level")
+    assert "AT,gap" in out
+    code, out = invoke("alerts", "--metric", "calls", "--db", db_url, "--country", "AT")
+    assert code == 0 and "Surge alerts (" in out and " episodes;" in out
+    assert "2020-01-21   2020-01-23   3      AT        gap" in out
+
+
+def test_absurd_feed_rows_are_refused_and_alerts_stay_quick(db_url: str, tmp_path: Path) -> None:
+    import time
+
+    path = tmp_path / "calls.csv"
+    write_metric_feed(path)
+    hostile = [
+        "0001-01-01,AT,calls,3",
+        "9999-12-31,AT,calls,3",
+        "1900-06-01,BE,calls,3",
+        "2020-07-01,BE,calls,1e308",
+        "2020-07-02,BE,calls,nan",
+        "2020-07-03,BE,calls,-inf",
+        "2020-07-04,BE,calls,-5",
+    ]
+    path.write_text(path.read_text() + "\n".join(hostile) + "\n")
+    code, out = invoke("signals", "import", str(path), "--feed", "metric", "--db", db_url)
+    assert code == 0 and "600 value(s) stored, 7 row(s) refused" in out, out
+    for line in range(602, 609):
+        assert f"line {line}:" in out
+    began = time.perf_counter()
+    code, out = invoke("alerts", "--metric", "calls", "--db", db_url, "--format", "json")
+    assert code == 0, out
+    assert time.perf_counter() - began < 20
+    assert json.loads(out)["surge"]
 
 
 def test_changepoints_command(tmp_path: Path) -> None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
 from tipwatch.errors import InputError
-from tipwatch.formats.feeds import FeedRowError, FeedValue, read_feed
+from tipwatch.formats.feeds import FeedRowError, FeedValue, latest_date, read_feed
+
+LATEST = date(date.today().year + 1, 12, 31)
 
 BLOCKED = """date,country,provider,method,list_name,list_size,requests_blocked,unique_clients
 2020-04-01,GB,isp-a,http-proxy,iwf,5700,300000,1200
@@ -63,6 +65,16 @@ def test_blocked_rows_become_typed_values(tmp_path: Path) -> None:
         ("2020-03-01,NL,,3,day", "metric must be a name of 1 to 120 characters"),
         ("2020-03-01,NL,calls,,day", "value is empty"),
         ("2020-03-01,NL,calls,inf,day", "value must be zero or more, got 'inf'"),
+        ("2020-03-01,NL,calls,-inf,day", "value must be zero or more, got '-inf'"),
+        ("2020-03-01,NL,calls,nan,day", "value must be zero or more, got 'nan'"),
+        ("2020-03-01,NL,calls,-1,day", "value must be zero or more, got '-1'"),
+        ("2020-03-01,NL,calls,1e308,day", "value must be at most 1e+15, got '1e308'"),
+        ("1989-12-31,NL,calls,3,day", f"date must be from 1990-01-01 to {LATEST}, got 1989-12-31"),
+        ("0001-01-01,NL,calls,3,day", f"date must be from 1990-01-01 to {LATEST}, got 0001-01-01"),
+        (
+            f"{LATEST + timedelta(days=1)},NL,calls,3,day",
+            f"date must be from 1990-01-01 to {LATEST}, got {LATEST + timedelta(days=1)}",
+        ),
     ],
 )
 def test_each_bad_row_names_its_line_and_problem(tmp_path: Path, row: str, problem: str) -> None:
@@ -79,3 +91,19 @@ def test_an_unknown_feed_is_refused(tmp_path: Path) -> None:
     path.write_text("date\n")
     with pytest.raises(InputError, match="unknown feed 'weather'"):
         read_feed(path, "weather")
+
+
+def test_the_date_range_ends_with_the_year_after_today() -> None:
+    assert latest_date(date(2026, 1, 1)) == date(2027, 12, 31)
+    assert latest_date(date(2026, 12, 31)) == date(2027, 12, 31)
+
+
+def test_the_range_ends_are_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "metric.csv"
+    path.write_text(f"date,country,metric,value\n1990-01-01,NL,calls,1e15\n{LATEST},NL,calls,0\n")
+    read = read_feed(path, "metric")
+    assert read.problems == []
+    assert [(v.period_start, v.value) for v in read.values] == [
+        (date(1990, 1, 1), 1e15),
+        (LATEST, 0.0),
+    ]

@@ -10,7 +10,15 @@ import pytest
 
 from tipwatch.errors import InsufficientDataError
 from tipwatch.store import Store
-from tipwatch.trends.alerts import benjamini_hochberg, quality_alerts, surge_alerts
+from tipwatch.trends.alerts import (
+    Alert,
+    QualityAlert,
+    benjamini_hochberg,
+    quality_alerts,
+    quality_episodes,
+    surge_alerts,
+    surge_episodes,
+)
 from tipwatch.trends.analysis import DailySeries, detect_change, surge_factor
 from tipwatch.trends.signals import import_feed, signal_series
 from tipwatch.trends.simulate import quiet_scenario, simulate_counts, surge_scenario
@@ -134,3 +142,48 @@ def test_dominant_service_and_viral_batch_from_the_store(store: Store, tmp_path:
     # the viral day is also one service's day (40 of its 52 referrals): both are flagged
     assert {day for kind, day in alerts if kind == "dominant-service"} == {burst, viral_day}
     assert {kind for kind, _ in alerts} <= {"dominant-service", "viral-batch"}
+
+
+def _alert(country: str, day: date, observed: float, level: str = "yellow") -> Alert:
+    return Alert(country, "calls", day, observed, 10.0, 20.0, 1e-4, 1e-3, level)
+
+
+def test_consecutive_surge_days_are_one_episode() -> None:
+    d = date(2020, 3, 1)
+    alerts = [
+        _alert("NL", d, 30),
+        _alert("BE", d + timedelta(days=1), 25),
+        _alert("NL", d + timedelta(days=1), 50, "red"),
+        _alert("NL", d + timedelta(days=2), 40),
+        # a day without an alert ends the episode
+        _alert("NL", d + timedelta(days=4), 22),
+    ]
+    episodes = surge_episodes(alerts)
+    assert [(e.country, e.start, e.end, e.days, e.level, e.peak_day) for e in episodes] == [
+        ("NL", d, d + timedelta(days=2), 3, "red", d + timedelta(days=1)),
+        ("BE", d + timedelta(days=1), d + timedelta(days=1), 1, "yellow", d + timedelta(days=1)),
+        ("NL", d + timedelta(days=4), d + timedelta(days=4), 1, "yellow", d + timedelta(days=4)),
+    ]
+    first = episodes[0]
+    assert (first.observed, first.expected, first.peak_observed) == (120.0, 30.0, 50.0)
+    assert "from 01 Mar 2020 to 03 Mar 2020 (3 days)" in first.explain()
+    assert surge_episodes([]) == []
+
+
+def test_consecutive_quality_alerts_of_one_kind_are_one_episode() -> None:
+    d = date(2020, 1, 21)
+    alerts = [
+        QualityAlert("AT", d, "gap", "no data where about 150 were expected (an outage?)"),
+        QualityAlert("AT", d + timedelta(days=1), "gap", "no data"),
+        QualityAlert("AT", d + timedelta(days=1), "viral-batch", "9 of 20"),
+        QualityAlert("all", d, "service-outage", "svc-a sent no referrals (usually about 9)"),
+        QualityAlert("all", d + timedelta(days=1), "service-outage", "svc-b sent no referrals"),
+    ]
+    episodes = quality_episodes(alerts)
+    assert [(e.country, e.kind, e.start, e.end, e.days) for e in episodes] == [
+        ("AT", "gap", d, d + timedelta(days=1), 2),
+        ("all", "service-outage", d, d, 1),
+        ("AT", "viral-batch", d + timedelta(days=1), d + timedelta(days=1), 1),
+        ("all", "service-outage", d + timedelta(days=1), d + timedelta(days=1), 1),
+    ]
+    assert episodes[0].detail.startswith("2 days; the first: no data where about 150")

@@ -282,6 +282,9 @@ def alerts(
     metric: Annotated[str, typer.Option(help="The metric (see `signals show --help`).")] = (
         "referrals"
     ),
+    country: Annotated[
+        str | None, typer.Option(help="Only these countries (ISO codes, comma-separated).")
+    ] = None,
     since: Annotated[str | None, typer.Option(help="Alerts from this day (included).")] = None,
     until: Annotated[str | None, typer.Option(help="Alerts up to this day (included).")] = None,
     quality: Annotated[
@@ -290,9 +293,11 @@ def alerts(
     db: DbOption = None,
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
-    """Daily surge alerts (yellow, red), false-discovery controlled across countries.
+    """Surge alerts (yellow, red), false-discovery controlled across countries, one row per
+    episode (consecutive alerted days of a country: start, end, peak, level).
 
-    Data-quality alerts (gaps, a dominant service, viral batches) are listed apart.
+    Data-quality alerts (gaps, a dominant service, viral batches, outages) are listed apart,
+    as episodes too. The dates and countries chosen apply to both.
     """
 
     def body() -> None:
@@ -301,54 +306,77 @@ def alerts(
                 _open(db),
                 _actor(),
                 metric=metric,
+                countries=[c.strip() for c in country.split(",") if c.strip()] if country else None,
                 since=_day(since, "--since"),
                 until=_day(until, "--until"),
                 quality=quality,
             )
-        found = result.surge
         rows = [
             {
-                "day": a.day,
-                "country": a.country,
-                "level": a.level,
-                "observed": a.observed,
-                "expected": round(a.expected, 1),
-                "threshold": a.threshold,
-                "q_value": float(f"{a.q_value:.3g}"),
+                "start": e.start,
+                "end": e.end,
+                "days": e.days,
+                "country": e.country,
+                "metric": e.metric,
+                "level": e.level,
+                "peak_day": e.peak_day,
+                "peak_observed": e.peak_observed,
+                "peak_expected": round(e.peak_expected, 1),
+                "q_value": float(f"{e.q_value:.3g}"),
             }
-            for a in found
+            for e in result.surge
         ]
         quality_rows = [
-            {"day": q.day, "country": q.country, "kind": q.kind, "detail": q.detail}
+            {
+                "start": q.start,
+                "end": q.end,
+                "days": q.days,
+                "country": q.country,
+                "kind": q.kind,
+                "detail": q.detail,
+            }
             for q in result.data_quality
         ]
         if fmt is OutputFormat.JSON:
             _json_out({"surge": rows, "data_quality": quality_rows})
             return
         if fmt is OutputFormat.CSV:
-            # One table: surge alerts, then data-quality alerts, told apart by their kind.
+            # One table: surge episodes, then data-quality episodes, told apart by their kind.
             rows = [{"kind": "surge", **r} for r in rows] + quality_rows
             _emit(
                 rows,
                 fmt,
                 (
-                    "day",
+                    "start",
+                    "end",
+                    "days",
                     "country",
                     "kind",
                     "level",
-                    "observed",
-                    "expected",
-                    "threshold",
+                    "peak_day",
+                    "peak_observed",
+                    "peak_expected",
                     "q_value",
                     "detail",
                 ),
             )
             return
-        console.print(f"[bold]Surge alerts[/] ({len(rows)})")
-        _emit(rows, fmt, ("day", "country", "level", "observed", "expected", "q_value"))
+        console.print(
+            f"[bold]Surge alerts[/] ({len(rows)} episodes; peak: the day most above "
+            "expectation, observed vs expected)"
+        )
+        # The peak in one cell, so that the table fits an 80-column terminal.
+        table_rows = [
+            {
+                **r,
+                "peak": f"{e.peak_day:%d %b}: {e.peak_observed:,.0f} vs {e.peak_expected:,.0f}",
+            }
+            for r, e in zip(rows, result.surge, strict=True)
+        ]
+        _emit(table_rows, fmt, ("start", "end", "country", "level", "peak", "q_value"))
         if quality:
-            console.print(f"[bold]Data-quality alerts[/] ({len(quality_rows)})")
-            _emit(quality_rows, fmt, ("day", "country", "kind", "detail"))
+            console.print(f"[bold]Data-quality alerts[/] ({len(quality_rows)} episodes)")
+            _emit(quality_rows, fmt, ("start", "end", "days", "country", "kind", "detail"))
 
     _run(body)
 

@@ -21,7 +21,18 @@ from typing import Any
 from tipwatch.countries import require_country
 from tipwatch.errors import InputError
 
-__all__ = ["FEEDS", "MAX_ROWS", "PERIODS", "FeedFile", "FeedRowError", "FeedValue", "read_feed"]
+__all__ = [
+    "EARLIEST_DATE",
+    "FEEDS",
+    "MAX_ROWS",
+    "MAX_VALUE",
+    "PERIODS",
+    "FeedFile",
+    "FeedRowError",
+    "FeedValue",
+    "latest_date",
+    "read_feed",
+]
 
 FEEDS: dict[str, dict[str, Any]] = {
     "blocked": {
@@ -56,6 +67,20 @@ PERIODS = ("day", "week", "month")
 
 MAX_ROWS = 5_000_000
 """More rows than this in one file is refused."""
+
+EARLIEST_DATE = date(1990, 1, 1)
+"""A row dated before this is refused: no feed tipwatch reads goes back further, and a date
+such as 0001-01-01 would make every daily series millions of days long."""
+
+MAX_VALUE = 1e15
+"""A value above this is refused: no daily count comes near it, and sums of values such as
+1e308 overflow to infinity (above 2^53, about 9e15, whole numbers are no longer exact)."""
+
+
+def latest_date(today: date | None = None) -> date:
+    """The last date a feed row may carry: 31 December of the year after ``today``."""
+    today = today or date.today()
+    return date(today.year + 1, 12, 31)
 
 
 @dataclass(frozen=True)
@@ -102,7 +127,10 @@ class _RowProblem(Exception):
 
 
 def read_feed(path: Path, feed: str) -> FeedFile:
-    """Read the feed file ``path`` of kind ``feed`` (``blocked``, ``helpline`` or ``metric``)."""
+    """Read the feed file ``path`` of kind ``feed`` (``blocked``, ``helpline`` or ``metric``).
+
+    A row dated before :data:`EARLIEST_DATE` or after :func:`latest_date`, or with a value that
+    is not a finite number from 0 to :data:`MAX_VALUE`, is refused with its line."""
     if feed not in FEEDS:
         raise InputError(f"unknown feed {feed!r}; one of {', '.join(FEEDS)}")
     spec = FEEDS[feed]
@@ -124,6 +152,7 @@ def read_feed(path: Path, feed: str) -> FeedFile:
             f"(needs {', '.join(spec['required'])})"
         )
     result = FeedFile(feed, str(path))
+    latest = latest_date()
     seen: dict[tuple[Any, ...], int] = {}
     try:
         for line, raw in enumerate(reader, start=2):
@@ -131,7 +160,7 @@ def read_feed(path: Path, feed: str) -> FeedFile:
                 raise InputError(f"{path}: more than {MAX_ROWS:,} rows")
             result.rows += 1
             try:
-                result.values.extend(_feed_row(raw, spec, feed, seen, line))
+                result.values.extend(_feed_row(raw, spec, feed, seen, line, latest))
             except _RowProblem as exc:
                 result.problems.append(FeedRowError(f"{path}, line {line}", line, str(exc)))
     except csv.Error as exc:
@@ -147,6 +176,8 @@ def _number(text: str, column: str, *, integer: bool = False) -> float:
         raise _RowProblem(f"{column} is not a number: {text[:40]!r}") from None
     if not math.isfinite(value) or value < 0:
         raise _RowProblem(f"{column} must be zero or more, got {text[:40]!r}")
+    if value > MAX_VALUE:
+        raise _RowProblem(f"{column} must be at most {MAX_VALUE:.0e}, got {text[:40]!r}")
     if integer and value != int(value):
         raise _RowProblem(f"{column} must be a whole number, got {text[:40]!r}")
     return value
@@ -167,6 +198,7 @@ def _feed_row(
     feed: str,
     seen: dict[tuple[Any, ...], int],
     line: int,
+    latest: date,
 ) -> list[FeedValue]:
     if None in raw:
         raise _RowProblem("more cells than columns")
@@ -175,6 +207,8 @@ def _feed_row(
         day = date.fromisoformat(cells["date"])
     except ValueError:
         raise _RowProblem(f"date must be YYYY-MM-DD, got {cells['date'][:30]!r}") from None
+    if not EARLIEST_DATE <= day <= latest:
+        raise _RowProblem(f"date must be from {EARLIEST_DATE} to {latest}, got {day}")
     code = _country(cells["country"])
     period = cells.get("period") or "day"
     if period not in PERIODS:

@@ -22,7 +22,7 @@ from tipwatch.errors import InputError, InsufficientDataError
 from tipwatch.store import Store
 from tipwatch.store.signals import signal_dimensions
 from tipwatch.trends.alerts import quality_alerts, surge_alerts
-from tipwatch.trends.analysis import DailySeries, detect_change, peak, surge_factor
+from tipwatch.trends.analysis import DailySeries, day_span, detect_change, peak, surge_factor
 from tipwatch.trends.countries import (
     AlignmentResult,
     CountryTrend,
@@ -231,7 +231,9 @@ def _findings(
         if overall.peak is not None:
             p = overall.peak
             text += (
-                f"; the total peaked on {p.date:%d %B} (95% interval {p.low:%d %b}-{p.high:%d %b})"
+                f"; the total peaked on {p.date:%d %B}"
+                + (f" {p.date:%Y}" if p.low.year != p.high.year else "")
+                + f" (95% interval {day_span(p.low, p.high, p.date)})"
             )
             numbers.update(peak=p.date, peak_low=p.low, peak_high=p.high)
         out.append(Finding(text + ".", 100.0, numbers))

@@ -13,7 +13,7 @@ from tipwatch.store import Store
 
 if TYPE_CHECKING:
     from tipwatch.formats.series_csv import ValueSeries
-    from tipwatch.trends.alerts import Alert, QualityAlert
+    from tipwatch.trends.alerts import Alert, QualityAlert, QualityEpisode, SurgeEpisode
     from tipwatch.trends.analysis import DailySeries
     from tipwatch.trends.changepoints import Change
     from tipwatch.trends.countries import AlignmentResult, CountryTrend
@@ -187,8 +187,12 @@ def trends(
 
 @dataclass
 class AlertsResult:
-    surge: list[Alert]
-    data_quality: list[QualityAlert]
+    """Surge alerts and, apart, data-quality alerts, each day and merged into episodes."""
+
+    surge: list[SurgeEpisode]
+    data_quality: list[QualityEpisode]
+    surge_days: list[Alert] = field(default_factory=list)
+    data_quality_days: list[QualityAlert] = field(default_factory=list)
 
 
 def alerts(
@@ -196,21 +200,56 @@ def alerts(
     actor: Actor,
     *,
     metric: str = "referrals",
+    countries: list[str] | None = None,
     since: date | None = None,
     until: date | None = None,
     quality: bool = True,
 ) -> AlertsResult:
-    """Surge alerts (false-discovery controlled) and, apart, data-quality alerts."""
-    from tipwatch.trends.alerts import quality_alerts, surge_alerts
+    """Surge alerts (false-discovery controlled) and, apart, data-quality alerts, from
+    ``since`` to ``until`` (inclusive) for ``countries`` (default: all).
+
+    The false-discovery control runs across every country of the metric, so that a country's
+    alerts do not depend on which countries were asked for; an outage of a reporting service
+    (country ``all``) is kept whichever countries were asked for."""
+    from tipwatch.countries import require_country
+    from tipwatch.errors import InputError
+    from tipwatch.trends.alerts import (
+        quality_alerts,
+        quality_episodes,
+        surge_alerts,
+        surge_episodes,
+    )
     from tipwatch.trends.signals import series_of
+
+    if since is not None and until is not None and since > until:
+        raise InputError(
+            f"the alerts' start ({since}) is after their end ({until})",
+            hint="give a start on or before the end",
+        )
+    wanted = None if not countries else {require_country(c, "country") for c in countries}
+
+    def chosen(country: str, day: date) -> bool:
+        return (
+            (wanted is None or country in wanted or country == "all")
+            and (since is None or day >= since)
+            and (until is None or day <= until)
+        )
 
     with unit(store, actor, "trends.read", object_type="signal", object_ids=[metric], writes=False):
         data = series_of(store, metric, attributed_only=True)
-        found = surge_alerts(data, start=since, end=until)
+        found = [a for a in surge_alerts(data, start=since, end=until) if chosen(a.country, a.day)]
         quality_found = (
-            quality_alerts(store if metric == "referrals" else None, data) if quality else []
+            [
+                a
+                for a in quality_alerts(store if metric == "referrals" else None, data)
+                if chosen(a.country, a.day)
+            ]
+            if quality
+            else []
         )
-    return AlertsResult(found, quality_found)
+    return AlertsResult(
+        surge_episodes(found), quality_episodes(quality_found), found, quality_found
+    )
 
 
 def changepoints(
@@ -221,11 +260,32 @@ def changepoints(
     penalty: float = 3.0,
     min_size: int = 5,
 ) -> tuple[ValueSeries, list[Change]]:
-    """Changes of level in a numeric series read from a CSV file (no store involved)."""
+    """Changes of level in a numeric series read from a CSV file (no store involved).
+
+    Counts (whole numbers, none negative) are analysed on the square-root scale, so that busy
+    and quiet stretches weigh alike; the levels before and after each change are given back
+    on the scale of the data."""
+    import dataclasses
+
+    import numpy as np
+
     from tipwatch.formats.series_csv import read_value_series
     from tipwatch.trends.changepoints import detect_changes
 
     authorise(actor, "trends.read")
     data = read_value_series(path, column)
-    changes, _ = detect_changes(data.values, penalty=penalty, min_size=min_size)
-    return data, list(changes)
+    values = np.asarray(data.values, dtype=np.float64)
+    counts = bool(len(values)) and bool(np.all(values >= 0) and np.all(values == np.round(values)))
+    changes, _ = detect_changes(
+        values, penalty=penalty, min_size=min_size, transform="sqrt" if counts else "none"
+    )
+    if not counts:
+        return data, list(changes)
+
+    def level(root: float) -> float:
+        # The inverse of sqrt(y + 3/8), the transform counts are analysed on.
+        return max(root * root - 3.0 / 8.0, 0.0)
+
+    return data, [
+        dataclasses.replace(c, before=level(c.before), after=level(c.after)) for c in changes
+    ]

@@ -12,13 +12,18 @@ least count that would reach yellow on its own (unadjusted).
 **Data-quality alerts** are kept apart: gaps (no count where some were expected), one
 reporting service dominating a day, and a viral batch making up much of a day. They say that
 a number may mislead, not that something surged.
+
+**Episodes.** A surge lasts days: :func:`surge_episodes` merges a country's alerts on
+consecutive days into one episode (start, end, peak day, level), and
+:func:`quality_episodes` does the same for data-quality alerts of one kind.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -30,10 +35,22 @@ from tipwatch.triage.counts import daily_counts_by_country
 __all__ = [
     "Alert",
     "QualityAlert",
+    "QualityEpisode",
+    "SurgeEpisode",
     "benjamini_hochberg",
     "quality_alerts",
+    "quality_episodes",
     "surge_alerts",
+    "surge_episodes",
 ]
+
+
+class _Dated(Protocol):
+    @property
+    def day(self) -> date: ...
+
+
+_D = TypeVar("_D", bound=_Dated)
 
 RED_Q = 0.001
 YELLOW_Q = 0.01
@@ -59,6 +76,67 @@ class Alert:
             f"{self.observed:,.0f} against {self.expected:,.1f} expected (alert threshold "
             f"{self.threshold:,.0f}; q = {self.q_value:.2g})"
         )
+
+
+@dataclass(frozen=True)
+class SurgeEpisode:
+    """A country's surge alerts on consecutive days, as one episode."""
+
+    country: str
+    metric: str
+    start: date
+    end: date
+    days: int
+    """Alerted days (``end - start + 1``: the days are consecutive)."""
+    level: str
+    """``red`` when any day was red, else ``yellow``."""
+    peak_day: date
+    """The day with the most counts above expectation."""
+    peak_observed: float
+    peak_expected: float
+    q_value: float
+    """The smallest q-value of the episode's days."""
+    observed: float
+    expected: float
+    """Totals over the episode's days."""
+
+    def explain(self) -> str:
+        span = (
+            f"on {self.start:%d %b %Y}"
+            if self.start == self.end
+            else f"from {self.start:%d %b %Y} to {self.end:%d %b %Y} ({self.days} days)"
+        )
+        return (
+            f"{self.level.upper()}: {self.metric} for {self.country} {span}: "
+            f"{self.observed:,.0f} against {self.expected:,.1f} expected; the peak on "
+            f"{self.peak_day:%d %b %Y} was {self.peak_observed:,.0f} against "
+            f"{self.peak_expected:,.1f} (smallest q = {self.q_value:.2g})"
+        )
+
+
+def surge_episodes(alerts: Sequence[Alert]) -> list[SurgeEpisode]:
+    """Merge each country's (and metric's) alerts on consecutive days into episodes, ordered
+    by start, then country."""
+    out: list[SurgeEpisode] = []
+    for run in _runs(alerts, lambda a: (a.country, a.metric)):
+        peak = max(run, key=lambda a: (a.observed - a.expected, -a.day.toordinal()))
+        out.append(
+            SurgeEpisode(
+                country=run[0].country,
+                metric=run[0].metric,
+                start=run[0].day,
+                end=run[-1].day,
+                days=len(run),
+                level="red" if any(a.level == "red" for a in run) else "yellow",
+                peak_day=peak.day,
+                peak_observed=peak.observed,
+                peak_expected=peak.expected,
+                q_value=min(a.q_value for a in run),
+                observed=sum(a.observed for a in run),
+                expected=sum(a.expected for a in run),
+            )
+        )
+    return sorted(out, key=lambda e: (e.start, e.country))
 
 
 def benjamini_hochberg(p: F64) -> F64:
@@ -204,6 +282,67 @@ class QualityAlert:
 
     def explain(self) -> str:
         return f"{self.kind} in {self.country} on {self.day:%d %b %Y}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class QualityEpisode:
+    """Data-quality alerts of one kind for one country on consecutive days."""
+
+    country: str
+    """A country code, or ``all`` for a reporting service's outage."""
+    kind: str
+    start: date
+    end: date
+    days: int
+    detail: str
+    """The first day's detail (and how many days in all, when more than one)."""
+
+    def explain(self) -> str:
+        span = (
+            f"on {self.start:%d %b %Y}"
+            if self.start == self.end
+            else f"from {self.start:%d %b %Y} to {self.end:%d %b %Y}"
+        )
+        return f"{self.kind} in {self.country} {span}: {self.detail}"
+
+
+def quality_episodes(alerts: Sequence[QualityAlert]) -> list[QualityEpisode]:
+    """Merge data-quality alerts of one kind, country and cause (for an outage, the service) on
+    consecutive days into episodes, ordered by start, country and kind."""
+    out: list[QualityEpisode] = []
+    for run in _runs(alerts, lambda a: (a.country, a.kind, _cause(a))):
+        first = run[0]
+        detail = first.detail
+        if len(run) > 1:
+            detail = f"{len(run)} days; the first: {detail}"
+        out.append(
+            QualityEpisode(first.country, first.kind, first.day, run[-1].day, len(run), detail)
+        )
+    return sorted(out, key=lambda e: (e.start, e.country, e.kind))
+
+
+def _cause(alert: QualityAlert) -> str:
+    # An outage names its service first: two services' outages stay two episodes.
+    return alert.detail.split(" sent no referrals")[0] if alert.kind == "service-outage" else ""
+
+
+def _runs(items: Sequence[_D], key: Callable[[_D], Hashable]) -> list[list[_D]]:
+    """Items grouped by ``key`` and split where a day is missing: runs of consecutive days."""
+    groups: dict[Hashable, list[_D]] = {}
+    for item in items:
+        groups.setdefault(key(item), []).append(item)
+    runs: list[list[_D]] = []
+    for group in groups.values():
+        group.sort(key=lambda item: item.day)
+        run = [group[0]]
+        for item in group[1:]:
+            if (item.day - run[-1].day).days <= 1:
+                run.append(item)
+            else:
+                runs.append(run)
+                run = [item]
+        runs.append(run)
+    return runs
 
 
 def quality_alerts(

@@ -26,6 +26,7 @@ __all__ = [
     "PeakResult",
     "SurgeResult",
     "day_count",
+    "day_span",
     "detect_change",
     "lag_from_event",
     "peak",
@@ -40,6 +41,15 @@ _Date = date  # for fields next to one named ``date``
 def day_count(n: int) -> str:
     """``1 day``, ``3 days``: how the sentences count days."""
     return f"{n} day" if n == 1 else f"{n} days"
+
+
+def day_span(low: date, high: date, within: date | None = None) -> str:
+    """``23 Jun-09 Jul`` for an interval: with the years (``23 Jun 2019-09 Jun 2020``) when its
+    ends, or the date ``within`` it is given for, are not all in one year."""
+    years = {low.year, high.year} | ({within.year} if within is not None else set())
+    if len(years) == 1:
+        return f"{low:%d %b}-{high:%d %b}"
+    return f"{low:%d %b %Y}-{high:%d %b %Y}"
 
 
 @dataclass(frozen=True)
@@ -139,7 +149,7 @@ class ChangeResult:
     def explain(self) -> str:
         return (
             f"{self.series} changed on {self.date:%d %b %Y} (interval "
-            f"{self.low:%d %b}-{self.high:%d %b}), from about {self.before:.0f} to "
+            f"{day_span(self.low, self.high, self.date)}), from about {self.before:.0f} to "
             f"{self.after:.0f} a day"
         )
 
@@ -340,7 +350,7 @@ class PeakResult:
     def explain(self) -> str:
         return (
             f"{self.series} peaked on {self.date:%d %b %Y} (95% interval "
-            f"{self.low:%d %b}-{self.high:%d %b}) at about {self.level:,.0f} a day"
+            f"{day_span(self.low, self.high, self.date)}) at about {self.level:,.0f} a day"
         )
 
 

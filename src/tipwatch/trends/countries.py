@@ -4,9 +4,10 @@ common date (with a placebo check on shuffled dates)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
@@ -158,6 +159,8 @@ class AlignmentResult:
     placebo_p: float
     """Share of shuffled-date alignments that fit at least as well as the real one."""
     placebos: int
+    left_out: tuple[str, ...] = ()
+    """Countries with the event left out: outside their data, or days missing."""
 
     @property
     def placebos_as_good(self) -> int:
@@ -174,6 +177,11 @@ class AlignmentResult:
             f"{self.placebos_as_good} of {self.placebos} placebos, the event dates shuffled "
             "among the countries, fit as well "
             f"(p = {self.placebo_p:.3f})"
+            + (
+                f"; left out (event outside the data, or days missing): {', '.join(self.left_out)}"
+                if self.left_out
+                else ""
+            )
         )
 
 
@@ -190,11 +198,37 @@ def alignment_test(
     series better than a step at one common date? Placebo: the same with the event dates
     shuffled among the countries."""
     own = {c: e.date for c, e in first_events(events, event_kind).items() if c in series}
-    countries = sorted(own)
+    # An event outside a country's data (or too near its ends for a step to be seen) says
+    # nothing about alignment, and a series with missing days has no defined fit: both are
+    # left out, and the test says so, rather than reading "no better" into them.
+    edge = 7
+    outside = sorted(
+        c
+        for c, day in own.items()
+        if not series[c].start + timedelta(days=edge) <= day <= series[c].end - timedelta(days=edge)
+    )
+    incomplete = sorted(
+        c for c in own if c not in outside and not np.all(np.isfinite(series[c].values))
+    )
+    countries = sorted(set(own) - set(outside) - set(incomplete))
     if len(countries) < 3:
+        reasons = []
+        if outside:
+            reasons.append(
+                f"{len(outside)} with the event outside their data ({', '.join(outside)})"
+            )
+        if incomplete:
+            reasons.append(f"{len(incomplete)} with days missing ({', '.join(incomplete)})")
         raise InsufficientDataError(
-            f"the alignment test needs at least 3 countries with a {event_kind} event, "
-            f"found {len(countries)}"
+            f"the alignment test needs at least 3 countries with a {event_kind} event within "
+            f"their data and no day missing, found {len(countries)}"
+            + (f" (left out: {'; '.join(reasons)})" if reasons else ""),
+            hint="analyse dates that include the events, or import the missing days",
+        )
+    if len({own[c] for c in countries}) == 1:
+        raise InsufficientDataError(
+            f"the alignment test needs countries whose {event_kind} events fall on different "
+            f"dates; all {len(countries)} are on {own[countries[0]]}"
         )
     # Per country (standardised, weekday-adjusted): cumulative sums, so that the error of a
     # two-level fit with the step at any day costs O(1).
@@ -235,6 +269,10 @@ def alignment_test(
     for _ in range(placebos):
         fit, _ = best(rng.permutation(own_ordinals))
         as_good += fit <= own_fit
+    if not (math.isfinite(own_fit) and math.isfinite(common_fit)):
+        raise InsufficientDataError(
+            "the alignment test's fits are undefined for these series (no finite values)"
+        )
     return AlignmentResult(
         countries=len(countries),
         lag=lag,
@@ -244,4 +282,5 @@ def alignment_test(
         improvement=common_fit - own_fit,
         placebo_p=(as_good + 1) / (placebos + 1),
         placebos=placebos,
+        left_out=tuple(outside + incomplete),
     )
