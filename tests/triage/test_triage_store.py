@@ -159,6 +159,9 @@ def test_newer_database_reattributes_all_and_keeps_history(filled: Store, tmp_pa
     now = attribution_of(filled, "r-nl-1", history=True)
     assert now is not None and now["country"] == "BE"
     assert [h["country"] for h in now["history"]] == ["NL"]
+    # Times carry their offset: ISO 8601 that no reader takes for local time.
+    assert now["attributed_at"].isoformat().endswith("+00:00")
+    assert now["history"][0]["superseded_at"].isoformat().endswith("+00:00")
     with filled.read() as conn:
         assert conn.execute(select(func.count()).select_from(attribution_history)).scalar() == 5
     # an older database is refused unless forced

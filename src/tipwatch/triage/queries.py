@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, exists, func, select
@@ -88,7 +88,10 @@ def _attributions_of(
         ):
             if row.report_id in out:
                 out[row.report_id]["history"].append(
-                    {**_attribution_dict(row._mapping), "superseded_at": row.superseded_at}
+                    {
+                        **_attribution_dict(row._mapping),
+                        "superseded_at": _utc(row.superseded_at),
+                    }
                 )
     return out
 
@@ -110,6 +113,12 @@ def _priorities_of(conn: Connection, report_ids: Sequence[str]) -> dict[str, dic
     return out
 
 
+def _utc(value: datetime | None) -> datetime | None:
+    """A stored (naive UTC) time as an aware one, so that it prints as ISO 8601 with its
+    offset."""
+    return None if value is None else value.replace(tzinfo=UTC)
+
+
 def _attribution_dict(row: Any) -> dict[str, Any]:
     evidence = json.loads(row["evidence"])
     geo = None
@@ -123,7 +132,7 @@ def _attribution_dict(row: Any) -> dict[str, Any]:
         "warnings": evidence.get("warnings", []),
         "evidence": evidence.get("evidence", []),
         "geoip_database": geo,
-        "attributed_at": row["attributed_at"],
+        "attributed_at": _utc(row["attributed_at"]),
     }
 
 
@@ -145,8 +154,6 @@ def _keys_of(conn: Connection, report_ids: Sequence[str]) -> dict[str, Any]:
         select(f.report_id, f.document).where(f.report_id.in_(report_ids)).order_by(f.position)
     ):
         files.setdefault(row.report_id, []).append(json.loads(row.document))
-    from datetime import UTC
-
     return {
         rid: referral_keys(doc, files.get(rid, []), when.replace(tzinfo=UTC))
         for rid, (doc, when) in docs.items()
