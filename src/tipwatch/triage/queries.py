@@ -150,12 +150,16 @@ def _keys_of(conn: Connection, report_ids: Sequence[str]) -> dict[str, Any]:
         )
     }
     files: dict[str, list[dict[str, Any]]] = {}
+    statuses: dict[str, list[str | None]] = {}
     for row in conn.execute(
-        select(f.report_id, f.document).where(f.report_id.in_(report_ids)).order_by(f.position)
+        select(f.report_id, f.document, f.match_status)
+        .where(f.report_id.in_(report_ids))
+        .order_by(f.position)
     ):
         files.setdefault(row.report_id, []).append(json.loads(row.document))
+        statuses.setdefault(row.report_id, []).append(row.match_status)
     return {
-        rid: referral_keys(doc, files.get(rid, []), when.replace(tzinfo=UTC))
+        rid: referral_keys(doc, files.get(rid, []), when.replace(tzinfo=UTC), statuses.get(rid))
         for rid, (doc, when) in docs.items()
     }
 
