@@ -130,3 +130,25 @@ def test_package_opens_in_a_browser(triaged: str, tmp_path: Path) -> None:
         check=True,
     )
     assert shot.stat().st_size > 10_000
+
+
+def test_links_show_says_where_a_member_in_another_country_was_routed(
+    triaged: str, tmp_path: Path
+) -> None:
+    code, out = invoke("route", "--country", "NL", "--db", triaged, "--out", str(tmp_path / "nl"))
+    assert code == 0, out
+    code, out = invoke("links", "show", "r-fr-1", "--db", triaged, "--format", "json")
+    assert code == 0, out
+    (group,) = json.loads(out)
+    assert group["country"] == "FR"
+    members = {m["report_id"]: m for m in group["members"]}
+    assert members["r-nl-2"]["country"] == "NL" and members["r-nl-2"]["routed_to"] == ["NL"]
+    assert members["r-nl-2"]["ties"] == [
+        {"kind": "new file", "evidence": "md5:" + "3" * 32, "strength": 0.8}
+    ]
+    code, out = invoke("links", "show", "r-fr-1", "--db", triaged)
+    assert code == 0 and "new file 0.8: md5:" in out
+    row = next(line for line in out.splitlines() if "r-nl-2" in line)
+    assert row.count("NL") == 2, row  # attributed to NL, and routed to NL
+    code, out = invoke("links", "circulating", "--db", triaged)
+    assert code == 0, out

@@ -41,6 +41,19 @@ def test_every_planted_link_and_known_file_is_found(report: DemoReport) -> None:
     assert report.known_planted.get("exact", 0) > 100 and report.known_planted.get("near", 0) > 10
 
 
+def test_groups_link_offenders_not_circulating_files(report: DemoReport) -> None:
+    assert report.linked_groups >= report.links_planted
+    # No group is held together only by files: in the demo a shared file is always a listed
+    # one or one of the viral batch, which says nothing about who sent it.
+    assert report.file_only_groups == 0
+    # Planted groups are each one account in one country; the groups found may span borders
+    # no more often than the truth's groups do, plus 5 points.
+    assert report.cross_border_share <= report.truth_cross_border_share + 0.05, (
+        report.cross_border_groups,
+        report.linked_groups,
+    )
+
+
 def test_confounders_are_recognised(report: DemoReport) -> None:
     assert not report.viral_surge_alert, "the viral batch must not read as a surge"
     assert report.viral_quality_alert

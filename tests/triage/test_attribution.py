@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tipwatch.triage.attribution import LEVELS, attribute
-from tipwatch.triage.geoip import GeoIPDatabase
+from tipwatch.triage.geoip import GeoIPDatabase, IPLocation, country_of_record
 
 from .mmdb import DOC_NETWORKS, write_mmdb
 
@@ -274,3 +274,23 @@ def test_store_path(tmp_path: Path) -> None:
     # A database file loaded by path string works like a Path.
     geo = GeoIPDatabase(str(write_mmdb(tmp_path / "g.mmdb", DOC_NETWORKS)))
     assert geo.lookup(NL_IP).country == "NL"
+
+
+class _RegisteredOnlyLocator:
+    """A GeoIP database whose record for every address names only the registered country."""
+
+    def lookup(self, ip: str) -> IPLocation:
+        country, note, proxy = country_of_record({"registered_country": {"iso_code": "DE"}})
+        return IPLocation(ip, country, note, proxy)
+
+
+def test_a_registered_country_only_answer_is_weaker_and_says_so(geo: GeoIPDatabase) -> None:
+    doc: dict[str, Any] = {"reported": [party()]}
+    located = attribute(doc, [upload_file(DE_IP)], geo)
+    registered = attribute(doc, [upload_file(DE_IP)], _RegisteredOnlyLocator())
+    assert located.country == registered.country == "DE"
+    assert located.level == registered.level == "file_upload_ip"
+    assert registered.confidence < located.confidence
+    assert registered.confidence <= 0.6 * LEVELS["file_upload_ip"] + 1e-9
+    assert any("registered country" in w for w in registered.warnings)
+    assert not any("registered country" in w for w in located.warnings)

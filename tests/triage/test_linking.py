@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from tipwatch.triage.linking import LinkBuilder, LinkSettings, referral_keys, shared_keys
+from tipwatch.triage.linking import (
+    LinkBuilder,
+    LinkSettings,
+    referral_keys,
+    shared_keys,
+    shared_ties,
+)
 
 T0 = datetime(2020, 3, 1, tzinfo=UTC)
 
@@ -206,7 +212,9 @@ def _brute_force_groups(
 def test_planted_links_match_brute_force(seed: int) -> None:
     """Random referrals with planted shared accounts, files, near files and IPs."""
     rng = random.Random(seed)
-    settings = LinkSettings(ip_window=timedelta(days=2), max_ip_accounts=10_000)
+    settings = LinkSettings(
+        ip_window=timedelta(days=2), max_ip_accounts=10_000, circulating_min_accounts=10_000
+    )
     accounts = [f"acct-{i}" for i in range(25)]
     md5s = [f"{rng.getrandbits(128):032x}" for _ in range(25)]
     pdqs = [_pdq(rng) for _ in range(10)]
@@ -236,3 +244,52 @@ def test_planted_links_match_brute_force(seed: int) -> None:
     assert viral == []
     assert sorted(linked, key=min) == _brute_force_groups(items, settings)
     assert len(linked) > 3, "the generator must plant links"
+
+
+def test_two_referrals_sharing_only_a_listed_file_are_not_linked() -> None:
+    listed = "b" * 32
+    items = [
+        (doc(0, account="one"), [file(0, md5=listed)]),
+        (doc(1, account="two"), [file(1, md5=listed)]),
+    ]
+    builder = LinkBuilder()
+    for d, files in items:
+        builder.add(referral_keys(d, files, T0, statuses=["known"]))
+    groups = builder.build()
+    assert [g.kind for g in groups] == ["circulating"]
+    assert set(groups[0].members) == {0, 1} and groups[0].reasons["listed"] == 1
+    # The same file on no list, from two accounts, is a link between them.
+    _, linked, _ = build(items)
+    assert linked == [{0, 1}]
+    # Explaining the pair names no listed file as a tie.
+    a, b = (referral_keys(d, f, T0, statuses=["known"]) for d, f in items)
+    assert shared_keys(a, b, LinkSettings()) == []
+
+
+def test_a_file_many_accounts_sent_circulates_and_links_no_one() -> None:
+    shared = "c" * 32
+    settings = LinkSettings(circulating_min_accounts=4)
+    # Four unrelated accounts: circulating, no link; three: a new file few hold, a link.
+    _, linked, _ = build(
+        [(doc(i, account=f"user-{i}"), [file(i, md5=shared)]) for i in range(4)], settings
+    )
+    assert linked == []
+    builder = LinkBuilder(settings)
+    for i in range(4):
+        builder.add(referral_keys(doc(i, account=f"user-{i}"), [file(i, md5=shared)], T0))
+    groups = builder.build()
+    assert [(g.kind, g.reasons) for g in groups] == [("circulating", {"accounts": 4})]
+    _, linked, _ = build(
+        [(doc(i, account=f"user-{i}"), [file(i, md5=shared)]) for i in range(3)], settings
+    )
+    assert linked == [{0, 1, 2}]
+
+
+def test_each_tie_has_a_kind_evidence_and_strength() -> None:
+    a = referral_keys(doc(0, account="same", ips=[("192.0.2.5", T0)]), [file(0, "d" * 32)], T0)
+    b = referral_keys(doc(1, account="same", ips=[("192.0.2.5", T0)]), [file(1, "d" * 32)], T0)
+    ties = shared_ties(a, b, LinkSettings())
+    assert [t["kind"] for t in ties] == ["account", "new file", "ip"]
+    assert all(0 < t["strength"] <= 1 for t in ties)
+    assert ties[0]["strength"] > ties[-1]["strength"]
+    assert ties[1]["evidence"] == "md5:" + "d" * 32

@@ -159,6 +159,9 @@ def test_newer_database_reattributes_all_and_keeps_history(filled: Store, tmp_pa
     now = attribution_of(filled, "r-nl-1", history=True)
     assert now is not None and now["country"] == "BE"
     assert [h["country"] for h in now["history"]] == ["NL"]
+    # Times carry their offset: ISO 8601 that no reader takes for local time.
+    assert now["attributed_at"].isoformat().endswith("+00:00")
+    assert now["history"][0]["superseded_at"].isoformat().endswith("+00:00")
     with filled.read() as conn:
         assert conn.execute(select(func.count()).select_from(attribution_history)).scalar() == 5
     # an older database is refused unless forced
@@ -331,3 +334,24 @@ def test_a_failing_geoip_database_is_not_registered_and_cannot_poison_later_runs
     assert attribution_of(filled, "r-nl-1")["country"] == "NL"  # type: ignore[index]
     newer = write_mmdb(tmp_path / "newer.mmdb", DOC_NETWORKS, build_epoch=1_650_000_000)
     assert triage_store(filled, geoip=newer).reattributed_all
+
+
+def test_a_listed_file_links_no_one_and_shows_as_circulating(filled: Store, tmp_path: Path) -> None:
+    from sqlalchemy import update
+
+    from tipwatch.store.schema import referral_files
+    from tipwatch.triage.queries import circulating_material
+
+    # The md5 r-nl-2 and r-fr-1 share (accounts u-1 and u-3) is found on a hash list.
+    f = referral_files.c
+    with filled.atomic() as conn:
+        conn.execute(
+            update(referral_files).where(f.document.contains("3" * 32)).values(match_status="known")
+        )
+    summary = triage_store(filled, geoip=write_mmdb(tmp_path / "geo.mmdb", DOC_NETWORKS))
+    assert summary.groups == 1 and summary.linked_referrals == 2  # r-nl-1 ~ r-nl-2 by account
+    assert [g["kind"] for g in links_of(filled, "r-fr-1")] == ["circulating"]
+    (item,) = circulating_material(filled)
+    assert item["file"] == "md5:" + "3" * 32 and item["listed"]
+    assert (item["referrals"], item["accounts"], item["countries"]) == (2, 2, 2)
+    assert item["by_country"] == {"NL": 1, "FR": 1}

@@ -148,7 +148,11 @@ def links_show(
     config: ConfigOption = None,
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
-    """The groups a referral belongs to, and what it shares with each other member."""
+    """The groups a referral belongs to, and what ties it to each other member.
+
+    Each tie is named with its kind and strength (account 1.0, new file 0.8, near file 0.6,
+    IP 0.5). A member attributed to another country shows where it was routed, if it was.
+    """
 
     def body() -> None:
         groups = services.triage.links_of(_open(db), _actor(), report_id, config=_config(config))
@@ -161,14 +165,21 @@ def links_show(
         rows = []
         for g in groups:
             for m in g["members"]:
+                elsewhere = m["country"] != g["country"]
                 rows.append(
                     {
                         "group": f"{g['group_id']} ({g['kind']}, {g['size']})",
                         "report_id": m["report_id"],
-                        "shares": "; ".join(m["shares"]),
+                        "country": m["country"],
+                        "routed_to": ", ".join(m["routed_to"])
+                        or ("not routed" if elsewhere else ""),
+                        "shares": "; ".join(
+                            f"{t['kind']} {t['strength']:.1f}: {t['evidence']}" for t in m["ties"]
+                        )
+                        or "; ".join(m["shares"]),
                     }
                 )
-        _emit(rows, fmt, ("group", "report_id", "shares"))
+        _emit(rows, fmt, ("group", "report_id", "country", "routed_to", "shares"))
 
     _run(body)
 
@@ -177,17 +188,22 @@ def links_show(
 def links_groups(
     db: DbOption = None,
     kind: Annotated[
-        str | None, typer.Option(help="linked or viral (default: both).", show_default=False)
+        str | None,
+        typer.Option(help="linked, viral or circulating (default: all).", show_default=False),
     ] = None,
     min_size: Annotated[int, typer.Option(help="Smallest group to list.", min=2)] = 2,
     limit: Annotated[int, typer.Option(help="At most this many groups.", min=1)] = 50,
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
-    """Link groups, largest first. Viral groups (one item shared widely) are kept apart."""
+    """Link groups, largest first, with their stable ids and where they came from.
+
+    Viral groups (one item shared widely) and circulating groups (one file on a hash list or
+    sent by many accounts) are kept apart from the linked groups of one offender.
+    """
 
     def body() -> None:
-        if kind not in (None, "linked", "viral"):
-            _fail("--kind must be linked or viral")
+        if kind not in (None, "linked", "viral", "circulating"):
+            _fail("--kind must be linked, viral or circulating")
         rows = services.triage.link_groups(
             _open(db), _actor(), kind=kind, min_size=min_size, limit=limit
         )
@@ -197,7 +213,30 @@ def links_groups(
                 shown = row["members"][:5]
                 more = len(row["members"]) - len(shown)
                 row["members"] = " ".join(shown) + (f" (+{more} more)" if more else "")
-        _emit(rows, fmt, ("group_id", "kind", "size", "linked_by", "members"))
+        _emit(rows, fmt, ("group_id", "kind", "size", "linked_by", "history", "members"))
+
+    _run(body)
+
+
+@links_app.command("circulating")
+def links_circulating(
+    db: DbOption = None,
+    limit: Annotated[int, typer.Option(help="At most this many files.", min=1)] = 50,
+    fmt: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """Files that circulate: referrals, accounts and countries sharing each.
+
+    A file on a hash list, sent by many accounts, or viral links no offenders; this view is
+    for victim identification and for spotting viral batches.
+    """
+
+    def body() -> None:
+        rows = services.triage.circulating(_open(db), _actor(), limit=limit)
+        _emit(
+            rows,
+            fmt,
+            ("group_id", "kind", "file", "listed", "referrals", "accounts", "countries"),
+        )
 
     _run(body)
 

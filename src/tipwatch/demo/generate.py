@@ -52,6 +52,8 @@ class DemoFiles:
     referrals: int = 0
     planted_links: list[list[str]] = field(default_factory=list)
     """Report ids sharing a repeat account (each group must come out linked)."""
+    planted_link_countries: list[list[str]] = field(default_factory=list)
+    """The true countries of each planted group, in the order of ``planted_links``."""
     known_files: dict[str, str] = field(default_factory=dict)
     """``report_id/file_id`` -> ``exact`` or ``near``: files planted as known."""
     new_files: int = 0
@@ -154,11 +156,20 @@ def write_world(world: DemoWorld, folder: Path, progress: Progress | None = None
             out.write("</referrals>\n")
         files.referral_files.append(path)
     files.planted_links = [ids for ids in state.account_reports.values() if len(ids) > 1]
+    # An account's name starts with its country (``nl-user-7``): each group's true countries.
+    files.planted_link_countries = [
+        [account.split("-", 1)[0].upper()]
+        for account, ids in state.account_reports.items()
+        if len(ids) > 1
+    ]
     _write_lists(files, known_md5, originals)
     _write_feeds(world, files, rng)
     truth = world.truth_json()
     truth["planted"] = {
         "repeat_account_groups": len(files.planted_links),
+        "repeat_account_groups_cross_border": sum(
+            len(set(c)) > 1 for c in files.planted_link_countries
+        ),
         "known_files_exact": sum(v == "exact" for v in files.known_files.values()),
         "known_files_near": sum(v == "near" for v in files.known_files.values()),
         "new_files": files.new_files,

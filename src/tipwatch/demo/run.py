@@ -23,7 +23,13 @@ from tipwatch.demo.generate import DemoFiles, write_world
 from tipwatch.demo.world import DemoWorld, build_world
 from tipwatch.services import Actor, Role
 from tipwatch.store import Store
-from tipwatch.store.schema import file_matches, referral_files, referral_links
+from tipwatch.store.schema import (
+    attributions,
+    file_matches,
+    link_groups,
+    referral_files,
+    referral_links,
+)
 from tipwatch.trends.alerts import quality_alerts, surge_alerts
 from tipwatch.trends.countries import CountryTrend, analyse_countries
 from tipwatch.trends.events import Event
@@ -81,6 +87,18 @@ class DemoReport:
     assessment: Path
     findings: list[str] = field(default_factory=list)
     trends: list[CountryTrend] = field(default_factory=list)
+    linked_groups: int = 0
+    cross_border_groups: int = 0
+    """Linked groups whose members are attributed to more than one country."""
+    truth_cross_border_share: float = 0.0
+    """The share of planted groups that truly span more than one country."""
+    file_only_groups: int = 0
+    """Linked groups tied by files alone. The demo's new files are each in one referral, so
+    such a group could only be tied by listed or circulating files: there must be none."""
+
+    @property
+    def cross_border_share(self) -> float:
+        return self.cross_border_groups / self.linked_groups if self.linked_groups else 0.0
 
     @property
     def surging(self) -> list[CountryCheck]:
@@ -121,6 +139,10 @@ class DemoReport:
             "month_ratios": self.month_ratios,
             "links_found": self.links_found,
             "links_planted": self.links_planted,
+            "linked_groups": self.linked_groups,
+            "cross_border_share": round(self.cross_border_share, 4),
+            "truth_cross_border_share": round(self.truth_cross_border_share, 4),
+            "file_only_groups": self.file_only_groups,
             "known_found": self.known_found,
             "known_planted": self.known_planted,
             "viral_batch_reported_as_surge": self.viral_surge_alert,
@@ -283,6 +305,8 @@ def _compare(
         if len({groups.get(i) for i in ids}) == 1 and groups.get(ids[0]) is not None
     )
     known_found, new_found = _known(store, files)
+    linked_groups, cross_border, file_only = _group_countries(store)
+    planted_cross = sum(len(set(c)) > 1 for c in files.planted_link_countries)
     planted: dict[str, int] = {}
     for kind in files.known_files.values():
         planted[kind] = planted.get(kind, 0) + 1
@@ -319,6 +343,12 @@ def _compare(
         package=None,
         assessment=out / "assessment.html",
         trends=trends,
+        linked_groups=linked_groups,
+        cross_border_groups=cross_border,
+        truth_cross_border_share=planted_cross / len(files.planted_links)
+        if files.planted_links
+        else 0.0,
+        file_only_groups=file_only,
     )
 
 
@@ -353,6 +383,26 @@ def _groups(store: Store) -> dict[str, int]:
                 select(link.report_id, link.group_id).where(link.kind == "linked")
             )
         }
+
+
+def _group_countries(store: Store) -> tuple[int, int, int]:
+    """``(linked groups, of them spanning countries, of them tied by files alone)``."""
+    link, a, g = referral_links.c, attributions.c, link_groups.c
+    countries: dict[int, set[str]] = {}
+    file_only = 0
+    with store.read() as conn:
+        for r in conn.execute(
+            select(link.group_id, a.country)
+            .select_from(referral_links.outerjoin(attributions, a.report_id == link.report_id))
+            .where(link.kind == "linked")
+        ):
+            found = countries.setdefault(r.group_id, set())
+            if r.country:
+                found.add(r.country)
+        for r in conn.execute(select(g.reasons).where(g.kind == "linked")):
+            if not {"account", "ip"} & set(json.loads(r.reasons)):
+                file_only += 1
+    return len(countries), sum(len(c) > 1 for c in countries.values()), file_only
 
 
 def _known(store: Store, files: DemoFiles) -> tuple[dict[str, int], int]:

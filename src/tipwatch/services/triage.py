@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TIERS",
+    "circulating",
     "link_groups",
     "links_of",
     "load_triage_config",
@@ -104,10 +105,19 @@ def link_groups(
     from tipwatch.errors import InputError
     from tipwatch.triage.queries import list_groups
 
-    if kind not in (None, "linked", "viral"):
-        raise InputError(f"a group kind is linked or viral, not {kind!r}")
+    if kind not in (None, "linked", "viral", "circulating"):
+        raise InputError(f"a group kind is linked, viral or circulating, not {kind!r}")
     with unit(store, actor, "links.read", object_type="link_group", writes=False):
         return list_groups(store, kind=kind, min_size=min_size, limit=limit)
+
+
+def circulating(store: Store, actor: Actor, *, limit: int = 50) -> list[dict[str, Any]]:
+    """Files that circulate (listed, sent by many accounts, viral): referrals, accounts and
+    countries per file."""
+    from tipwatch.triage.queries import circulating_material
+
+    with unit(store, actor, "links.read", object_type="link_group", writes=False):
+        return circulating_material(store, limit=limit)
 
 
 def route(

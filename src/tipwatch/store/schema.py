@@ -35,6 +35,7 @@ __all__ = [
     "hash_list_versions",
     "hash_lists",
     "ingest_runs",
+    "link_group_events",
     "link_groups",
     "metadata",
     "package_referrals",
@@ -297,7 +298,12 @@ link_groups = Table(
     "link_groups",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("kind", String(10), nullable=False, doc="linked, or viral (one item shared widely)"),
+    Column(
+        "kind",
+        String(16),
+        nullable=False,
+        doc="linked, viral (one item shared widely) or circulating (one file that links no one)",
+    ),
     Column("size", Integer, nullable=False),
     Column("reasons", Text, nullable=False, doc="JSON: shared keys of each kind."),
     Column("first_incident", DateTime),
@@ -310,8 +316,25 @@ referral_links = Table(
     metadata,
     Column("report_id", String(128), primary_key=True),
     Column("group_id", Integer, primary_key=True),
-    Column("kind", String(10), nullable=False),
+    Column("kind", String(16), nullable=False),
     Index("ix_referral_links_group_id", "group_id"),
+)
+
+link_group_events = Table(
+    "link_group_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("group_id", Integer, nullable=False),
+    Column("event", String(16), nullable=False, doc="created, merged, split or dissolved"),
+    Column(
+        "from_ids",
+        Text,
+        nullable=False,
+        doc="JSON list: the group ids it came from (merged, split) or went to (dissolved).",
+    ),
+    Column("at", DateTime, nullable=False),
+    Index("ix_link_group_events_group_id", "group_id"),
+    # Migration 0008: group ids are stable across triage runs; this is their history.
 )
 
 priorities = Table(

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from tipwatch.countries import normalise_country
-from tipwatch.triage.geoip import IPLocation
+from tipwatch.triage.geoip import REGISTERED_ONLY_NOTE, IPLocation
 
 __all__ = [
     "LEVELS",
@@ -59,6 +59,9 @@ LEVEL_LABELS: dict[str, str] = {
 
 PROXY_FACTOR = 0.6
 PSEUDO_FACTOR = 0.85
+REGISTERED_ONLY_FACTOR = 0.6
+"""A GeoIP answer naming only the network's registered country (where the block is
+registered, often a multinational's head office) says less than a located country."""
 LOWER_DISAGREES_FACTOR = 0.85
 
 
@@ -210,6 +213,10 @@ def gather_evidence(
     return out
 
 
+def _registered_only(e: Evidence) -> bool:
+    return bool(e.note) and REGISTERED_ONLY_NOTE in (e.note or "")
+
+
 def decide(evidence: list[Evidence]) -> Attribution:
     """Pick the country from gathered evidence by precedence and vote; score the confidence."""
     levels = list(LEVELS)
@@ -235,6 +242,12 @@ def decide(evidence: list[Evidence]) -> Attribution:
             warnings.append("the deciding evidence is a possible proxy")
         elif any(e.proxy for e in items):
             warnings.append("some evidence at this level is a possible proxy")
+        if all(_registered_only(e) for e in winners):
+            confidence *= REGISTERED_ONLY_FACTOR
+            warnings.append(
+                "the deciding GeoIP answer gives only the network's registered country, "
+                "not where the address is used"
+            )
         pseudo = [e for e in items if e.note and e.note.startswith("pseudo-code")]
         if pseudo:
             confidence *= PSEUDO_FACTOR

@@ -135,6 +135,7 @@ def load_config(path: str | Path | None = None) -> TriageConfig:
         viral_min_referrals=int(_number(link, "viral_min_referrals", "linking")),
         viral_min_accounts=int(_number(link, "viral_min_accounts", "linking")),
         max_ip_accounts=int(_number(link, "max_ip_accounts", "linking")),
+        circulating_min_accounts=int(_number(link, "circulating_min_accounts", "linking")),
     )
     immediate = _number(tiers, "immediate", "priority.tiers")
     high = _number(tiers, "high", "priority.tiers")

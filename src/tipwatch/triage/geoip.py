@@ -28,7 +28,13 @@ from typing import Any
 from tipwatch.countries import PSEUDO_CODES, normalise_country
 from tipwatch.errors import ConfigError
 
-__all__ = ["NOT_COUNTRY_KINDS", "GeoIPDatabase", "IPLocation", "country_of_record"]
+__all__ = [
+    "NOT_COUNTRY_KINDS",
+    "REGISTERED_ONLY_NOTE",
+    "GeoIPDatabase",
+    "IPLocation",
+    "country_of_record",
+]
 
 _COUNTRY_KINDS = ("country", "city", "enterprise")
 """Words of a database type that say its records place networks in countries."""
@@ -51,6 +57,10 @@ _LATEST_BUILD_EPOCH = int(datetime(9999, 12, 31, tzinfo=UTC).timestamp())
 
 _CONTINENT_PSEUDO = {"EU": "EU", "AS": "AP", "OC": "AP"}
 """Continents that legacy GeoIP data coded as pseudo-countries."""
+
+
+REGISTERED_ONLY_NOTE = "only the registered country of the network is known"
+"""The note of a location read from the network's registered country alone."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +97,7 @@ def country_of_record(record: Any) -> tuple[str | None, str | None, bool]:
         registered = record.get("registered_country")
         if isinstance(registered, dict) and registered.get("iso_code"):
             raw = registered.get("iso_code")
-            note = "only the registered country of the network is known"
+            note = REGISTERED_ONLY_NOTE
     if raw is None:
         continent = record.get("continent")
         code = (

@@ -1,17 +1,21 @@
-"""Linking referrals that share a file, an account or an IP address.
+"""Linking referrals that probably come from one offender or one incident.
 
 Two referrals are linked when they share
 
-* a file: the same MD5, SHA-1, SHA-256 or PDQ value, or PDQ hashes within the near-match
-  threshold;
 * an account: the same service and account identifier, screen name or e-mail address;
-* an IP address, used within ``ip_window`` of each other.
+* an IP address, used within ``ip_window`` of each other (an address used by more than
+  ``max_ip_accounts`` accounts, a carrier NAT, a proxy or a VPN exit, links none);
+* a *new* file: the same MD5, SHA-1, SHA-256 or PDQ value, or PDQ hashes within the near-match
+  threshold, of a file on no hash list that fewer than ``circulating_min_accounts`` accounts
+  sent.
 
-Links are transitive: linked referrals form a *group*. A viral item, a file that many
-referrals from many accounts share (or that the sender marks as viral or a meme), would join
-thousands of unrelated referrals into one group; its referrals are put in a *viral group* of
-their own instead, kept apart from the ordinary groups, so that trends and reports can count
-one viral item as one thing.
+Links are transitive: linked referrals form a *group*. Sharing a file that circulates says
+nothing about who shared it: a file on a hash list (matched as ``known``), or one sent by
+``circulating_min_accounts`` accounts or more, joins nobody. Each such file forms a
+*circulating* group of its own instead (referrals, accounts and countries per file: for victim
+identification and for spotting viral batches), kept apart from the offender groups. A viral
+item, one that many referrals from many accounts share (or that the sender marks as viral or a
+meme), forms a *viral group*, so that trends and reports can count it as one thing.
 
 The batch pass (:class:`LinkBuilder`) keeps only 64-bit digests of the keys in numpy arrays:
 a million referrals with half a dozen keys each fit in a few hundred MB. Explaining a link
@@ -33,6 +37,7 @@ import numpy.typing as npt
 from tipwatch.matching.pdq_index import PDQIndex, hexes_to_array
 
 __all__ = [
+    "LINK_STRENGTH",
     "KeyDigests",
     "LinkBuilder",
     "LinkGroup",
@@ -41,9 +46,22 @@ __all__ = [
     "digest_keys",
     "referral_keys",
     "shared_keys",
+    "shared_ties",
 ]
 
 _FILE_HASHES = ("md5", "sha1", "sha256", "pdq")
+_LISTED = "known"
+"""The match status of a file found on a hash list."""
+
+LINK_STRENGTH: dict[str, float] = {
+    "account": 1.0,
+    "new file": 0.8,
+    "near file": 0.6,
+    "ip": 0.5,
+}
+"""How strongly each kind of tie says "one offender or one incident": an account is the
+offender's own; a new file few accounts hold is rarely shared by strangers; an address within
+the window may be a shared household or network."""
 _FILE_ANNOTATIONS_VIRAL = {"viral", "potentialMeme"}
 
 
@@ -54,6 +72,9 @@ class LinkSettings:
     """PDQ hashes within this Hamming distance are the same file; ``-1`` turns it off."""
     viral_min_referrals: int = 25
     viral_min_accounts: int = 10
+    circulating_min_accounts: int = 4
+    """A file sent by this many accounts or more (referrals without an account counting as
+    one each) circulates: it links no one."""
     max_ip_accounts: int = 5
     """An IP address used by more accounts than this (a carrier NAT, a proxy, a VPN exit)
     links none. Referrals without an account identifier count as one account each."""
@@ -64,8 +85,10 @@ class ReferralKeys:
     """The link keys of one referral, readable."""
 
     files: set[str] = field(default_factory=set)
-    """``md5:...``, ``pdq:...``"""
+    """``md5:...``, ``pdq:...`` of files on no hash list."""
     pdq: set[str] = field(default_factory=set)
+    listed: set[str] = field(default_factory=set)
+    """``md5:...`` of files on a hash list: circulating material, never a link."""
     accounts: set[str] = field(default_factory=set)
     """``account:service|id``, ``screen:service|name``, ``email:address``"""
     ips: list[tuple[str, datetime]] = field(default_factory=list)
@@ -86,16 +109,25 @@ def _norm(text: Any) -> str:
 
 
 def referral_keys(
-    doc: Mapping[str, Any], files: Iterable[Mapping[str, Any]], incident_time: datetime
+    doc: Mapping[str, Any],
+    files: Iterable[Mapping[str, Any]],
+    incident_time: datetime,
+    statuses: Iterable[str | None] | None = None,
 ) -> ReferralKeys:
-    """The link keys of a referral in canonical JSON form."""
+    """The link keys of a referral in canonical JSON form; ``statuses`` are its files' match
+    statuses, in order (a file matched ``known`` is on a hash list)."""
     keys = ReferralKeys()
     keys.viral_marked = bool(doc.get("batched_reason"))
-    for f in files:
+    status_list = list(statuses) if statuses is not None else []
+    for i, f in enumerate(files):
         hashes = f.get("hashes") or {}
+        listed = i < len(status_list) and status_list[i] == _LISTED
         for algo in _FILE_HASHES:
             value = hashes.get(algo)
             if value:
+                if listed:
+                    keys.listed.add(f"{algo}:{value}")
+                    continue
                 keys.files.add(f"{algo}:{value}")
                 if algo == "pdq":
                     keys.pdq.add(str(value))
@@ -147,6 +179,7 @@ class KeyDigests:
     """A referral's link keys as 64-bit digests: what the batch pass keeps of them."""
 
     files: list[int]
+    listed: list[int]
     accounts: list[int]
     account: int | None
     """One account of the referral (the least digest), for counting accounts."""
@@ -163,6 +196,7 @@ def digest_keys(keys: ReferralKeys) -> KeyDigests:
     ]
     return KeyDigests(
         files=[_digest(k) for k in keys.files],
+        listed=[_digest(k) for k in keys.listed],
         accounts=accounts,
         account=min(ids) if ids else None,
         ips=[(_digest(ip), when.timestamp()) for ip, when in keys.ips],
@@ -173,13 +207,15 @@ def digest_keys(keys: ReferralKeys) -> KeyDigests:
 
 @dataclass(slots=True)
 class LinkGroup:
-    """A group of linked referrals (``kind`` ``linked``) or of one viral item (``viral``)."""
+    """A group of linked referrals (``kind`` ``linked``), of one viral item (``viral``) or of
+    one circulating file (``circulating``)."""
 
     kind: str
     members: list[int]
     """Row numbers, as given to :meth:`LinkBuilder.add`."""
     reasons: dict[str, int] = field(default_factory=dict)
-    """How many shared keys of each kind (file, account, ip, near-file) joined it."""
+    """How many shared keys of each kind (account, ip, new file, near file) joined it; for a
+    circulating group, why the file circulates (listed, accounts)."""
 
 
 class _UnionFind:
@@ -216,6 +252,8 @@ class KeyChunk:
     size: int
     file_rows: npt.NDArray[np.int64]
     file_keys: npt.NDArray[np.int64]
+    listed_rows: npt.NDArray[np.int64]
+    listed_keys: npt.NDArray[np.int64]
     acct_rows: npt.NDArray[np.int64]
     acct_keys: npt.NDArray[np.int64]
     account_of: npt.NDArray[np.int64]
@@ -231,6 +269,8 @@ class KeyChunk:
     def of(cls, digests: Iterable[KeyDigests]) -> KeyChunk:
         file_rows: list[int] = []
         file_keys: list[int] = []
+        listed_rows: list[int] = []
+        listed_keys: list[int] = []
         acct_rows: list[int] = []
         acct_keys: list[int] = []
         account_of: list[int] = []
@@ -245,6 +285,8 @@ class KeyChunk:
             n = row + 1
             file_rows.extend([row] * len(d.files))
             file_keys.extend(d.files)
+            listed_rows.extend([row] * len(d.listed))
+            listed_keys.extend(d.listed)
             acct_rows.extend([row] * len(d.accounts))
             acct_keys.extend(d.accounts)
             account_of.append(_NO_ACCOUNT if d.account is None else d.account)
@@ -261,6 +303,8 @@ class KeyChunk:
             size=n,
             file_rows=np.asarray(file_rows, dtype=i64),
             file_keys=np.asarray(file_keys, dtype=i64),
+            listed_rows=np.asarray(listed_rows, dtype=i64),
+            listed_keys=np.asarray(listed_keys, dtype=i64),
             acct_rows=np.asarray(acct_rows, dtype=i64),
             acct_keys=np.asarray(acct_keys, dtype=i64),
             account_of=np.asarray(account_of, dtype=i64),
@@ -284,6 +328,8 @@ class LinkBuilder:
             for name in (
                 "file_rows",
                 "file_keys",
+                "listed_rows",
+                "listed_keys",
                 "acct_rows",
                 "acct_keys",
                 "account_of",
@@ -314,9 +360,16 @@ class LinkBuilder:
         """Add the referrals of a chunk, numbered after those added before."""
         offset = self._n
         parts = self._parts
-        for name in ("file_rows", "acct_rows", "ip_rows"):
+        for name in ("file_rows", "listed_rows", "acct_rows", "ip_rows"):
             parts[name].append(getattr(chunk, name) + offset)
-        for name in ("file_keys", "acct_keys", "account_of", "ip_keys", "ip_times"):
+        for name in (
+            "file_keys",
+            "listed_keys",
+            "acct_keys",
+            "account_of",
+            "ip_keys",
+            "ip_times",
+        ):
             parts[name].append(getattr(chunk, name))
         self._pdq_rows.extend(r + offset for r in chunk.pdq_rows)
         self._pdq_values.extend(chunk.pdq_values)
@@ -351,11 +404,14 @@ class LinkBuilder:
         multi = (ends - starts) >= 2
         return [r[s:e] for s, e in zip(starts[multi], ends[multi], strict=True)]
 
-    def _file_clusters(self) -> list[npt.NDArray[np.int64]]:
-        """Rows sharing each file: exact hash values, then PDQ near pairs as extra clusters."""
-        clusters = self._runs(self._array("file_keys"), self._array("file_rows"))
+    def _file_clusters(self) -> list[tuple[npt.NDArray[np.int64], str]]:
+        """Rows sharing each file (``new file``), then PDQ near pairs (``near file``)."""
+        clusters = [
+            (rows, "new file")
+            for rows in self._runs(self._array("file_keys"), self._array("file_rows"))
+        ]
         if self.settings.pdq_threshold >= 0 and len(self._pdq_values) > 1:
-            clusters.extend(self._pdq_clusters())
+            clusters.extend((rows, "near file") for rows in self._pdq_clusters())
         return clusters
 
     def _pdq_clusters(self) -> list[npt.NDArray[np.int64]]:
@@ -402,12 +458,15 @@ class LinkBuilder:
         return len(np.unique(of[known])) + int((~known).sum())
 
     def build(self) -> list[LinkGroup]:
-        """The groups: linked groups first, then one viral group per viral item."""
+        """The groups: linked groups first, then one viral group per viral item, then one
+        circulating group per circulating file."""
         self._account_of = self._array("account_of")
         uf = _UnionFind(self._n)
         reasons: dict[tuple[int, int], str] = {}
         viral_groups: list[npt.NDArray[np.int64]] = []
+        circulating: list[LinkGroup] = []
         viral_rows: set[int] = set(self._viral_marked)
+        min_accounts = self.settings.circulating_min_accounts
 
         def join(rows: npt.NDArray[np.int64], why: str) -> None:
             first = int(rows[0])
@@ -415,12 +474,21 @@ class LinkBuilder:
                 uf.union(first, r)
             reasons[(first, len(reasons))] = why
 
-        for rows in self._file_clusters():
+        def set_apart(rows: npt.NDArray[np.int64], why: dict[str, int]) -> None:
             if self._is_viral(rows):
                 viral_groups.append(rows)
                 viral_rows.update(rows.tolist())
             else:
-                join(rows, "file")
+                circulating.append(LinkGroup("circulating", rows.tolist(), why))
+
+        for rows in self._runs(self._array("listed_keys"), self._array("listed_rows")):
+            set_apart(rows, {"listed": 1, "accounts": self._accounts(rows)})
+        for rows, kind in self._file_clusters():
+            accounts = self._accounts(rows)
+            if accounts >= min_accounts:
+                set_apart(rows, {"accounts": accounts})
+            else:
+                join(rows, kind)
         self._account_runs = self._runs(self._array("acct_keys"), self._array("acct_rows"))
         for rows in self._account_runs:
             join(rows, "account")
@@ -446,6 +514,7 @@ class LinkBuilder:
             groups.append(LinkGroup("viral", rows.tolist(), {"file": 1}))
         if len(marked_alone) >= 2:
             groups.append(LinkGroup("viral", marked_alone, {"marked by sender": 1}))
+        groups.extend(circulating)
         self.viral_rows = viral_rows
         return groups
 
@@ -486,19 +555,35 @@ class LinkBuilder:
 
 
 def shared_keys(a: ReferralKeys, b: ReferralKeys, settings: LinkSettings) -> list[str]:
-    """The readable keys two referrals share (files, near files, accounts, IPs in the window)."""
-    out = sorted(a.files & b.files) + sorted(a.accounts & b.accounts)
+    """The readable keys two referrals share (accounts, new files, near files, IPs in the
+    window; listed files are not ties and are not named)."""
+    return [t["evidence"] for t in shared_ties(a, b, settings)]
+
+
+def shared_ties(a: ReferralKeys, b: ReferralKeys, settings: LinkSettings) -> list[dict[str, Any]]:
+    """What ties two referrals: each tie's ``kind``, readable ``evidence`` and ``strength``
+    (:data:`LINK_STRENGTH`), strongest first. A file that circulates among many accounts may
+    still appear here; the pass itself does not link on it."""
+    out: list[tuple[str, str]] = [("account", k) for k in sorted(a.accounts & b.accounts)]
+    out += [("new file", k) for k in sorted(a.files & b.files)]
     if settings.pdq_threshold >= 0:
         for pa in sorted(a.pdq):
             for pb in sorted(b.pdq):
                 if pa != pb:
                     d = int.bit_count(int(pa, 16) ^ int(pb, 16))
                     if d <= settings.pdq_threshold:
-                        out.append(f"pdq near: {pa[:12]}... ~ {pb[:12]}... distance {d}")
+                        out.append(
+                            ("near file", f"pdq near: {pa[:12]}... ~ {pb[:12]}... distance {d}")
+                        )
     for ip_a, t_a in a.ips:
         for ip_b, t_b in b.ips:
             if ip_a == ip_b and abs(t_a - t_b) <= settings.ip_window:
                 hours = abs(t_a - t_b).total_seconds() / 3600
-                out.append(f"ip:{ip_a} ({hours:.0f} h apart)")
+                out.append(("ip", f"ip:{ip_a} ({hours:.0f} h apart)"))
                 break
-    return list(dict.fromkeys(out))
+    seen: dict[str, dict[str, Any]] = {}
+    for kind, evidence in out:
+        seen.setdefault(
+            evidence, {"kind": kind, "evidence": evidence, "strength": LINK_STRENGTH[kind]}
+        )
+    return sorted(seen.values(), key=lambda t: -float(t["strength"]))

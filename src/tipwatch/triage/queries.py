@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, exists, func, select
@@ -19,6 +19,7 @@ from tipwatch.store.schema import (
     attribution_history,
     attributions,
     geoip_databases,
+    link_group_events,
     link_groups,
     package_referrals,
     priorities,
@@ -28,13 +29,14 @@ from tipwatch.store.schema import (
     routing_packages,
 )
 from tipwatch.triage.config import LegalRule, TriageConfig
-from tipwatch.triage.linking import LinkSettings, referral_keys, shared_keys
+from tipwatch.triage.linking import LinkSettings, referral_keys, shared_ties
 from tipwatch.triage.priority import TIERS
 
 __all__ = [
     "QueueEntry",
     "attribution_of",
     "attributions_of",
+    "circulating_material",
     "legal_status",
     "legal_statuses",
     "links_of",
@@ -88,7 +90,10 @@ def _attributions_of(
         ):
             if row.report_id in out:
                 out[row.report_id]["history"].append(
-                    {**_attribution_dict(row._mapping), "superseded_at": row.superseded_at}
+                    {
+                        **_attribution_dict(row._mapping),
+                        "superseded_at": _utc(row.superseded_at),
+                    }
                 )
     return out
 
@@ -110,6 +115,12 @@ def _priorities_of(conn: Connection, report_ids: Sequence[str]) -> dict[str, dic
     return out
 
 
+def _utc(value: datetime | None) -> datetime | None:
+    """A stored (naive UTC) time as an aware one, so that it prints as ISO 8601 with its
+    offset."""
+    return None if value is None else value.replace(tzinfo=UTC)
+
+
 def _attribution_dict(row: Any) -> dict[str, Any]:
     evidence = json.loads(row["evidence"])
     geo = None
@@ -123,7 +134,7 @@ def _attribution_dict(row: Any) -> dict[str, Any]:
         "warnings": evidence.get("warnings", []),
         "evidence": evidence.get("evidence", []),
         "geoip_database": geo,
-        "attributed_at": row["attributed_at"],
+        "attributed_at": _utc(row["attributed_at"]),
     }
 
 
@@ -141,14 +152,16 @@ def _keys_of(conn: Connection, report_ids: Sequence[str]) -> dict[str, Any]:
         )
     }
     files: dict[str, list[dict[str, Any]]] = {}
+    statuses: dict[str, list[str | None]] = {}
     for row in conn.execute(
-        select(f.report_id, f.document).where(f.report_id.in_(report_ids)).order_by(f.position)
+        select(f.report_id, f.document, f.match_status)
+        .where(f.report_id.in_(report_ids))
+        .order_by(f.position)
     ):
         files.setdefault(row.report_id, []).append(json.loads(row.document))
-    from datetime import UTC
-
+        statuses.setdefault(row.report_id, []).append(row.match_status)
     return {
-        rid: referral_keys(doc, files.get(rid, []), when.replace(tzinfo=UTC))
+        rid: referral_keys(doc, files.get(rid, []), when.replace(tzinfo=UTC), statuses.get(rid))
         for rid, (doc, when) in docs.items()
     }
 
@@ -229,6 +242,12 @@ def _links_of_many(
     keys: dict[str, Any] = {}
     for part in chunks(wanted):
         keys.update(_keys_of(conn, part))
+    countries = {rid: a["country"] for rid, a in _attributions_of(conn, wanted).items()}
+    routed = {
+        rid: sorted({p["country"] for p in packages})
+        for rid, packages in _packages_of(conn, wanted).items()
+    }
+    history = _group_history(conn, group_ids)
     for report_id in report_ids:
         mine = keys.get(report_id)
         described_groups = []
@@ -238,15 +257,26 @@ def _links_of_many(
             for other in members[gid]:
                 if other == report_id:
                     continue
-                shared = (
-                    shared_keys(mine, keys[other], settings)
+                ties = (
+                    shared_ties(mine, keys[other], settings)
                     if mine is not None and other in keys
                     else []
                 )
+                if g.kind == "circulating" and mine is not None and other in keys:
+                    # What a circulating group shares is its file, listed or not.
+                    common = (mine.listed | mine.files) & (keys[other].listed | keys[other].files)
+                    ties = [
+                        {"kind": "circulating file", "evidence": k, "strength": 0.0}
+                        for k in sorted(common)
+                    ]
                 described.append(
                     {
                         "report_id": other,
-                        "shares": shared or ["linked through other members of the group"],
+                        "country": countries.get(other, "unknown"),
+                        "routed_to": routed.get(other, []),
+                        "shares": [t["evidence"] for t in ties]
+                        or ["linked through other members of the group"],
+                        "ties": ties,
                     }
                 )
             described_groups.append(
@@ -255,12 +285,28 @@ def _links_of_many(
                     "kind": g.kind,
                     "size": g.size,
                     "reasons": json.loads(g.reasons),
-                    "first_incident": g.first_incident,
-                    "last_incident": g.last_incident,
+                    "first_incident": _utc(g.first_incident),
+                    "last_incident": _utc(g.last_incident),
+                    "country": countries.get(report_id, "unknown"),
+                    "history": history.get(g.id, []),
                     "members": described,
                 }
             )
         out[report_id] = described_groups
+    return out
+
+
+def _group_history(conn: Connection, group_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """The recorded events of groups (created, merged, split), oldest first."""
+    e = link_group_events.c
+    out: dict[int, list[dict[str, Any]]] = {}
+    for part in chunks(list(group_ids)):
+        for row in conn.execute(
+            select(link_group_events).where(e.group_id.in_(part)).order_by(e.id)
+        ):
+            out.setdefault(row.group_id, []).append(
+                {"event": row.event, "from": json.loads(row.from_ids), "at": _utc(row.at)}
+            )
     return out
 
 
@@ -275,6 +321,7 @@ def list_groups(
     query = query.order_by(g.size.desc(), g.id).limit(limit)
     with store.read() as conn:
         rows = conn.execute(query).all()
+        history = _group_history(conn, [row.id for row in rows])
         out = []
         for row in rows:
             sample = [
@@ -292,11 +339,80 @@ def list_groups(
                     "kind": row.kind,
                     "size": row.size,
                     "linked_by": ", ".join(f"{k} ({v})" for k, v in sorted(reasons.items())),
-                    "first_incident": row.first_incident,
-                    "last_incident": row.last_incident,
+                    "first_incident": _utc(row.first_incident),
+                    "last_incident": _utc(row.last_incident),
+                    "history": "; ".join(
+                        f"{h['event']}"
+                        + (f" from {', '.join(map(str, h['from']))}" if h["from"] else "")
+                        for h in history.get(row.id, [])
+                        if h["event"] != "created"
+                    ),
                     "members": sample,
                 }
             )
+    return out
+
+
+def circulating_material(store: Store, *, limit: int = 100) -> list[dict[str, Any]]:
+    """Files that circulate (on a hash list, sent by many accounts, or viral), most shared
+    first: how many referrals, accounts and countries share each. For victim identification
+    and for spotting viral batches; these files link no offenders."""
+    g, lk, a = link_groups.c, referral_links.c, attributions.c
+    query = (
+        select(link_groups)
+        .where(g.kind.in_(["circulating", "viral"]))
+        .order_by(g.size.desc(), g.id)
+        .limit(limit)
+    )
+    out: list[dict[str, Any]] = []
+    with store.read() as conn:
+        rows = conn.execute(query).all()
+        ids = [row.id for row in rows]
+        countries: dict[int, dict[str, int]] = {}
+        firsts: dict[int, list[str]] = {}
+        for part in chunks(ids):
+            for r in conn.execute(
+                select(lk.group_id, a.country, func.count())
+                .select_from(referral_links.outerjoin(attributions, a.report_id == lk.report_id))
+                .where(lk.group_id.in_(part))
+                .group_by(lk.group_id, a.country)
+            ):
+                countries.setdefault(r.group_id, {})[r.country or "unknown"] = r[2]
+            rank = (
+                func.row_number()
+                .over(partition_by=lk.group_id, order_by=lk.report_id)
+                .label("member_rank")
+            )
+            sub = select(lk.group_id, lk.report_id, rank).where(lk.group_id.in_(part)).subquery()
+            for r in conn.execute(
+                select(sub.c.group_id, sub.c.report_id).where(sub.c.member_rank <= 2)
+            ):
+                firsts.setdefault(r.group_id, []).append(r.report_id)
+        wanted = sorted({rid for pair in firsts.values() for rid in pair})
+        keys: dict[str, Any] = {}
+        for part in chunks(wanted):
+            keys.update(_keys_of(conn, part))
+    for row in rows:
+        reasons = json.loads(row.reasons)
+        pair = [keys[r] for r in sorted(firsts.get(row.id, [])) if r in keys]
+        files: list[str] = []
+        if len(pair) == 2:
+            files = sorted((pair[0].listed | pair[0].files) & (pair[1].listed | pair[1].files))
+        by_country = countries.get(row.id, {})
+        out.append(
+            {
+                "group_id": row.id,
+                "kind": row.kind,
+                "file": files[0] if files else "",
+                "listed": bool(reasons.get("listed")),
+                "referrals": row.size,
+                "accounts": reasons.get("accounts"),
+                "countries": len([c for c in by_country if c != "unknown"]),
+                "by_country": dict(sorted(by_country.items(), key=lambda kv: -kv[1])),
+                "first_incident": _utc(row.first_incident),
+                "last_incident": _utc(row.last_incident),
+            }
+        )
     return out
 
 

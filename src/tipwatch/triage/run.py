@@ -6,7 +6,8 @@ writes the results in bulk:
 
 * attributions: only for referrals that are new, revised since, or all of them when a newer
   GeoIP database is loaded; the attribution replaced goes to ``attribution_history``;
-* link groups: rebuilt from scratch (a new referral can join two old groups);
+* link groups: rebuilt (a new referral can join two old groups), each keeping the id of the
+  group it continues (merges and splits recorded in ``link_group_events``);
 * priorities: every referral re-scored (weights may have changed, links may have).
 """
 
@@ -33,6 +34,7 @@ from tipwatch.store.schema import (
     attribution_history,
     attributions,
     geoip_databases,
+    link_group_events,
     link_groups,
     priorities,
     referral_files,
@@ -42,7 +44,13 @@ from tipwatch.store.schema import (
 from tipwatch.triage.attribution import attribute
 from tipwatch.triage.config import TriageConfig, load_config
 from tipwatch.triage.geoip import GeoIPDatabase
-from tipwatch.triage.linking import KeyChunk, LinkBuilder, digest_keys, referral_keys
+from tipwatch.triage.linking import (
+    KeyChunk,
+    LinkBuilder,
+    LinkGroup,
+    digest_keys,
+    referral_keys,
+)
 from tipwatch.triage.priority import (
     TIERS,
     PartialPriority,
@@ -79,6 +87,8 @@ class TriageSummary:
     linked_referrals: int = 0
     viral_groups: int = 0
     viral_referrals: int = 0
+    circulating_groups: int = 0
+    """Files on a hash list or sent by many accounts, shared by two referrals or more."""
     tiers: Counter[str] = field(default_factory=Counter)
     config_source: str = "defaults"
     seconds: float = 0.0
@@ -96,6 +106,7 @@ class TriageSummary:
             "linked_referrals": self.linked_referrals,
             "viral_groups": self.viral_groups,
             "viral_referrals": self.viral_referrals,
+            "circulating_groups": self.circulating_groups,
             "tiers": {t: self.tiers.get(t, 0) for t in TIERS},
             "config": self.config_source,
             "seconds": round(self.seconds, 2),
@@ -273,7 +284,7 @@ def _process(chunk: list[_Item]) -> _ChunkResult:
         out.report_ids.append(report_id)
         out.times.append(when.timestamp())
         out.countries.append(country)
-        digests.append(digest_keys(referral_keys(doc, files, when)))
+        digests.append(digest_keys(referral_keys(doc, files, when, statuses)))
         out.partials.append(partial_score(facts_of(doc, files, statuses, country=country), config))
     out.keys = KeyChunk.of(digests)
     return out
@@ -472,49 +483,123 @@ def _supersede_all(conn: Connection, now: datetime) -> None:
 
 def _write_groups(
     store: Store,
-    groups: list[Any],
+    groups: list[LinkGroup],
     report_ids: list[str],
     times: list[float],
     now: datetime,
     summary: TriageSummary,
 ) -> None:
-    group_rows: list[dict[str, Any]] = []
-    link_rows: list[dict[str, Any]] = []
     linked: set[int] = set()
     viral: set[int] = set()
-    for gid, group in enumerate(groups, start=1):
-        member_times = [times[m] for m in group.members]
-        group_rows.append(
-            {
-                "id": gid,
-                "kind": group.kind,
-                "size": len(group.members),
-                "reasons": json.dumps(group.reasons, sort_keys=True),
-                "first_incident": datetime.fromtimestamp(min(member_times), UTC).replace(
-                    tzinfo=None
-                ),
-                "last_incident": datetime.fromtimestamp(max(member_times), UTC).replace(
-                    tzinfo=None
-                ),
-                "built_at": now,
-            }
-        )
-        for m in group.members:
-            link_rows.append({"report_id": report_ids[m], "group_id": gid, "kind": group.kind})
-        (viral if group.kind == "viral" else linked).update(group.members)
-        if group.kind == "viral":
+    for group in groups:
+        if group.kind == "linked":
+            linked.update(group.members)
+            summary.groups += 1
+        elif group.kind == "viral":
+            viral.update(group.members)
             summary.viral_groups += 1
         else:
-            summary.groups += 1
+            summary.circulating_groups += 1
     summary.linked_referrals = len(linked)
     summary.viral_referrals = len(viral)
     with store.atomic() as conn:
+        # Read and rewritten in one transaction: ids are matched against the groups as they
+        # are now, and a second pass at the same time cannot hand out the same new id.
+        ids, events = _stable_ids(conn, groups, report_ids, now)
+        group_rows: list[dict[str, Any]] = []
+        link_rows: list[dict[str, Any]] = []
+        for gid, group in zip(ids, groups, strict=True):
+            member_times = [times[m] for m in group.members]
+            group_rows.append(
+                {
+                    "id": gid,
+                    "kind": group.kind,
+                    "size": len(group.members),
+                    "reasons": json.dumps(group.reasons, sort_keys=True),
+                    "first_incident": datetime.fromtimestamp(min(member_times), UTC).replace(
+                        tzinfo=None
+                    ),
+                    "last_incident": datetime.fromtimestamp(max(member_times), UTC).replace(
+                        tzinfo=None
+                    ),
+                    "built_at": now,
+                }
+            )
+            for m in group.members:
+                link_rows.append({"report_id": report_ids[m], "group_id": gid, "kind": group.kind})
         conn.execute(delete(referral_links))
         conn.execute(delete(link_groups))
         for start in range(0, len(group_rows), 20_000):
             bulk_insert(conn, link_groups, group_rows[start : start + 20_000])
         for start in range(0, len(link_rows), 20_000):
             bulk_insert(conn, referral_links, link_rows[start : start + 20_000])
+        for start in range(0, len(events), 20_000):
+            bulk_insert(conn, link_group_events, events[start : start + 20_000])
+
+
+def _stable_ids(
+    conn: Connection, groups: list[LinkGroup], report_ids: list[str], now: datetime
+) -> tuple[list[int], list[dict[str, Any]]]:
+    """An id for each new group, and the events (created, merged, split, dissolved) to record.
+
+    Groups are matched to the previous run's groups of the same kind by shared members. Each
+    old group has one successor: the new group holding most of its members (ties: the
+    earliest). A new group takes the id of the old group, among those it succeeds, it shares
+    most members with (ties: the lowest id); the others succeeded by it are *merged* into it.
+    A new group that shares members with an old group it does not succeed was *split* from
+    it. Ids are never handed out twice: a new one is above every id ever used.
+    """
+    lk, ev = referral_links.c, link_group_events.c
+    # A referral is in at most one linked group, but may share several circulating files.
+    old_of: dict[tuple[str, str], list[int]] = {}
+    old_ids: set[int] = set()
+    for row in conn.execute(select(lk.report_id, lk.group_id, lk.kind)):
+        old_of.setdefault((row.kind, row.report_id), []).append(row.group_id)
+        old_ids.add(row.group_id)
+    used = max(
+        int(conn.execute(select(func.max(link_groups.c.id))).scalar() or 0),
+        int(conn.execute(select(func.max(ev.group_id))).scalar() or 0),
+    )
+    overlaps: list[Counter[int]] = []
+    successor: dict[int, tuple[int, int]] = {}
+    """old id -> (shared members, new group index) of its successor"""
+    for index, group in enumerate(groups):
+        shared: Counter[int] = Counter()
+        kind = group.kind
+        for m in group.members:
+            for old in old_of.get((kind, report_ids[m]), ()):
+                shared[old] += 1
+        overlaps.append(shared)
+        for old, count in shared.items():
+            best = successor.get(old)
+            if best is None or count > best[0]:
+                successor[old] = (count, index)
+    ids: list[int] = []
+    events: list[dict[str, Any]] = []
+    for index, shared in enumerate(overlaps):
+        succeeded = sorted(
+            (o for o in shared if successor[o][1] == index), key=lambda o: (-shared[o], o)
+        )
+        left = sorted(o for o in shared if successor[o][1] != index)
+        if succeeded:
+            gid = succeeded[0]
+        else:
+            used += 1
+            gid = used
+        ids.append(gid)
+        if len(succeeded) > 1:
+            events.append(_event(gid, "merged", succeeded, now))
+        if left:
+            events.append(_event(gid, "split", left, now))
+        if not shared:
+            events.append(_event(gid, "created", [], now))
+    for old in sorted(old_ids - set(successor)):
+        events.append(_event(old, "dissolved", [], now))
+    return ids, events
+
+
+def _event(group_id: int, event: str, from_ids: list[int], now: datetime) -> dict[str, Any]:
+    return {"group_id": group_id, "event": event, "from_ids": json.dumps(from_ids), "at": now}
 
 
 def _write_priorities(
