@@ -16,6 +16,7 @@ from tipwatch.intake import ingest_paths
 from tipwatch.services.access import Actor, Role
 from tipwatch.store import Store
 from tipwatch.store.schema import audit_events, referral_links, referrals, routing_packages
+from tipwatch.triage import routing
 from tipwatch.triage.config import load_config
 from tipwatch.triage.queries import queue, routed_count
 from tipwatch.triage.routing import DETAIL_PAGE_ROWS, detail_page_name
@@ -190,4 +191,10 @@ def test_summary_opens_with_the_summary_and_splits_the_detail(
     detail = (tmp_path / "p" / detail_page_name(1)).read_text()
     assert "r-nl-1" in detail and "escalated to high priority by the sender" in detail
     assert DETAIL_PAGE_ROWS <= 500
+    # groups past the summary's limit are counted, not dropped silently
+    monkeypatch.setattr(routing, "PACKAGE_GROUPS_SHOWN", 0)
+    services.triage.route(
+        triaged, ANALYST, "NL", tmp_path / "q", config=load_config(), include_sent=True
+    )
+    assert "and 1 more group(s)" in (tmp_path / "q" / "summary.html").read_text()
     reload_settings()

@@ -567,6 +567,9 @@ def _services_and_groups(
                 ],
             }
         )
+    if len(group_ids) > len(ordered):
+        # The summary says how many groups it leaves out (the JSON Lines has them all).
+        groups.append({"more": len(group_ids) - len(ordered)})
     return services, groups
 
 
@@ -635,7 +638,7 @@ def preview_route(
         tiers,
         types,
         services,
-        {g["group_id"]: g["here"] for g in groups},
+        {g["group_id"]: g["here"] for g in groups if "group_id" in g},
         ids,
     )
 
