@@ -94,6 +94,12 @@ class Settings(BaseSettings):
         default=None,
         description="The Chromium (or Chrome) program that prints PDFs; unset: the PATH's.",
     )
+    package_marking: str = Field(
+        default="TLP:AMBER",
+        min_length=1,
+        max_length=100,
+        description="Handling marking printed at the top of every routing package summary.",
+    )
     triage_config: Path | None = Field(
         default=None,
         description="The team's triage settings (TOML); unset: the shipped defaults.",

@@ -152,3 +152,96 @@ def test_links_show_says_where_a_member_in_another_country_was_routed(
     assert row.count("NL") == 2, row  # attributed to NL, and routed to NL
     code, out = invoke("links", "circulating", "--db", triaged)
     assert code == 0, out
+
+
+def test_route_preview_recall_ack_and_queue(triaged: str, tmp_path: Path) -> None:
+    code, out = invoke("route", "--country", "NL", "--db", triaged, "--dry-run")
+    assert code == 0, out
+    assert "Would send 2 referral(s) to NL" in out and "By incident type" in out
+    code, out = invoke("route", "--country", "NL", "--db", triaged, "--dry-run", "-f", "json")
+    assert json.loads(out)["referrals"] == 2
+    code, out = invoke("packages", "--db", triaged, "--format", "json")
+    assert json.loads(out) == []  # the preview recorded nothing
+    code, out = invoke("recipients", "add", "NL liaison office", "--country", "NL", "--db", triaged)
+    assert code == 0, out
+    code, out = invoke("recipients", "list", "--db", triaged, "--format", "json")
+    assert [r["name"] for r in json.loads(out)] == ["NL liaison office"]
+    code, out = invoke(
+        "route", "--country", "NL", "--db", triaged, "--out", str(tmp_path / "nl"),
+        "--recipient", "NL liaison office", "--referral", "r-nl-2",
+    )  # fmt: skip
+    assert code == 0 and "1 referral(s)" in out, out
+    code, out = invoke("route", "--country", "NL", "--db", triaged, "--out", str(tmp_path / "b"))
+    assert code == 0 and "Package 2 for NL: 1 referral(s)" in out, out
+    code, out = invoke("queue", "--db", triaged, "--country", "NL")
+    assert code == 0 and "2 routed in 2 package(s)" in out and "run `tipwatch triage`" not in out
+    code, out = invoke("route", "recall", "1", "--reason", "wrong recipient", "--db", triaged)
+    assert code == 0 and "1 referral(s) are back in the queue" in out, out
+    code, out = invoke("queue", "--db", triaged, "--country", "NL", "--format", "json")
+    assert [r["report_id"] for r in json.loads(out)] == ["r-nl-2"]
+    code, out = invoke("route", "ack", "2", "--db", triaged)
+    assert code == 0 and "acknowledged at" in out, out
+    code, out = invoke("route", "recall", "2", "--reason", "late", "--db", triaged)
+    assert code == 73 and "cannot be recalled" in out
+    code, out = invoke("route", "outcome", "2", "account suspended", "--db", triaged)
+    assert code == 0, out
+    code, out = invoke("route", "latency", "--db", triaged, "--format", "json")
+    assert [(r["country"], r["referrals"]) for r in json.loads(out)] == [("NL", 1)]
+    code, out = invoke("packages", "--db", triaged, "--format", "json")
+    assert [p["status"] for p in json.loads(out)] == ["acknowledged", "recalled"]
+    code, out = invoke("route", "--db", triaged)
+    assert code == 1 and "which country" in out
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="no /usr/bin/chromium")
+def test_package_summary_reads_in_a_browser(
+    triaged: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The summary opens with marking, period, recipient and counts, fits a screen's width,
+    and its detail pages follow one another (one referral a page here)."""
+    from playwright.sync_api import sync_playwright
+
+    from tipwatch.triage import routing
+
+    monkeypatch.setattr(routing, "DETAIL_PAGE_ROWS", 1)
+    monkeypatch.setenv("TIPWATCH_PACKAGE_MARKING", "TLP:AMBER+STRICT")
+    reload_settings()
+    code, out = invoke("recipients", "add", "NL liaison office", "--country", "NL", "--db", triaged)
+    assert code == 0, out
+    folder = tmp_path / "pkg"
+    code, out = invoke(
+        "route", "--country", "NL", "--db", triaged, "--out", str(folder),
+        "--recipient", "NL liaison office", "--since", "2020-03-01", "--by", "received",
+    )  # fmt: skip
+    assert code == 0, out
+    assert sorted(p.name for p in folder.iterdir()) == sorted(routing.package_files(2))
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto((folder / "summary.html").as_uri())
+        first_screen = page.evaluate("document.body.innerText").split("Groups")[0]
+        for expected in (
+            "TLP:AMBER+STRICT",
+            "received date from 2020-03-01",
+            "NL liaison office (office, NL)",
+            "by priority",
+            "by incident type",
+            "by reporting service",
+            "files by legal-viewing status",
+        ):
+            assert expected in first_screen
+        summary_box = page.locator("#summary").bounding_box()
+        assert summary_box is not None and summary_box["y"] < 200  # it opens with the summary
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 1280  # no sideways scrolling
+        assert "FR: 1 (0 routed)" in page.inner_text("body")
+        shot = tmp_path / "summary.png"
+        page.screenshot(path=str(shot))
+        shutil.copy(shot, Path("/tmp") / "tipwatch-package-summary.png")
+        page.click("text=page 1")
+        assert "page 1 of 2" in page.inner_text("h1") and "r-nl-1" in page.inner_text("table")
+        page.click("text=next page")
+        assert "page 2 of 2" in page.inner_text("h1") and "r-nl-2" in page.inner_text("table")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+        browser.close()
+    reload_settings()

@@ -25,7 +25,7 @@ from tipwatch.intake import ingest_paths
 from tipwatch.store import Store
 from tipwatch.store.schema import package_referrals, routing_packages
 from tipwatch.triage.queries import queue
-from tipwatch.triage.routing import PACKAGE_FILES, route_country
+from tipwatch.triage.routing import package_files, route_country
 from tipwatch.triage.run import triage_store
 
 from .test_triage_store import account, referral, write_jsonl
@@ -83,7 +83,7 @@ def _assert_routes_whole(store: Store, out: Path) -> None:
     """A route afterwards into the same folder sends every referral, complete."""
     package = route_country(store, "NL", out, created_by="analyst-1")
     assert package.referral_count == COUNT
-    assert sorted(p.name for p in out.iterdir()) == sorted(PACKAGE_FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted(package_files(COUNT))
     lines = (out / "referrals.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(lines) == COUNT and json.loads(lines[-1])["referral"]["report_id"] == "r-0299"
     assert (out / "summary.html").read_text(encoding="utf-8").rstrip().endswith("</html>")

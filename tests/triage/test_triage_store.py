@@ -243,7 +243,7 @@ def test_route_package(filled: Store, tmp_path: Path) -> None:
     rows = list(csv.DictReader((tmp_path / "pkg" / "summary.csv").open()))
     assert rows[0]["report_id"] == "r-nl-1" and "escalated" in rows[0]["reasons"]
     assert rows[0]["files_needing_legal_process"] == "1"
-    html = (tmp_path / "pkg" / "summary.html").read_text()
+    html = (tmp_path / "pkg" / "detail-001.html").read_text()
     assert "r-nl-1" in html and "escalated to high priority by the sender" in html
     assert "need legal process before viewing" in html
     with filled.read() as conn:
@@ -271,8 +271,9 @@ def test_html_escapes_sender_text(store: Store, tmp_path: Path) -> None:
     ingest_paths(store, [write_jsonl(tmp_path / "h.jsonl", [hostile])])
     triage_store(store)
     route_country(store, "NL", tmp_path / "pkg", created_by="analyst-1")
-    html = (tmp_path / "pkg" / "summary.html").read_text()
-    assert "<script>alert" not in html and "&lt;script&gt;" in html
+    for page in ("summary.html", "detail-001.html"):
+        html = (tmp_path / "pkg" / page).read_text()
+        assert "<script>alert" not in html and "&lt;script&gt;" in html
 
 
 def test_worker_processes_give_the_same_results(

@@ -1,4 +1,5 @@
-"""Triage commands: ``triage``, ``links``, ``queue``, ``route``, ``packages``."""
+"""Triage commands: ``triage``, ``links``, ``queue``, ``route``, ``packages``,
+``recipients``."""
 
 from __future__ import annotations
 
@@ -282,6 +283,19 @@ def queue_command(
                 row["score"] = f"{row['score']:g}"
                 row["country"] = f"{row['country']} {row['confidence'] or 0:.2f}"
             if not rows:
+                routed = (
+                    services.triage.routed_count(_open(db), _actor(), country)
+                    if country and country.lower() != "unknown"
+                    else None
+                )
+                if country and routed and routed["referrals"]:
+                    console.print(
+                        f"No open referrals for {country.upper()}: {routed['referrals']:,} "
+                        f"routed in {routed['packages']} package(s), the last at "
+                        f"{routed['last_at']:%Y-%m-%dT%H:%MZ} (`tipwatch packages`).",
+                        highlight=False,
+                    )
+                    return
                 console.print("The queue is empty (run `tipwatch triage` after ingesting).")
                 return
         _emit(rows, fmt, ("report_id", "tier", "score", "country", "incident_time", "reasons"))
@@ -289,9 +303,24 @@ def queue_command(
     _run(body)
 
 
-@app.command()
+route_app = typer.Typer(
+    help="Route a country's referrals in a package; preview, recall, acknowledge, report times.",
+    invoke_without_command=True,
+)
+app.add_typer(route_app, name="route")
+recipients_app = typer.Typer(
+    help="The recipients of routing packages: liaison offices and users.", no_args_is_help=True
+)
+app.add_typer(recipients_app, name="recipients")
+
+
+@route_app.callback()
 def route(
-    country: Annotated[str, typer.Option("--country", help="ISO 3166-1 code, e.g. NL.")],
+    ctx: typer.Context,
+    country: Annotated[
+        str | None,
+        typer.Option("--country", help="ISO 3166-1 code, e.g. NL.", show_default=False),
+    ] = None,
     db: DbOption = None,
     out: Annotated[
         Path | None,
@@ -299,27 +328,92 @@ def route(
     ] = None,
     since: Annotated[
         str | None,
-        typer.Option(help="Only incidents from this day (included).", show_default=False),
+        typer.Option(help="Only referrals from this day (included).", show_default=False),
     ] = None,
     until: Annotated[
         str | None,
-        typer.Option(help="Only incidents up to this day (included).", show_default=False),
+        typer.Option(help="Only referrals up to this day (included).", show_default=False),
     ] = None,
+    by: Annotated[
+        str,
+        typer.Option(help="Count the period by the incident's date or the received date."),
+    ] = "incident",
+    referral: Annotated[
+        list[str] | None,
+        typer.Option(help="Only this referral (repeat the option).", show_default=False),
+    ] = None,
+    group: Annotated[
+        list[int] | None,
+        typer.Option(help="Only the referrals of this link group (repeat).", show_default=False),
+    ] = None,
+    recipient: Annotated[
+        str | None,
+        typer.Option(
+            help="The registered recipient (see `tipwatch recipients`).", show_default=False
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option(help="Show what would be sent; write and record nothing.")
+    ] = False,
     include_sent: Annotated[
         bool, typer.Option(help="Also include referrals sent in an earlier package.")
     ] = False,
     config: ConfigOption = None,
+    fmt: Annotated[
+        ObjectFormat, typer.Option("--format", "-f", help="table (a summary) or json.")
+    ] = ObjectFormat.TABLE,
 ) -> None:
-    """Write the package for one country: referrals.jsonl, summary.csv and summary.html.
+    """Write the package for one country: summary.html, detail pages, summary.csv and
+    referrals.jsonl.
 
-    The package is recorded (who, when, which referrals); referrals show where they were sent.
-    The package is made by the settings' actor (the login name by default).
+    The package is recorded (who, when, for which recipient, which referrals); referrals show
+    where they were sent. `--dry-run` shows what would go, by tier, incident type, service and
+    group. The package is made by the settings' actor (the login name by default).
     """
     from datetime import UTC, datetime
 
+    if ctx.invoked_subcommand is not None:
+        return
+
     def body() -> None:
+        if country is None:
+            _fail("say which country to route: --country NL (or a subcommand: see --help)")
+            return
         start = _parse_time(since, "--since")
         end = _parse_time(until, "--until", end=True)
+        if dry_run:
+            preview = services.triage.preview_route(
+                _open(db),
+                _actor(),
+                country,
+                since=start,
+                until=end,
+                include_sent=include_sent,
+                date_basis=by,
+                report_ids=referral,
+                group_ids=group,
+            )
+            if fmt is ObjectFormat.JSON:
+                _print_json(preview.as_dict())
+                return
+            console.print(
+                f"Would send {preview.referral_count} referral(s) to {preview.country} "
+                "(dry run: nothing written or recorded).",
+                highlight=False,
+            )
+            for title, counts in (
+                ("tier", preview.tiers),
+                ("incident type", preview.incident_types),
+                ("service", preview.services),
+                ("group", {str(k): v for k, v in preview.groups.items()}),
+            ):
+                table = Table(title=f"By {title}", header_style="bold")
+                table.add_column(title)
+                table.add_column("referrals", justify="right")
+                for name, n in counts.items():
+                    table.add_row(Text(plain(name)), f"{n:,}")
+                console.print(table)
+            return
         folder = out or Path("packages") / (f"{country.upper()}-{datetime.now(UTC):%Y%m%d-%H%M%S}")
         package = services.triage.route(
             _open(db),
@@ -330,6 +424,10 @@ def route(
             until=end,
             include_sent=include_sent,
             config=_config(config),
+            date_basis=by,
+            report_ids=referral,
+            group_ids=group,
+            recipient=recipient,
         )
         if package.package_id is None:
             console.print(f"No open referrals attributed to {package.country}; nothing written.")
@@ -338,8 +436,110 @@ def route(
         console.print(
             f"Package {package.package_id} for {package.country}: {package.referral_count} "
             f"referral(s) ({tiers}) in [bold]{package.folder}[/] "
-            "(referrals.jsonl, summary.csv, summary.html)"
+            "(summary.html, detail pages, summary.csv, referrals.jsonl)"
         )
+
+    _run(body)
+
+
+@route_app.command("recall")
+def route_recall(
+    package_id: Annotated[int, typer.Argument(help="The package's number.")],
+    reason: Annotated[str, typer.Option(help="Why it is recalled (recorded).")],
+    db: DbOption = None,
+) -> None:
+    """Recall a package not yet acknowledged: its referrals return to the queue."""
+
+    def body() -> None:
+        n = services.triage.recall_package(_open(db), _actor(), package_id, reason=reason)
+        console.print(f"Package {package_id} recalled; {n} referral(s) are back in the queue.")
+
+    _run(body)
+
+
+@route_app.command("ack")
+def route_ack(
+    package_id: Annotated[int, typer.Argument(help="The package's number.")],
+    db: DbOption = None,
+) -> None:
+    """Record that the recipient acknowledged a package (it can no longer be recalled)."""
+
+    def body() -> None:
+        row = services.triage.acknowledge_package(_open(db), _actor(), package_id)
+        console.print(
+            f"Package {package_id} acknowledged at {row['acknowledged_at']:%Y-%m-%dT%H:%M:%SZ}."
+        )
+
+    _run(body)
+
+
+@route_app.command("outcome")
+def route_outcome(
+    package_id: Annotated[int, typer.Argument(help="The package's number.")],
+    outcome: Annotated[str, typer.Argument(help="What came of it, in a few words.")],
+    db: DbOption = None,
+) -> None:
+    """Record a package's outcome (acknowledging it too, if it was not yet)."""
+
+    def body() -> None:
+        services.triage.acknowledge_package(_open(db), _actor(), package_id, outcome=outcome)
+        console.print(f"Outcome of package {package_id} recorded.")
+
+    _run(body)
+
+
+@route_app.command("latency")
+def route_latency(db: DbOption = None, fmt: FormatOption = OutputFormat.TABLE) -> None:
+    """Notice-to-action times of acknowledged packages, per country and service (hours)."""
+
+    def body() -> None:
+        rows = services.triage.routing_latency(_open(db), _actor())
+        _emit(
+            rows,
+            fmt,
+            (
+                "country",
+                "service",
+                "referrals",
+                "median_hours_to_package",
+                "median_hours_to_ack",
+                "median_hours_total",
+            ),
+        )
+
+    _run(body)
+
+
+@recipients_app.command("add")
+def recipients_add(
+    name: Annotated[str, typer.Argument(help="The recipient's name, e.g. 'NL liaison office'.")],
+    country: Annotated[str, typer.Option("--country", help="The country it receives for.")],
+    kind: Annotated[str, typer.Option(help="office (a liaison office) or user.")] = "office",
+    contact: Annotated[
+        str | None, typer.Option(help="How to reach it (kept, not used).", show_default=False)
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Register a recipient of routing packages."""
+
+    def body() -> None:
+        row = services.triage.add_recipient(
+            _open(db), _actor(), name, country, kind=kind, contact=contact
+        )
+        console.print(
+            Text(f"Recipient {row['id']}: {plain(row['name'])} ({row['kind']}, {row['country']})")
+        )
+
+    _run(body)
+
+
+@recipients_app.command("list")
+def recipients_list(db: DbOption = None, fmt: FormatOption = OutputFormat.TABLE) -> None:
+    """The registered recipients, by country."""
+
+    def body() -> None:
+        rows = services.triage.list_recipients(_open(db), _actor())
+        _emit(rows, fmt, ("id", "name", "country", "kind", "contact"))
 
     _run(body)
 
@@ -350,6 +550,19 @@ def packages_command(db: DbOption = None, fmt: FormatOption = OutputFormat.TABLE
 
     def body() -> None:
         rows = services.triage.packages(_open(db), _actor())
-        _emit(rows, fmt, ("id", "country", "referral_count", "created_by", "created_at", "path"))
+        _emit(
+            rows,
+            fmt,
+            (
+                "id",
+                "country",
+                "referral_count",
+                "recipient",
+                "status",
+                "created_by",
+                "created_at",
+                "path",
+            ),
+        )
 
     _run(body)

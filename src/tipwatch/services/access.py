@@ -72,7 +72,12 @@ ACTIONS: dict[str, str] = {
     "queue.read": "read the queue",
     "links.read": "read links between referrals",
     "route.create": "make a routing package for a country",
+    "route.preview": "see what a route would send, recording no package",
+    "route.recall": "recall an unacknowledged routing package, returning its referrals",
+    "route.ack": "record a package's acknowledgement or outcome by its recipient",
     "package.read": "list routing packages",
+    "recipient.write": "register a recipient of routing packages",
+    "recipient.read": "list the recipients of routing packages",
     # signals, trends, assessment
     "signal.import": "import a signal feed",
     "signal.read": "read signals and series",
@@ -94,6 +99,7 @@ _READ = frozenset(
         "queue.read",
         "links.read",
         "package.read",
+        "recipient.read",
         "signal.read",
         "event.read",
         "trends.read",
@@ -113,6 +119,10 @@ _ANALYST = _READ | {
     "match.run",
     "triage.run",
     "route.create",
+    "route.preview",
+    "route.recall",
+    "route.ack",
+    "recipient.write",
     "signal.import",
     "event.write",
     "assessment.create",
@@ -123,7 +133,17 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.ADMIN: frozenset(ACTIONS),
     Role.ANALYST: frozenset(_ANALYST),
     Role.REVIEWER: frozenset(_ANALYST),
-    Role.LIAISON: frozenset({"referral.list", "referral.show", "queue.read", "package.read"}),
+    # A liaison officer acknowledges what was sent to them and reports its outcome.
+    Role.LIAISON: frozenset(
+        {
+            "referral.list",
+            "referral.show",
+            "queue.read",
+            "package.read",
+            "recipient.read",
+            "route.ack",
+        }
+    ),
     Role.AUDITOR: frozenset({"audit.read", "audit.verify", "package.read", "referral.list"}),
 }
 """The actions each role may perform."""

@@ -14,18 +14,25 @@ from tipwatch.store import Store
 if TYPE_CHECKING:
     from tipwatch.triage.config import TriageConfig
     from tipwatch.triage.queries import QueueEntry
-    from tipwatch.triage.routing import RoutingPackage
+    from tipwatch.triage.routing import RoutePreview, RoutingPackage
     from tipwatch.triage.run import ProgressCallback, TriageSummary
 
 __all__ = [
     "TIERS",
+    "acknowledge_package",
+    "add_recipient",
     "circulating",
     "link_groups",
     "links_of",
+    "list_recipients",
     "load_triage_config",
     "packages",
+    "preview_route",
     "queue",
+    "recall_package",
     "route",
+    "routed_count",
+    "routing_latency",
     "run_triage",
 ]
 
@@ -130,8 +137,15 @@ def route(
     since: datetime | None = None,
     until: datetime | None = None,
     include_sent: bool = False,
+    date_basis: str = "incident",
+    report_ids: Sequence[str] | None = None,
+    group_ids: Sequence[int] | None = None,
+    recipient: str | None = None,
 ) -> RoutingPackage:
-    """Write and record the package of ``country``'s open referrals, made by ``actor``."""
+    """Write and record the package of ``country``'s open referrals (all, or those of
+    ``report_ids``/``group_ids``), made by ``actor`` for ``recipient``, under the
+    ``package_marking`` setting."""
+    from tipwatch.settings import get_settings
     from tipwatch.triage.routing import route_country
 
     with unit(store, actor, "route.create", object_type="package") as work:
@@ -144,6 +158,11 @@ def route(
             include_sent=include_sent,
             created_by=actor.name,
             config=config,
+            date_basis=date_basis,
+            report_ids=report_ids,
+            group_ids=group_ids,
+            recipient=recipient,
+            marking=get_settings().package_marking,
         )
         if package.package_id is not None:
             work.object_ids = [str(package.package_id)]
@@ -156,3 +175,99 @@ def packages(store: Store, actor: Actor) -> list[dict[str, Any]]:
 
     with unit(store, actor, "package.read", object_type="package", writes=False):
         return _packages(store)
+
+
+def preview_route(
+    store: Store,
+    actor: Actor,
+    country: str,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    include_sent: bool = False,
+    date_basis: str = "incident",
+    report_ids: Sequence[str] | None = None,
+    group_ids: Sequence[int] | None = None,
+) -> RoutePreview:
+    """What :func:`route` would send with the same choice; no package is recorded."""
+    from tipwatch.triage.routing import preview_route as _preview
+
+    with unit(store, actor, "route.preview", object_type="referral", writes=False) as work:
+        preview = _preview(
+            store,
+            country,
+            since=since,
+            until=until,
+            include_sent=include_sent,
+            date_basis=date_basis,
+            report_ids=report_ids,
+            group_ids=group_ids,
+        )
+        work.detail = f"{preview.referral_count} referrals would go to {preview.country}"
+    return preview
+
+
+def recall_package(store: Store, actor: Actor, package_id: int, *, reason: str) -> int:
+    """Recall an unacknowledged package; its referrals return to the queue."""
+    from tipwatch.triage.routing import recall_package as _recall
+
+    with unit(
+        store, actor, "route.recall", object_type="package", object_ids=[str(package_id)]
+    ) as work:
+        returned = _recall(store, package_id, reason=reason, by=actor.name)
+        work.detail = f"{returned} referrals returned to the queue: {reason}"
+    return returned
+
+
+def acknowledge_package(
+    store: Store, actor: Actor, package_id: int, *, outcome: str | None = None
+) -> dict[str, Any]:
+    """Record the recipient's acknowledgement of a package (and its outcome, if given)."""
+    from tipwatch.triage.routing import acknowledge_package as _ack
+
+    with unit(
+        store, actor, "route.ack", object_type="package", object_ids=[str(package_id)]
+    ) as work:
+        row = _ack(store, package_id, by=actor.name, outcome=outcome)
+        work.detail = "acknowledged" + (f"; outcome: {outcome}" if outcome else "")
+    return row
+
+
+def routing_latency(store: Store, actor: Actor) -> list[dict[str, Any]]:
+    from tipwatch.triage.routing import routing_latency as _latency
+
+    with unit(store, actor, "package.read", object_type="package", writes=False):
+        return _latency(store)
+
+
+def routed_count(store: Store, actor: Actor, country: str) -> dict[str, Any]:
+    """How many of ``country``'s referrals are in standing packages, and the last one's time."""
+    from tipwatch.triage.queries import routed_count as _routed
+
+    with unit(store, actor, "package.read", object_type="package", writes=False):
+        return _routed(store, country)
+
+
+def add_recipient(
+    store: Store,
+    actor: Actor,
+    name: str,
+    country: str,
+    *,
+    kind: str = "office",
+    contact: str | None = None,
+) -> dict[str, Any]:
+    from tipwatch.triage.routing import add_recipient as _add
+
+    with unit(store, actor, "recipient.write", object_type="recipient") as work:
+        row = _add(store, name, country, kind=kind, contact=contact, created_by=actor.name)
+        work.object_ids = [str(row["id"])]
+        work.detail = f"{row['name']} ({row['kind']}, {row['country']})"
+    return row
+
+
+def list_recipients(store: Store, actor: Actor) -> list[dict[str, Any]]:
+    from tipwatch.triage.routing import list_recipients as _list
+
+    with unit(store, actor, "recipient.read", object_type="recipient", writes=False):
+        return _list(store)

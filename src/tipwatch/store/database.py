@@ -191,6 +191,7 @@ def _run_rollback_hooks(hooks: list[_Hook]) -> None:
     if failures:
         raise failures[0]
 
+
 _MIGRATION_LOCK = 0x7469_7077_6D69_6772  # "tipwmigr": one key for every tipwatch database
 """PostgreSQL advisory lock held while a process migrates the store."""
 

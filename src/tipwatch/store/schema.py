@@ -42,6 +42,7 @@ __all__ = [
     "pending_files",
     "priorities",
     "quarantine",
+    "recipients",
     "referral_files",
     "referral_links",
     "referrals",
@@ -360,6 +361,31 @@ routing_packages = Table(
     Column("referral_count", Integer, nullable=False),
     Column("since", DateTime),
     Column("until", DateTime),
+    # Routing control (migration 0009): whom it went to, and what became of it.
+    Column(
+        "recipient_id", Integer, ForeignKey("recipients.id", ondelete="RESTRICT"), nullable=True
+    ),
+    Column("date_basis", String(16), nullable=False, server_default="incident"),
+    Column("status", String(16), nullable=False, server_default="sent"),
+    Column("recalled_at", DateTime),
+    Column("recalled_by", String(200)),
+    Column("recall_reason", Text),
+    Column("acknowledged_at", DateTime),
+    Column("acknowledged_by", String(200)),
+    Column("outcome", Text),
+    Column("outcome_at", DateTime),
+)
+
+recipients = Table(
+    "recipients",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("country", String(2), nullable=False),
+    Column("kind", String(16), nullable=False, doc="office (a liaison office) or user."),
+    Column("contact", Text),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", DateTime, nullable=False),
 )
 
 package_referrals = Table(

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, exists, func, select
 
-from tipwatch.errors import NotFoundError
+from tipwatch.errors import InputError, NotFoundError
 from tipwatch.store import Store
 from tipwatch.store.bulk import chunks
 from tipwatch.store.referrals import naive_utc
@@ -46,6 +46,8 @@ __all__ = [
     "priorities_of",
     "priority_of",
     "queue",
+    "routed_count",
+    "sent_clause",
 ]
 
 NEEDS_LEGAL_PROCESS = "needs legal process before viewing"
@@ -476,10 +478,44 @@ def _packages_of(conn: Connection, report_ids: Sequence[str]) -> dict[str, list[
                     "country": row.country,
                     "sent_by": row.created_by,
                     "sent_at": row.created_at,
+                    "status": row.status,
                     "path": row.path,
                 }
             )
     return out
+
+
+DATE_BASES = ("incident", "received")
+"""What a routing period or queue period is counted by: the incident's or the receipt's time."""
+
+
+def sent_clause(report_id: Any) -> Any:
+    """SQL: ``report_id`` is in a package still standing (one not recalled)."""
+    pr, rp = package_referrals.c, routing_packages.c
+    return exists().where(
+        and_(
+            pr.report_id == report_id,
+            pr.package_id == rp.id,
+            rp.status != "recalled",
+        )
+    )
+
+
+def routed_count(store: Store, country: str) -> dict[str, Any]:
+    """How many of ``country``'s referrals were routed in standing packages, how many
+    packages, and when the last was made: what an empty queue for the country says."""
+    pr, rp = package_referrals.c, routing_packages.c
+    with store.read() as conn:
+        row = conn.execute(
+            select(
+                func.count(func.distinct(pr.report_id)).label("referrals"),
+                func.count(func.distinct(rp.id)).label("packages"),
+                func.max(rp.created_at).label("last_at"),
+            )
+            .select_from(routing_packages.join(package_referrals, pr.package_id == rp.id))
+            .where(and_(rp.country == country.upper(), rp.status != "recalled"))
+        ).one()
+    return {"referrals": row.referrals, "packages": row.packages, "last_at": row.last_at}
 
 
 @dataclass(frozen=True, slots=True)
@@ -519,11 +555,19 @@ def queue(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int | None = 100,
+    date_basis: str = "incident",
+    report_ids: Sequence[str] | None = None,
+    group_ids: Sequence[int] | None = None,
 ) -> list[QueueEntry]:
-    """Open referrals (not yet sent in a routing package) by tier, then score, highest first.
+    """Open referrals (not in a routing package still standing) by tier, then score, highest
+    first. A recalled package's referrals are open again.
 
-    ``country="unknown"`` lists the referrals no evidence placed.
+    ``country="unknown"`` lists the referrals no evidence placed. ``since``/``until`` apply
+    to the incident time, or with ``date_basis="received"`` to the time the referral was
+    received. ``report_ids`` and ``group_ids`` (link groups) keep only those referrals.
     """
+    if date_basis not in DATE_BASES:
+        raise InputError(f"a period is by {' or '.join(DATE_BASES)} date, not {date_basis!r}")
     p, a, r = priorities.c, attributions.c, referrals.c
     tier_order = {t: i for i, t in enumerate(TIERS)}
     from sqlalchemy import case
@@ -551,13 +595,23 @@ def queue(
             query = query.where(a.country == country.upper())
     if tiers:
         query = query.where(p.tier.in_(list(tiers)))
+    when = r.received_at if date_basis == "received" else r.incident_time
     if since is not None:
-        query = query.where(r.incident_time >= naive_utc(since))
+        query = query.where(when >= naive_utc(since))
     if until is not None:
-        query = query.where(r.incident_time < naive_utc(until))
+        query = query.where(when < naive_utc(until))
+    if report_ids is not None:
+        query = query.where(p.report_id.in_(list(report_ids)))
+    if group_ids is not None:
+        in_group = exists().where(
+            and_(
+                referral_links.c.report_id == p.report_id,
+                referral_links.c.group_id.in_(list(group_ids)),
+            )
+        )
+        query = query.where(in_group)
     if not include_sent:
-        sent = exists().where(package_referrals.c.report_id == p.report_id)
-        query = query.where(~sent)
+        query = query.where(~sent_clause(p.report_id))
     query = query.order_by(rank, p.score.desc(), r.incident_time, p.report_id)
     if limit is not None:
         query = query.limit(limit)

@@ -16,31 +16,78 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, and_, insert, select, update
 
 from tipwatch import __version__
 from tipwatch.countries import normalise_country
-from tipwatch.errors import ConfigError, InputError
+from tipwatch.errors import ConfigError, ConflictError, InputError, NotFoundError
 from tipwatch.formats.csv_safety import neutralise_cell, restore_cell
 from tipwatch.store import Store
-from tipwatch.store.schema import package_referrals, routing_packages
+from tipwatch.store.schema import (
+    link_groups,
+    package_referrals,
+    recipients,
+    referral_links,
+    referrals,
+    routing_packages,
+)
 from tipwatch.triage.attribution import LEVEL_LABELS
 from tipwatch.triage.config import TriageConfig, load_config
 from tipwatch.triage.dossier import load_dossiers
 from tipwatch.triage.priority import TIERS
-from tipwatch.triage.queries import NEEDS_LEGAL_PROCESS, QueueEntry, queue
+from tipwatch.triage.queries import NEEDS_LEGAL_PROCESS, QueueEntry, queue, sent_clause
 
-__all__ = ["PACKAGE_FILES", "PACKAGE_LINK_MEMBERS", "RoutingPackage", "route_country"]
+__all__ = [
+    "DETAIL_PAGE_ROWS",
+    "PACKAGE_FILES",
+    "PACKAGE_LINK_MEMBERS",
+    "RoutePreview",
+    "RoutingPackage",
+    "acknowledge_package",
+    "add_recipient",
+    "detail_page_name",
+    "list_recipients",
+    "package_files",
+    "preview_route",
+    "recall_package",
+    "route_country",
+    "routing_latency",
+]
 
 PACKAGE_FILES = ("referrals.jsonl", "summary.csv", "summary.html")
 """The files of a package, all written and checked before the package is recorded."""
+
+DETAIL_PAGE_ROWS = 200
+"""Referrals on each page of a package's detail (``detail-001.html``...): a page a browser
+opens at once and an officer can scroll; the CSV and JSON Lines keep them all."""
+
+DEFAULT_MARKING = "TLP:AMBER"
+"""The handling marking of a package when the caller names none (the setting's default)."""
+
+PACKAGE_GROUPS_SHOWN = 100
+"""Link groups described on a package's summary page (largest first)."""
+
+RECIPIENT_KINDS = ("office", "user")
+
+
+def detail_page_name(number: int) -> str:
+    """The file of page ``number`` (from 1) of a package's per-referral detail."""
+    return f"detail-{number:03d}.html"
+
+
+def package_files(referral_count: int) -> list[str]:
+    """Every file of a package of ``referral_count`` referrals: :data:`PACKAGE_FILES` and
+    its detail pages."""
+    pages = (referral_count + DETAIL_PAGE_ROWS - 1) // DETAIL_PAGE_ROWS
+    return [*PACKAGE_FILES, *(detail_page_name(n) for n in range(1, pages + 1))]
+
 
 PACKAGE_LINK_MEMBERS = 50
 """Members listed of each link group in a package record."""
@@ -88,6 +135,11 @@ def route_country(
     include_sent: bool = False,
     created_by: str,
     config: TriageConfig | None = None,
+    date_basis: str = "incident",
+    report_ids: Sequence[str] | None = None,
+    group_ids: Sequence[int] | None = None,
+    recipient: str | None = None,
+    marking: str = DEFAULT_MARKING,
 ) -> RoutingPackage:
     """Write the package of ``country``'s open referrals into ``out/`` and record it.
 
@@ -103,14 +155,25 @@ def route_country(
     if code is None:
         raise InputError(f"country {country!r}: {why}")
     config = config or load_config()
+    to = _recipient(store, recipient, code) if recipient is not None else None
     entries = queue(
-        store, country=code, include_sent=include_sent, since=since, until=until, limit=None
+        store,
+        country=code,
+        include_sent=include_sent,
+        since=since,
+        until=until,
+        limit=None,
+        date_basis=date_basis,
+        report_ids=report_ids,
+        group_ids=group_ids,
     )
     tiers = {t: 0 for t in TIERS}
     for e in entries:
         tiers[e.tier] = tiers.get(e.tier, 0) + 1
     if not entries:
         return RoutingPackage(None, code, None, 0, tiers)
+    with store.read() as conn:
+        services, groups = _services_and_groups(conn, [e.report_id for e in entries], code)
     folder = Path(out)
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise ConfigError(f"{folder} is not empty; choose a new folder for the package")
@@ -142,6 +205,9 @@ def route_country(
                         referral_count=len(entries),
                         since=since.replace(tzinfo=None) if since else None,
                         until=until.replace(tzinfo=None) if until else None,
+                        recipient_id=to["id"] if to else None,
+                        date_basis=date_basis,
+                        status="sent",
                     )
                 ).inserted_primary_key[0]  # type: ignore[index]
             )
@@ -162,6 +228,11 @@ def route_country(
                     since=since,
                     until=until,
                     tiers=tiers,
+                    date_basis=date_basis,
+                    recipient=to,
+                    marking=marking,
+                    services=services,
+                    groups=groups,
                 )
                 _check_package(staging, [e.report_id for e in entries])
             except OSError as exc:
@@ -228,9 +299,16 @@ def _write_package(
     since: datetime | None,
     until: datetime | None,
     tiers: dict[str, int],
+    date_basis: str,
+    recipient: dict[str, Any] | None,
+    marking: str,
+    services: dict[str, int],
+    groups: list[dict[str, Any]],
 ) -> None:
-    """Write the package's three files into ``folder`` and flush them to disk."""
+    """Write the package's files into ``folder`` and flush them to disk: the summary, then
+    the per-referral detail in pages of :data:`DETAIL_PAGE_ROWS`."""
     html_rows: list[dict[str, Any]] = []
+    legal_counts: dict[str, int] = {}
     legal_total = 0
     linked_total = 0
     with (
@@ -246,6 +324,8 @@ def _write_package(
             attribution = record["attribution"] or {}
             statuses = record["match_status"]
             legal = sum(v == NEEDS_LEGAL_PROCESS for v in record["legal"].values())
+            for status in record["legal"].values():
+                legal_counts[status] = legal_counts.get(status, 0) + 1
             legal_total += legal
             others = sorted(
                 {
@@ -306,22 +386,55 @@ def _write_package(
                     "links": links,
                 }
             )
+    pages = [
+        html_rows[start : start + DETAIL_PAGE_ROWS]
+        for start in range(0, len(html_rows), DETAIL_PAGE_ROWS)
+    ]
+    page_names = [detail_page_name(n) for n in range(1, len(pages) + 1)]
+    incident_types: dict[str, int] = {}
+    for e in entries:
+        incident_types[e.incident_type] = incident_types.get(e.incident_type, 0) + 1
+    common = {
+        "package_id": package_id,
+        "country": country,
+        "marking": marking,
+        "version": __version__,
+        "count": len(entries),
+    }
     _write_html(
         folder / "summary.html",
-        package_id=package_id,
-        country=country,
+        "package.html",
+        **common,
         created_by=created_by,
-        created_at=created_at.strftime("%Y-%m-%d %H:%M UTC"),
-        version=__version__,
-        count=len(entries),
+        created_at=created_at.strftime("%Y-%m-%dT%H:%MZ"),
         since=since.date().isoformat() if since else None,
         until=until.date().isoformat() if until else None,
+        date_basis=date_basis,
+        recipient=recipient,
         tiers=list(tiers.items()),
+        incident_types=sorted(incident_types.items(), key=lambda kv: (-kv[1], kv[0])),
+        services=sorted(services.items(), key=lambda kv: (-kv[1], kv[0])),
+        groups=groups,
+        legal=legal_counts,
         legal_files=legal_total,
         linked=linked_total,
-        rows=html_rows,
+        pages=[
+            (name, page[0]["report_id"], page[-1]["report_id"], len(page))
+            for name, page in zip(page_names, pages, strict=True)
+        ],
     )
-    for name in PACKAGE_FILES:
+    for number, (name, page) in enumerate(zip(page_names, pages, strict=True), start=1):
+        _write_html(
+            folder / name,
+            "detail.html",
+            **common,
+            page=number,
+            page_count=len(pages),
+            previous=page_names[number - 2] if number > 1 else None,
+            next=page_names[number] if number < len(pages) else None,
+            rows=page,
+        )
+    for name in (*PACKAGE_FILES, *page_names):
         _fsync(folder / name)
     _fsync(folder)
 
@@ -335,9 +448,12 @@ def _check_package(folder: Path, report_ids: list[str]) -> None:
         with (folder / "summary.csv").open(encoding="utf-8", newline="") as fh:
             listed = [restore_cell(row["report_id"]) for row in csv.DictReader(fh)]
         html = (folder / "summary.html").read_bytes()
+        pages = (len(report_ids) + DETAIL_PAGE_ROWS - 1) // DETAIL_PAGE_ROWS
+        details = [(folder / detail_page_name(n)).read_bytes() for n in range(1, pages + 1)]
     except (ValueError, KeyError, TypeError, csv.Error) as exc:
         raise OSError(errno.EIO, f"the files written do not read back ({exc})") from exc
-    if written != report_ids or listed != report_ids or not html.rstrip().endswith(b"</html>"):
+    whole = all(page.rstrip().endswith(b"</html>") for page in (html, *details))
+    if written != report_ids or listed != report_ids or not whole:
         raise OSError(errno.EIO, "the files written do not read back whole")
 
 
@@ -376,11 +492,11 @@ def _link_label(group: dict[str, Any]) -> str:
     return label
 
 
-def _write_html(path: Path, **context: Any) -> None:
+def _write_html(path: Path, template: str, **context: Any) -> None:
     from jinja2 import Environment, select_autoescape
 
     env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
-    source = (resources.files("tipwatch.triage") / "templates" / "package.html").read_text(
+    source = (resources.files("tipwatch.triage") / "templates" / template).read_text(
         encoding="utf-8"
     )
     path.write_text(env.from_string(source).render(**context), encoding="utf-8")
@@ -391,5 +507,303 @@ def packages(store: Store) -> list[dict[str, Any]]:
     p = routing_packages.c
     with store.read() as conn:
         return [
-            dict(r._mapping) for r in conn.execute(select(routing_packages).order_by(p.id.desc()))
+            dict(r._mapping)
+            for r in conn.execute(
+                select(routing_packages, recipients.c.name.label("recipient"))
+                .outerjoin(recipients, recipients.c.id == p.recipient_id)
+                .order_by(p.id.desc())
+            )
         ]
+
+
+def _services_and_groups(
+    conn: Connection, report_ids: list[str], country: str
+) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """Referrals by reporting service, and the link groups of ``report_ids``: each with why
+    it is linked, its members here and where its other members were attributed and routed."""
+    from tipwatch.store.bulk import chunks
+    from tipwatch.store.schema import attributions
+
+    r, rl, a = referrals.c, referral_links.c, attributions.c
+    services: dict[str, int] = {}
+    group_ids: dict[int, int] = {}
+    for part in chunks(report_ids):
+        for row in conn.execute(select(r.platform).where(r.report_id.in_(part))):
+            name = row.platform or "not stated"
+            services[name] = services.get(name, 0) + 1
+        for row in conn.execute(select(rl.group_id).where(rl.report_id.in_(part))):
+            group_ids[row.group_id] = group_ids.get(row.group_id, 0) + 1
+    here = set(report_ids)
+    groups: list[dict[str, Any]] = []
+    g = link_groups.c
+    ordered = sorted(group_ids, key=lambda gid: (-group_ids[gid], gid))[:PACKAGE_GROUPS_SHOWN]
+    for gid in ordered:
+        group = conn.execute(select(link_groups).where(g.id == gid)).one_or_none()
+        if group is None:
+            continue
+        elsewhere: dict[str, list[int]] = {}  # country -> [members, of them routed]
+        members = conn.execute(
+            select(rl.report_id, a.country, sent_clause(rl.report_id).label("routed"))
+            .outerjoin(attributions, a.report_id == rl.report_id)
+            .where(rl.group_id == gid)
+        ).all()
+        for m in members:
+            if m.report_id in here:
+                continue
+            counts = elsewhere.setdefault(m.country or "unknown", [0, 0])
+            counts[0] += 1
+            counts[1] += bool(m.routed)
+        reasons = json.loads(group.reasons)
+        groups.append(
+            {
+                "group_id": gid,
+                "kind": group.kind,
+                "size": group.size,
+                "here": group_ids[gid],
+                "linked_by": ", ".join(f"{k} ({v})" for k, v in sorted(reasons.items())),
+                "elsewhere": [
+                    f"{c}: {n} ({routed} routed)" + (" (this country)" if c == country else "")
+                    for c, (n, routed) in sorted(elsewhere.items(), key=lambda kv: -kv[1][0])
+                ],
+            }
+        )
+    if len(group_ids) > len(ordered):
+        # The summary says how many groups it leaves out (the JSON Lines has them all).
+        groups.append({"more": len(group_ids) - len(ordered)})
+    return services, groups
+
+
+@dataclass(frozen=True, slots=True)
+class RoutePreview:
+    """What a route would send, nothing recorded: counts by tier, incident type, service and
+    link group."""
+
+    country: str
+    referral_count: int
+    tiers: dict[str, int]
+    incident_types: dict[str, int]
+    services: dict[str, int]
+    groups: dict[int, int]
+    report_ids: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "country": self.country,
+            "referrals": self.referral_count,
+            "tiers": self.tiers,
+            "incident_types": self.incident_types,
+            "services": self.services,
+            "groups": {str(k): v for k, v in self.groups.items()},
+            "report_ids": self.report_ids,
+        }
+
+
+def preview_route(
+    store: Store,
+    country: str,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    include_sent: bool = False,
+    date_basis: str = "incident",
+    report_ids: Sequence[str] | None = None,
+    group_ids: Sequence[int] | None = None,
+) -> RoutePreview:
+    """What :func:`route_country` with the same choice would send; writes nothing."""
+    code, why = normalise_country(country)
+    if code is None:
+        raise InputError(f"country {country!r}: {why}")
+    entries = queue(
+        store,
+        country=code,
+        include_sent=include_sent,
+        since=since,
+        until=until,
+        limit=None,
+        date_basis=date_basis,
+        report_ids=report_ids,
+        group_ids=group_ids,
+    )
+    tiers = {t: 0 for t in TIERS}
+    types: dict[str, int] = {}
+    for e in entries:
+        tiers[e.tier] = tiers.get(e.tier, 0) + 1
+        types[e.incident_type] = types.get(e.incident_type, 0) + 1
+    ids = [e.report_id for e in entries]
+    with store.read() as conn:
+        services, groups = _services_and_groups(conn, ids, code)
+    return RoutePreview(
+        code,
+        len(entries),
+        tiers,
+        types,
+        services,
+        {g["group_id"]: g["here"] for g in groups if "group_id" in g},
+        ids,
+    )
+
+
+def _recipient(store: Store, name: str, country: str) -> dict[str, Any]:
+    """The registered recipient ``name``, who must receive for ``country``."""
+    with store.read() as conn:
+        row = conn.execute(select(recipients).where(recipients.c.name == name)).one_or_none()
+    if row is None:
+        raise NotFoundError(
+            f"no recipient named {name!r}", hint="register it first (recipients add)"
+        )
+    if row.country != country:
+        raise InputError(f"recipient {name!r} receives for {row.country}, not {country}")
+    return dict(row._mapping)
+
+
+def add_recipient(
+    store: Store,
+    name: str,
+    country: str,
+    *,
+    kind: str = "office",
+    contact: str | None = None,
+    created_by: str,
+) -> dict[str, Any]:
+    """Register a recipient of packages: a liaison office or a user, for one country."""
+    code, why = normalise_country(country)
+    if code is None:
+        raise InputError(f"country {country!r}: {why}")
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise InputError("a recipient's name is 1 to 200 characters")
+    if kind not in RECIPIENT_KINDS:
+        raise InputError(f"a recipient is an office or a user, not {kind!r}")
+    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    with store.atomic() as conn:
+        if conn.execute(select(recipients.c.id).where(recipients.c.name == name)).first():
+            raise ConflictError(f"a recipient named {name!r} exists already")
+        values = {
+            "name": name,
+            "country": code,
+            "kind": kind,
+            "contact": contact,
+            "created_by": created_by,
+            "created_at": now,
+        }
+        rid = conn.execute(insert(recipients).values(**values)).inserted_primary_key[0]  # type: ignore[index]
+    return {"id": int(rid), **values}
+
+
+def list_recipients(store: Store) -> list[dict[str, Any]]:
+    """Every registered recipient, by country then name."""
+    c = recipients.c
+    with store.read() as conn:
+        return [
+            dict(r._mapping) for r in conn.execute(select(recipients).order_by(c.country, c.name))
+        ]
+
+
+def _package(conn: Connection, package_id: int) -> Any:
+    row = conn.execute(
+        select(routing_packages).where(routing_packages.c.id == package_id)
+    ).one_or_none()
+    if row is None:
+        raise NotFoundError(f"no routing package {package_id}")
+    return row
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+def recall_package(store: Store, package_id: int, *, reason: str, by: str) -> int:
+    """Recall a package not yet acknowledged: its referrals return to the queue (the package
+    and its list stay recorded, marked recalled with when, by whom and why). Returns the
+    number of referrals returned."""
+    reason = reason.strip()
+    if not reason:
+        raise InputError("a recall needs a reason")
+    with store.atomic() as conn:
+        row = _package(conn, package_id)
+        if row.status == "recalled":
+            raise ConflictError(f"package {package_id} was recalled already ({row.recalled_at})")
+        if row.acknowledged_at is not None:
+            raise ConflictError(
+                f"package {package_id} was acknowledged at {row.acknowledged_at.isoformat()}; "
+                "an acknowledged package cannot be recalled",
+                hint="ask its recipient to set it aside, and record the outcome",
+            )
+        conn.execute(
+            update(routing_packages)
+            .where(routing_packages.c.id == package_id)
+            .values(status="recalled", recalled_at=_now(), recalled_by=by, recall_reason=reason)
+        )
+        return int(row.referral_count)
+
+
+def acknowledge_package(
+    store: Store, package_id: int, *, by: str, outcome: str | None = None
+) -> dict[str, Any]:
+    """Record that the recipient acknowledged the package (the first time only) and, with
+    ``outcome``, what came of it. A recalled package cannot be acknowledged."""
+    with store.atomic() as conn:
+        row = _package(conn, package_id)
+        if row.status == "recalled":
+            raise ConflictError(f"package {package_id} was recalled; it cannot be acknowledged")
+        values: dict[str, Any] = {}
+        if row.acknowledged_at is None:
+            values.update(acknowledged_at=_now(), acknowledged_by=by, status="acknowledged")
+        elif outcome is None:
+            raise ConflictError(
+                f"package {package_id} was acknowledged already at "
+                f"{row.acknowledged_at.isoformat()}"
+            )
+        if outcome is not None:
+            if not outcome.strip():
+                raise InputError("an outcome is a short text, not empty")
+            values.update(outcome=outcome.strip(), outcome_at=_now())
+        conn.execute(
+            update(routing_packages).where(routing_packages.c.id == package_id).values(**values)
+        )
+        return dict(_package(conn, package_id)._mapping)
+
+
+def routing_latency(store: Store) -> list[dict[str, Any]]:
+    """Notice-to-action time of acknowledged packages, per country and reporting service:
+    referrals, and the median hours from receipt of a referral to its package and from the
+    package to its acknowledgement."""
+    pr, rp, r = package_referrals.c, routing_packages.c, referrals.c
+    with store.read() as conn:
+        rows = conn.execute(
+            select(rp.country, r.platform, r.received_at, rp.created_at, rp.acknowledged_at)
+            .select_from(
+                routing_packages.join(package_referrals, pr.package_id == rp.id).join(
+                    referrals, r.report_id == pr.report_id
+                )
+            )
+            .where(and_(rp.acknowledged_at.is_not(None), rp.status != "recalled"))
+        ).all()
+    cells: dict[tuple[str, str], tuple[list[float], list[float], list[float]]] = {}
+    for row in rows:
+        key = (row.country, row.platform or "not stated")
+        to_package, to_ack, total = cells.setdefault(key, ([], [], []))
+        if row.received_at is not None:
+            to_package.append((row.created_at - row.received_at).total_seconds() / 3600)
+            total.append((row.acknowledged_at - row.received_at).total_seconds() / 3600)
+        to_ack.append((row.acknowledged_at - row.created_at).total_seconds() / 3600)
+    return [
+        {
+            "country": country,
+            "service": service,
+            "referrals": len(to_ack),
+            "median_hours_to_package": _median(to_package),
+            "median_hours_to_ack": _median(to_ack),
+            "median_hours_total": _median(total),
+        }
+        for (country, service), (to_package, to_ack, total) in sorted(cells.items())
+    ]
+
+
+def _median(values: list[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    value = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+    return round(value, 2)
