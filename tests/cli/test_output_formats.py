@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from tests.cli.test_trends import write_metric_feed
 from tests.triage.mmdb import DOC_NETWORKS, write_mmdb
-from tests.triage.test_triage_store import REFERRALS, write_jsonl
+from tests.triage.test_triage_store import REFERRALS, account, referral, write_jsonl
 from tipwatch.cli import app
 from tipwatch.cli._docs import iter_commands
 
@@ -46,13 +46,22 @@ def _store(tmp: Path) -> dict[str, str]:
         assert result.exit_code == 0, (args, result.output)
         return result.output
 
-    ok("ingest", "--db", db, str(write_jsonl(tmp / "in.jsonl", REFERRALS)))
-    (tmp / "known.txt").write_text("0cc175b9c0f1b6a831c399e269772661\n")
+    # Two more referrals from unrelated accounts sharing one listed file: circulating material.
+    listed = "0cc175b9c0f1b6a831c399e269772661"
+    extra = [
+        referral(rid, reported=[account(acc)], files=[{"file_id": "k", "hashes": {"md5": listed}}])
+        for rid, acc in (("r-cm-1", "u-8"), ("r-cm-2", "u-9"))
+    ]
+    ok("ingest", "--db", db, str(write_jsonl(tmp / "in.jsonl", [*REFERRALS, *extra])))
+    (tmp / "known.txt").write_text(listed + "\n")
     ok("lists", "import", str(tmp / "known.txt"), "--db", db, "--name", "local",
        "--version", "1", "--hash-type", "md5", "--scheme", "none")  # fmt: skip
     ok("match", "--referrals", "--db", db)
     ok("triage", "--db", db, "--geoip", str(write_mmdb(tmp / "geo.mmdb", DOC_NETWORKS)))
-    ok("route", "--country", "NL", "--db", db, "--out", str(tmp / "pkg"))
+    ok("recipients", "add", "NL liaison office", "--country", "NL", "--db", db)
+    ok("route", "--country", "NL", "--db", db, "--out", str(tmp / "pkg"),
+       "--recipient", "NL liaison office", "--referral", "r-nl-1")  # fmt: skip
+    ok("route", "ack", "1", "--db", db)
     write_metric_feed(tmp / "calls.csv")
     ok("signals", "import", str(tmp / "calls.csv"), "--feed", "metric", "--db", db)
     for country, day in (("AT", "2020-03-16"), ("BE", "2020-03-18"), ("DK", "2020-03-13")):
@@ -85,6 +94,10 @@ INVOCATIONS: dict[tuple[str, ...], list[str]] = {
     ("alerts",): ["--metric", "calls", "--db", "{db}"],
     ("changepoints",): ["{series}"],
     ("audit", "list"): ["--db", "{db}"],
+    ("route",): ["--country", "NL", "--dry-run", "--db", "{db}"],
+    ("route", "latency"): ["--db", "{db}"],
+    ("links", "circulating"): ["--db", "{db}"],
+    ("recipients", "list"): ["--db", "{db}"],
     ("audit", "verify"): ["--db", "{db}"],
 }
 
