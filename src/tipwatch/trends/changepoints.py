@@ -168,7 +168,8 @@ class Change:
     index: int
     """First index of the new segment."""
     gain: float
-    """Reduction of the penalised squared error, in units of the long-run noise variance."""
+    """Reduction of the penalised squared error, in units of the long-run noise variance
+    (for an integrated series: the squared jump, in units of the variance of its steps)."""
     before: float
     """Level just before the change (on the analysed scale): the segment's mean, or the end
     of its line where the segment is a trend."""
