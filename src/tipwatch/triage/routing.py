@@ -19,7 +19,6 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -493,13 +492,14 @@ def _link_label(group: dict[str, Any]) -> str:
 
 
 def _write_html(path: Path, template: str, **context: Any) -> None:
-    from jinja2 import Environment, select_autoescape
+    from jinja2 import Environment, PackageLoader, select_autoescape
 
-    env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
-    source = (resources.files("tipwatch.triage") / "templates" / template).read_text(
-        encoding="utf-8"
+    # The pages share one head and style (templates/_page.html), so the loader finds them.
+    env = Environment(
+        loader=PackageLoader("tipwatch.triage", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
     )
-    path.write_text(env.from_string(source).render(**context), encoding="utf-8")
+    path.write_text(env.get_template(template).render(**context), encoding="utf-8")
 
 
 def packages(store: Store) -> list[dict[str, Any]]:
