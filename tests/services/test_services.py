@@ -228,3 +228,14 @@ def test_matching_the_stored_referrals_reports_progress(store: Store) -> None:
     summary = services.matching.match_referrals(store, ANALYST, progress=lambda *a: seen.append(a))
     assert summary.files == 7
     assert seen[0] == ("matching", 0, 7) and seen[-1] == ("matching", 7, 7)
+
+
+def test_the_tiers_offered_are_the_triage_tiers(store: Store) -> None:
+    """`--tier normal` was refused once: the services held a copy of the tiers that drifted."""
+    from tipwatch.triage.priority import TIERS
+
+    assert services.triage.TIERS == TIERS
+    services.referrals.ingest(store, ANALYST, sample_files())
+    assert (
+        services.referrals.list_referrals(store, ANALYST, tiers=["normal", "informational"]) == []
+    )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from tipwatch.services._unit import unit
 from tipwatch.services.access import Actor, authorise
 from tipwatch.store import Store
+from tipwatch.trends.events import OXCGRT_CREDIT as _OXCGRT_CREDIT
 
 if TYPE_CHECKING:
     from tipwatch.formats.series_csv import ValueSeries
@@ -36,11 +37,8 @@ __all__ = [
 ]
 
 
-OXCGRT_CREDIT = (
-    "Oxford COVID-19 Government Response Tracker, Blavatnik School of Government, "
-    "University of Oxford (CC BY 4.0)"
-)
-"""The credit the shipped lockdown dates carry (checked against trends.events by a test)."""
+OXCGRT_CREDIT = _OXCGRT_CREDIT
+"""The credit the shipped lockdown dates carry."""
 
 
 def import_signals(store: Store, actor: Actor, path: Path, feed: str) -> FeedImport:

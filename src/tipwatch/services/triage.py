@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from tipwatch.services._unit import batch, unit
 from tipwatch.services.access import Actor
 from tipwatch.store import Store
+from tipwatch.triage.priority import TIERS as PRIORITY_TIERS
 
 if TYPE_CHECKING:
     from tipwatch.triage.config import TriageConfig
@@ -36,8 +37,8 @@ __all__ = [
     "run_triage",
 ]
 
-TIERS = ("immediate", "high", "medium", "low")
-"""The priority tiers, most urgent first (checked against the triage package by a test)."""
+TIERS = PRIORITY_TIERS
+"""The priority tiers, most urgent first (the triage package's own)."""
 
 
 def load_triage_config(path: str | Path | None = None) -> TriageConfig:
