@@ -16,7 +16,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -124,6 +124,44 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def _country_code(country: str) -> str:
+    code, why = normalise_country(country)
+    if code is None:
+        raise InputError(f"country {country!r}: {why}")
+    return code
+
+
+def _selection(
+    store: Store,
+    code: str,
+    since: datetime | None,
+    until: datetime | None,
+    include_sent: bool,
+    date_basis: str,
+    report_ids: Sequence[str] | None,
+    group_ids: Sequence[int] | None,
+) -> list[QueueEntry]:
+    """The queued referrals a package of ``code`` takes: what a route sends, and previews."""
+    return queue(
+        store,
+        country=code,
+        include_sent=include_sent,
+        since=since,
+        until=until,
+        limit=None,
+        date_basis=date_basis,
+        report_ids=report_ids,
+        group_ids=group_ids,
+    )
+
+
+def _tier_counts(entries: Iterable[QueueEntry]) -> dict[str, int]:
+    tiers = {t: 0 for t in TIERS}
+    for e in entries:
+        tiers[e.tier] = tiers.get(e.tier, 0) + 1
+    return tiers
+
+
 def route_country(
     store: Store,
     country: str,
@@ -150,25 +188,11 @@ def route_country(
     ``out`` when that record commits (at the end of the caller's transaction, if there is
     one). A failure or interruption before then leaves the referrals open and no package.
     """
-    code, why = normalise_country(country)
-    if code is None:
-        raise InputError(f"country {country!r}: {why}")
+    code = _country_code(country)
     config = config or load_config()
     to = _recipient(store, recipient, code) if recipient is not None else None
-    entries = queue(
-        store,
-        country=code,
-        include_sent=include_sent,
-        since=since,
-        until=until,
-        limit=None,
-        date_basis=date_basis,
-        report_ids=report_ids,
-        group_ids=group_ids,
-    )
-    tiers = {t: 0 for t in TIERS}
-    for e in entries:
-        tiers[e.tier] = tiers.get(e.tier, 0) + 1
+    entries = _selection(store, code, since, until, include_sent, date_basis, report_ids, group_ids)
+    tiers = _tier_counts(entries)
     if not entries:
         return RoutingPackage(None, code, None, 0, tiers)
     with store.read() as conn:
@@ -610,24 +634,11 @@ def preview_route(
     group_ids: Sequence[int] | None = None,
 ) -> RoutePreview:
     """What :func:`route_country` with the same choice would send; writes nothing."""
-    code, why = normalise_country(country)
-    if code is None:
-        raise InputError(f"country {country!r}: {why}")
-    entries = queue(
-        store,
-        country=code,
-        include_sent=include_sent,
-        since=since,
-        until=until,
-        limit=None,
-        date_basis=date_basis,
-        report_ids=report_ids,
-        group_ids=group_ids,
-    )
-    tiers = {t: 0 for t in TIERS}
+    code = _country_code(country)
+    entries = _selection(store, code, since, until, include_sent, date_basis, report_ids, group_ids)
+    tiers = _tier_counts(entries)
     types: dict[str, int] = {}
     for e in entries:
-        tiers[e.tier] = tiers.get(e.tier, 0) + 1
         types[e.incident_type] = types.get(e.incident_type, 0) + 1
     ids = [e.report_id for e in entries]
     with store.read() as conn:
@@ -666,9 +677,7 @@ def add_recipient(
     created_by: str,
 ) -> dict[str, Any]:
     """Register a recipient of packages: a liaison office or a user, for one country."""
-    code, why = normalise_country(country)
-    if code is None:
-        raise InputError(f"country {country!r}: {why}")
+    code = _country_code(country)
     name = name.strip()
     if not name or len(name) > 200:
         raise InputError("a recipient's name is 1 to 200 characters")
