@@ -13,6 +13,7 @@ from tipwatch import errors, models, store
 
 EXPORTED = [
     "AccessDenied",
+    "AuthenticationError",
     "ConfigError",
     "ConflictError",
     "InputError",

@@ -64,6 +64,7 @@ def test_defaults() -> None:
         "reviewer",
         "liaison",
         "auditor",
+        "ingest",
     }
     assert settings.actor  # the operating-system user
     assert settings.chromium is None and settings.triage_config is None

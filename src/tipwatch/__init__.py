@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from tipwatch.errors import (
         AccessDenied,
+        AuthenticationError,
         ConfigError,
         ConflictError,
         InputError,
@@ -35,6 +36,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "AccessDenied",
+    "AuthenticationError",
     "ConfigError",
     "ConflictError",
     "InputError",
@@ -52,6 +54,7 @@ __all__ = [
 # Where each exported name lives.
 _HOMES = {
     "AccessDenied": "tipwatch.errors",
+    "AuthenticationError": "tipwatch.errors",
     "ConfigError": "tipwatch.errors",
     "ConflictError": "tipwatch.errors",
     "InputError": "tipwatch.errors",

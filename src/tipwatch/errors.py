@@ -10,6 +10,7 @@ Every error is a :class:`TipwatchError`; catch that to catch them all::
     │   └── NotFoundError     a referral, quarantine entry or other object does not exist
     ├── ConflictError         the object exists already, or changed since it was read
     ├── AccessDenied          the actor's role may not do the action
+    ├── AuthenticationError   no valid credentials: unknown user, wrong password, expired token
     ├── ConfigError           a setting or option is invalid
     └── InsufficientDataError a series is too short (or too gappy) for the analysis asked
 
@@ -31,6 +32,7 @@ NotFoundError              66   404   EX_NOINPUT: the object asked for does not 
 StoreError                 69   503   EX_UNAVAILABLE: the store cannot be used now
 ConflictError              73   409   EX_CANTCREAT: it exists already or changed
 AccessDenied               77   403   EX_NOPERM: the role may not do this
+AuthenticationError        77   401   EX_NOPERM: who is asking is not established
 ConfigError                78   500   EX_CONFIG: a setting or option is invalid
 ========================  ====  ====  ===============================================
 
@@ -43,6 +45,7 @@ from __future__ import annotations
 __all__ = [
     "ERROR_STATUS",
     "AccessDenied",
+    "AuthenticationError",
     "ConfigError",
     "ConflictError",
     "InputError",
@@ -117,6 +120,12 @@ class AccessDenied(TipwatchError):
         self.action = action
 
 
+class AuthenticationError(TipwatchError):
+    """The credentials are missing or not valid (a wrong password, an expired or revoked
+    token, a locked account). The message never says which part was wrong to a caller that
+    has not proved who it is."""
+
+
 class ConfigError(TipwatchError):
     """A setting or option is invalid."""
 
@@ -133,6 +142,7 @@ ERROR_STATUS: dict[type[TipwatchError], tuple[int, int]] = {
     StoreError: (69, 503),
     ConflictError: (73, 409),
     AccessDenied: (77, 403),
+    AuthenticationError: (77, 401),
     ConfigError: (78, 500),
 }
 """Exit code and HTTP status of each error class; subclasses not listed take their parent's."""

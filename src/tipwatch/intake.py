@@ -44,6 +44,7 @@ from tipwatch.store.referrals import (
     UnstorableRecord,
     check_report_id,
     file_row,
+    identifier_rows,
     lock_report_ids,
     referral_row,
 )
@@ -52,6 +53,7 @@ from tipwatch.store.schema import (
     pending_files,
     quarantine,
     referral_files,
+    referral_identifiers,
     referrals,
     revisions,
 )
@@ -166,6 +168,7 @@ class _Batch:
         self.touched: set[str] = set()
         self.new_referrals: list[dict[str, Any]] = []
         self.new_files: list[dict[str, Any]] = []
+        self.new_identifiers: list[dict[str, Any]] = []
         self.pending: dict[str, list[tuple[int, str, str]]] = {}
 
     # -- reading what is there -------------------------------------------------------------
@@ -217,6 +220,9 @@ class _Batch:
         if self.new_files:
             bulk_insert(self.conn, referral_files, self.new_files)
             self.new_files = []
+        if self.new_identifiers:
+            bulk_insert(self.conn, referral_identifiers, self.new_identifiers)
+            self.new_identifiers = []
         self.touched.clear()
 
     # -- records ---------------------------------------------------------------------------
@@ -266,6 +272,7 @@ class _Batch:
             frows = frows + [file_row(rid, media, 0) for media in merged]
             row["file_count"] = len(files)
             self.new_referrals.append(row)
+            self.new_identifiers.extend(identifier_rows(referral))
             self.reports[rid] = (row["content_hash"], 1)
             self.file_counts[rid] = len(files)
             for position, (media, frow) in enumerate(zip(files, frows, strict=True)):
@@ -278,6 +285,11 @@ class _Batch:
         old_hash, old_revision = self.reports[rid]
         if row["content_hash"] != old_hash:
             self._revise_report(rid, row, old_revision, source)
+            # What the referral names is searched by its current revision only.
+            self.conn.execute(
+                delete(referral_identifiers).where(referral_identifiers.c.report_id == rid)
+            )
+            self.new_identifiers.extend(identifier_rows(referral))
             changed = True
         added = 0
         for media, frow in zip(referral.files, frows, strict=True):

@@ -49,8 +49,8 @@ __all__ = [
 CONFIG_ENV_VAR = "TIPWATCH_CONFIG"
 """The variable naming the settings file (it wins over ``./tipwatch.toml`` and the user's)."""
 
-Role = Literal["admin", "analyst", "reviewer", "liaison", "auditor"]
-ROLES: tuple[Role, ...] = ("admin", "analyst", "reviewer", "liaison", "auditor")
+Role = Literal["admin", "analyst", "reviewer", "liaison", "auditor", "ingest"]
+ROLES: tuple[Role, ...] = ("admin", "analyst", "reviewer", "liaison", "auditor", "ingest")
 """The roles an actor can have, from most to least permitted in general."""
 
 # The file named for one load_settings() call; None means "look for it as documented".
@@ -89,6 +89,12 @@ class Settings(BaseSettings):
             "The command-line actor's role. The local operator owns the store; "
             "teams set a role per account."
         ),
+    )
+    actor_country: str | None = Field(
+        default=None,
+        min_length=2,
+        max_length=2,
+        description="The command-line actor's country (ISO alpha-2), for the liaison role.",
     )
     chromium: Path | None = Field(
         default=None,
@@ -149,6 +155,57 @@ class Settings(BaseSettings):
         le=1,
         description="Share of a source's records that may be bad before the source is refused.",
     )
+
+    # Users, sessions and the REST API (tipwatch serve).
+    password_min_length: int = Field(
+        default=12, ge=8, le=128, description="Fewest characters of a user's password."
+    )
+    login_max_failures: int = Field(
+        default=5, ge=1, description="Failed logins in a row after which an account is locked."
+    )
+    login_lockout_minutes: float = Field(
+        default=15.0, gt=0, description="Minutes an account stays locked after too many failures."
+    )
+    session_hours: float = Field(
+        default=12.0, gt=0, description="Hours a login session (cookie) lasts."
+    )
+    token_days: int = Field(
+        default=90, ge=1, le=3650, description="Days an API token lasts unless told otherwise."
+    )
+    api_secure_cookies: bool = Field(
+        default=True, description="Mark the session cookie Secure (sent over HTTPS only)."
+    )
+    api_max_body_bytes: int = Field(
+        default=256 * 1024 * 1024, gt=0, description="Largest ingest body the API accepts."
+    )
+    api_max_upload_bytes: int = Field(
+        default=64 * 1024 * 1024, gt=0, description="Largest media upload to match, in bytes."
+    )
+    api_job_workers: int = Field(
+        default=2, ge=1, le=64, description="Jobs (ingest, triage, assessment) run at once."
+    )
+    due_hours_immediate: float = Field(
+        default=24.0, gt=0, description="Hours to act on an immediate-tier referral."
+    )
+    due_hours_high: float = Field(
+        default=72.0, gt=0, description="Hours to act on a high-tier referral."
+    )
+    due_hours_normal: float = Field(
+        default=240.0, gt=0, description="Hours to act on a normal-tier referral."
+    )
+    due_hours_informational: float = Field(
+        default=720.0, gt=0, description="Hours to act on an informational-tier referral."
+    )
+
+    @property
+    def due_hours(self) -> dict[str, float]:
+        """Hours allowed per priority tier."""
+        return {
+            "immediate": self.due_hours_immediate,
+            "high": self.due_hours_high,
+            "normal": self.due_hours_normal,
+            "informational": self.due_hours_informational,
+        }
 
     _config_file: Path | None = PrivateAttr(default=None)
 

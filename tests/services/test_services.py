@@ -37,8 +37,11 @@ def test_the_public_names_are_pinned() -> None:
         "access",
         "assessment",
         "audit",
+        "cases",
         "demo",
         "exports",
+        "identity",
+        "jobs",
         "matching",
         "referrals",
         "stores",
@@ -79,10 +82,11 @@ def test_a_batch_action_is_audited_once_with_its_outcome(store: Store) -> None:
 def test_reading_a_dossier_is_audited_with_the_report_id(store: Store) -> None:
     services.referrals.ingest(store, ANALYST, sample_files())
     config = services.triage.load_triage_config()
-    dossier = services.referrals.show_referral(store, LIAISON, "9100001", config=config)
+    reviewer = Actor("rev", Role.REVIEWER)
+    dossier = services.referrals.show_referral(store, reviewer, "9100001", config=config)
     assert dossier.report_id == "9100001"
     (event,) = list_events(store, action="referral.show")
-    assert event.actor == "lia" and event.object_ids == ["9100001"] and event.outcome == "ok"
+    assert event.actor == "rev" and event.object_ids == ["9100001"] and event.outcome == "ok"
 
 
 def test_a_denied_action_writes_nothing_but_its_refusal(store: Store, tmp_path: Path) -> None:

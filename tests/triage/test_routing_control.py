@@ -26,7 +26,7 @@ from .mmdb import DOC_NETWORKS, write_mmdb
 from .test_triage_store import REFERRALS, write_jsonl
 
 ANALYST = Actor("analyst-1", Role.ANALYST)
-LIAISON = Actor("nl-liaison", Role.LIAISON)
+LIAISON = Actor("nl-liaison", Role.LIAISON, "NL")
 
 
 @pytest.fixture

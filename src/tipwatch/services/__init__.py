@@ -9,8 +9,9 @@ domain packages; services import them lazily, so that starting an interface stay
 One module per area: :mod:`~tipwatch.services.referrals`, :mod:`~tipwatch.services.matching`,
 :mod:`~tipwatch.services.triage`, :mod:`~tipwatch.services.trends`,
 :mod:`~tipwatch.services.assessment`, :mod:`~tipwatch.services.audit`,
-:mod:`~tipwatch.services.access`, :mod:`~tipwatch.services.stores` and
-:mod:`~tipwatch.services.demo`.
+:mod:`~tipwatch.services.access`, :mod:`~tipwatch.services.stores`,
+:mod:`~tipwatch.services.demo`, :mod:`~tipwatch.services.identity` (users, logins, tokens),
+:mod:`~tipwatch.services.cases` (the case workflow) and :mod:`~tipwatch.services.jobs`.
 """
 
 from typing import TYPE_CHECKING
@@ -22,8 +23,11 @@ if TYPE_CHECKING:
         access,
         assessment,
         audit,
+        cases,
         demo,
         exports,
+        identity,
+        jobs,
         matching,
         referrals,
         stores,
@@ -37,8 +41,11 @@ __all__ = [
     "access",
     "assessment",
     "audit",
+    "cases",
     "demo",
     "exports",
+    "identity",
+    "jobs",
     "matching",
     "referrals",
     "stores",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -13,7 +13,7 @@ from tipwatch.services.access import Actor, authorise
 from tipwatch.store import Store
 from tipwatch.store.audit import AuditEvent, append_event
 
-__all__ = ["Work", "batch", "unit"]
+__all__ = ["Work", "batch", "record", "unit"]
 
 
 @dataclass(slots=True)
@@ -131,3 +131,33 @@ def batch(
         raise
     with store.atomic() as conn:
         append_event(conn, _event(actor, action, work, "ok", work.detail))
+
+
+def record(
+    store: Store,
+    actor: Actor,
+    action: str,
+    *,
+    outcome: str,
+    detail: str = "",
+    object_type: str | None = None,
+    object_ids: Sequence[str] = (),
+    write: Callable[[Connection], None] | None = None,
+    role: str | None = None,
+) -> None:
+    """Append one event with the given outcome, and ``write``'s changes, in one transaction.
+
+    For what must be kept even when the action fails: a failed login raises the account's
+    failure count and is audited as ``failed`` together. ``role`` replaces the actor's role
+    in the event (``unknown`` for a name that is no user).
+    """
+    work = Work(None, object_type, list(object_ids), detail)
+    event = _event(actor, action, work, outcome, detail)
+    if role is not None:
+        from dataclasses import replace
+
+        event = replace(event, role=role)
+    with store.atomic() as conn:
+        if write is not None:
+            write(conn)
+        append_event(conn, event)

@@ -10,8 +10,20 @@ Roles:
 - ``admin``: everything, including users, settings and verifying the audit log.
 - ``analyst``: intake, matching, triage, routing, trends and the assessment; reads dossiers.
 - ``reviewer``: an analyst who may also view media where a deployment keeps them.
-- ``liaison``: a national liaison officer: reads referrals, the queue and packages.
-- ``auditor``: reads the audit log and verifies it; reads what was done, changes nothing.
+- ``liaison``: a national liaison officer: reads the referrals and packages routed to its
+  country (and only those), and acknowledges them.
+- ``auditor``: reads the audit log and verifies it; changes nothing.
+- ``ingest``: a service account of a partner system: writes referrals and hash lists only.
+
+Two rules narrow a role further, and both fail closed:
+
+- *Objects*: an actor tied to a country (a liaison officer) sees only referrals and packages
+  routed to that country. A liaison officer with no country sees nothing. A referral that is
+  not visible is reported as not found, exactly as one that does not exist.
+- *Scopes*: an API token carries scopes (``ingest``, ``read``, ``match``, ``route``,
+  ``admin``); an action is allowed only when the role allows it *and* one of the token's
+  scopes covers it (:data:`SCOPE_ACTIONS`). A password session or the command line has no
+  scopes to narrow it (``scopes`` is ``None``).
 """
 
 from __future__ import annotations
@@ -21,7 +33,18 @@ from enum import StrEnum
 
 from tipwatch.errors import AccessDenied
 
-__all__ = ["ACTIONS", "PERMISSIONS", "Actor", "Role", "authorise", "may"]
+__all__ = [
+    "ACTIONS",
+    "COUNTRY_BOUND_ROLES",
+    "PERMISSIONS",
+    "SCOPES",
+    "SCOPE_ACTIONS",
+    "Actor",
+    "Role",
+    "authorise",
+    "bound_country",
+    "may",
+]
 
 
 class Role(StrEnum):
@@ -30,24 +53,36 @@ class Role(StrEnum):
     REVIEWER = "reviewer"
     LIAISON = "liaison"
     AUDITOR = "auditor"
+    INGEST = "ingest"
+
+
+COUNTRY_BOUND_ROLES = frozenset({Role.LIAISON})
+"""Roles whose actor sees only what was routed to its own country."""
 
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """Who is acting: a name for the audit log and the role that decides what is allowed."""
+    """Who is acting: a name for the audit log and the role that decides what is allowed.
+
+    ``country`` ties a liaison officer to the country whose packages it receives; ``scopes``
+    are an API token's (``None`` for a password session or the command line).
+    """
 
     name: str
     role: Role
+    country: str | None = None
+    scopes: frozenset[str] | None = None
 
     @classmethod
-    def of(cls, name: str, role: str) -> Actor:
+    def of(cls, name: str, role: str, *, country: str | None = None) -> Actor:
         try:
-            return cls(name, Role(role))
+            parsed = Role(role)
         except ValueError:
             from tipwatch.errors import ConfigError
 
             roles = ", ".join(r.value for r in Role)
             raise ConfigError(f"unknown role {role!r}; the roles are {roles}") from None
+        return cls(name, parsed, country.upper() if country else None)
 
 
 ACTIONS: dict[str, str] = {
@@ -89,6 +124,24 @@ ACTIONS: dict[str, str] = {
     # the audit log
     "audit.read": "list audit events",
     "audit.verify": "verify the audit log's chain",
+    # identity
+    "session.login": "log in",
+    "session.logout": "log out",
+    "user.read": "list users",
+    "user.write": "add, change or disable users",
+    "user.unlock": "unlock a user locked out by failed logins",
+    "token.read": "list API tokens",
+    "token.write": "create or revoke API tokens",
+    # the case workflow
+    "case.read": "read a referral's case: status, assignee and due time",
+    "case.write": "change a referral's case status",
+    "case.claim": "claim or release a referral",
+    "case.assign": "assign a referral to someone",
+    "note.read": "read notes",
+    "note.write": "write notes",
+    "search.read": "list saved searches",
+    "search.write": "save or delete a search",
+    "job.read": "follow a job's progress",
 }
 """Every action a service can perform, with what it means."""
 
@@ -106,63 +159,150 @@ _READ = frozenset(
         "list.read",
     }
 )
-_ANALYST = _READ | {
-    "store.init",
-    "intake.ingest",
-    "quarantine.list",
-    "quarantine.show",
-    "quarantine.retry",
-    "quarantine.dismiss",
-    "media.hash",
-    "list.import",
-    "list.export",
-    "match.run",
-    "triage.run",
-    "route.create",
-    "route.preview",
-    "route.recall",
-    "route.ack",
-    "recipient.write",
-    "signal.import",
-    "event.write",
-    "assessment.create",
-    "demo.run",
-}
+_SESSION = frozenset({"session.login", "session.logout", "job.read"})
+_CASES = frozenset(
+    {
+        "case.read",
+        "case.write",
+        "case.claim",
+        "case.assign",
+        "note.read",
+        "note.write",
+        "search.read",
+        "search.write",
+    }
+)
+_ANALYST = (
+    _READ
+    | _SESSION
+    | _CASES
+    | {
+        "store.init",
+        "intake.ingest",
+        "quarantine.list",
+        "quarantine.show",
+        "quarantine.retry",
+        "quarantine.dismiss",
+        "media.hash",
+        "list.import",
+        "list.export",
+        "match.run",
+        "triage.run",
+        "route.create",
+        "route.preview",
+        "route.recall",
+        "route.ack",
+        "recipient.write",
+        "signal.import",
+        "event.write",
+        "assessment.create",
+        "demo.run",
+    }
+)
 
 PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.ADMIN: frozenset(ACTIONS),
     Role.ANALYST: frozenset(_ANALYST),
     Role.REVIEWER: frozenset(_ANALYST),
-    # A liaison officer acknowledges what was sent to them and reports its outcome.
-    Role.LIAISON: frozenset(
-        {
-            "referral.list",
-            "referral.show",
-            "queue.read",
-            "package.read",
-            "recipient.read",
-            "route.ack",
-        }
-    ),
-    Role.AUDITOR: frozenset({"audit.read", "audit.verify", "package.read", "referral.list"}),
+    # A liaison officer acknowledges what was sent to them and reports its outcome; the
+    # object rule (bound_country) keeps them to their own country's referrals and packages.
+    Role.LIAISON: _SESSION
+    | {
+        "referral.list",
+        "referral.show",
+        "package.read",
+        "recipient.read",
+        "route.ack",
+        "case.read",
+        "note.read",
+    },
+    Role.AUDITOR: _SESSION | {"audit.read", "audit.verify"},
+    # A partner system's account: it writes referrals and hash lists, through tokens only
+    # (no session.login), and follows the jobs it started.
+    Role.INGEST: frozenset({"intake.ingest", "list.import", "job.read"}),
 }
 """The actions each role may perform."""
 
+SCOPES = ("ingest", "read", "match", "route", "admin")
+"""The scopes an API token can carry."""
+
+SCOPE_ACTIONS: dict[str, frozenset[str]] = {
+    "read": _READ
+    | {
+        "case.read",
+        "note.read",
+        "search.read",
+        "job.read",
+        "audit.read",
+        "audit.verify",
+        "quarantine.list",
+        "quarantine.show",
+    },
+    "ingest": frozenset({"intake.ingest", "list.import", "job.read"}),
+    "match": frozenset({"match.run", "media.hash", "list.read", "job.read"}),
+    "route": frozenset(
+        {
+            "route.preview",
+            "route.create",
+            "route.recall",
+            "route.ack",
+            "package.read",
+            "recipient.read",
+            "case.read",
+            "case.write",
+            "case.claim",
+            "case.assign",
+            "note.read",
+            "note.write",
+            "search.write",
+            "job.read",
+        }
+    ),
+    "admin": frozenset(ACTIONS),
+}
+"""The actions each token scope covers (the role must allow them too)."""
+
 
 def may(actor: Actor, action: str) -> bool:
-    """Whether ``actor`` may perform ``action``."""
+    """Whether ``actor`` may perform ``action``: its role allows it and, for a token, one of
+    the token's scopes covers it."""
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}")
-    return action in PERMISSIONS[actor.role]
+    if action not in PERMISSIONS[actor.role]:
+        return False
+    if actor.scopes is None:
+        return True
+    return any(action in SCOPE_ACTIONS.get(scope, frozenset()) for scope in actor.scopes)
 
 
 def authorise(actor: Actor, action: str) -> None:
-    """Raise :class:`AccessDenied` unless ``actor``'s role may perform ``action``."""
+    """Raise :class:`AccessDenied` unless ``actor``'s role (and token scopes) allow ``action``."""
     if not may(actor, action):
+        by_scope = action in PERMISSIONS[actor.role]
         raise AccessDenied(
             actor.name,
             actor.role.value,
             action,
             what=ACTIONS[action],
-            hint="ask an administrator for a role that allows it",
+            hint="use a token with a scope that allows it"
+            if by_scope
+            else "ask an administrator for a role that allows it",
         )
+
+
+def bound_country(actor: Actor) -> str | None:
+    """The country an actor is kept to (``None``: no such bound).
+
+    A country-bound role without a country sees nothing: :class:`AccessDenied`.
+    """
+    if actor.role not in COUNTRY_BOUND_ROLES:
+        return None
+    if not actor.country:
+        raise AccessDenied(
+            actor.name,
+            actor.role.value,
+            "referral.list",
+            what="see referrals without a country (a liaison officer sees its country's only)",
+            hint="ask an administrator to set the user's country",
+        )
+    return actor.country

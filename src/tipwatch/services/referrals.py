@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tipwatch.services._unit import batch, unit
-from tipwatch.services.access import Actor
+from tipwatch.services.access import Actor, bound_country
 from tipwatch.services.triage import TIERS
 from tipwatch.store import Store
 
@@ -28,7 +28,9 @@ __all__ = [
     "list_quarantined",
     "list_referrals",
     "referral_schema",
+    "require_visible",
     "retry_quarantined",
+    "search_referrals",
     "show_quarantined",
     "show_referral",
 ]
@@ -123,6 +125,11 @@ def list_referrals(
         offset=offset,
     )
     with unit(store, actor, "referral.list", object_type="referral", writes=False) as work:
+        bound = bound_country(actor)
+        if bound is not None:
+            from dataclasses import replace
+
+            flt = replace(flt, routed_to=bound)
         rows = _list(store, flt)
         work.detail = f"{len(rows)} listed"
     return rows
@@ -151,7 +158,97 @@ def show_referral(
     with unit(
         store, actor, "referral.show", object_type="referral", object_ids=[report_id], writes=False
     ):
+        require_visible(store, actor, [report_id])
         return load_dossier(store, report_id, config=config, revisions=revisions)
+
+
+def require_visible(store: Store, actor: Actor, report_ids: Sequence[str]) -> None:
+    """Refuse, as not found, a referral a country-bound actor (a liaison officer) may not
+    see: one not in a standing package routed to its country. Others see every referral."""
+    from tipwatch.errors import NotFoundError
+    from tipwatch.triage.queries import routed_to
+
+    country = bound_country(actor)
+    if country is None:
+        return
+    visible = routed_to(store, report_ids, country)
+    for report_id in report_ids:
+        if report_id not in visible:
+            raise NotFoundError(f"no referral with report id {report_id!r}")
+
+
+SEARCH_KINDS = ("account", "screen_name", "email", "ip", "url", "report_id", "hash")
+"""What :func:`search_referrals` looks a referral up by."""
+
+
+def search_referrals(
+    store: Store,
+    actor: Actor,
+    *,
+    by: str | None = None,
+    value: str | None = None,
+    country: str | None = None,
+    tiers: Sequence[str] = (),
+    case_status: str | None = None,
+    assignee: str | None = None,
+    service: str | None = None,
+    incident_type: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after: tuple[datetime, str] | None = None,
+    limit: int = 50,
+) -> list[ReferralSummary]:
+    """Referrals found by an identifier (``by``/``value``: an account, screen name, e-mail,
+    IP address, URL, report id or file hash) and filters, oldest incident first, read after
+    the keyset cursor ``after`` (the last row's incident time and report id)."""
+    from dataclasses import replace
+
+    from tipwatch.errors import InputError
+    from tipwatch.models import IncidentType
+    from tipwatch.store.referrals import ReferralFilter
+    from tipwatch.store.referrals import list_referrals as _list
+    from tipwatch.workflow.cases import STATUSES
+
+    if (by is None) != (value is None):
+        raise InputError("a search names both what it looks by and the value")
+    if by is not None and by not in SEARCH_KINDS:
+        raise InputError(f"a search looks by {', '.join(SEARCH_KINDS)}, not {by!r}")
+    if case_status is not None and case_status not in STATUSES:
+        raise InputError(f"a case status is one of {', '.join(STATUSES)}, not {case_status!r}")
+    for tier in tiers:
+        if tier not in TIERS:
+            raise InputError(f"no tier {tier!r}; the tiers are {', '.join(TIERS)}")
+    try:
+        itype = IncidentType.parse(incident_type) if incident_type else None
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    if not 1 <= limit <= 1000:
+        raise InputError(f"a page holds 1 to 1000 referrals, not {limit}")
+    identifier = (by, value) if by not in (None, "report_id", "hash") else None
+    flt = ReferralFilter(
+        since=since,
+        until=until,
+        country=_country(country),
+        incident_type=itype,
+        tiers=tuple(tiers),
+        service=service,
+        identifier=identifier,  # type: ignore[arg-type]
+        assignee=assignee,
+        case_status=case_status,
+        after=after,
+        limit=limit,
+    )
+    with unit(store, actor, "referral.list", object_type="referral", writes=False) as work:
+        bound = bound_country(actor)
+        if bound is not None:
+            flt = replace(flt, routed_to=bound)
+        if by == "report_id":
+            flt = replace(flt, report_ids=(value or "",))
+        elif by == "hash":
+            flt = replace(flt, file_hash=value)
+        rows = _list(store, flt)
+        work.detail = f"{len(rows)} found" + (f" by {by}" if by else "")
+    return rows
 
 
 def list_quarantined(

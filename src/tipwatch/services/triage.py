@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tipwatch.services._unit import batch, unit
-from tipwatch.services.access import Actor
+from tipwatch.services.access import Actor, bound_country
 from tipwatch.store import Store
 from tipwatch.triage.priority import TIERS as PRIORITY_TIERS
 
@@ -175,7 +175,9 @@ def packages(store: Store, actor: Actor) -> list[dict[str, Any]]:
     from tipwatch.triage.routing import packages as _packages
 
     with unit(store, actor, "package.read", object_type="package", writes=False):
-        return _packages(store)
+        country = bound_country(actor)
+        found = _packages(store)
+        return [p for p in found if country is None or p["country"] == country]
 
 
 def preview_route(
@@ -229,6 +231,7 @@ def acknowledge_package(
     with unit(
         store, actor, "route.ack", object_type="package", object_ids=[str(package_id)]
     ) as work:
+        _require_package_visible(store, actor, package_id)
         row = _ack(store, package_id, by=actor.name, outcome=outcome)
         work.detail = "acknowledged" + (f"; outcome: {outcome}" if outcome else "")
     return row
@@ -238,14 +241,29 @@ def routing_latency(store: Store, actor: Actor) -> list[dict[str, Any]]:
     from tipwatch.triage.routing import routing_latency as _latency
 
     with unit(store, actor, "package.read", object_type="package", writes=False):
-        return _latency(store)
+        country = bound_country(actor)
+        return [r for r in _latency(store) if country is None or r["country"] == country]
+
+
+def _require_package_visible(store: Store, actor: Actor, package_id: int) -> None:
+    """A package made for another country is, to a country-bound actor, not there."""
+    from tipwatch.errors import NotFoundError
+    from tipwatch.triage.routing import package_country
+
+    country = bound_country(actor)
+    if country is not None and package_country(store, package_id) != country:
+        raise NotFoundError(f"no routing package {package_id}")
 
 
 def routed_count(store: Store, actor: Actor, country: str) -> dict[str, Any]:
     """How many of ``country``'s referrals are in standing packages, and the last one's time."""
+    from tipwatch.errors import NotFoundError
     from tipwatch.triage.queries import routed_count as _routed
 
     with unit(store, actor, "package.read", object_type="package", writes=False):
+        bound = bound_country(actor)
+        if bound is not None and bound != country.upper():
+            raise NotFoundError(f"no packages for {country.upper()}")
         return _routed(store, country)
 
 

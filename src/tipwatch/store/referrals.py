@@ -19,6 +19,7 @@ from tipwatch.store.database import Store
 from tipwatch.store.schema import referral_files, referrals, revisions
 
 __all__ = [
+    "IDENTIFIER_KINDS",
     "ReferralFilter",
     "ReferralSummary",
     "UnstorableRecord",
@@ -27,6 +28,7 @@ __all__ = [
     "file_row",
     "get_referral",
     "get_referrals",
+    "identifier_rows",
     "iter_referrals",
     "list_referrals",
     "list_revisions",
@@ -141,6 +143,50 @@ def referral_row(
     }
 
 
+IDENTIFIER_KINDS = ("account", "screen_name", "email", "ip", "url")
+"""What a referral can be searched by through ``referral_identifiers``."""
+
+
+def identifier_rows(referral: Referral) -> list[dict[str, Any]]:
+    """The ``referral_identifiers`` rows of a referral: the accounts, screen names, e-mail
+    addresses, IP addresses and URLs its reported parties and intended recipients are named
+    by, and those of its internet details. Values are lower-cased and cut to 400 characters."""
+    found: set[tuple[str, str]] = set()
+
+    def add(kind: str, value: str | None) -> None:
+        if value and value.strip():
+            found.add((kind, value.strip().lower()[:400]))
+
+    for party in [*referral.reported, *referral.intended_recipients]:
+        add("account", party.esp_identifier)
+        add("screen_name", party.screen_name)
+        for url in party.profile_urls:
+            add("url", url)
+        for event in party.ip_events:
+            add("ip", event.ip_address)
+        if party.person is not None:
+            for email in party.person.emails:
+                add("email", email.address)
+        for account in party.associated_accounts:
+            add("account", account.esp_identifier)
+            add("screen_name", account.screen_name)
+            for url in account.profile_urls:
+                add("url", url)
+            for email in account.emails:
+                add("email", email.address)
+            for event in account.ip_events:
+                add("ip", event.ip_address)
+    for detail in referral.internet_details:
+        for url in detail.urls:
+            add("url", url)
+        for email in detail.emails:
+            add("email", email.address)
+        for event in detail.ip_events:
+            add("ip", event.ip_address)
+    rid = referral.report_id
+    return [{"report_id": rid, "kind": k, "value": v} for k, v in sorted(found)]
+
+
 def file_row(report_id: str, media: MediaFile, position: int) -> dict[str, Any]:
     """The ``referral_files`` row of one file; :class:`UnstorableRecord` if it is not kept."""
     document = media.model_dump_json(exclude_defaults=True)
@@ -241,6 +287,19 @@ class ReferralFilter:
     service: str | None = None
     received_since: datetime | None = None
     received_until: datetime | None = None
+    routed_to: str | None = None
+    """Only referrals in a standing (not recalled) routing package for this country."""
+    identifier: tuple[str, str] | None = None
+    """Only referrals naming this (kind, value): see ``referral_identifiers``."""
+    report_ids: tuple[str, ...] | None = None
+    file_hash: str | None = None
+    """Only referrals with a file of this MD5, SHA-1, SHA-256 or PDQ (hex) hash. Unindexed:
+    a scan of the files (intake keeps no hash indexes, see ``referral_files``)."""
+    assignee: str | None = None
+    case_status: str | None = None
+    """The case workflow's status (``new`` includes referrals with no case recorded)."""
+    after: tuple[datetime, str] | None = None
+    """Keyset cursor: only referrals after this (incident time, report id)."""
     limit: int | None = None
     offset: int = 0
 
@@ -284,6 +343,55 @@ class ReferralFilter:
             )
         if self.service is not None:
             query = query.where(func.lower(c.platform) == self.service.lower())
+        if self.routed_to is not None:
+            from tipwatch.store.schema import routing_packages
+
+            pr, rp = package_referrals.c, routing_packages.c
+            routed = (
+                select(pr.report_id)
+                .join(routing_packages, rp.id == pr.package_id)
+                .where(rp.country == self.routed_to.upper(), rp.status != "recalled")
+            )
+            query = query.where(c.report_id.in_(routed))
+        if self.identifier is not None:
+            from tipwatch.store.schema import referral_identifiers
+
+            i = referral_identifiers.c
+            kind, value = self.identifier
+            named = select(i.report_id).where(i.kind == kind, i.value == value.lower()[:400])
+            query = query.where(c.report_id.in_(named))
+        if self.report_ids is not None:
+            query = query.where(c.report_id.in_(list(self.report_ids)))
+        if self.file_hash is not None:
+            f = referral_files.c
+            value = self.file_hash.strip().lower()
+            column = {32: f.md5, 40: f.sha1, 64: f.sha256}.get(len(value), f.md5)
+            match = column == value
+            if len(value) == 64:
+                match = match | (f.pdq == value)
+            query = query.where(c.report_id.in_(select(f.report_id).where(match)))
+        if self.assignee is not None or self.case_status is not None:
+            from tipwatch.store.schema import case_states
+
+            s = case_states.c
+            if self.assignee is not None:
+                query = query.where(
+                    c.report_id.in_(select(s.report_id).where(s.assignee == self.assignee))
+                )
+            if self.case_status == "new":
+                query = query.where(
+                    c.report_id.not_in(select(s.report_id).where(s.status != "new"))
+                )
+            elif self.case_status is not None:
+                query = query.where(
+                    c.report_id.in_(select(s.report_id).where(s.status == self.case_status))
+                )
+        if self.after is not None:
+            when, rid = self.after
+            at = naive_utc(when)
+            query = query.where(
+                (c.incident_time > at) | ((c.incident_time == at) & (c.report_id > rid))
+            )
         return query
 
 

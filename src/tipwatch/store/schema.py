@@ -24,10 +24,12 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "api_tokens",
     "attribution_history",
     "attributions",
     "audit_events",
     "audit_head",
+    "case_states",
     "events",
     "file_matches",
     "geoip_databases",
@@ -35,20 +37,26 @@ __all__ = [
     "hash_list_versions",
     "hash_lists",
     "ingest_runs",
+    "jobs",
     "link_group_events",
     "link_groups",
     "metadata",
+    "notes",
     "package_referrals",
     "pending_files",
     "priorities",
     "quarantine",
     "recipients",
     "referral_files",
+    "referral_identifiers",
     "referral_links",
     "referrals",
     "revisions",
     "routing_packages",
+    "saved_searches",
     "signal_values",
+    "users",
+    "web_sessions",
 ]
 
 metadata = MetaData(
@@ -474,3 +482,119 @@ audit_head = Table(
     Column("entry_count", Integer, nullable=False),
 )
 """The end of the audit chain, updated with every entry: deleting the last entries shows."""
+
+# -- identity, the case workflow, jobs and identifier search (migration 0010) ----------------
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("role", String(20), nullable=False),
+    Column("country", String(2), doc="A liaison officer's country; NULL for other roles."),
+    Column("password_hash", Text, nullable=False, doc="Argon2id, in its encoded form."),
+    Column("totp_secret", Text, doc="Base32 TOTP secret once enrolled; NULL when none."),
+    Column("disabled", Boolean, nullable=False),
+    Column("failed_logins", Integer, nullable=False, doc="Failures since the last success."),
+    Column("locked_until", DateTime, doc="Set when too many logins failed."),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("password_changed_at", DateTime, nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("token_id", String(32), nullable=False, unique=True, doc="The public part."),
+    Column("secret_hash", String(64), nullable=False, doc="SHA-256 of the secret part."),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("scopes", Text, nullable=False, doc="Space-separated: ingest read match route admin."),
+    Column("expires_at", DateTime, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("revoked_at", DateTime),
+    Column("last_used_at", DateTime),
+)
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_hash", String(64), nullable=False, unique=True, doc="SHA-256 of the cookie."),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Column("ended_at", DateTime),
+)
+
+case_states = Table(
+    "case_states",
+    metadata,
+    Column("report_id", String(128), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("reason", Text, doc="Why it was closed or needs no action."),
+    Column("assignee", String(200)),
+    Column("version", Integer, nullable=False, doc="1, 2, 3 ...: one per change."),
+    Column("updated_by", String(200), nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Index("ix_case_states_assignee", "assignee"),
+    Index("ix_case_states_status", "status"),
+)
+"""A referral's place in the case workflow; a referral without a row is ``new``."""
+
+notes = Table(
+    "notes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("note_key", String(36), nullable=False, doc="The note across its versions."),
+    Column("version", Integer, nullable=False),
+    Column("object_type", String(16), nullable=False, doc="referral or group"),
+    Column("object_id", String(128), nullable=False),
+    Column("author", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("note_key", "version", name="uq_notes_key_version"),
+    Index("ix_notes_object", "object_type", "object_id"),
+)
+"""Notes are never edited in place: an edit is a new version of the same ``note_key``."""
+
+saved_searches = Table(
+    "saved_searches",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("owner", String(200), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("query", Text, nullable=False, doc="JSON object of search filters."),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("owner", "name", name="uq_saved_searches_owner_name"),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("kind", String(40), nullable=False),
+    Column("owner", String(200), nullable=False),
+    Column("status", String(16), nullable=False, doc="queued, running, done or failed"),
+    Column("stage", Text),
+    Column("done", BigInteger, nullable=False),
+    Column("total", BigInteger, nullable=False),
+    Column("result", Text, doc="JSON, once done."),
+    Column("error", Text),
+    Column("created_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+)
+
+referral_identifiers = Table(
+    "referral_identifiers",
+    metadata,
+    Column("report_id", String(128), primary_key=True),
+    Column("kind", String(16), primary_key=True, doc="account, email, screen_name, ip or url"),
+    Column("value", String(400), primary_key=True, doc="Lower-cased; cut to 400 characters."),
+    Index("ix_referral_identifiers_kind_value", "kind", "value"),
+)
+"""What a referral names its parties by, for search (written at intake, current revision)."""

@@ -47,6 +47,7 @@ __all__ = [
     "priority_of",
     "queue",
     "routed_count",
+    "routed_to",
     "sent_clause",
 ]
 
@@ -499,6 +500,26 @@ def sent_clause(report_id: Any) -> Any:
             rp.status != "recalled",
         )
     )
+
+
+def routed_to(store: Store, report_ids: Sequence[str], country: str) -> set[str]:
+    """Which of ``report_ids`` are in a standing (not recalled) package for ``country``."""
+    pr, rp = package_referrals.c, routing_packages.c
+    found: set[str] = set()
+    with store.read() as conn:
+        for chunk in chunks(list(report_ids)):
+            found.update(
+                conn.execute(
+                    select(pr.report_id)
+                    .join(routing_packages, rp.id == pr.package_id)
+                    .where(
+                        pr.report_id.in_(chunk),
+                        rp.country == country.upper(),
+                        rp.status != "recalled",
+                    )
+                ).scalars()
+            )
+    return found
 
 
 def routed_count(store: Store, country: str) -> dict[str, Any]:

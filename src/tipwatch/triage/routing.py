@@ -721,6 +721,12 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 
+def package_country(store: Store, package_id: int) -> str:
+    """The country a package was made for (:class:`NotFoundError` when there is none)."""
+    with store.read() as conn:
+        return str(_package(conn, package_id).country)
+
+
 def recall_package(store: Store, package_id: int, *, reason: str, by: str) -> int:
     """Recall a package not yet acknowledged: its referrals return to the queue (the package
     and its list stay recorded, marked recalled with when, by whom and why). Returns the

@@ -1,0 +1,317 @@
+"""Identity services: users, roles, logins, sessions and API tokens.
+
+Administrators add users (``user.write``), change their roles, reset passwords, disable them
+and unlock locked accounts (``user.unlock``), and issue and revoke API tokens
+(``token.write``); each is an audited service call. A login is audited too, successful or
+not: a failure is recorded with the failure count it raised, in the same transaction.
+
+Resolving a token or a session cookie to an :class:`Actor` (:func:`authenticate_token`,
+:func:`authenticate_session`) is not itself an action and is not audited: what the actor then
+does is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from tipwatch.errors import AccessDenied, AuthenticationError, InputError
+from tipwatch.services._unit import record, unit
+from tipwatch.services.access import SCOPES, Actor, Role, may
+from tipwatch.settings import get_settings
+from tipwatch.store import Store
+
+__all__ = [
+    "Session",
+    "add_user",
+    "authenticate_session",
+    "authenticate_token",
+    "create_token",
+    "disable_user",
+    "list_tokens",
+    "list_users",
+    "login",
+    "logout",
+    "reset_password",
+    "revoke_token",
+    "set_role",
+    "unlock_user",
+]
+
+
+def _role(role: str) -> str:
+    try:
+        return Role(role).value
+    except ValueError:
+        roles = ", ".join(r.value for r in Role)
+        raise InputError(f"no role {role!r}; the roles are {roles}") from None
+
+
+def _country_for(role: str, country: str | None) -> str | None:
+    from tipwatch.countries import alpha3_to_alpha2, require_country
+
+    if country is None:
+        if role == Role.LIAISON:
+            raise InputError("a liaison officer needs a country: it sees only what is routed there")
+        return None
+    return require_country(alpha3_to_alpha2(country) or country.upper(), "country")
+
+
+def _enrolment(name: str, secret: str | None) -> dict[str, str] | None:
+    from tipwatch.workflow.identity import totp_uri
+
+    if secret is None:
+        return None
+    return {"secret": secret, "uri": totp_uri(name, secret)}
+
+
+def add_user(
+    store: Store,
+    actor: Actor,
+    name: str,
+    role: str,
+    password: str,
+    *,
+    country: str | None = None,
+    totp: bool = False,
+) -> dict[str, Any]:
+    """Add a user. Admins and reviewers always get a TOTP secret (others when ``totp``);
+    it is returned once, under ``totp``, and never shown again."""
+    from tipwatch.workflow.identity import add_user as _add
+    from tipwatch.workflow.identity import check_password
+
+    role = _role(role)
+    check_password(password, min_length=get_settings().password_min_length)
+    with unit(store, actor, "user.write", object_type="user", object_ids=[name]) as work:
+        code = _country_for(role, country)
+        user, secret = _add(
+            work.conn,  # type: ignore[arg-type]
+            name,
+            role,
+            password,
+            created_by=actor.name,
+            country=code,
+            totp=totp,
+        )
+        work.detail = f"added with role {role}" + (f" for {code}" if code else "")
+    return {**user, "totp_enrolment": _enrolment(name, secret)}
+
+
+def list_users(store: Store, actor: Actor) -> list[dict[str, Any]]:
+    from tipwatch.workflow.identity import list_users as _list
+
+    with unit(store, actor, "user.read", object_type="user", writes=False) as work:
+        return _list(work.conn)  # type: ignore[arg-type]
+
+
+def disable_user(store: Store, actor: Actor, name: str) -> dict[str, Any]:
+    """Disable a user: its sessions end and its tokens are revoked."""
+    from tipwatch.workflow.identity import update_user
+
+    with unit(store, actor, "user.write", object_type="user", object_ids=[name]) as work:
+        user, _ = update_user(work.conn, name, disabled=True)  # type: ignore[arg-type]
+        work.detail = "disabled; sessions ended, tokens revoked"
+    return user
+
+
+def reset_password(store: Store, actor: Actor, name: str, password: str) -> dict[str, Any]:
+    """Set a new password; the user's sessions end."""
+    from tipwatch.workflow.identity import check_password, update_user
+
+    check_password(password, min_length=get_settings().password_min_length)
+    with unit(store, actor, "user.write", object_type="user", object_ids=[name]) as work:
+        user, _ = update_user(work.conn, name, password=password)  # type: ignore[arg-type]
+        work.detail = "password reset; sessions ended"
+    return user
+
+
+def set_role(
+    store: Store, actor: Actor, name: str, role: str, *, country: str | None = None
+) -> dict[str, Any]:
+    """Change a user's role (and country). A role that needs TOTP enrols the user if needed;
+    the new secret is returned once, under ``totp_enrolment``."""
+    from tipwatch.workflow.identity import update_user
+
+    role = _role(role)
+    with unit(store, actor, "user.write", object_type="user", object_ids=[name]) as work:
+        code = _country_for(role, country)
+        user, secret = update_user(
+            work.conn,  # type: ignore[arg-type]
+            name,
+            role=role,
+            country=code,
+            clear_country=code is None,
+        )
+        work.detail = f"role {role}" + (f" for {code}" if code else "")
+    return {**user, "totp_enrolment": _enrolment(name, secret)}
+
+
+def unlock_user(store: Store, actor: Actor, name: str) -> dict[str, Any]:
+    """End a lockout after failed logins, and reset the failure count."""
+    from tipwatch.workflow.identity import update_user
+
+    with unit(store, actor, "user.unlock", object_type="user", object_ids=[name]) as work:
+        user, _ = update_user(work.conn, name, unlock=True)  # type: ignore[arg-type]
+        work.detail = "unlocked"
+    return user
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A login session: the cookie value (a secret), its CSRF token, expiry and actor."""
+
+    cookie: str
+    csrf_token: str
+    expires_at: datetime
+    actor: Actor
+
+
+def _actor_of(user: dict[str, Any], scopes: frozenset[str] | None = None) -> Actor:
+    return Actor(user["name"], Role(user["role"]), user["country"], scopes)
+
+
+def login(store: Store, name: str, password: str, totp_code: str | None = None) -> Session:
+    """Check a user's password (and TOTP code where needed) and open a session.
+
+    Every attempt is audited (``session.login``, ok or failed with the reason). Too many
+    failures in a row lock the account (settings ``login_max_failures`` and
+    ``login_lockout_minutes``). The error says nothing of which part was wrong.
+    """
+    from tipwatch.workflow.identity import create_session
+    from tipwatch.workflow.identity import login as _login
+
+    settings = get_settings()
+    refused = AuthenticationError(
+        "the user name, password or one-time code is not right, or the account is locked",
+        hint="try again; after repeated failures ask an administrator to unlock the account",
+    )
+    session: Session | None = None
+    denied: AccessDenied | None = None
+    # The check, its effect on the failure count and its audit event are one transaction.
+    with store.atomic() as conn:
+        result = _login(
+            conn,
+            name,
+            password,
+            totp_code,
+            max_failures=settings.login_max_failures,
+            lockout=timedelta(minutes=settings.login_lockout_minutes),
+        )
+        user = result.user
+        who = _actor_of(user) if user is not None else Actor(name[:200], Role.ANALYST)
+        if not result.ok:
+            record(
+                store,
+                who,
+                "session.login",
+                outcome="failed",
+                detail=result.reason,
+                object_type="user",
+                object_ids=[name[:200]],
+                role=None if user is not None else "unknown",
+            )
+        elif not may(who, "session.login"):
+            record(
+                store,
+                who,
+                "session.login",
+                outcome="denied",
+                detail=f"the {who.role.value} role logs in with tokens only",
+                object_type="user",
+                object_ids=[name],
+            )
+            denied = AccessDenied(who.name, who.role.value, "session.login", what="log in")
+        else:
+            with unit(store, who, "session.login", object_type="user", object_ids=[name]) as w:
+                cookie, csrf, expires = create_session(
+                    w.conn,  # type: ignore[arg-type]
+                    name,
+                    hours=settings.session_hours,
+                )
+                w.detail = "session opened"
+            session = Session(cookie, csrf, expires, who)
+    if denied is not None:
+        raise denied
+    if session is None:
+        raise refused
+    return session
+
+
+def logout(store: Store, actor: Actor, cookie: str) -> None:
+    from tipwatch.workflow.identity import end_session
+
+    with unit(store, actor, "session.logout", object_type="user", object_ids=[actor.name]) as w:
+        ended = end_session(w.conn, cookie)  # type: ignore[arg-type]
+        w.detail = "session ended" if ended else "no live session"
+
+
+def authenticate_session(store: Store, cookie: str) -> tuple[Actor, str]:
+    """The actor of a live session cookie and the session's CSRF token."""
+    from tipwatch.workflow.identity import resolve_session
+
+    with store.read() as conn:
+        user, csrf = resolve_session(conn, cookie)
+    return _actor_of(user), csrf
+
+
+def authenticate_token(store: Store, raw: str) -> Actor:
+    """The actor an API token acts as, narrowed to the token's scopes."""
+    from tipwatch.workflow.identity import resolve_token
+
+    with store.read() as conn:
+        user, scopes = resolve_token(conn, raw)
+    return _actor_of(user, scopes)
+
+
+def create_token(
+    store: Store,
+    actor: Actor,
+    user: str,
+    name: str,
+    scopes: Sequence[str],
+    *,
+    days: int | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """A new API token for ``user``: the secret (shown this once, never stored) and its
+    record. It expires after ``days`` (default: the ``token_days`` setting)."""
+    from tipwatch.workflow.identity import create_token as _create
+    from tipwatch.workflow.identity import now_utc
+
+    wanted = sorted(set(scopes))
+    if not wanted:
+        raise InputError(f"a token has at least one scope: {', '.join(SCOPES)}")
+    unknown = [s for s in wanted if s not in SCOPES]
+    if unknown:
+        raise InputError(f"no scope {unknown[0]!r}; the scopes are {', '.join(SCOPES)}")
+    lifetime = days if days is not None else get_settings().token_days
+    if not 1 <= lifetime <= 3650:
+        raise InputError(f"a token lasts 1 to 3650 days, not {lifetime}")
+    with unit(store, actor, "token.write", object_type="user", object_ids=[user]) as work:
+        secret, row = _create(
+            work.conn,  # type: ignore[arg-type]
+            user,
+            name,
+            wanted,
+            expires_at=now_utc() + timedelta(days=lifetime),
+            created_by=actor.name,
+        )
+        work.detail = f"token {row['token_id']} ({' '.join(wanted)}) for {lifetime} days"
+    return secret, row
+
+
+def list_tokens(store: Store, actor: Actor, *, user: str | None = None) -> list[dict[str, Any]]:
+    from tipwatch.workflow.identity import list_tokens as _list
+
+    with unit(store, actor, "token.read", object_type="token", writes=False) as work:
+        return _list(work.conn, user)  # type: ignore[arg-type]
+
+
+def revoke_token(store: Store, actor: Actor, token_id: str) -> dict[str, Any]:
+    from tipwatch.workflow.identity import revoke_token as _revoke
+
+    with unit(store, actor, "token.write", object_type="token", object_ids=[token_id]) as work:
+        row = _revoke(work.conn, token_id)  # type: ignore[arg-type]
+        work.detail = f"revoked (user {row['user']})"
+    return row
