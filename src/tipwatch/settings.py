@@ -40,6 +40,7 @@ __all__ = [
     "Role",
     "Settings",
     "config_file_candidates",
+    "export_to_children",
     "find_config_file",
     "get_settings",
     "load_settings",
@@ -180,6 +181,10 @@ class Settings(BaseSettings):
     )
     api_max_upload_bytes: int = Field(
         default=64 * 1024 * 1024, gt=0, description="Largest media upload to match, in bytes."
+    )
+    api_package_dir: Path = Field(
+        default=Path("packages"),
+        description="Folder in which routing packages made through the API are written.",
     )
     api_job_workers: int = Field(
         default=2, ge=1, le=64, description="Jobs (ingest, triage, assessment) run at once."
@@ -335,3 +340,14 @@ def reload_settings() -> Settings:
     """Forget the cached settings and read them again (after the file or variables changed)."""
     _process_settings.cache_clear()
     return _process_settings()
+
+
+def export_to_children(**values: Any) -> None:
+    """Hand explicit values on to child processes (the server's worker processes) as
+    ``TIPWATCH_*`` variables, where they win over the settings file as they did here."""
+    for name, value in values.items():
+        if name not in Settings.model_fields:
+            raise ConfigError(f"unknown setting {name!r}")
+        if value is not None:
+            os.environ[f"TIPWATCH_{name.upper()}"] = str(value)
+    reload_settings()

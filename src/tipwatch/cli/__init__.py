@@ -163,7 +163,7 @@ def _open(db: str | None, *, create: bool = False) -> Store:
 def _actor() -> Actor:
     """Who acts: the settings' actor (the operating-system user by default) and role."""
     settings = get_settings()
-    return Actor.of(settings.actor, settings.role)
+    return Actor.of(settings.actor, settings.role, country=settings.actor_country)
 
 
 def _stage_progress(*, enabled: bool = True) -> tuple[Progress, Callable[[str, int, int], None]]:
@@ -749,6 +749,7 @@ from tipwatch.cli import triage as _triage  # noqa: E402, F401
 from tipwatch.cli import trends as _trends  # noqa: E402, F401
 from tipwatch.cli import demo as _demo  # noqa: E402, F401
 from tipwatch.cli import audit as _audit  # noqa: E402, F401
+from tipwatch.cli import identity as _identity  # noqa: E402, F401
 # isort: on
 
 

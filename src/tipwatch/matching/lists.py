@@ -46,6 +46,7 @@ __all__ = [
     "import_list",
     "iter_entries",
     "list_lists",
+    "lists_state",
     "remove_list",
 ]
 
@@ -446,3 +447,15 @@ def remove_list(store: Store, name: str) -> int:
         removed = delete_versioned(conn, HASH_LIST_TABLES, row.id)
         conn.execute(delete(hash_lists).where(hash_lists.c.id == row.id))
     return removed
+
+
+def lists_state(store: Store) -> tuple[int, int, int]:
+    """A cheap fingerprint of the lists: (lists, versions imported, newest version id).
+
+    It changes whenever a version is imported or a list is removed, so an index built from
+    the lists knows when to refresh."""
+    v = hash_list_versions.c
+    with store.read() as conn:
+        lists = conn.execute(select(func.count()).select_from(hash_lists)).scalar_one()
+        count, newest = conn.execute(select(func.count(), func.max(v.id))).one()
+    return int(lists), int(count), int(newest or 0)

@@ -34,6 +34,7 @@ __all__ = [
     "list_users",
     "login",
     "logout",
+    "require",
     "reset_password",
     "revoke_token",
     "set_role",
@@ -156,6 +157,15 @@ def unlock_user(store: Store, actor: Actor, name: str) -> dict[str, Any]:
         user, _ = update_user(work.conn, name, unlock=True)  # type: ignore[arg-type]
         work.detail = "unlocked"
     return user
+
+
+def require(store: Store, actor: Actor, action: str) -> None:
+    """Refuse at once, and audit the refusal, when ``actor`` may not perform ``action``: an
+    interface checks this before it reads a request's body, so that a role without the right
+    learns nothing from how its request would have been judged."""
+    from tipwatch.services._unit import _authorised, Work
+
+    _authorised(store, actor, action, Work(None, None))
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,8 +21,10 @@ __all__ = [
     "hash_media",
     "import_list",
     "list_lists",
+    "match_hashes",
     "match_media",
     "match_referrals",
+    "match_upload",
     "media_files",
     "remove_list",
     "show_list",
@@ -245,3 +247,122 @@ def match_media(
             count += 1
             yield pair
         work.detail = f"{count} media files matched"
+
+
+class _IndexCache:
+    """One matcher (and its in-memory PDQ index) per store per process, built on first use
+    and refreshed, incrementally, when the lists' fingerprint changes (a version imported,
+    a list removed). Searches and refreshes take turns under one lock."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._matchers: dict[int, tuple[tuple[int, int, int], Any]] = {}
+
+    def verdicts(
+        self,
+        store: Store,
+        files: list[dict[str, str]],
+        qualities: list[int | None],
+        video: list[tuple[str, int]] | None = None,
+    ) -> list[FileVerdict]:
+        """Verdicts for ``files``; ``video`` (frame PDQ, quality) adds vPDQ hits to the
+        first file's."""
+        from tipwatch.matching.lists import lists_state
+        from tipwatch.matching.matcher import Matcher
+
+        state = lists_state(store)
+        with self._lock:
+            known = self._matchers.get(id(store))
+            if known is None:
+                matcher = Matcher(store)
+            else:
+                matcher = known[1]
+                if known[0] != state:
+                    matcher.refresh()
+            self._matchers[id(store)] = (state, matcher)
+            verdicts = list(matcher.verdicts(files, qualities))
+            if video:
+                verdicts[0].matches.extend(matcher.video(video))
+            return verdicts
+
+    def forget(self, store: Store) -> None:
+        with self._lock:
+            self._matchers.pop(id(store), None)
+
+
+_INDEXES = _IndexCache()
+
+MATCH_ALGORITHMS = ("md5", "sha1", "sha256", "pdq")
+MAX_MATCH_ITEMS = 1000
+
+
+def match_hashes(
+    store: Store,
+    actor: Actor,
+    items: Sequence[dict[str, str]],
+    *,
+    qualities: Sequence[int | None] | None = None,
+    video: list[tuple[str, int]] | None = None,
+) -> list[FileVerdict]:
+    """Match hashes (each item: ``algorithm -> hex value``, for md5, sha1, sha256, pdq)
+    against the lists with the process's in-memory index; nothing is stored but the audit
+    event. Exact and near matches are kept apart; each names its list, category, algorithm,
+    distance and entry id."""
+    from tipwatch.errors import InputError
+    from tipwatch.models import normalise_hash_value
+
+    if not items:
+        raise InputError("a match request names at least one file's hashes")
+    if len(items) > MAX_MATCH_ITEMS:
+        raise InputError(f"a match request holds at most {MAX_MATCH_ITEMS} files")
+    files: list[dict[str, str]] = []
+    for i, item in enumerate(items):
+        if not item:
+            raise InputError(f"item {i}: no hashes")
+        clean: dict[str, str] = {}
+        for algorithm, value in item.items():
+            if algorithm not in MATCH_ALGORITHMS:
+                raise InputError(
+                    f"item {i}: no hash type {algorithm!r}; the types are "
+                    + ", ".join(MATCH_ALGORITHMS)
+                )
+            try:
+                clean[algorithm] = normalise_hash_value(algorithm, value)
+            except ValueError as exc:
+                raise InputError(f"item {i}: {exc}") from None
+        files.append(clean)
+    quality_list: list[int | None] = (
+        list(qualities) if qualities is not None else [None for _ in files]
+    )
+    with unit(store, actor, "match.run", object_type="hash", writes=False) as work:
+        verdicts = _INDEXES.verdicts(store, files, quality_list, video)
+        known = sum(1 for v in verdicts if v.matches)
+        work.detail = f"{len(files)} files by hash: {known} known, {len(files) - known} new"
+    return verdicts
+
+
+def match_upload(
+    store: Store, actor: Actor, path: Path
+) -> tuple[MediaHashes, FileVerdict | None]:
+    """Hash one uploaded image or video and match its hashes; the caller removes the file.
+    The verdict is ``None`` when the file could not be hashed (``hashes.error`` says why)."""
+    from tipwatch.media.hashing import hash_file
+    from tipwatch.settings import get_settings
+
+    authorise(actor, "match.run")
+    settings = get_settings()
+    hashes = hash_file(
+        path,
+        video_seconds=settings.media_video_seconds,
+        video_memory_bytes=settings.media_video_memory_bytes,
+    )
+    if hashes.error is not None:
+        return hashes, None
+    item = {a: v for a in MATCH_ALGORITHMS if (v := getattr(hashes, a)) is not None}
+    frames = [(f.pdq, f.quality) for f in hashes.vpdq] if hashes.vpdq else None
+    (verdict,) = match_hashes(
+        store, actor, [item], qualities=[hashes.pdq_quality], video=frames
+    )
+    return hashes, verdict

@@ -1,0 +1,1019 @@
+"""The REST API: ``/api/v1``, described at ``/openapi.json``.
+
+Every endpoint authenticates the caller (an API token as ``Authorization: Bearer ...``, or the
+session cookie of ``POST /api/v1/session`` with its ``X-CSRF-Token`` header on changes),
+checks that the caller's role and token scopes allow the endpoint's action, and calls one
+service, which authorises again, runs one transaction and appends the audit event.
+
+Errors have one body shape, ``{"error": {"type", "status", "message", "hint"}}``, and each
+error class has one status (``tipwatch.errors.ERROR_STATUS``): 401 no valid credentials, 403
+not allowed, 404 not found (also what a liaison officer gets for another country's
+referral), 409 conflict, 422 bad input, 503 store unavailable.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import dataclasses
+import io
+import math
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, File, Query, Request, Response, UploadFile
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tipwatch import __version__, services
+from tipwatch.errors import (
+    AuthenticationError,
+    InputError,
+    TipwatchError,
+    UnsafeInputError,
+    http_status_of,
+)
+from tipwatch.services import Actor
+from tipwatch.settings import get_settings
+
+__all__ = ["SESSION_COOKIE", "create_app"]
+
+SESSION_COOKIE = "tipwatch_session"
+CSRF_HEADER = "X-CSRF-Token"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+# -- the error body -------------------------------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    type: str = Field(description="The error class: NotFoundError, AccessDenied ...")
+    status: int = Field(description="The HTTP status, the same as the response's.")
+    message: str
+    hint: str | None = Field(default=None, description="What the caller can do about it.")
+
+
+class ErrorBody(BaseModel):
+    """Every error response has this body."""
+
+    error: ErrorDetail
+
+
+def _error(status: int, kind: str, message: str, hint: str | None = None) -> JSONResponse:
+    body = ErrorBody(error=ErrorDetail(type=kind, status=status, message=message, hint=hint))
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": what}
+    for status, what in (
+        (401, "No valid credentials (none, unknown, expired or revoked)"),
+        (403, "The role or the token's scopes do not allow it"),
+        (404, "Not found, or not visible to the caller"),
+        (409, "It exists already, or changed since it was read"),
+        (422, "The request is not valid"),
+    )
+}
+
+
+# -- plain JSON of service results ----------------------------------------------------------
+
+
+def plain(value: Any) -> Any:
+    """Service results as JSON values: dataclasses and ``as_dict()`` objects as objects,
+    times in ISO 8601, NaN as null, numpy values as numbers and lists."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, datetime):
+        # The store keeps naive UTC: say so.
+        return value.isoformat() + ("Z" if value.tzinfo is None else "")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [plain(v) for v in value]
+    as_dict = getattr(value, "as_dict", None)
+    if callable(as_dict):
+        return plain(as_dict())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist):
+        return plain(tolist())
+    return str(value)
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    """:func:`plain` of a result that is one object."""
+    found: dict[str, Any] = plain(value)
+    return found
+
+
+def _rows(value: Any) -> list[dict[str, Any]]:
+    """:func:`plain` of a result that is a list of objects."""
+    found: list[dict[str, Any]] = plain(value)
+    return found
+
+
+# -- request bodies -------------------------------------------------------------------------
+
+
+class LoginBody(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=1, max_length=1000)
+    totp: str | None = Field(default=None, max_length=12, description="The one-time code.")
+
+
+class StatusBody(BaseModel):
+    status: Literal["new", "in_review", "routed", "actioned", "closed", "no_action"]
+    reason: str | None = Field(default=None, max_length=2000)
+    expected_version: int | None = Field(default=None, ge=0)
+
+
+class VersionBody(BaseModel):
+    expected_version: int | None = Field(default=None, ge=0)
+
+
+class AssignBody(BaseModel):
+    assignee: str | None = Field(default=None, max_length=200)
+    expected_version: int | None = Field(default=None, ge=0)
+
+
+class NoteBody(BaseModel):
+    body: str = Field(min_length=1, max_length=20_000)
+
+
+class NoteEditBody(BaseModel):
+    body: str = Field(min_length=1, max_length=20_000)
+    expected_version: int | None = Field(default=None, ge=1)
+
+
+class SearchBody(BaseModel):
+    query: dict[str, str | int | bool | None] = Field(
+        description="The search's filters, as the referral search takes them."
+    )
+
+
+class RouteBody(BaseModel):
+    country: str = Field(min_length=2, max_length=3)
+    report_ids: list[str] | None = Field(default=None, max_length=10_000)
+    group_ids: list[int] | None = Field(default=None, max_length=10_000)
+    since: datetime | None = None
+    until: datetime | None = None
+    include_sent: bool = False
+    date_basis: Literal["incident", "received"] = "incident"
+    recipient: str | None = Field(default=None, max_length=200)
+
+
+class RecallBody(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class AckBody(BaseModel):
+    outcome: str | None = Field(default=None, max_length=2000)
+
+
+class HashItem(BaseModel):
+    md5: str | None = Field(default=None, max_length=32)
+    sha1: str | None = Field(default=None, max_length=40)
+    sha256: str | None = Field(default=None, max_length=64)
+    pdq: str | None = Field(default=None, max_length=64)
+    pdq_quality: int | None = Field(default=None, ge=0, le=100)
+
+
+class MatchBody(BaseModel):
+    items: list[HashItem] = Field(min_length=1, max_length=1000)
+
+
+class AssessmentBody(BaseModel):
+    since: date
+    until: date
+    countries: list[str] | None = Field(default=None, max_length=300)
+    event: str = Field(default="stay-at-home", max_length=60)
+    title: str | None = Field(default=None, max_length=300)
+
+
+class Accepted(BaseModel):
+    job_id: str
+    status_url: str
+
+
+# -- the app --------------------------------------------------------------------------------
+
+
+class _State:
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.config = services.triage.load_triage_config(get_settings().triage_config)
+
+
+def create_app(store: Any = None) -> FastAPI:
+    """The API over ``store`` (default: the store the settings name, opened now)."""
+    owned = store is None
+    if store is None:
+        store = services.stores.open_store(get_settings().db)
+    state = _State(store)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        services.jobs.shutdown(wait=False)
+        if owned:
+            store.close()
+
+    app = FastAPI(
+        title="tipwatch",
+        version=__version__,
+        description=(
+            "Referral intake, hash matching, triage, routing and trends. Authenticate with an "
+            "API token (`Authorization: Bearer tw_...`) or the session cookie of "
+            '`POST /api/v1/session`. Every error has the body `{"error": {"type", '
+            '"status", "message", "hint"}}`.'
+        ),
+        lifespan=lifespan,
+        responses=_ERRORS,
+    )
+    app.state.tipwatch = state
+
+    @app.exception_handler(TipwatchError)
+    async def _tipwatch_error(_request: Request, exc: TipwatchError) -> JSONResponse:
+        return _error(http_status_of(exc), type(exc).__name__, str(exc), exc.hint)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return _error(422, "InputError", f"{where}: {first.get('msg')}", None)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = {404: "NotFoundError", 405: "InputError"}.get(exc.status_code, "HTTPError")
+        return _error(exc.status_code, kind, str(exc.detail), None)
+
+    _routes(app, state)
+    return app
+
+
+def _authenticate(request: Request) -> Actor:
+    """The caller: a bearer token, else the session cookie (with its CSRF header on a
+    change). No credentials, or bad ones: :class:`AuthenticationError` (401)."""
+    state: _State = request.app.state.tipwatch
+    header = request.headers.get("authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthenticationError("the Authorization header is not 'Bearer <token>'")
+        return services.identity.authenticate_token(state.store, token.strip())
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        actor, csrf = services.identity.authenticate_session(state.store, cookie)
+        if request.method not in _SAFE_METHODS and request.headers.get(CSRF_HEADER) != csrf:
+            raise AuthenticationError(
+                f"a change made with a session cookie needs the {CSRF_HEADER} header of its login",
+                hint="send the csrf_token the login returned",
+            )
+        return actor
+    raise AuthenticationError(
+        "no credentials: send an API token or log in",
+        hint="send 'Authorization: Bearer <token>' (tokens come from an administrator)",
+    )
+
+
+CurrentActor = Annotated[Actor, Depends(_authenticate)]
+
+
+def _permit(action: str) -> Callable[[Request, Actor], Actor]:
+    """A dependency: the caller, once its role and scopes allow ``action`` (checked before
+    the request's body and parameters are judged)."""
+
+    def check(request: Request, actor: CurrentActor) -> Actor:
+        services.identity.require(request.app.state.tipwatch.store, actor, action)
+        return actor
+
+    check.__name__ = f"permit_{action.replace('.', '_')}"
+    return check
+
+
+def _encode_cursor(row: dict[str, Any]) -> str:
+    raw = f"{row['incident_time']}|{row['report_id']}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        when, _, report_id = raw.partition("|")
+        return datetime.fromisoformat(when), report_id
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InputError("the cursor is not one this API gave") from None
+
+
+@contextlib.contextmanager
+def _spooled(suffix: str) -> Iterator[Path]:
+    """A private temporary file, in memory-backed /dev/shm where there is one, removed
+    whatever happens."""
+    shm = Path("/dev/shm")
+    folder = tempfile.mkdtemp(prefix="tipwatch-", dir=shm if shm.is_dir() else None)
+    path = Path(folder) / f"upload{suffix}"
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            Path(folder).rmdir()
+
+
+def _routes(app: FastAPI, state: _State) -> None:
+    store = state.store
+    v1 = "/api/v1"
+
+    # -- health and identity ----------------------------------------------------------------
+
+    @app.get(f"{v1}/health", tags=["health"])
+    def health() -> dict[str, str]:
+        """Whether the server answers; no credentials needed, no store access."""
+        return {"status": "ok", "version": __version__}
+
+    @app.post(f"{v1}/session", tags=["identity"])
+    def log_in(body: LoginBody, response: Response) -> dict[str, Any]:
+        """Log in with a password (and a TOTP code for admins and reviewers). Sets the
+        session cookie; changes made with it need the returned ``csrf_token`` in the
+        X-CSRF-Token header."""
+        session = services.identity.login(store, body.name, body.password, body.totp)
+        response.set_cookie(
+            SESSION_COOKIE,
+            session.cookie,
+            httponly=True,
+            samesite="strict",
+            secure=get_settings().api_secure_cookies,
+            expires=session.expires_at.strftime("%a, %d %b %Y %H:%M:%S GMT"),
+            path="/",
+        )
+        return {
+            "user": session.actor.name,
+            "role": session.actor.role.value,
+            "country": session.actor.country,
+            "csrf_token": session.csrf_token,
+            "expires_at": session.expires_at.isoformat() + "Z",
+        }
+
+    @app.delete(f"{v1}/session", tags=["identity"])
+    def log_out(request: Request, response: Response, actor: CurrentActor) -> dict[str, str]:
+        """End the session of the cookie sent."""
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if not cookie:
+            raise InputError("log out ends a cookie session; a token is revoked instead")
+        services.identity.logout(store, actor, cookie)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return {"status": "logged out"}
+
+    @app.get(f"{v1}/me", tags=["identity"])
+    def me(actor: CurrentActor) -> dict[str, Any]:
+        """Who the credentials stand for: name, role, country and token scopes."""
+        return {
+            "name": actor.name,
+            "role": actor.role.value,
+            "country": actor.country,
+            "scopes": sorted(actor.scopes) if actor.scopes is not None else None,
+        }
+
+    # -- jobs -------------------------------------------------------------------------------
+
+    @app.get(f"{v1}/jobs/{{job_id}}", tags=["jobs"])
+    def job(job_id: str, actor: Actor = Depends(_permit("job.read"))) -> dict[str, Any]:
+        """A job's status (queued, running, done, failed), progress and result."""
+        return _obj(services.jobs.get_job(store, actor, job_id))
+
+    def _accepted(response: Response, job_id: str) -> Accepted:
+        response.status_code = 202
+        return Accepted(job_id=job_id, status_url=f"{v1}/jobs/{job_id}")
+
+    # -- intake -----------------------------------------------------------------------------
+
+    @app.post(f"{v1}/ingest", tags=["intake"], status_code=202)
+    async def ingest(
+        request: Request,
+        response: Response,
+        actor: Actor = Depends(_permit("intake.ingest")),
+        format: Annotated[Literal["xml", "jsonl", "csv"], Query()] = "jsonl",
+    ) -> Accepted:
+        """Ingest a body of referrals (CyberTipline XML, JSON Lines or CSV), streamed to a
+        private temporary file up to the api_max_body_bytes setting. Returns a job; its
+        result is the intake summary."""
+        limit = get_settings().api_max_body_bytes
+        folder = Path(tempfile.mkdtemp(prefix="tipwatch-ingest-"))
+        path = folder / f"body-{uuid.uuid4().hex[:8]}.{format}"
+        size = 0
+        try:
+            with path.open("wb") as fh:
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise UnsafeInputError(
+                            f"the body is larger than the limit of {limit:,} bytes",
+                            hint="send the referrals in several smaller bodies",
+                        )
+                    fh.write(chunk)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            folder.rmdir()
+            raise
+        if size == 0:
+            path.unlink(missing_ok=True)
+            folder.rmdir()
+            raise InputError("the body is empty: send the referrals as the request's body")
+
+        def work(progress: Callable[[str, int, int], None]) -> Any:
+            try:
+                summary = services.referrals.ingest(
+                    store,
+                    actor,
+                    [path],
+                    input_format=format,
+                    progress=lambda _source, done, total: progress("ingest", done, total),
+                )
+                return plain(summary.as_dict())
+            finally:
+                path.unlink(missing_ok=True)
+                folder.rmdir()
+
+        job_id = services.jobs.submit(store, actor, "ingest", "intake.ingest", work)
+        return _accepted(response, job_id)
+
+    @app.post(f"{v1}/triage", tags=["triage"], status_code=202)
+    def triage(response: Response, actor: Actor = Depends(_permit("triage.run"))) -> Accepted:
+        """Attribute, link and score every referral, as a job."""
+
+        def work(progress: Callable[[str, int, int], None]) -> Any:
+            return plain(
+                services.triage.run_triage(store, actor, config=state.config, progress=progress)
+            )
+
+        return _accepted(response, services.jobs.submit(store, actor, "triage", "triage.run", work))
+
+    # -- referrals and cases ----------------------------------------------------------------
+
+    @app.get(f"{v1}/referrals", tags=["referrals"])
+    def referrals(
+        actor: Actor = Depends(_permit("referral.list")),
+        by: Annotated[
+            Literal["account", "screen_name", "email", "ip", "url", "report_id", "hash"] | None,
+            Query(description="What value names: an account, e-mail, IP ..."),
+        ] = None,
+        value: Annotated[str | None, Query(max_length=400)] = None,
+        country: Annotated[str | None, Query(max_length=7, description="Attributed.")] = None,
+        tier: Annotated[list[str] | None, Query()] = None,
+        status: Annotated[
+            Literal["new", "in_review", "routed", "actioned", "closed", "no_action"] | None,
+            Query(),
+        ] = None,
+        assignee: Annotated[str | None, Query(max_length=200)] = None,
+        service: Annotated[str | None, Query(max_length=200)] = None,
+        incident_type: Annotated[str | None, Query(max_length=100)] = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        cursor: Annotated[str | None, Query(max_length=600)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    ) -> dict[str, Any]:
+        """Search referrals by an identifier and filters, oldest incident first, a page at a
+        time: pass ``next_cursor`` back as ``cursor`` for the next page."""
+        rows = services.referrals.search_referrals(
+            store,
+            actor,
+            by=by,
+            value=value,
+            country=country,
+            tiers=tier or (),
+            case_status=status,
+            assignee=assignee,
+            service=service,
+            incident_type=incident_type,
+            since=since,
+            until=until,
+            after=_decode_cursor(cursor) if cursor else None,
+            limit=limit,
+        )
+        items = [r.as_dict() for r in rows]
+        return {
+            "items": items,
+            "next_cursor": _encode_cursor(items[-1]) if len(items) == limit else None,
+        }
+
+    @app.get(f"{v1}/referrals/{{report_id}}", tags=["referrals"])
+    def dossier(report_id: str, actor: Actor = Depends(_permit("referral.show"))) -> dict[str, Any]:
+        """A referral's dossier: the referral, attribution, priority, matches, links."""
+        found = services.referrals.show_referral(store, actor, report_id, config=state.config)
+        return _obj(found)
+
+    @app.get(f"{v1}/referrals/{{report_id}}/case", tags=["cases"])
+    def case(report_id: str, actor: Actor = Depends(_permit("case.read"))) -> dict[str, Any]:
+        """A referral's case: status, reason, assignee, version, tier, due time, overdue."""
+        return _obj(services.cases.show_case(store, actor, report_id))
+
+    @app.post(f"{v1}/referrals/{{report_id}}/status", tags=["cases"])
+    def set_status(
+        report_id: str,
+        body: StatusBody,
+        actor: Actor = Depends(_permit("case.write")),
+    ) -> dict[str, Any]:
+        """Move a case to a status (closed and no_action need a reason)."""
+        found = services.cases.set_status(
+            store,
+            actor,
+            report_id,
+            body.status,
+            reason=body.reason,
+            expected_version=body.expected_version,
+        )
+        return _obj(found)
+
+    @app.post(f"{v1}/referrals/{{report_id}}/claim", tags=["cases"])
+    def claim(
+        report_id: str,
+        actor: Actor = Depends(_permit("case.claim")),
+        body: VersionBody | None = None,
+    ) -> dict[str, Any]:
+        """Take the case for oneself (409 when someone else holds it)."""
+        version = body.expected_version if body else None
+        found = services.cases.claim(store, actor, report_id, expected_version=version)
+        return _obj(found)
+
+    @app.post(f"{v1}/referrals/{{report_id}}/release", tags=["cases"])
+    def release(report_id: str, actor: Actor = Depends(_permit("case.claim"))) -> dict[str, Any]:
+        """Give back a case one holds."""
+        return _obj(services.cases.release(store, actor, report_id))
+
+    @app.post(f"{v1}/referrals/{{report_id}}/assign", tags=["cases"])
+    def assign(
+        report_id: str,
+        body: AssignBody,
+        actor: Actor = Depends(_permit("case.assign")),
+    ) -> dict[str, Any]:
+        """Assign the case to a user (null: to no one)."""
+        found = services.cases.assign(
+            store, actor, report_id, body.assignee, expected_version=body.expected_version
+        )
+        return _obj(found)
+
+    @app.get(f"{v1}/referrals/{{report_id}}/notes", tags=["notes"])
+    def referral_notes(
+        report_id: str,
+        actor: Actor = Depends(_permit("note.read")),
+        history: bool = False,
+    ) -> list[dict[str, Any]]:
+        """The notes on a referral: latest versions, or every version with ``history``."""
+        found = services.cases.list_notes(store, actor, "referral", report_id, history=history)
+        return _rows(found)
+
+    @app.post(f"{v1}/referrals/{{report_id}}/notes", tags=["notes"], status_code=201)
+    def add_referral_note(
+        report_id: str,
+        body: NoteBody,
+        actor: Actor = Depends(_permit("note.write")),
+    ) -> dict[str, Any]:
+        """Write a note on a referral."""
+        return _obj(services.cases.add_note(store, actor, "referral", report_id, body.body))
+
+    @app.put(f"{v1}/notes/{{note_id}}", tags=["notes"])
+    def edit_note(
+        note_id: str,
+        body: NoteEditBody,
+        actor: Actor = Depends(_permit("note.write")),
+    ) -> dict[str, Any]:
+        """Write a new version of one's note (earlier versions stay)."""
+        found = services.cases.edit_note(
+            store, actor, note_id, body.body, expected_version=body.expected_version
+        )
+        return _obj(found)
+
+    @app.get(f"{v1}/cases", tags=["cases"])
+    def cases(
+        actor: Actor = Depends(_permit("case.read")),
+        assignee: Annotated[str | None, Query(max_length=200)] = None,
+        mine: bool = False,
+        status: Annotated[
+            list[Literal["new", "in_review", "routed", "actioned", "closed", "no_action"]] | None,
+            Query(),
+        ] = None,
+        overdue: bool | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[dict[str, Any]]:
+        """Cases with a recorded state, newest change first (``mine``: the caller's)."""
+        found = services.cases.list_cases(
+            store,
+            actor,
+            assignee=actor.name if mine else assignee,
+            statuses=status or (),
+            overdue=overdue,
+            limit=limit,
+        )
+        return _rows(found)
+
+    @app.get(f"{v1}/queue", tags=["triage"])
+    def queue(
+        actor: Actor = Depends(_permit("queue.read")),
+        country: Annotated[str | None, Query(max_length=7)] = None,
+        tier: Annotated[list[str] | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    ) -> list[dict[str, Any]]:
+        """Open referrals by tier then score, highest first."""
+        found = services.triage.queue(store, actor, country=country, tiers=tier, limit=limit)
+        return _rows(found)
+
+    # -- saved searches ---------------------------------------------------------------------
+
+    @app.get(f"{v1}/searches", tags=["searches"])
+    def searches(actor: Actor = Depends(_permit("search.read"))) -> list[dict[str, Any]]:
+        """The caller's saved searches."""
+        return _rows(services.cases.list_searches(store, actor))
+
+    @app.put(f"{v1}/searches/{{name}}", tags=["searches"])
+    def save_search(
+        name: Annotated[str, PathParam(min_length=1, max_length=200)],
+        body: SearchBody,
+        actor: Actor = Depends(_permit("search.write")),
+    ) -> dict[str, Any]:
+        """Save (or replace) a search under a name."""
+        return _obj(services.cases.save_search(store, actor, name, body.query))
+
+    @app.delete(f"{v1}/searches/{{name}}", tags=["searches"])
+    def delete_search(name: str, actor: Actor = Depends(_permit("search.write"))) -> dict[str, str]:
+        """Delete one of the caller's saved searches."""
+        services.cases.delete_search(store, actor, name)
+        return {"status": "deleted"}
+
+    # -- link groups ------------------------------------------------------------------------
+
+    @app.get(f"{v1}/groups", tags=["groups"])
+    def groups(
+        actor: Actor = Depends(_permit("links.read")),
+        kind: Literal["linked", "viral", "circulating"] | None = None,
+        min_size: Annotated[int, Query(ge=1, le=100_000)] = 2,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    ) -> list[dict[str, Any]]:
+        """Groups of linked referrals (one offender, viral material, circulating files)."""
+        found = services.triage.link_groups(store, actor, kind=kind, min_size=min_size, limit=limit)
+        return _rows(found)
+
+    @app.get(f"{v1}/groups/circulating", tags=["groups"])
+    def circulating(
+        actor: Actor = Depends(_permit("links.read")),
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    ) -> list[dict[str, Any]]:
+        """Files that circulate: listed, shared by many accounts, or viral."""
+        return _rows(services.triage.circulating(store, actor, limit=limit))
+
+    @app.get(f"{v1}/groups/{{group_id}}/notes", tags=["notes"])
+    def group_notes(
+        group_id: int,
+        actor: Actor = Depends(_permit("note.read")),
+        history: bool = False,
+    ) -> list[dict[str, Any]]:
+        """The notes on a link group."""
+        found = services.cases.list_notes(store, actor, "group", str(group_id), history=history)
+        return _rows(found)
+
+    @app.post(f"{v1}/groups/{{group_id}}/notes", tags=["notes"], status_code=201)
+    def add_group_note(
+        group_id: int,
+        body: NoteBody,
+        actor: Actor = Depends(_permit("note.write")),
+    ) -> dict[str, Any]:
+        """Write a note on a link group."""
+        return _obj(services.cases.add_note(store, actor, "group", str(group_id), body.body))
+
+    # -- routing ----------------------------------------------------------------------------
+
+    @app.post(f"{v1}/routes/preview", tags=["routing"])
+    def route_preview(
+        body: RouteBody, actor: Actor = Depends(_permit("route.preview"))
+    ) -> dict[str, Any]:
+        """What a route would send; nothing is recorded."""
+        found = services.triage.preview_route(
+            store,
+            actor,
+            body.country,
+            since=body.since,
+            until=body.until,
+            include_sent=body.include_sent,
+            date_basis=body.date_basis,
+            report_ids=body.report_ids,
+            group_ids=body.group_ids,
+        )
+        return _obj(found)
+
+    @app.post(f"{v1}/routes", tags=["routing"], status_code=201)
+    def route(body: RouteBody, actor: Actor = Depends(_permit("route.create"))) -> dict[str, Any]:
+        """Make and record the routing package of a country's open referrals."""
+        folder = Path(get_settings().api_package_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
+        out = folder / f"{body.country.upper()}-{stamp}-{uuid.uuid4().hex[:8]}"
+        package = services.triage.route(
+            store,
+            actor,
+            body.country,
+            out,
+            config=state.config,
+            since=body.since,
+            until=body.until,
+            include_sent=body.include_sent,
+            date_basis=body.date_basis,
+            report_ids=body.report_ids,
+            group_ids=body.group_ids,
+            recipient=body.recipient,
+        )
+        return _obj(package)
+
+    @app.get(f"{v1}/packages", tags=["routing"])
+    def packages(actor: Actor = Depends(_permit("package.read"))) -> list[dict[str, Any]]:
+        """Routing packages, newest first (a liaison officer: its country's only)."""
+        return _rows(services.triage.packages(store, actor))
+
+    @app.post(f"{v1}/packages/{{package_id}}/recall", tags=["routing"])
+    def recall(
+        package_id: int,
+        body: RecallBody,
+        actor: Actor = Depends(_permit("route.recall")),
+    ) -> dict[str, Any]:
+        """Recall an unacknowledged package; its referrals return to the queue."""
+        returned = services.triage.recall_package(store, actor, package_id, reason=body.reason)
+        return {"package_id": package_id, "returned": returned}
+
+    @app.post(f"{v1}/packages/{{package_id}}/ack", tags=["routing"])
+    def acknowledge(
+        package_id: int,
+        actor: Actor = Depends(_permit("route.ack")),
+        body: AckBody | None = None,
+    ) -> dict[str, Any]:
+        """Acknowledge a package received (and record its outcome)."""
+        found = services.triage.acknowledge_package(
+            store, actor, package_id, outcome=body.outcome if body else None
+        )
+        return _obj(found)
+
+    # -- hash lists and matching ------------------------------------------------------------
+
+    @app.get(f"{v1}/lists", tags=["lists"])
+    def lists(actor: Actor = Depends(_permit("list.read"))) -> list[dict[str, Any]]:
+        """The hash lists, with their versions and entry counts."""
+        return _rows(services.matching.list_lists(store, actor))
+
+    @app.get(f"{v1}/lists/{{name}}/export", tags=["lists"])
+    def export_list(
+        name: str,
+        actor: Actor = Depends(_permit("list.export")),
+        format: Literal["vics", "csv", "plain"] = "csv",
+    ) -> PlainTextResponse:
+        """A list's active entries as VICS JSON, hash CSV or plain text."""
+        sink = io.StringIO()
+        services.matching.export_list(store, actor, name, sink, list_format=format)
+        media = {"vics": "application/json", "csv": "text/csv"}.get(format, "text/plain")
+        return PlainTextResponse(sink.getvalue(), media_type=media)
+
+    @app.post(f"{v1}/lists/{{name}}/versions", tags=["lists"], status_code=202)
+    async def import_list(
+        name: Annotated[str, PathParam(min_length=1, max_length=200)],
+        request: Request,
+        response: Response,
+        version: Annotated[str, Query(min_length=1, max_length=100)],
+        actor: Actor = Depends(_permit("list.import")),
+        format: Literal["vics", "csv"] = "csv",
+        full: bool = True,
+    ) -> Accepted:
+        """Import a version of a hash list from the body (VICS JSON or hash CSV), as a job.
+        A full version retires the entries it leaves out."""
+        limit = get_settings().api_max_body_bytes
+        folder = Path(tempfile.mkdtemp(prefix="tipwatch-list-"))
+        path = folder / ("list.json" if format == "vics" else "list.csv")
+        size = 0
+        try:
+            with path.open("wb") as fh:
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise UnsafeInputError(f"the body is larger than {limit:,} bytes")
+                    fh.write(chunk)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            folder.rmdir()
+            raise
+
+        def work(_progress: Callable[[str, int, int], None]) -> Any:
+            try:
+                summary = services.matching.import_list(
+                    store, actor, path, name=name, version=version, list_format=format, full=full
+                )
+                return plain(summary)
+            finally:
+                path.unlink(missing_ok=True)
+                folder.rmdir()
+
+        return _accepted(
+            response, services.jobs.submit(store, actor, "list.import", "list.import", work)
+        )
+
+    def _verdict(verdict: Any) -> dict[str, Any]:
+        return {
+            "status": verdict.status,
+            "matches": [m.as_dict() for m in verdict.matches],
+        }
+
+    @app.post(f"{v1}/match", tags=["matching"])
+    def match(body: MatchBody, actor: Actor = Depends(_permit("match.run"))) -> dict[str, Any]:
+        """Match files by their hashes. Each result says known (with every match: list,
+        category, algorithm, kind exact or near, distance, entry id) or new. A near (PDQ)
+        match is a lead, not proof."""
+        items = [
+            {k: v for k, v in item.model_dump().items() if k != "pdq_quality" and v is not None}
+            for item in body.items
+        ]
+        verdicts = services.matching.match_hashes(
+            store, actor, items, qualities=[item.pdq_quality for item in body.items]
+        )
+        return {"results": [_verdict(v) for v in verdicts]}
+
+    @app.post(f"{v1}/match/media", tags=["matching"])
+    async def match_media(
+        file: Annotated[UploadFile, File(description="An image or a video.")],
+        actor: Actor = Depends(_permit("match.run")),
+    ) -> dict[str, Any]:
+        """Hash an uploaded image or video and match it. The upload is kept only in memory
+        (a private temporary file in /dev/shm where there is one) while it is hashed, then
+        discarded: nothing of it is stored."""
+        limit = get_settings().api_max_upload_bytes
+        suffix = Path(file.filename or "upload").suffix[:10]
+        with _spooled(suffix) as path:
+            size = 0
+            with path.open("wb") as fh:
+                while chunk := await file.read(1 << 20):
+                    size += len(chunk)
+                    if size > limit:
+                        raise UnsafeInputError(
+                            f"the upload is larger than the limit of {limit:,} bytes"
+                        )
+                    fh.write(chunk)
+            await file.close()
+            hashes, verdict = services.matching.match_upload(store, actor, path)
+        return {
+            "media": "hashed and discarded; not stored",
+            "kind": hashes.kind,
+            "hashes": {
+                a: getattr(hashes, a)
+                for a in ("md5", "sha1", "sha256", "pdq")
+                if getattr(hashes, a) is not None
+            },
+            "pdq_quality": hashes.pdq_quality,
+            "error": hashes.error,
+            "result": _verdict(verdict) if verdict is not None else None,
+        }
+
+    # -- signals, trends, alerts, assessment ------------------------------------------------
+
+    @app.get(f"{v1}/series", tags=["trends"])
+    def series(
+        actor: Actor = Depends(_permit("signal.read")),
+        metric: Annotated[str, Query(min_length=1, max_length=120)] = "referrals",
+        country: Annotated[list[str] | None, Query()] = None,
+        since: date | None = None,
+        until: date | None = None,
+    ) -> dict[str, Any]:
+        """Daily series of a metric per country (null: a day without data)."""
+        found = services.trends.series(
+            store, actor, metric, countries=country, since=since, until=until
+        )
+        return {
+            code: {
+                "start": s.start.isoformat(),
+                "end": s.end.isoformat(),
+                "values": plain(s.values),
+            }
+            for code, s in found.items()
+        }
+
+    @app.get(f"{v1}/signals", tags=["trends"])
+    def signals(actor: Actor = Depends(_permit("signal.read"))) -> list[dict[str, Any]]:
+        """The signal feeds imported: feed, country, metric, days."""
+        return _rows(services.trends.list_signals(store, actor))
+
+    @app.get(f"{v1}/trends", tags=["trends"])
+    def trends(
+        actor: Actor = Depends(_permit("trends.read")),
+        metric: Annotated[str, Query(min_length=1, max_length=120)] = "referrals",
+        country: Annotated[str | None, Query(max_length=3)] = None,
+        event: Annotated[str, Query(max_length=60)] = "stay-at-home",
+        since: date | None = None,
+        until: date | None = None,
+    ) -> dict[str, Any]:
+        """Surge factors after each country's event, against its baseline."""
+        found = services.trends.trends(
+            store, actor, metric=metric, country=country, event=event, since=since, until=until
+        )
+        return _obj(found)
+
+    @app.get(f"{v1}/alerts", tags=["trends"])
+    def alerts(
+        actor: Actor = Depends(_permit("trends.read")),
+        metric: Annotated[str, Query(min_length=1, max_length=120)] = "referrals",
+        country: Annotated[list[str] | None, Query()] = None,
+        since: date | None = None,
+        until: date | None = None,
+    ) -> dict[str, Any]:
+        """Surge alerts (yellow, red) as episodes, and data-quality alerts apart."""
+        found = services.trends.alerts(
+            store, actor, metric=metric, countries=country, since=since, until=until
+        )
+        return {"surge": plain(found.surge), "data_quality": plain(found.data_quality)}
+
+    @app.post(f"{v1}/assessment", tags=["assessment"], status_code=202)
+    def assessment(
+        body: AssessmentBody,
+        response: Response,
+        actor: Actor = Depends(_permit("assessment.create")),
+    ) -> Accepted:
+        """Build the threat assessment as a job; fetch it at /api/v1/assessment/{job_id}."""
+        folder = Path(get_settings().api_package_dir) / "assessments"
+        folder.mkdir(parents=True, exist_ok=True)
+
+        def work(progress: Callable[[str, int, int], None]) -> Any:
+            progress("assessment", 0, 1)
+            out = folder / f"assessment-{uuid.uuid4().hex}.html"
+            written = services.assessment.write_assessment(
+                store,
+                actor,
+                since=body.since,
+                until=body.until,
+                out=out,
+                countries=body.countries,
+                event=body.event,
+                title=body.title,
+            )
+            return {"html": str(written.html_path), "bytes": written.html_bytes}
+
+        return _accepted(
+            response,
+            services.jobs.submit(store, actor, "assessment", "assessment.create", work),
+        )
+
+    @app.get(f"{v1}/assessment/{{job_id}}", tags=["assessment"], response_class=Response)
+    def assessment_result(job_id: str, actor: Actor = Depends(_permit("job.read"))) -> Response:
+        """The assessment a finished job wrote (HTML, self-contained)."""
+        found = services.jobs.get_job(store, actor, job_id)
+        if found["kind"] != "assessment":
+            raise InputError(f"job {job_id} is not an assessment")
+        if found["status"] != "done":
+            from tipwatch.errors import ConflictError
+
+            raise ConflictError(f"the assessment job is {found['status']}", hint="poll the job")
+        html = Path(found["result"]["html"]).read_text(encoding="utf-8")
+        return Response(html, media_type="text/html; charset=utf-8")
+
+    # -- audit ------------------------------------------------------------------------------
+
+    @app.get(f"{v1}/audit", tags=["audit"])
+    def audit(
+        actor: Actor = Depends(_permit("audit.read")),
+        who: Annotated[str | None, Query(max_length=200)] = None,
+        action: Annotated[str | None, Query(max_length=100)] = None,
+        object_id: Annotated[str | None, Query(max_length=200)] = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    ) -> list[dict[str, Any]]:
+        """Audit events, newest first."""
+        found = services.audit.list_events(
+            store,
+            actor,
+            who=who,
+            action=action,
+            object_id=object_id,
+            since=since,
+            until=until,
+            limit=limit,
+        )
+        return _rows([e.as_dict() for e in found])
+
+    @app.get(f"{v1}/audit/verify", tags=["audit"])
+    def audit_verify(actor: Actor = Depends(_permit("audit.verify"))) -> dict[str, Any]:
+        """Check the audit log's hash chain; the first bad entry is named."""
+        result = services.audit.verify(store, actor)
+        return {
+            "ok": result.ok,
+            "checked": result.checked,
+            "first_bad_id": result.first_bad_id,
+            "problem": result.problem,
+        }
