@@ -231,7 +231,7 @@ def create_app(store: Any = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
-        services.jobs.shutdown(wait=False)
+        services.jobs.shutdown(wait=True)
         if owned:
             store.close()
 
