@@ -68,6 +68,13 @@ def _store(tmp: Path) -> dict[str, str]:
         ok("events", "add", country, day, "stay-at-home", "--db", db)
     (tmp / "bad.jsonl").write_text('{"report_id": "q1", "incident_type": "nonsense"}\n')
     ok("ingest", "--db", db, str(tmp / "bad.jsonl"))
+    result = runner.invoke(
+        app,
+        ["users", "add", "ana", "--role", "analyst", "--password-stdin", "--db", db],
+        input="a long enough password\n",
+    )
+    assert result.exit_code == 0, result.output
+    ok("tokens", "create", "ana", "--scope", "read", "--db", db)
     series = tmp / "series.csv"
     series.write_text("day,value\n" + "".join(f"d{i},{10 + 10 * (i >= 40)}\n" for i in range(80)))
     return {"db": db, "series": str(series), "feed": str(tmp / "calls.csv")}
@@ -99,6 +106,8 @@ INVOCATIONS: dict[tuple[str, ...], list[str]] = {
     ("links", "circulating"): ["--db", "{db}"],
     ("recipients", "list"): ["--db", "{db}"],
     ("audit", "verify"): ["--db", "{db}"],
+    ("users", "list"): ["--db", "{db}"],
+    ("tokens", "list"): ["--db", "{db}"],
 }
 
 

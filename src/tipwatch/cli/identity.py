@@ -12,13 +12,10 @@ from tipwatch import services
 from tipwatch.cli import (
     DbOption,
     FormatOption,
-    ObjectFormat,
     OutputFormat,
-    ShowFormatOption,
     _actor,
     _emit,
     _open,
-    _print_json,
     _run,
     app,
     console,
@@ -64,11 +61,8 @@ def _password(from_stdin: bool) -> str:
     return value
 
 
-def _print_enrolment(user: dict[str, Any], fmt: ObjectFormat) -> None:
+def _print_enrolment(user: dict[str, Any]) -> None:
     enrolment = user.get("totp_enrolment")
-    if fmt is ObjectFormat.JSON:
-        _print_json(user)
-        return
     console.print(
         Text(
             f"user {user['name']}: role {user['role']}"
@@ -103,7 +97,6 @@ def users_add(
     ] = False,
     password_stdin: PasswordStdin = False,
     db: DbOption = None,
-    fmt: ShowFormatOption = ObjectFormat.TABLE,
 ) -> None:
     """Add a user. Admins and reviewers get a TOTP secret, printed once."""
 
@@ -112,7 +105,7 @@ def users_add(
         user = services.identity.add_user(
             _open(db), _actor(), name, role, password, country=country, totp=totp
         )
-        _print_enrolment(user, fmt)
+        _print_enrolment(user)
 
     _run(body)
 
@@ -136,16 +129,12 @@ def _all(rows: list[dict[str, Any]]) -> list[str]:
 def users_disable(
     name: Annotated[str, typer.Argument(help="The user's login name.")],
     db: DbOption = None,
-    fmt: ShowFormatOption = ObjectFormat.TABLE,
 ) -> None:
     """Disable a user: its sessions end and its tokens are revoked."""
 
     def body() -> None:
-        user = services.identity.disable_user(_open(db), _actor(), name)
-        if fmt is ObjectFormat.JSON:
-            _print_json(user)
-        else:
-            console.print(Text(f"user {name} disabled; its sessions ended, its tokens revoked"))
+        services.identity.disable_user(_open(db), _actor(), name)
+        console.print(Text(f"user {name} disabled; its sessions ended, its tokens revoked"))
 
     _run(body)
 
@@ -171,13 +160,12 @@ def users_roles(
     role: Annotated[str, typer.Option("--role", help="The new role.")],
     country: CountryOption = None,
     db: DbOption = None,
-    fmt: ShowFormatOption = ObjectFormat.TABLE,
 ) -> None:
     """Change a user's role (and country). A new admin or reviewer is enrolled in TOTP."""
 
     def body() -> None:
         user = services.identity.set_role(_open(db), _actor(), name, role, country=country)
-        _print_enrolment(user, fmt)
+        _print_enrolment(user)
 
     _run(body)
 
@@ -219,17 +207,14 @@ def tokens_create(
         ),
     ] = None,
     db: DbOption = None,
-    fmt: ShowFormatOption = ObjectFormat.TABLE,
 ) -> None:
-    """Create an API token. Its secret is printed once and never stored."""
+    """Create an API token. Its secret is printed once, alone on standard output (the
+    details go to standard error), and never stored."""
 
     def body() -> None:
         secret, row = services.identity.create_token(
             _open(db), _actor(), user, name, scope, days=days
         )
-        if fmt is ObjectFormat.JSON:
-            _print_json({**row, "token": secret})
-            return
         err_console.print(
             Text(
                 f"token {row['token_id']} for {user} ({' '.join(row['scopes'])}), expires "

@@ -163,7 +163,7 @@ def require(store: Store, actor: Actor, action: str) -> None:
     """Refuse at once, and audit the refusal, when ``actor`` may not perform ``action``: an
     interface checks this before it reads a request's body, so that a role without the right
     learns nothing from how its request would have been judged."""
-    from tipwatch.services._unit import _authorised, Work
+    from tipwatch.services._unit import Work, _authorised
 
     _authorised(store, actor, action, Work(None, None))
 

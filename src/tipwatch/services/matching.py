@@ -343,9 +343,7 @@ def match_hashes(
     return verdicts
 
 
-def match_upload(
-    store: Store, actor: Actor, path: Path
-) -> tuple[MediaHashes, FileVerdict | None]:
+def match_upload(store: Store, actor: Actor, path: Path) -> tuple[MediaHashes, FileVerdict | None]:
     """Hash one uploaded image or video and match its hashes; the caller removes the file.
     The verdict is ``None`` when the file could not be hashed (``hashes.error`` says why)."""
     from tipwatch.media.hashing import hash_file
@@ -362,7 +360,5 @@ def match_upload(
         return hashes, None
     item = {a: v for a in MATCH_ALGORITHMS if (v := getattr(hashes, a)) is not None}
     frames = [(f.pdq, f.quality) for f in hashes.vpdq] if hashes.vpdq else None
-    (verdict,) = match_hashes(
-        store, actor, [item], qualities=[hashes.pdq_quality], video=frames
-    )
+    (verdict,) = match_hashes(store, actor, [item], qualities=[hashes.pdq_quality], video=frames)
     return hashes, verdict

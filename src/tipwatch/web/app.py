@@ -246,6 +246,9 @@ def create_app(store: Any = None) -> FastAPI:
         ),
         lifespan=lifespan,
         responses=_ERRORS,
+        # No documentation pages: they load their scripts from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.tipwatch = state
 
