@@ -8,7 +8,8 @@ domain packages; services import them lazily, so that starting an interface stay
 
 One module per area: :mod:`~tipwatch.services.referrals`, :mod:`~tipwatch.services.matching`,
 :mod:`~tipwatch.services.triage`, :mod:`~tipwatch.services.trends`,
-:mod:`~tipwatch.services.assessment`, :mod:`~tipwatch.services.audit`,
+:mod:`~tipwatch.services.urls`, :mod:`~tipwatch.services.assessment`,
+:mod:`~tipwatch.services.audit`,
 :mod:`~tipwatch.services.access`, :mod:`~tipwatch.services.stores` and
 :mod:`~tipwatch.services.demo`.
 """
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
         stores,
         trends,
         triage,
+        urls,
     )
 
 __all__ = [
@@ -44,6 +46,7 @@ __all__ = [
     "stores",
     "trends",
     "triage",
+    "urls",
 ]
 
 
