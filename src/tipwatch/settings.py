@@ -170,8 +170,7 @@ class Settings(BaseSettings):
             "crime and harms real children."
         ),
         max_length=2000,
-        description="The deterrence message of the splash page shown in place of a blocked "
-        "page.",
+        description="The deterrence message of the splash page shown in place of a blocked page.",
     )
     url_helpline: str = Field(
         default="",

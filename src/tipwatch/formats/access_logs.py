@@ -11,7 +11,8 @@ Formats (``docs/urls.md`` shows a line of each):
 * ``bind``: BIND's ``rpz`` category with a printed time (``print-time yes`` or
   ``iso8601``/``iso8601-utc``); ``disabled`` policies (log only) are read as not blocked.
 * ``unbound``: Unbound's ``rpz: applied`` lines (``rpz-log: yes``) with the default
-  ``[epoch]`` time; an action of ``passthru`` or ``disabled`` is read as not blocked.
+  ``[epoch]`` time: ``[T] unbound[P:T] info: rpz: applied [ZONE] RULE ACTION CLIENT@PORT
+  QNAME TYPE CLASS``; an action of ``rpz-passthru`` or ``disabled`` is read as log-only.
 * ``csv``: a header naming ``time`` (ISO 8601 or seconds since 1970), ``client``, and
   ``url`` or ``host``; optional ``provider``, ``country``, ``method`` (http-proxy, dns, sni,
   other), ``action`` (blocked, allowed or log-only).
@@ -172,8 +173,8 @@ def _bind(line: str) -> LogHit | str | None:
 
 
 _UNBOUND = re.compile(
-    r"rpz: applied (?:\[(?P<zone>[^\]]*)\] )?(?:(?P<trigger>[a-z-]+) )?(?P<name>\S+) "
-    r"(?P<action>[a-z-]+) (?P<ip>[0-9a-fA-F.:]+)@\d+"
+    r"rpz: applied (?:\[(?P<zone>[^\]]*)\] )?(?P<rule>\S+) (?P<action>[a-z-]+) "
+    r"(?P<ip>[0-9a-fA-F.:]+)@\d+ (?P<name>\S+) "
 )
 
 
@@ -189,7 +190,7 @@ def _unbound(line: str) -> LogHit | str | None:
     m = _UNBOUND.search(line)
     if m is None:
         return "an rpz: applied line whose name and client cannot be read"
-    action = m.group("action")
+    action = m.group("action").removeprefix("rpz-")
     mode = "log-only" if action in ("passthru", "disabled") else "blocked"
     return (t, m.group("ip"), m.group("name").rstrip(".").lower(), None, mode, None, None, None)
 

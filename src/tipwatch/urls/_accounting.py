@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from tipwatch.countries import normalise_country
+from tipwatch.countries import is_country, normalise_country
 from tipwatch.errors import ConfigError, InputError
 from tipwatch.formats.access_logs import (
     LOG_FORMATS,
@@ -58,6 +58,13 @@ UNKNOWN_COUNTRY = "ZZ"
 _EARLIEST = datetime(1990, 1, 1, tzinfo=UTC).timestamp()
 _MAX_PROBLEMS = 1000
 _PLAIN_HOST = re.compile(r"^[a-z0-9_.-]*[a-z_-]$")
+
+
+def _country(text: str) -> tuple[str | None, str | None]:
+    code, why = normalise_country(text)
+    if code is not None and not is_country(code):
+        return None, f"unknown country code {text[:20]!r}"
+    return code, why
 
 
 def pseudonymise(key: bytes, client: str) -> str:
@@ -119,7 +126,7 @@ class BlockedAccounting:
         if self.window <= 0:
             raise InputError(f"the attempt window must be positive, not {self.window}")
         if self.country is not None:
-            code, why = normalise_country(self.country)
+            code, why = _country(self.country)
             if code is None:
                 raise InputError(f"country {self.country!r}: {why}")
             self.country = code
@@ -243,7 +250,7 @@ class BlockedAccounting:
             return
         code = None
         if country:
-            code, why = normalise_country(country)
+            code, why = _country(country)
             if code is None:
                 self._problem(f"{path}:{number}", f"country {country[:10]!r}: {why}")
                 return
