@@ -87,7 +87,7 @@ def import_url_list(
     states changes (adds, and removals marked ``-`` or ``action=remove``) to the newest
     version. Each bad record is reported with its line and the reason; the others are read."""
     now = now or datetime.now(UTC).replace(tzinfo=None)
-    label = version or now.strftime("%Y-%m-%dT%H:%M:%S")
+    label = version or now.isoformat(timespec="microseconds")
     problems: list[str] = []
     state: dict[tuple[str, str], UrlState] = {}
     removals: set[tuple[str, str]] = set()
