@@ -197,3 +197,26 @@ def test_raw_bytes(url: bytes) -> None:
         return
     assert once.isascii()
     assert canonicalize(once) == once
+
+
+_plain_looking = st.builds(
+    lambda scheme, labels, path, query: f"{scheme}://{'.'.join(labels)}{path}{query}",
+    st.sampled_from(["http", "https", "HTTP"]),
+    st.lists(st.text(alphabet="abz09-_A", min_size=1, max_size=6), min_size=1, max_size=4),
+    st.text(alphabet=st.sampled_from(list("/.a-~!\"$&'()*+,;=:@%#?\\ Z")), max_size=30),
+    st.sampled_from(["", "?", "?a=1", "?a?b", "?%41", "#x"]),
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_plain_looking)
+def test_the_fast_path_agrees_with_the_general_steps(url: str) -> None:
+    from tipwatch.urls._canonical import MAX_URL_LENGTH, _canonical_parts, canonical_parts
+
+    try:
+        slow = _canonical_parts(url, MAX_URL_LENGTH)
+    except URLError:
+        with pytest.raises(URLError):
+            canonical_parts(url)
+        return
+    assert canonical_parts(url) == slow

@@ -54,24 +54,32 @@ METHOD_OF_FORMAT = {
 _MONTHS = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
 
 
+_URL_AUTHORITY = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)")
+
+
 def _host_of_url(url: str) -> str:
-    at = url.find("://")
-    rest = url[at + 3 :] if at >= 0 else url
-    end = len(rest)
-    for ch in "/?#":
-        i = rest.find(ch)
-        if 0 <= i < end:
-            end = i
-    authority = rest[:end]
+    if url.startswith(("http://", "https://")):
+        start = 7 if url[4] == ":" else 8
+        end = url.find("/", start)
+        authority = url[start:] if end < 0 else url[start:end]
+        if (
+            "?" not in authority
+            and ":" not in authority
+            and "@" not in authority
+            and "#" not in authority
+        ):
+            return authority.lower().strip(".")
+    m = _URL_AUTHORITY.match(url)
+    authority = m.group(1) if m is not None else url.split("/", 1)[0]
     if "@" in authority:
         authority = authority.rpartition("@")[2]
-    if authority.startswith("["):
+    if authority[:1] == "[":
         return authority[: authority.find("]") + 1].lower()
     return authority.partition(":")[0].lower().strip(".")
 
 
 def _squid(line: str) -> LogHit | str | None:
-    f = line.split()
+    f = line.split(None, 7)
     if len(f) < 7:
         return f"{len(f)} fields; a Squid access log line has at least 10 (torn line?)"
     try:

@@ -189,42 +189,48 @@ class BlockedAccounting:
         last = -1.0
         tolerance = self.clock_tolerance
         latest = self.now + 86400
-        for line in itertools.chain(head, rest):
-            number += 1
-            self.lines += 1
-            if "\x00" in line or "\ufffd" in line:
-                self._problem(f"{path}:{number}", "binary data (not a text log line)")
-                continue
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                continue
-            hit = parse(line)
-            if hit is None:
-                self.ignored += 1
-                continue
-            if isinstance(hit, str):
-                self._problem(f"{path}:{number}", hit)
-                continue
-            t = hit[0]
-            if not _EARLIEST <= t <= latest:
-                self._problem(f"{path}:{number}", f"time {t:.0f} lies outside 1990 to tomorrow")
-                continue
-            if t < last - tolerance:
-                self._problem(
-                    f"{path}:{number}",
-                    f"time goes back {last - t:.0f} s from the line before (a clock jump; "
-                    f"at most {tolerance:.0f} s is read as late logging)",
-                )
-                continue
-            if t > last:
-                last = t
-            self.requests += 1
-            host = hit[2]
-            if plain(host) and not may_match(host):
-                if hit[4] == "blocked":
-                    self.blocked_not_listed += 1
-                continue
-            self._count(path, number, hit, default_method)
+        lines = requests = skipped_blocked = 0
+        try:
+            for line in itertools.chain(head, rest):
+                number += 1
+                lines += 1
+                if "\x00" in line or "\ufffd" in line:
+                    self._problem(f"{path}:{number}", "binary data (not a text log line)")
+                    continue
+                line = line.rstrip("\r\n")
+                if not line or line.isspace():
+                    continue
+                hit = parse(line)
+                if hit is None:
+                    self.ignored += 1
+                    continue
+                if isinstance(hit, str):
+                    self._problem(f"{path}:{number}", hit)
+                    continue
+                t = hit[0]
+                if not _EARLIEST <= t <= latest:
+                    self._problem(f"{path}:{number}", f"time {t:.0f} lies outside 1990 to tomorrow")
+                    continue
+                if t < last - tolerance:
+                    self._problem(
+                        f"{path}:{number}",
+                        f"time goes back {last - t:.0f} s from the line before (a clock jump; "
+                        f"at most {tolerance:.0f} s is read as late logging)",
+                    )
+                    continue
+                if t > last:
+                    last = t
+                requests += 1
+                host = hit[2]
+                if plain(host) and not may_match(host):
+                    if hit[4] == "blocked":
+                        skipped_blocked += 1
+                    continue
+                self._count(path, number, hit, default_method)
+        finally:
+            self.lines += lines
+            self.requests += requests
+            self.blocked_not_listed += skipped_blocked
 
     def _count(self, path: Path, number: int, hit: Any, default_method: str) -> None:
         t, client, host, url, mode, method, provider, country = hit

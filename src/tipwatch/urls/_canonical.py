@@ -236,8 +236,29 @@ def _as_bytes(url: str | bytes, max_length: int) -> bytes:
     raise URLError(f"a URL is text or bytes, not {type(url).__name__}")
 
 
+# A URL that is already canonical in the common way (lower-case http(s), a lower-case name
+# ending in a letter, nothing to unescape, escape or resolve) is taken apart without the
+# general steps; a test checks that both ways agree.
+_PLAIN_URL = re.compile(
+    r"(https?)://([a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.[a-z][a-z0-9-]*)"
+    r"(/[!\x22\x24\x26-\x3e@-~]*)?(?:\?([!\x22\x24\x26-\x7e]*))?\Z"
+)
+
+
 def canonical_parts(url: str | bytes, *, max_length: int = MAX_URL_LENGTH) -> CanonicalURL:
     """``url`` canonicalised, in parts. Raises :class:`URLError` saying why it cannot be."""
+    if type(url) is str and len(url) <= max_length:
+        plain = _PLAIN_URL.match(url)
+        if plain is not None:
+            scheme, host, path, query = plain.groups()
+            if not path:
+                path = "/"
+            if "/." not in path and "//" not in path and len(host) <= 253:
+                return CanonicalURL(scheme, host, path, query, False)
+    return _canonical_parts(url, max_length)
+
+
+def _canonical_parts(url: str | bytes, max_length: int) -> CanonicalURL:
     data = _as_bytes(url, max_length)
     data = data.strip(b" ")
     if b"\t" in data or b"\r" in data or b"\n" in data:

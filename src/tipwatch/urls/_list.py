@@ -19,7 +19,7 @@ practice of URL-specific blocking). An IP host has no subdomains.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -117,16 +117,28 @@ class Match:
 Label = tuple[tuple[str, str | None], ...]
 
 
+def _tail(host: str) -> str:
+    """The last two labels of ``host`` (all of it when it has fewer)."""
+    last = host.rfind(".")
+    if last < 0:
+        return host
+    return host[host.rfind(".", 0, last) + 1 :]
+
+
 class UrlIndex:
     """The entries of one or more lists, held to answer lookups fast.
 
-    Each scope has its own table from key to a shared label (the lists and categories that
-    hold the key), so a million entries cost little more than their keys."""
+    Each scope has its own table from the hash of a key (Python's 64-bit string hash, keyed
+    per process) to a shared label (the lists and categories holding the key): a million
+    entries cost about a hundred bytes each, not their text. Two keys with one hash would be
+    taken for one; at a million entries the chance that a lookup meets such a pair is about
+    one in ten trillion. A match carries the key it was looked up with."""
 
     def __init__(self) -> None:
-        self._tables: dict[Scope, dict[str, Label]] = {s: {} for s in Scope}
+        self._tables: dict[Scope, dict[int, Label]] = {s: {} for s in Scope}
         self._labels: dict[Label, Label] = {}
-        self._hosts: set[str] = set()
+        self._tails: set[str] = set()
+        self._single_labels: set[str] = set()
         self._size = 0
 
     def __len__(self) -> int:
@@ -134,34 +146,31 @@ class UrlIndex:
 
     def add(self, entry: EntryKey, list_name: str, category: str | None = None) -> None:
         table = self._tables[entry.scope]
-        label = table.get(entry.key, ())
+        key = hash(entry.key)
+        label = table.get(key, ())
         pair = (list_name, category)
         if pair in label:
             return
         if not label:
             self._size += 1
         new = (*label, pair)
-        table[entry.key] = self._labels.setdefault(new, new)
+        table[key] = self._labels.setdefault(new, new)
         host = entry.key if entry.scope in HOST_SCOPES else entry.key.split("/", 1)[0]
-        self._hosts.add(host)
-
-    def entries(self) -> Iterator[EntryKey]:
-        for scope, table in self._tables.items():
-            for key in table:
-                yield EntryKey(scope, key)
+        tail = _tail(host)
+        if tail not in self._tails:
+            self._tails.add(tail)
+        if "." not in host:
+            self._single_labels.add(host)
 
     def may_match_host(self, host: str) -> bool:
-        """Whether any entry names ``host`` or one of its parent domains: the cheap test that
-        lets a log reader skip the lines no entry can touch."""
-        hosts = self._hosts
-        if host in hosts:
+        """Whether an entry may name ``host`` or one of its parent domains (no false "no"):
+        the cheap test, on the host's last two labels, that lets a log reader skip the lines
+        no entry can touch."""
+        last = host.rfind(".")
+        tail = host if last < 0 else host[host.rfind(".", 0, last) + 1 :]
+        if tail in self._tails:
             return True
-        at = host.find(".")
-        while at >= 0:
-            if host[at + 1 :] in hosts:
-                return True
-            at = host.find(".", at + 1)
-        return False
+        return bool(self._single_labels) and host[host.rfind(".") + 1 :] in self._single_labels
 
     def _found(self, out: list[Match], scope: Scope, key: str, label: Label) -> None:
         out.extend(Match(scope, key, name, category) for name, category in label)
@@ -170,19 +179,19 @@ class UrlIndex:
         """The host-scoped entries that ``host`` matches (what a DNS filter or a proxy that
         sees only ``CONNECT host:443`` can act on)."""
         out: list[Match] = []
-        label = self._tables[Scope.HOST].get(host)
+        label = self._tables[Scope.HOST].get(hash(host))
         if label:
             self._found(out, Scope.HOST, host, label)
         sub = self._tables[Scope.SUBDOMAINS]
         if sub:
-            label = sub.get(host)
+            label = sub.get(hash(host))
             if label:
                 self._found(out, Scope.SUBDOMAINS, host, label)
             if not ip:
                 at = host.find(".")
                 while at >= 0:
                     suffix = host[at + 1 :]
-                    label = sub.get(suffix)
+                    label = sub.get(hash(suffix))
                     if label:
                         self._found(out, Scope.SUBDOMAINS, suffix, label)
                     at = host.find(".", at + 1)
@@ -196,10 +205,10 @@ class UrlIndex:
         page = host + path
         if url.query is not None:
             query_key = f"{page}?{url.query}"
-            label = tables[Scope.PAGE_QUERY].get(query_key)
+            label = tables[Scope.PAGE_QUERY].get(hash(query_key))
             if label:
                 self._found(out, Scope.PAGE_QUERY, query_key, label)
-        label = tables[Scope.PAGE].get(page)
+        label = tables[Scope.PAGE].get(hash(page))
         if label:
             self._found(out, Scope.PAGE, page, label)
         folders = tables[Scope.FOLDER]
@@ -207,7 +216,7 @@ class UrlIndex:
             at = path.rfind("/")
             while at >= 0:
                 key = host + path[: at + 1]
-                label = folders.get(key)
+                label = folders.get(hash(key))
                 if label:
                     self._found(out, Scope.FOLDER, key, label)
                 at = path.rfind("/", 0, at)
