@@ -228,3 +228,28 @@ def test_ingest_writes_series_trends_read_and_stores_no_address(
         services.urls.ingest_logs(
             store, ANALYST, [log], list_name="hotline", settings=load_settings()
         )
+
+
+def test_the_prefilter_never_hides_a_listed_host(tmp_path: Path) -> None:
+    index = UrlIndex()
+    index.add(entry_key("http://127.0.0.10/", Scope.HOST), "hotline")
+    index.add(entry_key("localhost", Scope.SUBDOMAINS), "hotline")
+    index.add(entry_key("b\u00fccher.invalid", Scope.HOST), "hotline")
+    urls = [
+        "http://0x7f.0xa/page",  # 127.0.0.10 in hex
+        "http://2130706442/",  # 127.0.0.10 as one number
+        "http://x.localhost/",  # below a one-label entry
+        "http://xn--bcher-kva.invalid/",
+        "http://B%C3%9Ccher.invalid/",
+        "http://bad.invalid/",  # not listed
+    ]
+    path = tmp_path / "access.log"
+    path.write_text(
+        "".join(
+            _squid(T0 + i, "198.51.100.1", "TCP_DENIED/403", "GET", u) for i, u in enumerate(urls)
+        )
+    )
+    counter = BlockedAccounting(index, "hotline", "v1", 3, KEY, country="NL")
+    counter.read_file(path, "squid")
+    assert counter.errors == 0, counter.problems
+    assert counter.matched == 5 and counter.blocked_not_listed == 1

@@ -57,7 +57,10 @@ UNKNOWN_COUNTRY = "ZZ"
 """The country of a client no GeoIP database or column places (ISO's code for unknown)."""
 _EARLIEST = datetime(1990, 1, 1, tzinfo=UTC).timestamp()
 _MAX_PROBLEMS = 1000
-_PLAIN_HOST = re.compile(r"^[a-z0-9_.-]*[a-z_-]$")
+_PLAIN_HOST = re.compile(r"(?:[a-z0-9_-]+\.)*[a-z_][a-z0-9_-]*\Z")
+"""A host already canonical whose last label starts with a letter (so it is no IPv4 address
+in any encoding): the two-label prefilter can be trusted for it; any other host is
+canonicalised before it is looked up."""
 
 
 def _country(text: str) -> tuple[str | None, str | None]:
@@ -184,7 +187,8 @@ class BlockedAccounting:
         import itertools
 
         index = self.index
-        may_match = index.may_match_host
+        tails = index._tails
+        singles = index._single_labels
         plain = _PLAIN_HOST.match
         last = -1.0
         tolerance = self.clock_tolerance
@@ -222,10 +226,14 @@ class BlockedAccounting:
                     last = t
                 requests += 1
                 host = hit[2]
-                if plain(host) and not may_match(host):
-                    if hit[4] == "blocked":
-                        skipped_blocked += 1
-                    continue
+                if plain(host):
+                    # The two-label prefilter (UrlIndex.may_match_host), inlined.
+                    dot = host.rfind(".")
+                    tail = host[host.rfind(".", 0, dot) + 1 :] if dot >= 0 else host
+                    if tail not in tails and (not singles or host[dot + 1 :] not in singles):
+                        if hit[4] == "blocked":
+                            skipped_blocked += 1
+                        continue
                 self._count(path, number, hit, default_method)
         finally:
             self.lines += lines
