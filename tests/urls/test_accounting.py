@@ -235,12 +235,14 @@ def test_the_prefilter_never_hides_a_listed_host(tmp_path: Path) -> None:
     index.add(entry_key("http://127.0.0.10/", Scope.HOST), "hotline")
     index.add(entry_key("localhost", Scope.SUBDOMAINS), "hotline")
     index.add(entry_key("b\u00fccher.invalid", Scope.HOST), "hotline")
+    index.add(entry_key("listed.invalid", Scope.HOST), "hotline")
     urls = [
         "http://0x7f.0xa/page",  # 127.0.0.10 in hex
         "http://2130706442/",  # 127.0.0.10 as one number
         "http://x.localhost/",  # below a one-label entry
         "http://xn--bcher-kva.invalid/",
         "http://B%C3%9Ccher.invalid/",
+        "http://listed..invalid/",  # listed.invalid
         "http://bad.invalid/",  # not listed
     ]
     path = tmp_path / "access.log"
@@ -252,4 +254,4 @@ def test_the_prefilter_never_hides_a_listed_host(tmp_path: Path) -> None:
     counter = BlockedAccounting(index, "hotline", "v1", 3, KEY, country="NL")
     counter.read_file(path, "squid")
     assert counter.errors == 0, counter.problems
-    assert counter.matched == 5 and counter.blocked_not_listed == 1
+    assert counter.matched == 6 and counter.blocked_not_listed == 1

@@ -57,10 +57,10 @@ UNKNOWN_COUNTRY = "ZZ"
 """The country of a client no GeoIP database or column places (ISO's code for unknown)."""
 _EARLIEST = datetime(1990, 1, 1, tzinfo=UTC).timestamp()
 _MAX_PROBLEMS = 1000
-_PLAIN_HOST = re.compile(r"(?:[a-z0-9_-]+\.)*[a-z_][a-z0-9_-]*\Z")
-"""A host already canonical whose last label starts with a letter (so it is no IPv4 address
-in any encoding): the two-label prefilter can be trusted for it; any other host is
-canonicalised before it is looked up."""
+_PLAIN_HOST = re.compile(r"[a-z0-9_.-]*\.[a-z_][a-z0-9_-]*\Z")
+"""With no ``..`` in it: a host already canonical whose last label starts with a letter (so
+it is no IPv4 address in any encoding): the two-label prefilter can be trusted for it; any
+other host is canonicalised before it is looked up."""
 
 
 def _country(text: str) -> tuple[str | None, str | None]:
@@ -226,7 +226,7 @@ class BlockedAccounting:
                     last = t
                 requests += 1
                 host = hit[2]
-                if plain(host):
+                if plain(host) and ".." not in host:
                     # The two-label prefilter (UrlIndex.may_match_host), inlined.
                     dot = host.rfind(".")
                     tail = host[host.rfind(".", 0, dot) + 1 :] if dot >= 0 else host
