@@ -89,6 +89,7 @@ def test_bad_lines_are_reported_and_the_rest_read(tmp_path: Path) -> None:
         + _squid(T0 + 1, "198.51.100.1", "TCP_DENIED/403", "GET", "http://bad.invalid:x/").encode()
         + _squid(T0 + 2, "198.51.100.1", "TCP_DENIED/403", "GET", "http://[1:2]/").encode()
         + b"not a time at all 1 2 3 4 5 6 7 8\n"
+        + b"1585562403.000 0 198.51.100.1 NONE_NONE/000 0 - error:transaction-end-before-headers - HIER_NONE/- -\n"
         + good.encode()
     )
     counter = _counter()

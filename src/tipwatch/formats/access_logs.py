@@ -18,7 +18,8 @@ Formats (``docs/urls.md`` shows a line of each):
   other), ``action`` (blocked, allowed or log-only).
 
 A hit is ``(time, client, host, url, mode, method, provider, country)``: seconds since 1970
-(UTC), the client address as written, the lower-case host, the URL (``None`` when only the
+(UTC), the client address as written, the host (lower-case from a name, as written from a
+URL: canonicalise it before comparing), the URL (``None`` when only the
 host is known), ``blocked``/``log-only``/``allowed``, and the CSV's own columns (else
 ``None``).
 """
@@ -68,7 +69,8 @@ def _host_of_url(url: str) -> str:
             and "@" not in authority
             and "#" not in authority
         ):
-            return authority.lower().strip(".")
+            # Upper case and stray dots stay: a reader canonicalises such a host in full.
+            return authority
     m = _URL_AUTHORITY.match(url)
     authority = m.group(1) if m is not None else url.split("/", 1)[0]
     if "@" in authority:
@@ -87,14 +89,25 @@ def _squid(line: str) -> LogHit | str | None:
     except ValueError:
         return f"time {f[0][:30]!r} is not seconds since 1970"
     code = f[3]
-    mode = "blocked" if code.startswith("TCP_DENIED") else "allowed"
     if "/" not in code:
         return f"result code {code[:30]!r} is not CODE/STATUS"
+    mode = "blocked" if code.startswith("TCP_DENIED") else "allowed"
     url = f[6]
+    if url.startswith("error:") or f[5] == "-":
+        return None  # a transaction that carried no request (error:transaction-end-...)
     if f[5] == "CONNECT":
         host = url.rpartition(":")[0] if url.count(":") == 1 or url.startswith("[") else url
         return (t, f[2], host.lower(), None, mode, None, None, None)
-    return (t, f[2], _host_of_url(url), url, mode, None, None, None)
+    # The host of an http URL without port, user or query in its authority (most lines),
+    # else the general reading.
+    if url.startswith("http://"):
+        end = url.find("/", 7)
+        host = url[7:end] if end > 0 else url[7:]
+        if ":" in host or "@" in host or "?" in host or "#" in host:
+            host = _host_of_url(url)
+    else:
+        host = _host_of_url(url)
+    return (t, f[2], host, url, mode, None, None, None)
 
 
 _COMBINED = re.compile(
