@@ -25,9 +25,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 # The tests also make small videos (test patterns) with the ffmpeg command, open the HTML that
 # tipwatch writes in Debian's Chromium (headless, driven by Playwright: no browser download),
 # and render the assessment's PDF pages with pdftoppm. Real filters run on 127.0.0.1 against
-# the exported URL list: Unbound (with dig), named-checkzone, Squid (with curl).
+# the exported URL list: Unbound and BIND (with dig), named-checkzone, Squid (with curl).
 TEST_SYSTEM_PACKAGES := ffmpeg chromium poppler-utils \
-	unbound bind9-utils bind9-dnsutils squid curl
+	unbound bind9 bind9-utils bind9-dnsutils squid curl
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	bash scripts/ensure-system-packages.sh $(SYSTEM_PACKAGES) $(TEST_SYSTEM_PACKAGES)

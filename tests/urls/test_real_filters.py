@@ -1,8 +1,8 @@
 """Real filters on 127.0.0.1: Unbound loads the exported response-policy zone, Squid the
 exported ACLs; their own log lines are read back through ``urls ingest-log``.
 
-The programs are Debian's ``unbound``, ``bind9-utils`` (named-checkzone), ``bind9-dnsutils``
-(dig), ``squid`` and ``curl`` (the Makefile installs them for ``make test``). Without them a
+The programs are Debian's ``unbound``, ``bind9`` (named), ``bind9-utils`` (named-checkzone),
+``bind9-dnsutils`` (dig), ``squid`` and ``curl`` (the Makefile installs them for ``make test``). Without them a
 test is skipped saying which is missing, unless TIPWATCH_REQUIRE_FILTERS=1 (``make test``),
 which makes their absence a failure.
 """
@@ -38,7 +38,10 @@ def _require(*programs: str) -> None:
     missing = [p for p in programs if shutil.which(p) is None]
     if not missing:
         return
-    message = f"{', '.join(missing)} not installed (Debian: unbound bind9-utils bind9-dnsutils squid curl)"
+    message = (
+        f"{', '.join(missing)} not installed "
+        "(Debian: unbound bind9 bind9-utils bind9-dnsutils squid curl)"
+    )
     if os.environ.get("TIPWATCH_REQUIRE_FILTERS") == "1":
         pytest.fail(f"{message} (TIPWATCH_REQUIRE_FILTERS=1)")
     pytest.skip(message)
@@ -208,6 +211,95 @@ rpz:
         assert list(series["NL"].values) == [value], metric
     for address in ("127.0.0.2", "127.0.0.3"):
         assert address not in repr(summary)
+
+
+def test_bind_round_trip(listed: Store, loose_dir: Path) -> None:
+    """BIND enforces the zone, and logs (only) a second zone whose policy is disabled."""
+    _require("named", "dig")
+    zone = loose_dir / "rpz.zone"
+    services.urls.export_list(listed, ANALYST, "hotline", "rpz", zone)
+    (loose_dir / "logonly.zone").write_text(
+        "$TTL 300\n@ SOA localhost. hostmaster.localhost. 1 3600 600 86400 300\n"
+        "@ NS localhost.\nprobe.invalid CNAME .\n"
+    )
+    (loose_dir / "ok.zone").write_text(
+        "$TTL 300\n@ SOA localhost. hostmaster.localhost. 1 3600 600 86400 300\n"
+        "@ NS localhost.\n@ A 192.0.2.1\n"
+    )
+    port = _free_port()
+    log = loose_dir / "rpz.log"
+    conf = loose_dir / "named.conf"
+    conf.write_text(
+        f"""options {{
+  directory "{loose_dir}";
+  listen-on port {port} {{ 127.0.0.1; }};
+  listen-on-v6 {{ none; }};
+  pid-file "{loose_dir}/named.pid";
+  recursion yes;
+  allow-query {{ 127.0.0.0/8; }};
+  dnssec-validation no;
+  response-policy {{
+    zone "rpz.tipwatch.invalid";
+    zone "logonly.tipwatch.invalid" policy disabled;
+  }} qname-wait-recurse no;
+}};
+controls {{ }};
+zone "rpz.tipwatch.invalid" {{ type primary; file "{zone}"; }};
+zone "logonly.tipwatch.invalid" {{ type primary; file "{loose_dir}/logonly.zone"; }};
+zone "ok.invalid" {{ type primary; file "{loose_dir}/ok.zone"; }};
+logging {{
+  channel rpzlog {{ file "{log}"; print-time yes; print-category yes; print-severity yes;
+                    severity info; }};
+  category rpz {{ rpzlog; }};
+  category default {{ null; }};
+}};
+"""
+    )
+    for path in loose_dir.iterdir():
+        path.chmod(0o644)
+    process = subprocess.Popen(
+        ["named", "-f", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        _wait_for(port, udp=True)
+
+        def dig(name: str, client: str) -> str:
+            out = subprocess.run(
+                ["dig", "+time=1", "+tries=1", "-b", client, "-p", str(port), "@127.0.0.1", name],
+                capture_output=True,
+                text=True,
+            ).stdout
+            return out.split("status: ", 1)[1].split(",", 1)[0] if "status: " in out else "-"
+
+        assert dig("bad.invalid", "127.0.0.2") == "NXDOMAIN"
+        assert dig("bad.invalid", "127.0.0.2") == "NXDOMAIN"
+        assert dig("x.wide.invalid", "127.0.0.3") == "NXDOMAIN"
+        assert dig("ok.invalid", "127.0.0.3") == "NOERROR"
+        dig("probe.invalid", "127.0.0.3")  # logged, not rewritten (then unresolvable here)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (
+            not log.exists() or log.read_text().count("rpz QNAME") < 4
+        ):
+            time.sleep(0.2)
+    finally:
+        _stop(process)
+    text = log.read_text()
+    assert text.count("rpz QNAME") == 4 and "disabled rpz QNAME" in text, text
+    # the log-only zone's name is on the list too, so its lines count (as log-only)
+    extra = loose_dir / "probe.txt"
+    extra.write_text("probe.invalid host\n")
+    services.urls.import_list(listed, ANALYST, extra, list_name="hotline", version="2", delta=True)
+    summary = services.urls.ingest_logs(
+        listed,
+        ANALYST,
+        [log],
+        list_name="hotline",
+        provider="resolver",
+        country="BE",
+        settings=load_settings(pseudonym_key="k" * 32),
+    )
+    assert summary["formats"] == ["bind"] and summary["errors"] == 0, summary["problems"]
+    assert _counts(summary) == [("dns", "blocked", 3, 2, 2, 2), ("dns", "log-only", 1, 1, 1, 1)]
 
 
 def test_squid_round_trip(listed: Store, loose_dir: Path) -> None:
