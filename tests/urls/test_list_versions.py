@@ -208,3 +208,19 @@ def test_malicious_urls_in_a_list_are_refused_line_by_line(store: Store, tmp_pat
     assert "line 4" in reasons and "characters long" in reasons
     text, _ = _export(store, "plain", name="bad")
     assert "page\t%00%01.invalid/%7F\n" in text
+
+
+def test_checks_reuse_the_index_until_a_version_changes(store: Store, tmp_path: Path) -> None:
+    from tipwatch.urls import _versions
+
+    path = _write(tmp_path, "a.txt", "a.invalid host\n")
+    services.urls.import_list(store, ANALYST, path, list_name="l", version="1")
+    assert services.urls.check_urls(store, ANALYST, ["http://a.invalid/"])[0].matches
+    first = next(iter(_versions._cached.values()))[1]
+    services.urls.check_urls(store, ANALYST, ["http://b.invalid/"])
+    assert next(iter(_versions._cached.values()))[1] is first
+    path = _write(tmp_path, "b.txt", "b.invalid host\n")
+    services.urls.import_list(store, ANALYST, path, list_name="l", version="2")
+    found = services.urls.check_urls(store, ANALYST, ["http://a.invalid/", "http://b.invalid/"])
+    assert [bool(r.matches) for r in found] == [False, True]
+    assert next(iter(_versions._cached.values()))[1] is not first

@@ -115,7 +115,7 @@ def check_urls(
     """Check each URL against the active entries of ``lists`` (default: all)."""
     from tipwatch.store.url_lists import require_url_list
     from tipwatch.urls._canonical import URLError, canonical_parts
-    from tipwatch.urls._versions import load_index
+    from tipwatch.urls._versions import cached_index
 
     limits = _settings(settings)
     with unit(
@@ -129,7 +129,7 @@ def check_urls(
         assert work.conn is not None
         for name in lists or ():
             require_url_list(work.conn, name)
-        index = load_index(work.conn, lists)
+        index = cached_index(work.conn, store.url, lists)
         out: list[CheckResult] = []
         for url in urls:
             try:

@@ -27,6 +27,7 @@ __all__ = [
     "apply_url_version",
     "iter_active",
     "key_hash",
+    "list_generation",
     "list_summaries",
     "require_url_list",
     "state_at",
@@ -297,3 +298,18 @@ def iter_active(conn: Connection, names: Sequence[str] | None = None) -> Iterato
         query = query.where(lst.name.in_(list(names)))
     for r in conn.execute(query):
         yield StoredEntry(r.id, r.scope, r.key, r.category, r.name, r.added_version)
+
+
+def list_generation(conn: Connection, names: Sequence[str] | None = None) -> tuple[Any, ...]:
+    """What changes whenever a version of one of the lists ``names`` (default: all) is
+    imported or a list removed: each list's id and number of versions."""
+    v, lst = url_list_versions.c, url_lists.c
+    query = (
+        select(lst.id, lst.name, func.count(v.id))
+        .select_from(url_lists.outerjoin(url_list_versions, v.list_id == lst.id))
+        .group_by(lst.id, lst.name)
+        .order_by(lst.id)
+    )
+    if names:
+        query = query.where(lst.name.in_(list(names)))
+    return tuple(tuple(row) for row in conn.execute(query))

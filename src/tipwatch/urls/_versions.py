@@ -30,6 +30,7 @@ from tipwatch.store.url_lists import (
     active_entries,
     apply_url_version,
     iter_active,
+    list_generation,
     state_at,
 )
 from tipwatch.urls._canonical import MAX_URL_LENGTH, URLError
@@ -40,6 +41,7 @@ __all__ = [
     "ExportResult",
     "ImportResult",
     "VersionDiff",
+    "cached_index",
     "diff_versions",
     "export_version",
     "import_url_list",
@@ -294,4 +296,22 @@ def load_index(
         entries = iter_active(conn, names)
     for e in entries:
         index.add(EntryKey(Scope(e.scope), e.key), e.list_name, e.category)
+    return index
+
+
+_cached: dict[str, tuple[tuple[Any, ...], UrlIndex]] = {}
+
+
+def cached_index(conn: Connection, store_url: str, names: Sequence[str] | None = None) -> UrlIndex:
+    """The index of the active entries of ``names`` (default: all lists), kept between calls
+    (one, the last asked for) until a version of one of those lists is imported: a server
+    that checks URL after URL loads the lists once."""
+    key = f"{store_url}|{','.join(sorted(names or ()))}"
+    generation = list_generation(conn, names)
+    found = _cached.get(key)
+    if found is not None and found[0] == generation:
+        return found[1]
+    index = load_index(conn, names)
+    _cached.clear()
+    _cached[key] = (generation, index)
     return index
