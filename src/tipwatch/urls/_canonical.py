@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from tipwatch.errors import InputError
 
@@ -57,10 +57,9 @@ class URLError(InputError):
     """A URL that cannot be canonicalised; the message says why."""
 
 
-@dataclass(frozen=True, slots=True)
-class CanonicalURL:
+class CanonicalURL(NamedTuple):
     """A canonical URL in parts: ``host`` and ``path`` escaped, ``query`` ``None`` when the
-    URL has no ``?``."""
+    URL has no ``?``. (A named tuple: immutable, and made faster than a frozen dataclass.)"""
 
     scheme: str
     host: str
@@ -155,7 +154,7 @@ def _ipv6(inner: str) -> str:
 @lru_cache(maxsize=65_536)
 def _host(raw: bytes) -> tuple[str, bool]:
     """The canonical host of an authority's host part (escaped) and whether it is an IP."""
-    data = _unescape(raw, "host")
+    data = _unescape(raw, "host").strip(b".")
     if data[:1] == b"[":
         end = data.find(b"]")
         if end < 0:
@@ -168,7 +167,6 @@ def _host(raw: bytes) -> tuple[str, bool]:
             inner = inner.split("%", 1)[0]
         host = _ipv6(inner)
         return host, True
-    data = data.strip(b".")
     while b".." in data:
         data = data.replace(b"..", b".")
     if not data:
