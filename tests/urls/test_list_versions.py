@@ -101,6 +101,11 @@ def test_import_check_versions_and_state_hash(store: Store, tmp_path: Path) -> N
     versions = services.urls.list_versions(store, ANALYST, "hotline")
     assert [v["version"] for v in versions] == ["1", "2", "3"]
     assert [v["entries"] for v in versions] == [6, 6, 1]
+    assert [(v["format"], v["delta"]) for v in versions] == [
+        ("plain", False),
+        ("plain", True),
+        ("csv", False),
+    ]
     assert versions[0]["state_sha256"] == v1.state_sha256
 
     # any version's state is rebuilt and hashes the same as when it was imported

@@ -34,6 +34,7 @@ from datetime import datetime
 
 __all__ = [
     "LOG_FORMATS",
+    "METHOD_OF_FORMAT",
     "LogHit",
     "LogParser",
     "csv_parser",

@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 from tipwatch.errors import InputError
 from tipwatch.formats.url_lists import (
     ExportCounts,
+    detect_url_format,
     read_url_list,
     write_hosts,
     write_plain_state,
@@ -90,6 +91,7 @@ def import_url_list(
     version. Each bad record is reported with its line and the reason; the others are read."""
     now = now or datetime.now(UTC).replace(tzinfo=None)
     label = version or now.isoformat(timespec="microseconds")
+    fmt = fmt or detect_url_format(path)
     problems: list[str] = []
     state: dict[tuple[str, str], UrlState] = {}
     removals: set[tuple[str, str]] = set()
@@ -135,7 +137,7 @@ def import_url_list(
         label,
         state,
         state_sha256=sha,
-        fmt=fmt or "auto",
+        fmt=fmt,
         source_file=str(path),
         delta=delta,
         rejected=len(problems),
