@@ -384,3 +384,14 @@ shutdown_lifetime 1 seconds
     out = io.StringIO()
     services.urls.export_list(listed, ANALYST, "hotline", "plain", out)
     assert out.getvalue().count("\n") == 3
+
+
+def test_a_missing_filter_skips_by_default_and_fails_when_required(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("TIPWATCH_REQUIRE_FILTERS", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no-such-filter not installed"):
+        _require("no-such-filter")
+    monkeypatch.setenv("TIPWATCH_REQUIRE_FILTERS", "1")
+    with pytest.raises(pytest.fail.Exception, match="TIPWATCH_REQUIRE_FILTERS=1"):
+        _require("no-such-filter")
