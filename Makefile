@@ -24,8 +24,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 # The tests also make small videos (test patterns) with the ffmpeg command, open the HTML that
 # tipwatch writes in Debian's Chromium (headless, driven by Playwright: no browser download),
-# and render the assessment's PDF pages with pdftoppm.
-TEST_SYSTEM_PACKAGES := ffmpeg chromium poppler-utils
+# and render the assessment's PDF pages with pdftoppm. Real filters run on 127.0.0.1 against
+# the exported URL list: Unbound and BIND (with dig), named-checkzone, Squid (with curl).
+TEST_SYSTEM_PACKAGES := ffmpeg chromium poppler-utils \
+	unbound bind9 bind9-utils bind9-dnsutils squid curl
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	bash scripts/ensure-system-packages.sh $(SYSTEM_PACKAGES) $(TEST_SYSTEM_PACKAGES)
@@ -38,7 +40,7 @@ demo: $(VENV)/.installed
 
 ## test: install the test extras, start what the tests need, run ruff, mypy and pytest
 test: $(VENV)/.installed-test services lint typecheck
-	TIPWATCH_REQUIRE_POSTGRES=1 TIPWATCH_REQUIRE_SHARED=1 $(BIN)/pytest -q
+	TIPWATCH_REQUIRE_POSTGRES=1 TIPWATCH_REQUIRE_SHARED=1 TIPWATCH_REQUIRE_FILTERS=1 $(BIN)/pytest -q
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks

@@ -145,6 +145,52 @@ class Settings(BaseSettings):
         "before the import is refused (unless forced).",
     )
 
+    url_max_length: int = Field(
+        default=65_536,
+        ge=256,
+        description="Longest URL read (a list entry, a URL to check, a log line's URL), in "
+        "characters.",
+    )
+    url_attempt_window: float = Field(
+        default=30.0,
+        gt=0,
+        le=86_400,
+        description="Seconds within which requests by one client for one listed entry count "
+        "as one blocked attempt.",
+    )
+    url_log_clock_tolerance: float = Field(
+        default=300.0,
+        ge=0,
+        description="Seconds a log line's time may go back from the line before (late "
+        "logging) before it is refused as a clock jump.",
+    )
+    url_rpz_zone: str = Field(
+        default="rpz.tipwatch.invalid",
+        min_length=1,
+        max_length=200,
+        description="The name of the DNS response-policy zone the URL list is exported as.",
+    )
+    url_splash_message: str = Field(
+        default=(
+            "This page has been blocked because it is on a list of web pages that show the "
+            "sexual abuse of children. Viewing, downloading or sharing such material is a "
+            "crime and harms real children."
+        ),
+        max_length=2000,
+        description="The deterrence message of the splash page shown in place of a blocked page.",
+    )
+    url_helpline: str = Field(
+        default="",
+        max_length=500,
+        description="The helpline the splash page names (name and phone), for people worried "
+        "about their own thoughts or behaviour.",
+    )
+    url_helpline_url: str = Field(
+        default="",
+        max_length=500,
+        description="The helpline's web address on the splash page.",
+    )
+
     store_busy_timeout: float = Field(
         default=120.0,
         gt=0,

@@ -22,7 +22,11 @@ runner = CliRunner()
 OUTPUT_FORMATS = {"table", "json", "csv"}
 
 # Options named --format that choose a file format to write, not the terminal's output.
-FILE_FORMATS = {("hash",): {"jsonl", "csv"}, ("lists", "export"): {"vics", "csv", "plain"}}
+FILE_FORMATS = {
+    ("hash",): {"jsonl", "csv"},
+    ("lists", "export"): {"vics", "csv", "plain"},
+    ("urls", "export"): {"rpz", "hosts", "squid", "plain", "csv", "splash"},
+}
 
 
 def _commands() -> dict[tuple[str, ...], Any]:
@@ -75,9 +79,22 @@ def _store(tmp: Path) -> dict[str, str]:
     )
     assert result.exit_code == 0, result.output
     ok("tokens", "create", "ana", "--scope", "read", "--db", db)
+    (tmp / "urls1.txt").write_text("http://pages.invalid/a.html\nbad.invalid host\n")
+    (tmp / "urls2.txt").write_text("bad.invalid host\nwide.invalid host+subdomains\n")
+    ok("urls", "import", str(tmp / "urls1.txt"), "--list", "hotline", "--version", "1", "--db", db)
+    ok("urls", "import", str(tmp / "urls2.txt"), "--list", "hotline", "--version", "2", "--db", db)
+    (tmp / "access.log").write_text(
+        "1585562400.000 5 192.0.2.10 TCP_DENIED/403 3900 GET http://bad.invalid/x - HIER_NONE/- -\n"
+    )
     series = tmp / "series.csv"
     series.write_text("day,value\n" + "".join(f"d{i},{10 + 10 * (i >= 40)}\n" for i in range(80)))
-    return {"db": db, "series": str(series), "feed": str(tmp / "calls.csv")}
+    return {
+        "db": db,
+        "series": str(series),
+        "feed": str(tmp / "calls.csv"),
+        "urls": str(tmp / "urls2.txt"),
+        "log": str(tmp / "access.log"),
+    }
 
 
 # Each command that offers --format, with the arguments it needs ({db} etc. filled in).
@@ -108,6 +125,11 @@ INVOCATIONS: dict[tuple[str, ...], list[str]] = {
     ("audit", "verify"): ["--db", "{db}"],
     ("users", "list"): ["--db", "{db}"],
     ("tokens", "list"): ["--db", "{db}"],
+    ("urls", "import"): ["{urls}", "--list", "other", "--db", "{db}"],
+    ("urls", "check"): ["http://bad.invalid/x", "http://ok.invalid/", "--db", "{db}"],
+    ("urls", "list"): ["--db", "{db}"],
+    ("urls", "diff"): ["hotline", "1", "2", "--db", "{db}"],
+    ("urls", "ingest-log"): ["{log}", "--list", "hotline", "--country", "NL", "--db", "{db}"],
 }
 
 
@@ -150,8 +172,13 @@ CASES = [
 
 @pytest.mark.parametrize(("path", "fmt"), CASES, ids=[f"{' '.join(p)}-{f}" for p, f in CASES])
 def test_each_format_gives_that_output(
-    prepared: dict[str, str], path: tuple[str, ...], fmt: str
+    prepared: dict[str, str], path: tuple[str, ...], fmt: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from tipwatch.settings import reload_settings
+
+    # urls ingest-log pseudonymises clients with this key (it refuses to run without one)
+    monkeypatch.setenv("TIPWATCH_PSEUDONYM_KEY", "k" * 32)
+    reload_settings()
     args = [a.format(**prepared) for a in INVOCATIONS[path]]
     result = runner.invoke(app, [*path, *args, "--format", fmt], env={"COLUMNS": "80"})
     assert result.exit_code == 0, result.output

@@ -8,8 +8,8 @@ domain packages; services import them lazily, so that starting an interface stay
 
 One module per area: :mod:`~tipwatch.services.referrals`, :mod:`~tipwatch.services.matching`,
 :mod:`~tipwatch.services.triage`, :mod:`~tipwatch.services.trends`,
-:mod:`~tipwatch.services.assessment`, :mod:`~tipwatch.services.audit`,
-:mod:`~tipwatch.services.access`, :mod:`~tipwatch.services.stores`,
+:mod:`~tipwatch.services.urls`, :mod:`~tipwatch.services.assessment`,
+:mod:`~tipwatch.services.audit`, :mod:`~tipwatch.services.access`, :mod:`~tipwatch.services.stores`,
 :mod:`~tipwatch.services.demo`, :mod:`~tipwatch.services.identity` (users, logins, tokens),
 :mod:`~tipwatch.services.cases` (the case workflow) and :mod:`~tipwatch.services.jobs`.
 """
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         stores,
         trends,
         triage,
+        urls,
     )
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "stores",
     "trends",
     "triage",
+    "urls",
 ]
 
 

@@ -113,6 +113,12 @@ ACTIONS: dict[str, str] = {
     "package.read": "list routing packages",
     "recipient.write": "register a recipient of routing packages",
     "recipient.read": "list the recipients of routing packages",
+    # the URL list and blocked-access accounting
+    "url.import": "import a URL list version",
+    "url.read": "list URL lists, their versions and differences",
+    "url.check": "check URLs against the URL lists",
+    "url.export": "export a URL list for filters",
+    "url.ingest_log": "count blocked access from filter logs into signals",
     # signals, trends, assessment
     "signal.import": "import a signal feed",
     "signal.read": "read signals and series",
@@ -157,6 +163,8 @@ _READ = frozenset(
         "event.read",
         "trends.read",
         "list.read",
+        "url.read",
+        "url.check",
     }
 )
 _SESSION = frozenset({"session.login", "session.logout", "job.read"})
@@ -186,6 +194,9 @@ _ANALYST = (
         "media.hash",
         "list.import",
         "list.export",
+        "url.import",
+        "url.export",
+        "url.ingest_log",
         "match.run",
         "triage.run",
         "route.create",

@@ -57,6 +57,10 @@ __all__ = [
     "signal_values",
     "users",
     "web_sessions",
+    "url_changes",
+    "url_entries",
+    "url_list_versions",
+    "url_lists",
 ]
 
 metadata = MetaData(
@@ -449,6 +453,67 @@ signal_values = Table(
     ),
     Index("ix_signal_values_country_metric", "country", "metric"),
 )
+
+# -- URL lists (migration 0011) ----------------------------------------------------------------
+
+url_lists = Table(
+    "url_lists",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("source", String(200)),
+    Column("version", String(100), doc="The newest version imported."),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+url_list_versions = Table(
+    "url_list_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("list_id", Integer, ForeignKey("url_lists.id", ondelete="CASCADE"), nullable=False),
+    Column("version", String(100), nullable=False),
+    Column("seq", Integer, nullable=False, doc="1, 2, 3 ... in order of import."),
+    Column("delta", Boolean, nullable=False, doc="Imported as changes, not a whole list."),
+    Column("source_file", Text),
+    Column("format", String(10), nullable=False),
+    Column("added", Integer, nullable=False),
+    Column("retired", Integer, nullable=False),
+    Column("kept", Integer, nullable=False),
+    Column("rejected", Integer, nullable=False),
+    Column("entries", Integer, nullable=False, doc="Active entries once applied."),
+    Column("state_sha256", String(64), nullable=False, doc="SHA-256 of the plain export."),
+    Column("imported_at", DateTime, nullable=False),
+    UniqueConstraint("list_id", "version", name="uq_url_list_versions_list_version"),
+)
+
+url_entries = Table(
+    "url_entries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("list_id", Integer, ForeignKey("url_lists.id", ondelete="CASCADE"), nullable=False),
+    Column("scope", String(16), nullable=False, doc="page, page+query, folder, host ..."),
+    Column("key", Text, nullable=False, doc="Canonical host/path[?query] or host."),
+    Column("key_hash", String(64), nullable=False, doc="SHA-256 of scope, tab, key."),
+    Column("category", String(60)),
+    Column("source", String(200)),
+    Column("added_on", Date, doc="The date the list's source gives, else the import's."),
+    Column("added_version", String(100), nullable=False),
+    Column("retired_version", String(100), doc="Set when a later version dropped it."),
+    UniqueConstraint("list_id", "key_hash", name="uq_url_entries_list_key"),
+)
+
+url_changes = Table(
+    "url_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("list_id", Integer, ForeignKey("url_lists.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", Integer, nullable=False, doc="The version (by seq) that made the change."),
+    Column("entry_id", Integer, ForeignKey("url_entries.id", ondelete="CASCADE"), nullable=False),
+    Column("added", Boolean, nullable=False, doc="True: added or reactivated; False: retired."),
+    Index("ix_url_changes_list_seq", "list_id", "seq"),
+)
+"""Each version's changes, so that any version's state can be rebuilt and two compared."""
 
 # -- audit log (migration 0005) ----------------------------------------------------------------
 
