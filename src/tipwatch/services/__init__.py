@@ -8,7 +8,8 @@ domain packages; services import them lazily, so that starting an interface stay
 
 One module per area: :mod:`~tipwatch.services.referrals`, :mod:`~tipwatch.services.matching`,
 :mod:`~tipwatch.services.triage`, :mod:`~tipwatch.services.trends`,
-:mod:`~tipwatch.services.assessment`, :mod:`~tipwatch.services.audit`,
+:mod:`~tipwatch.services.assessment`, :mod:`~tipwatch.services.forums`,
+:mod:`~tipwatch.services.audit`,
 :mod:`~tipwatch.services.access`, :mod:`~tipwatch.services.stores` and
 :mod:`~tipwatch.services.demo`.
 """
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
         audit,
         demo,
         exports,
+        forums,
         matching,
         referrals,
         stores,
@@ -39,6 +41,7 @@ __all__ = [
     "audit",
     "demo",
     "exports",
+    "forums",
     "matching",
     "referrals",
     "stores",

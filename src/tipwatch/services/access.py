@@ -86,6 +86,10 @@ ACTIONS: dict[str, str] = {
     "trends.read": "analyse trends and alerts",
     "assessment.create": "write the threat assessment",
     "demo.run": "run the demo",
+    # forum monitoring
+    "forum.ingest": "read forum exports into the store",
+    "forum.read": "read forum themes, series, emerging terms and summaries",
+    "forum.purge": "remove forum post text past its retention",
     # the audit log
     "audit.read": "list audit events",
     "audit.verify": "verify the audit log's chain",
@@ -104,6 +108,7 @@ _READ = frozenset(
         "event.read",
         "trends.read",
         "list.read",
+        "forum.read",
     }
 )
 _ANALYST = _READ | {
@@ -127,6 +132,8 @@ _ANALYST = _READ | {
     "event.write",
     "assessment.create",
     "demo.run",
+    "forum.ingest",
+    "forum.purge",
 }
 
 PERMISSIONS: dict[Role, frozenset[str]] = {
