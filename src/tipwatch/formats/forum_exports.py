@@ -200,9 +200,7 @@ def _read_jsonl(path: Path, source: str, max_line_bytes: int) -> Iterator[ForumI
             try:
                 text = line.decode("utf-8")
             except UnicodeDecodeError as exc:
-                yield ForumItem(
-                    source, line_no - 1, location, error=f"not UTF-8 ({exc.reason})"
-                )
+                yield ForumItem(source, line_no - 1, location, error=f"not UTF-8 ({exc.reason})")
                 continue
             try:
                 data = json.loads(text)
@@ -235,9 +233,7 @@ def _read_csv(path: Path, source: str) -> Iterator[ForumItem]:
         return
     known = {alias for aliases in FIELDS.values() for alias in aliases}
     if not known & set(header):
-        yield ForumItem(
-            source, 0, "line 1", error="the header names none of the fields of a post"
-        )
+        yield ForumItem(source, 0, "line 1", error="the header names none of the fields of a post")
         return
     index = 0
     while True:

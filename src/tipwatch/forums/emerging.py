@@ -4,7 +4,7 @@ A term is reported when all of these hold (defaults in brackets):
 
 * its **weighted log-odds** with an informative Dirichlet prior (Monroe, Colaresi and Quinn,
   2008, "Fightin' Words"), window against reference, has ``z >= min_z`` [3]; the prior is the
-  term's share of window and reference together, of strength ``prior_share`` [5%] of their
+  term's share of window and reference together, of strength ``prior_share`` [50%] of their
   size, so that a rare term needs more evidence than a common one;
 * **Dunning's G2** (log-likelihood ratio of the 2x2 table window/reference x term/other)
   agrees: ``G2 >= min_g2`` [10.83, p < 0.001 for one degree of freedom];
@@ -84,7 +84,7 @@ class EmergingSettings:
     min_posts: int = 5
     min_authors: int = 3
     min_threads: int = 2
-    prior_share: float = 0.05
+    prior_share: float = 0.5
     examples: int = 5
     burst_ratio: float = 2.0
     burst_gamma: float = 1.0
@@ -303,7 +303,25 @@ class TermIndex:
                 )
             )
         out.sort(key=lambda t: (-t.z, t.term))
-        return out
+        return _without_nested(out)
+
+
+def _without_nested(terms: list[EmergingTerm]) -> list[EmergingTerm]:
+    """One name for one rise: a two-word phrase that holds an emerging word is left out (the
+    word says it), and a word used about only in an emerging phrase is left out (the phrase
+    says it)."""
+    words = {t.term: t for t in terms if " " not in t.term}
+    explained: set[str] = set()
+    dropped: set[str] = set()
+    for phrase in (t for t in terms if " " in t.term):
+        inside = [words[w] for w in phrase.term.split(" ") if w in words]
+        if not inside:
+            continue
+        if all(w.window_posts <= 1.1 * phrase.window_posts for w in inside):
+            explained.update(w.term for w in inside)
+        else:
+            dropped.add(phrase.term)
+    return [t for t in terms if t.term not in explained and t.term not in dropped]
 
 
 def emerging_terms(
