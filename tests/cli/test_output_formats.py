@@ -13,6 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.cli.test_trends import write_metric_feed
+from tests.forums.helpers import KEY as FORUM_KEY
+from tests.forums.helpers import stream_export
+from tests.forums.helpers import write_jsonl as write_forum_export
 from tests.triage.mmdb import DOC_NETWORKS, write_mmdb
 from tests.triage.test_triage_store import REFERRALS, account, referral, write_jsonl
 from tipwatch.cli import app
@@ -68,9 +71,16 @@ def _store(tmp: Path) -> dict[str, str]:
         ok("events", "add", country, day, "stay-at-home", "--db", db)
     (tmp / "bad.jsonl").write_text('{"report_id": "q1", "incident_type": "nonsense"}\n')
     ok("ingest", "--db", db, str(tmp / "bad.jsonl"))
+    forum_export = write_forum_export(tmp / "forum.jsonl", stream_export())
+    ok("forums", "ingest", str(forum_export), "--db", db)
     series = tmp / "series.csv"
     series.write_text("day,value\n" + "".join(f"d{i},{10 + 10 * (i >= 40)}\n" for i in range(80)))
-    return {"db": db, "series": str(series), "feed": str(tmp / "calls.csv")}
+    return {
+        "db": db,
+        "series": str(series),
+        "feed": str(tmp / "calls.csv"),
+        "forum_export": str(forum_export),
+    }
 
 
 # Each command that offers --format, with the arguments it needs ({db} etc. filled in).
@@ -99,6 +109,12 @@ INVOCATIONS: dict[tuple[str, ...], list[str]] = {
     ("links", "circulating"): ["--db", "{db}"],
     ("recipients", "list"): ["--db", "{db}"],
     ("audit", "verify"): ["--db", "{db}"],
+    ("forums", "ingest"): ["{forum_export}", "--db", "{db}"],
+    ("forums", "themes"): [],
+    ("forums", "tag"): ["schools closed", "which vpn"],
+    ("forums", "summary"): ["--db", "{db}"],
+    ("forums", "emerging"): ["--db", "{db}"],
+    ("forums", "expand"): ["lockdown", "--db", "{db}"],
 }
 
 
@@ -125,6 +141,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     empty.touch()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(CONFIG_ENV_VAR, str(empty))
+        mp.setenv("TIPWATCH_PSEUDONYM_KEY", FORUM_KEY)
         reload_settings()
         values = _store(tmp)
     values["feed_dup"] = str(tmp / "in.jsonl")
@@ -141,8 +158,12 @@ CASES = [
 
 @pytest.mark.parametrize(("path", "fmt"), CASES, ids=[f"{' '.join(p)}-{f}" for p, f in CASES])
 def test_each_format_gives_that_output(
-    prepared: dict[str, str], path: tuple[str, ...], fmt: str
+    prepared: dict[str, str], path: tuple[str, ...], fmt: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from tipwatch.settings import reload_settings
+
+    monkeypatch.setenv("TIPWATCH_PSEUDONYM_KEY", FORUM_KEY)  # forum intake needs one
+    reload_settings()
     args = [a.format(**prepared) for a in INVOCATIONS[path]]
     result = runner.invoke(app, [*path, *args, "--format", fmt], env={"COLUMNS": "80"})
     assert result.exit_code == 0, result.output

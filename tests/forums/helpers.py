@@ -70,7 +70,7 @@ def stream_export(
     n = 0
     for d in range(days):
         day = start + timedelta(days=d)
-        for i in range(per_day):
+        for i in range(per_day + rng.randrange(-3, 4)):
             n += 1
             words = rng.sample(STABLE, 6)
             author = f"Handle{rng.randrange(20):02d}"

@@ -55,6 +55,7 @@ from tipwatch.forums.themes import Tagger
 from tipwatch.store import Store
 from tipwatch.store.bulk import bulk_insert
 from tipwatch.store.forums import (
+    DayCount,
     count_posts,
     day_counts,
     existing_posts,
@@ -408,7 +409,7 @@ class _Intake:
         def commit(chunk: list[ForumItem], done: int) -> None:
             with self.store.atomic() as conn:
                 days = self._commit(conn, chunk, outcome, fmt_name)
-                _recount(conn, days)
+                _recount(conn, days, self.tagger.themes.themes)
                 conn.execute(
                     update(ingest_runs)
                     .where(r.id == run_id)
@@ -460,13 +461,26 @@ def _day_of(conn: Connection, row_id: int) -> set[date]:
     return {day if isinstance(day, date) else date.fromisoformat(str(day)[:10])}
 
 
-def _recount(conn: Connection, days: set[date]) -> None:
-    """Count ``days`` again from the stored posts and replace their series values."""
+def _recount(conn: Connection, days: set[date], themes: Iterable[str] = ()) -> None:
+    """Count ``days`` again from the stored posts and replace their series values.
+
+    A theme absent on a day, forum and language that had posts counts 0 there (a known zero,
+    not a missing day), for every theme of ``themes`` and every theme found."""
     if not days:
         return
     delete_signal_values(conn, feed=FEED, metrics=(METRIC_THEMES, METRIC_ALL), days=days)
+    counts = day_counts(conn, days)
+    every = set(themes) | {c.theme for c in counts if c.theme is not None}
+    present = {(c.day, c.country, c.forum, c.language, c.theme) for c in counts}
+    zeros = [
+        DayCount(c.day, c.country, c.forum, c.language, theme, 0)
+        for c in counts
+        if c.theme is None
+        for theme in sorted(every)
+        if (c.day, c.country, c.forum, c.language, theme) not in present
+    ]
     values = []
-    for c in day_counts(conn, days):
+    for c in [*counts, *zeros]:
         if c.theme is None:
             values.append(
                 SignalValue(
