@@ -169,7 +169,6 @@ class _Table(dict[int, str]):
 _PLAIN = _Table(leet=False, skeleton=True)
 _LEET = _Table(leet=True, skeleton=True)
 _LIGHT = _Table(leet=False, skeleton=False)
-_WORD_RUN = re.compile(r"\S+")
 
 
 @dataclass(slots=True)
@@ -180,6 +179,8 @@ class Folded:
     raw: str
     text: str
     table: dict[int, str]
+    _same: str | None = None
+    """The raw text folded character for character, when that keeps every position."""
     _spans: list[tuple[int, int]] | None = None
 
     def raw_span(self, start: int, end: int) -> tuple[int, int]:
@@ -190,9 +191,24 @@ class Folded:
         last_char = end - 2 if text[end - 1] == " " else end - 1
         first = text.count(" ", 0, first_char) - 1
         last = max(text.count(" ", 0, last_char) - 1, first)
-        if self._spans is None:
-            self._spans = _word_spans(self.raw, self.table)
-        spans = self._spans
+        if self._same is None and self._spans is None:
+            if self.raw.isascii():  # ASCII folds one character for one
+                ascii_table = _LEET_ASCII if self.table is _LEET else _PLAIN_ASCII
+                self._same = self.raw.encode("ascii").translate(ascii_table).decode("ascii")
+            else:
+                self._spans = _word_spans(self.raw, self.table)
+        if self._same is not None:
+            # One character for one: the k-th word of the folded text is the k-th run of
+            # non-spaces of the raw text folded in place; a regular expression skips to it.
+            same = self._same
+            begin = _skip_words(first).match(same)
+            if begin is None or begin.end() >= len(same):
+                return 0, 0
+            last_begin = _skip_words(last - first).match(same, begin.end())
+            word_start = last_begin.end() if last_begin is not None else begin.end()
+            stop = same.find(" ", word_start)
+            return begin.end(), len(same) if stop < 0 else stop
+        spans = self._spans or []
         if not spans:
             return 0, 0
         first = min(first, len(spans) - 1)
@@ -200,11 +216,13 @@ class Folded:
         return spans[first][0], spans[last][1]
 
 
+@cache
+def _skip_words(count: int) -> re.Pattern[str]:
+    return re.compile(" *" if count == 0 else rf" *(?:\S+ +){{{count}}}")
+
+
 def _word_spans(raw: str, table: dict[int, str]) -> list[tuple[int, int]]:
     """The raw span of each word of the folded form of ``raw``, in order."""
-    folded = raw.translate(table)
-    if len(folded) == len(raw):  # one character for one: the spans are the folded ones
-        return [m.span() for m in _WORD_RUN.finditer(folded)]
     spans: list[tuple[int, int]] = []
     start: int | None = None
     last_end = 0
@@ -240,12 +258,28 @@ _PLAIN_ASCII = _ascii_bytes(_PLAIN)
 _LEET_ASCII = _ascii_bytes(_LEET)
 
 
+_WORD_CACHE: tuple[dict[str, str], dict[str, str]] = ({}, {})
+_WORD_CACHE_SIZE = 200_000
+
+
 def fold_text(raw: str, *, leet: bool = False) -> str:
     """The folded form of ``raw``: its words joined by one space, with one space around."""
     if raw.isascii():
         table = _LEET_ASCII if leet else _PLAIN_ASCII
         return " " + " ".join(raw.encode("ascii").translate(table).decode("ascii").split()) + " "
-    return " " + " ".join(raw.translate(_LEET if leet else _PLAIN).split()) + " "
+    # Other text word by word: str.translate costs a lookup per character, and words recur,
+    # so each word's form is remembered (the cache is emptied when it grows large).
+    cache = _WORD_CACHE[leet]
+    if len(cache) > _WORD_CACHE_SIZE:
+        cache.clear()
+    words = raw.split()
+    parts = list(map(cache.get, words))
+    if None in parts:
+        table_of = _LEET if leet else _PLAIN
+        for i, word in enumerate(words):
+            if parts[i] is None:
+                parts[i] = cache[word] = " ".join(word.translate(table_of).split())
+    return " " + " ".join(filter(None, parts)) + " "
 
 
 def fold(raw: str, *, leet: bool = False) -> Folded:

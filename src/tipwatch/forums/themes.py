@@ -170,7 +170,13 @@ class _RsAutomaton:
     def __init__(self, keys: Sequence[str]) -> None:
         import ahocorasick_rs
 
-        self._ac = ahocorasick_rs.AhoCorasick(keys, matchkind=ahocorasick_rs.MatchKind.Standard)
+        # The DFA takes more memory to build and reads short texts fastest (measured in
+        # benchmarks/forums.py).
+        self._ac = ahocorasick_rs.AhoCorasick(
+            keys,
+            matchkind=ahocorasick_rs.MatchKind.Standard,
+            implementation=ahocorasick_rs.Implementation.DFA,
+        )
 
     def matches(self, text: str) -> list[tuple[int, int, int]]:
         return self._ac.find_matches_as_indexes(text, overlapping=True)
@@ -201,7 +207,11 @@ def _automaton(keys: Sequence[str], backend: str) -> _Automaton:
     return _PyAutomaton(keys)
 
 
-_HAS_LEET = re.compile("[" + re.escape("".join(LEET)) + "\uff10-\uff19]")
+_LEET_CHARS = "[" + re.escape("".join(LEET)) + "\uff10-\uff19]"
+# The leet channel reads a post only where a digit, @ or $ touches a letter (k1ds, @t): a
+# number standing alone (2020, 24/7) is no disguise.
+# (Written to begin with the character class, so that the search skips ahead quickly.)
+_HAS_LEET = re.compile(rf"{_LEET_CHARS}(?:(?<=[^\W\d_]{_LEET_CHARS})|(?=[^\W\d_]))")
 
 
 class Tagger:
@@ -233,27 +243,32 @@ class Tagger:
     def themes_of(self, text: str) -> set[str]:
         """The themes of ``text`` (no evidence: the fast path of counting)."""
         found: set[str] = set()
-        for _channel, leet, automaton, terms in self._channels:
-            if leet and not _HAS_LEET.search(text):
-                continue
-            for index, _s, _e in automaton.matches(fold_text(text, leet=leet)):
-                for term in terms[index]:
-                    found.add(term.theme)
+        (_p, _l, plain, plain_terms), (_c, _t, leet, leet_terms) = self._channels
+        for index, _s, _e in plain.matches(fold_text(text)):
+            found.update(term.theme for term in plain_terms[index])
+        if _HAS_LEET.search(text):
+            for index, _s, _e in leet.matches(fold_text(text, leet=True)):
+                found.update(term.theme for term in leet_terms[index])
         return found
 
     def tag(self, text: str) -> dict[str, list[Evidence]]:
         """Each theme of ``text`` with its evidence (term, channel, raw span and text), in
         order of position; a term found in both channels is given once (plain)."""
+        plain = self._channels[0]
+        plain_text = fold_text(text)
+        found = [(plain, plain_text, plain[2].matches(plain_text))]
+        if _HAS_LEET.search(text):
+            leet = self._channels[1]
+            leet_text = fold_text(text, leet=True)
+            found.append((leet, leet_text, leet[2].matches(leet_text)))
+        if not any(matches for _c, _t, matches in found):
+            return {}
         out: dict[str, list[Evidence]] = {}
         seen: set[tuple[str, str, int]] = set()
-        for channel, leet, automaton, terms in self._channels:
-            if leet and not _HAS_LEET.search(text):
-                continue
-            folded_text = fold_text(text, leet=leet)
-            matches = automaton.matches(folded_text)
+        for (channel, leet_channel, _automaton, terms), folded_text, matches in found:
             if not matches:
                 continue
-            folded = Folded(text, folded_text, self._tables[leet])
+            folded = Folded(text, folded_text, self._tables[leet_channel])
             for index, s, e in matches:
                 start, end = folded.raw_span(s, e)
                 for term in terms[index]:
