@@ -846,6 +846,12 @@ def retry_quarantined(store: Store, entry_id: int) -> str:
         raise NotFoundError(f"no quarantine entry {entry_id}")
     if row.status != "open":
         return f"entry {entry_id} is already {row.status}"
+    if row.format not in {f.value for f in InputFormat}:
+        # Forum records keep no handle or text in quarantine: their export is read again.
+        return (
+            f"entry {entry_id} is a {row.format} record: fix {row.source_file} and read it "
+            "again with forum intake"
+        )
     if not row.raw:
         return (
             f"entry {entry_id} cannot be retried: {row.source_file} could not be read past "

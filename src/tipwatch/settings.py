@@ -116,6 +116,21 @@ class Settings(BaseSettings):
         description="Secret key for keyed hashing of identifiers that need no identity.",
     )
 
+    forum_keep_text: bool = Field(
+        default=False,
+        description="Whether forum intake stores the text of posts (else derived features only).",
+    )
+    forum_text_retention_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="Days the text of a forum post is kept before `forums purge` removes it.",
+    )
+    forum_themes: Path | None = Field(
+        default=None,
+        description="The team's forum theme file (TOML); unset: the shipped neutral defaults.",
+    )
+
     # Limits on input, defaults as the readers' own (a test keeps them equal).
     max_xml_record_bytes: int = Field(
         default=64 * 1024 * 1024,

@@ -13,6 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.cli.test_trends import write_metric_feed
+from tests.forums.helpers import KEY as FORUM_KEY
+from tests.forums.helpers import stream_export
+from tests.forums.helpers import write_jsonl as write_forum_export
 from tests.triage.mmdb import DOC_NETWORKS, write_mmdb
 from tests.triage.test_triage_store import REFERRALS, account, referral, write_jsonl
 from tipwatch.cli import app
@@ -86,6 +89,8 @@ def _store(tmp: Path) -> dict[str, str]:
     (tmp / "access.log").write_text(
         "1585562400.000 5 192.0.2.10 TCP_DENIED/403 3900 GET http://bad.invalid/x - HIER_NONE/- -\n"
     )
+    forum_export = write_forum_export(tmp / "forum.jsonl", stream_export())
+    ok("forums", "ingest", str(forum_export), "--db", db)
     series = tmp / "series.csv"
     series.write_text("day,value\n" + "".join(f"d{i},{10 + 10 * (i >= 40)}\n" for i in range(80)))
     return {
@@ -94,6 +99,7 @@ def _store(tmp: Path) -> dict[str, str]:
         "feed": str(tmp / "calls.csv"),
         "urls": str(tmp / "urls2.txt"),
         "log": str(tmp / "access.log"),
+        "forum_export": str(forum_export),
     }
 
 
@@ -130,6 +136,12 @@ INVOCATIONS: dict[tuple[str, ...], list[str]] = {
     ("urls", "list"): ["--db", "{db}"],
     ("urls", "diff"): ["hotline", "1", "2", "--db", "{db}"],
     ("urls", "ingest-log"): ["{log}", "--list", "hotline", "--country", "NL", "--db", "{db}"],
+    ("forums", "ingest"): ["{forum_export}", "--db", "{db}"],
+    ("forums", "themes"): [],
+    ("forums", "tag"): ["schools closed", "which vpn"],
+    ("forums", "summary"): ["--db", "{db}"],
+    ("forums", "emerging"): ["--db", "{db}"],
+    ("forums", "expand"): ["lockdown", "--db", "{db}"],
 }
 
 
@@ -156,6 +168,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     empty.touch()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(CONFIG_ENV_VAR, str(empty))
+        mp.setenv("TIPWATCH_PSEUDONYM_KEY", FORUM_KEY)
         reload_settings()
         values = _store(tmp)
     values["feed_dup"] = str(tmp / "in.jsonl")
@@ -178,6 +191,7 @@ def test_each_format_gives_that_output(
 
     # urls ingest-log pseudonymises clients with this key (it refuses to run without one)
     monkeypatch.setenv("TIPWATCH_PSEUDONYM_KEY", "k" * 32)
+    monkeypatch.setenv("TIPWATCH_PSEUDONYM_KEY", FORUM_KEY)  # forum intake needs one
     reload_settings()
     args = [a.format(**prepared) for a in INVOCATIONS[path]]
     result = runner.invoke(app, [*path, *args, "--format", fmt], env={"COLUMNS": "80"})

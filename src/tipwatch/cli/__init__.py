@@ -748,6 +748,7 @@ from tipwatch.cli import matching as _matching  # noqa: E402, F401
 from tipwatch.cli import triage as _triage  # noqa: E402, F401
 from tipwatch.cli import trends as _trends  # noqa: E402, F401
 from tipwatch.cli import urls as _urls  # noqa: E402, F401
+from tipwatch.cli import forums as _forums  # noqa: E402, F401
 from tipwatch.cli import demo as _demo  # noqa: E402, F401
 from tipwatch.cli import audit as _audit  # noqa: E402, F401
 from tipwatch.cli import identity as _identity  # noqa: E402, F401

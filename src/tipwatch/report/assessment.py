@@ -147,6 +147,7 @@ def build_assessment(
     period = _Period(store, start, end, wanted)
     findings.extend(_share_findings(period, own_events))
     findings.extend(_feed_findings(period))
+    findings.extend(_forum_findings(period, own_events))
     findings.sort(key=lambda f: -f.weight)
     table = _table(trends, alerts, quality, window_days)
     charts = _charts(period, series, trends, own_events, metric)
@@ -430,6 +431,63 @@ def _feed_findings(period: _Period) -> list[Finding]:
                 {"country": country, "requests": float(sums[i]), "from": s.day(i)},
             )
         )
+    return out
+
+
+def _forum_findings(period: _Period, own_events: dict[str, date]) -> list[Finding]:
+    """Each forum theme's share of the monitored forums' posts: before and after the median
+    own event where the period allows four weeks either side, else over the period. Nothing
+    when no forum series were written (``tipwatch forums ingest``)."""
+    themes = sorted(
+        {d["theme"] for d in signal_dimensions(period.store, "forum_posts") if d.get("theme")}
+    )
+    if not themes:
+        return []
+
+    def total(metric: str, where: dict[str, str] | None = None) -> np.ndarray | None:
+        try:
+            found = signal_series(
+                period.store, metric, where=where, start=period.start, end=period.end
+            )
+        except InputError:
+            return None
+        if not found:
+            return None
+        summed: np.ndarray = np.nansum(np.vstack([s.values for s in found.values()]), axis=0)
+        return summed
+
+    every = total("forum_posts_all")
+    if every is None or every.sum() <= 0:
+        return []
+    pivot: date | None = None
+    if own_events:
+        ordinals = sorted(d.toordinal() for d in own_events.values())
+        pivot = date.fromordinal(ordinals[len(ordinals) // 2])
+    k = (pivot - period.start).days if pivot else -1
+    out = []
+    for theme in themes:
+        part = total("forum_posts", {"theme": theme})
+        if part is None or part.sum() <= 0:
+            continue
+        if pivot is not None and k >= 28 and k + 28 <= len(every):
+            before = float(part[k - 28 : k].sum()) / max(float(every[k - 28 : k].sum()), 1.0)
+            after = float(part[k : k + 28].sum()) / max(float(every[k : k + 28].sum()), 1.0)
+            text = (
+                f"On the monitored forums, posts on the theme {theme!r} went from {before:.1%} "
+                f"of posts in the four weeks before {pivot:%d %B} to {after:.1%} in the four "
+                "weeks after."
+            )
+            numbers: dict[str, Any] = {"theme": theme, "before": before, "after": after}
+            weight = 45.0 + 10 * abs(after - before)
+        else:
+            share = float(part.sum()) / float(every.sum())
+            text = (
+                f"On the monitored forums, {share:.1%} of the {every.sum():,.0f} posts of the "
+                f"period were on the theme {theme!r}."
+            )
+            numbers = {"theme": theme, "share": share, "posts": float(every.sum())}
+            weight = 35.0
+        out.append(Finding(text, weight, numbers))
     return out
 
 

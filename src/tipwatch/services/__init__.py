@@ -8,8 +8,9 @@ domain packages; services import them lazily, so that starting an interface stay
 
 One module per area: :mod:`~tipwatch.services.referrals`, :mod:`~tipwatch.services.matching`,
 :mod:`~tipwatch.services.triage`, :mod:`~tipwatch.services.trends`,
-:mod:`~tipwatch.services.urls`, :mod:`~tipwatch.services.assessment`,
-:mod:`~tipwatch.services.audit`, :mod:`~tipwatch.services.access`, :mod:`~tipwatch.services.stores`,
+:mod:`~tipwatch.services.urls`, :mod:`~tipwatch.services.forums`,
+:mod:`~tipwatch.services.assessment`, :mod:`~tipwatch.services.audit`,
+:mod:`~tipwatch.services.access`, :mod:`~tipwatch.services.stores`,
 :mod:`~tipwatch.services.demo`, :mod:`~tipwatch.services.identity` (users, logins, tokens),
 :mod:`~tipwatch.services.cases` (the case workflow) and :mod:`~tipwatch.services.jobs`.
 """
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
         cases,
         demo,
         exports,
+        forums,
         identity,
         jobs,
         matching,
@@ -45,6 +47,7 @@ __all__ = [
     "cases",
     "demo",
     "exports",
+    "forums",
     "identity",
     "jobs",
     "matching",

@@ -127,6 +127,10 @@ ACTIONS: dict[str, str] = {
     "trends.read": "analyse trends and alerts",
     "assessment.create": "write the threat assessment",
     "demo.run": "run the demo",
+    # forum monitoring
+    "forum.ingest": "read forum exports into the store",
+    "forum.read": "read forum themes, series, emerging terms and summaries",
+    "forum.purge": "remove forum post text past its retention",
     # the audit log
     "audit.read": "list audit events",
     "audit.verify": "verify the audit log's chain",
@@ -165,6 +169,7 @@ _READ = frozenset(
         "list.read",
         "url.read",
         "url.check",
+        "forum.read",
     }
 )
 _SESSION = frozenset({"session.login", "session.logout", "job.read"})
@@ -208,6 +213,8 @@ _ANALYST = (
         "event.write",
         "assessment.create",
         "demo.run",
+        "forum.ingest",
+        "forum.purge",
     }
 )
 

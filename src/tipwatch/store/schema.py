@@ -32,6 +32,8 @@ __all__ = [
     "case_states",
     "events",
     "file_matches",
+    "forum_post_themes",
+    "forum_posts",
     "geoip_databases",
     "hash_entries",
     "hash_list_versions",
@@ -663,3 +665,45 @@ referral_identifiers = Table(
     Index("ix_referral_identifiers_kind_value", "kind", "value"),
 )
 """What a referral names its parties by, for search (written at intake, current revision)."""
+# -- forum monitoring (migration 0012) ---------------------------------------------------------
+
+forum_posts = Table(
+    "forum_posts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("forum", Text, nullable=False),
+    Column("thread", Text, nullable=False),
+    Column("post_id", Text, nullable=False),
+    Column("author", String(40), nullable=False, doc="Keyed-hash pseudonym; never the handle."),
+    Column("posted_at", DateTime, nullable=False, doc="UTC."),
+    Column("day", Date, nullable=False, doc="The UTC day of posted_at."),
+    Column("language", String(20), nullable=False, doc="ISO 639-1, or und."),
+    Column("country", String(2), nullable=False, doc="The country its series count for; ZZ."),
+    Column("reply_to", Text),
+    Column("text", Text, doc="Kept only where the settings say so, until text_expires_at."),
+    Column("text_expires_at", DateTime),
+    Column("terms", Text, nullable=False, doc="Its terms (words, two-word phrases), one a line."),
+    Column("content_hash", String(64), nullable=False),
+    Column("themes_digest", String(16), nullable=False, doc="The theme set that tagged it."),
+    Column("source_file", Text),
+    Column("ingested_at", DateTime, nullable=False),
+    UniqueConstraint("forum", "post_id", name="uq_forum_posts_forum_post"),
+    Index("ix_forum_posts_day", "day"),
+    Index("ix_forum_posts_author", "author"),
+)
+"""Posts of forum exports: derived features, and the text only where a deployment keeps it."""
+
+forum_post_themes = Table(
+    "forum_post_themes",
+    metadata,
+    Column(
+        "post_row",
+        Integer,
+        ForeignKey("forum_posts.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("theme", String(100), primary_key=True),
+    Column("evidence", Text, nullable=False, doc="JSON: term, language, channel, span, raw."),
+    Index("ix_forum_post_themes_theme", "theme"),
+)
+"""The themes of each post with their evidence."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tipwatch.store.database import Store
@@ -23,6 +23,7 @@ from tipwatch.store.schema import signal_values
 __all__ = [
     "SignalValue",
     "StoredSignalValue",
+    "delete_signal_values",
     "signal_dimensions",
     "signal_summary",
     "signal_values_of",
@@ -104,6 +105,27 @@ def _upsert(conn: Connection, rows: list[dict[str, Any]]) -> None:
             },
         )
         conn.execute(stmt)
+
+
+def delete_signal_values(
+    conn: Connection, *, feed: str, metrics: Sequence[str], days: Iterable[date]
+) -> int:
+    """Delete the daily values of ``feed``'s ``metrics`` starting on ``days`` (for a source
+    that recounts whole days, so that a count that fell to nothing does not linger)."""
+    s = signal_values.c
+    wanted = sorted(set(days))
+    removed = 0
+    for start in range(0, len(wanted), 500):
+        result = conn.execute(
+            delete(signal_values).where(
+                s.feed == feed,
+                s.metric.in_(list(metrics)),
+                s.period == "day",
+                s.period_start.in_(wanted[start : start + 500]),
+            )
+        )
+        removed += int(result.rowcount or 0)
+    return removed
 
 
 def signal_values_of(

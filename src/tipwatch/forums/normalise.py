@@ -1,0 +1,304 @@
+"""Text normalisation for matching: the forms a post's words are compared in.
+
+Coded language is the point of forum monitoring, so a phrase must be found however it is
+written. Each character of a post is mapped, through one table built lazily per character,
+to its matching form:
+
+1. zero-width and bidirectional control characters (Unicode category Cf: U+200B-U+200F,
+   U+202A-U+202E, U+2060-U+2069, U+FEFF, the soft hyphen ...) and variation selectors are
+   dropped;
+2. Unicode NFKC (fullwidth and mathematical letters, ligatures, circled digits ...);
+3. case folding (``str.casefold``: ``ß`` becomes ``ss``);
+4. the confusable skeleton of UTS #39: a look-alike of another script becomes its prototype
+   (Cyrillic a, U+0430, becomes Latin ``a``), from the confusables data of ``confusable-homoglyphs``
+   (Unicode's confusables.txt). ASCII characters are prototypes themselves here: ``m`` stays
+   ``m`` (UTS #39 would write ``rn``) and digits stay digits (the leet channel reads them);
+5. the diacritics of Latin, Greek and Cyrillic letters (the combining marks U+0300-U+036F)
+   are dropped, before and after step 4, so ``écoles`` and ``ecoles`` meet, as do Cyrillic yo and
+   ie; small capitals and kra, the prototypes UTS #39 gives several lowercase Cyrillic and
+   Greek letters, are read as the Latin letters they look like (Cyrillic te as ``t``, ka as ``k``);
+6. every character that is not a letter, mark or digit becomes a space: words are then the
+   runs between spaces, Unicode-aware in every script (a Cyrillic term never matches inside a
+   longer Cyrillic word, which ASCII-only ``\\b`` boundaries cannot promise).
+
+The **leet channel** is the same with digits and a few symbols read as the letters they stand
+for (``0`` o, ``1`` i, ``3`` e, ``4`` a, ``5`` s, ``7`` t, ``8`` b, ``@`` a, ``$`` s), a second
+reading of the same post: ``k1ds`` is found there, while ``24/7`` stays ``24 7`` in the plain
+one.
+
+The raw text is never changed: :class:`Folded` keeps, for each character of the folded form,
+the position of the raw character it came from, so that evidence is shown as written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+__all__ = [
+    "LEET",
+    "Folded",
+    "fold",
+    "fold_phrase",
+    "fold_text",
+    "fold_words",
+    "light_words",
+    "skeleton_map",
+]
+
+LEET: dict[str, str] = {
+    "0": "o",
+    "1": "i",
+    "3": "e",
+    "4": "a",
+    "5": "s",
+    "7": "t",
+    "8": "b",
+    "@": "a",
+    "$": "s",
+}
+"""Digits and symbols read as letters in the leet channel."""
+
+_VARIATION_SELECTORS = frozenset(range(0xFE00, 0xFE10)) | frozenset(range(0xE0100, 0xE01F0))
+
+
+@cache
+def skeleton_map() -> dict[str, str]:
+    """Each non-ASCII character with a look-alike prototype, and that prototype.
+
+    The confusables data of ``confusable-homoglyphs`` lists every pair in both directions; a
+    prototype is the side that has several look-alikes (or is ASCII). Where a pair stands
+    alone, the lower code point is taken as the prototype: what matters for matching is that
+    both sides meet.
+    """
+    try:
+        text = (resources.files("confusable_homoglyphs") / "confusables.json").read_text("utf-8")
+    except (ModuleNotFoundError, FileNotFoundError):  # pragma: no cover - a broken install
+        return {}
+    data: dict[str, list[dict[str, str]]] = json.loads(text)
+
+    def clean(s: str) -> str:
+        return s.replace("\u200e", "").replace("\u200f", "")
+
+    entries = {clean(k): [clean(e["c"]) for e in v] for k, v in data.items()}
+    out: dict[str, str] = {}
+    for char, others in entries.items():
+        if len(char) != 1 or char.isascii() or len(others) != 1:
+            continue
+        target = others[0]
+        if not target:
+            continue
+        back = entries.get(target, [])
+        if (
+            target.isascii()
+            or len(back) > 1
+            or len(target) > 1
+            or (back == [char] and ord(target) < ord(char))
+        ):
+            out[char] = target
+    # A prototype that is itself mapped (rare) is followed to its end.
+    for char, target in list(out.items()):
+        seen = {char}
+        while len(target) == 1 and target in out and target not in seen:
+            seen.add(target)
+            target = out[target]
+        out[char] = target
+    return out
+
+
+def _is_word_char(ch: str) -> bool:
+    return unicodedata.category(ch)[0] in "LMN"
+
+
+@cache
+def _small_capitals() -> dict[str, str]:
+    """Small capitals and kra as their Latin letters: the prototypes UTS #39 gives lowercase
+    Cyrillic and Greek letters (Cyrillic te is small capital T, ka and Greek kappa are kra)
+    look like those
+    letters in most fonts, and forum users use them so."""
+    out = {"\u0138": "k"}
+    for cp in range(0x0250, 0x1E00):
+        name = unicodedata.name(chr(cp), "")
+        prefix = "LATIN LETTER SMALL CAPITAL "
+        if name.startswith(prefix) and len(name) == len(prefix) + 1:
+            out[chr(cp)] = name[-1].lower()
+    return out
+
+
+def _without_diacritics(text: str) -> str:
+    decomposed = unicodedata.normalize("NFD", text)
+    return unicodedata.normalize(
+        "NFC", "".join(c for c in decomposed if not 0x300 <= ord(c) <= 0x36F)
+    )
+
+
+def _fold_char(ch: str, *, leet: bool, skeleton: bool) -> str:
+    cp = ord(ch)
+    if unicodedata.category(ch) == "Cf" or cp in _VARIATION_SELECTORS:
+        return ""
+    text = _without_diacritics(unicodedata.normalize("NFKC", ch).casefold())
+    if skeleton:
+        protos = skeleton_map()
+        text = "".join(c if c.isascii() else protos.get(c, c) for c in text).casefold()
+        text = _without_diacritics("".join(_small_capitals().get(c, c) for c in text))
+    if leet:
+        text = "".join(LEET.get(c, c) for c in text)
+    return "".join(c if _is_word_char(c) else " " for c in text)
+
+
+class _Table(dict[int, str]):
+    """A ``str.translate`` table that computes a character's form on first sight."""
+
+    def __init__(self, *, leet: bool, skeleton: bool) -> None:
+        super().__init__()
+        self.leet = leet
+        self.skeleton = skeleton
+        for cp in range(128):  # ASCII at once: the common case never calls __missing__
+            self[cp] = _fold_char(chr(cp), leet=leet, skeleton=skeleton)
+
+    def __missing__(self, cp: int) -> str:
+        value = _fold_char(chr(cp), leet=self.leet, skeleton=self.skeleton)
+        self[cp] = value
+        return value
+
+
+_PLAIN = _Table(leet=False, skeleton=True)
+_LEET = _Table(leet=True, skeleton=True)
+_LIGHT = _Table(leet=False, skeleton=False)
+
+
+@dataclass(slots=True)
+class Folded:
+    """A post's text in one channel: ``text`` is ``" " + words joined by one space + " "``,
+    so that a whole-word phrase is ``" phrase "`` in it."""
+
+    raw: str
+    text: str
+    table: dict[int, str]
+    _same: str | None = None
+    """The raw text folded character for character, when that keeps every position."""
+    _spans: list[tuple[int, int]] | None = None
+
+    def raw_span(self, start: int, end: int) -> tuple[int, int]:
+        """The raw text's span of the words that ``text[start:end]`` covers (``start`` and
+        ``end`` inside words or on the spaces around them)."""
+        text = self.text
+        first_char = start + 1 if text[start] == " " else start
+        last_char = end - 2 if text[end - 1] == " " else end - 1
+        first = text.count(" ", 0, first_char) - 1
+        last = max(text.count(" ", 0, last_char) - 1, first)
+        if self._same is None and self._spans is None:
+            if self.raw.isascii():  # ASCII folds one character for one
+                ascii_table = _LEET_ASCII if self.table is _LEET else _PLAIN_ASCII
+                self._same = self.raw.encode("ascii").translate(ascii_table).decode("ascii")
+            else:
+                self._spans = _word_spans(self.raw, self.table)
+        if self._same is not None:
+            # One character for one: the k-th word of the folded text is the k-th run of
+            # non-spaces of the raw text folded in place; a regular expression skips to it.
+            same = self._same
+            begin = _skip_words(first).match(same)
+            if begin is None or begin.end() >= len(same):
+                return 0, 0
+            last_begin = _skip_words(last - first).match(same, begin.end())
+            word_start = last_begin.end() if last_begin is not None else begin.end()
+            stop = same.find(" ", word_start)
+            return begin.end(), len(same) if stop < 0 else stop
+        spans = self._spans or []
+        if not spans:
+            return 0, 0
+        first = min(first, len(spans) - 1)
+        last = min(last, len(spans) - 1)
+        return spans[first][0], spans[last][1]
+
+
+@cache
+def _skip_words(count: int) -> re.Pattern[str]:
+    return re.compile(" *" if count == 0 else rf" *(?:\S+ +){{{count}}}")
+
+
+def _word_spans(raw: str, table: dict[int, str]) -> list[tuple[int, int]]:
+    """The raw span of each word of the folded form of ``raw``, in order."""
+    spans: list[tuple[int, int]] = []
+    start: int | None = None
+    last_end = 0
+    for i, ch in enumerate(raw):
+        out = table[ord(ch)]
+        if not out:
+            continue  # dropped (zero-width): it belongs to the word around it, if any
+        for c in out:
+            if c == " ":
+                if start is not None:
+                    spans.append((start, last_end))
+                    start = None
+            elif start is None:
+                start = i
+        if out.strip():
+            last_end = i + 1
+    if start is not None:
+        spans.append((start, last_end))
+    return spans
+
+
+def _ascii_bytes(table: dict[int, str]) -> bytes:
+    out = bytearray(range(256))
+    for cp in range(128):
+        value = table[cp]
+        assert len(value) == 1 and value.isascii(), "ASCII folds to one ASCII character"
+        out[cp] = ord(value)
+    return bytes(out)
+
+
+# ASCII text, the common case, is folded by bytes.translate: ten times str.translate's speed.
+_PLAIN_ASCII = _ascii_bytes(_PLAIN)
+_LEET_ASCII = _ascii_bytes(_LEET)
+
+
+_WORD_CACHE: tuple[dict[str, str], dict[str, str]] = ({}, {})
+_WORD_CACHE_SIZE = 200_000
+
+
+def fold_text(raw: str, *, leet: bool = False) -> str:
+    """The folded form of ``raw``: its words joined by one space, with one space around."""
+    if raw.isascii():
+        table = _LEET_ASCII if leet else _PLAIN_ASCII
+        return " " + " ".join(raw.encode("ascii").translate(table).decode("ascii").split()) + " "
+    # Other text word by word: str.translate costs a lookup per character, and words recur,
+    # so each word's form is remembered (the cache is emptied when it grows large).
+    cache = _WORD_CACHE[leet]
+    if len(cache) > _WORD_CACHE_SIZE:
+        cache.clear()
+    words = raw.split()
+    parts = list(map(cache.get, words))
+    if None in parts:
+        table_of = _LEET if leet else _PLAIN
+        for i, word in enumerate(words):
+            if parts[i] is None:
+                parts[i] = cache[word] = " ".join(word.translate(table_of).split())
+    return " " + " ".join(filter(None, parts)) + " "
+
+
+def fold(raw: str, *, leet: bool = False) -> Folded:
+    """``raw`` in the plain channel (or the leet one), with the way back to raw positions."""
+    return Folded(raw, fold_text(raw, leet=leet), _LEET if leet else _PLAIN)
+
+
+def fold_words(raw: str, *, leet: bool = False) -> str:
+    """The folded words of ``raw`` joined by one space, no spaces around (a phrase's form)."""
+    return " ".join(raw.translate(_LEET if leet else _PLAIN).split())
+
+
+def fold_phrase(raw: str, *, leet: bool = False) -> str:
+    """Alias of :func:`fold_words` for phrases of a theme or lexicon."""
+    return fold_words(raw, leet=leet)
+
+
+def light_words(raw: str) -> list[str]:
+    """The words of ``raw`` for term counts: NFKC, case folding, no invisible characters,
+    diacritics of Latin, Greek and Cyrillic dropped, split on anything not a letter, mark or
+    digit; look-alikes are not replaced, so that a term reads as it was written."""
+    return raw.translate(_LIGHT).split()

@@ -1,0 +1,292 @@
+"""Themes: the theme file, licensed keyword lists, and the tagger that finds them in posts.
+
+The theme file (TOML, shipped as ``themes.toml`` with neutral default phrasing; a team's own
+through the ``forum_themes`` setting) has one table per theme: ``label``, ``description`` and,
+under each language's code, its phrases. Licensed keyword lists
+(:mod:`tipwatch.formats.forum_lexicon`) add terms to the theme named by their category.
+
+The :class:`Tagger` compiles every phrase, in the plain and the leet channel of
+:mod:`tipwatch.forums.normalise`, into one multi-pattern automaton per channel
+(``ahocorasick_rs``; ``pyahocorasick`` when that is not installed) and reads each post once per
+channel: a whole-word phrase is the pattern ``" phrase "`` in the folded text, whose words are
+separated by single spaces, so that every match is a whole-word match without a second check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Protocol
+
+from tipwatch.errors import ConfigError
+from tipwatch.forums.normalise import _LEET, _PLAIN, LEET, Folded, fold_text, fold_words
+
+__all__ = [
+    "DEFAULT_THEMES",
+    "Evidence",
+    "Tagger",
+    "Term",
+    "Theme",
+    "ThemeSet",
+    "load_themes",
+]
+
+DEFAULT_THEMES = "themes.toml"
+"""The shipped theme file (in this package)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """One phrase of a theme."""
+
+    theme: str
+    text: str
+    language: str = "und"
+    match: str = "word"
+    source: str = "themes"
+
+
+@dataclass
+class Theme:
+    name: str
+    label: str
+    description: str = ""
+    terms: list[Term] = field(default_factory=list)
+
+
+@dataclass
+class ThemeSet:
+    """Themes with their terms, and where they came from."""
+
+    themes: dict[str, Theme]
+    sources: list[str] = field(default_factory=list)
+
+    @property
+    def digest(self) -> str:
+        """A short digest of every term, to tell which theme set tagged a post."""
+        h = hashlib.sha256()
+        for name in sorted(self.themes):
+            for t in sorted(self.themes[name].terms, key=lambda t: (t.text, t.language, t.match)):
+                h.update(f"{name}\x1f{t.text}\x1f{t.language}\x1f{t.match}\x1e".encode())
+        return h.hexdigest()[:16]
+
+    def add_lexicon(self, entries: Iterable[Any], source: str) -> int:
+        """Add the entries of a keyword list (category = theme). Returns how many."""
+        n = 0
+        for e in entries:
+            theme = self.themes.get(e.category)
+            if theme is None:
+                theme = self.themes[e.category] = Theme(e.category, e.category)
+            theme.terms.append(Term(e.category, e.term, e.language, e.match, e.source or source))
+            n += 1
+        self.sources.append(source)
+        return n
+
+
+_RESERVED = frozenset({"label", "description"})
+
+
+def _term(theme: str, language: str, phrase: str, where: str) -> Term:
+    text = phrase.strip()
+    match = "word"
+    if len(text) > 2 and text.startswith("*") and text.endswith("*"):
+        text, match = text[1:-1], "substring"
+    elif text.endswith("*"):
+        text, match = text[:-1], "prefix"
+    if not fold_words(text):
+        raise ConfigError(f"{where}: theme {theme!r} has a phrase with no letters or digits")
+    return Term(theme, text, language, match)
+
+
+def load_themes(path: Path | None = None) -> ThemeSet:
+    """The themes of ``path`` (TOML), else the shipped defaults. Raises
+    :class:`ConfigError` naming the file and the problem."""
+    if path is None:
+        where = f"the shipped {DEFAULT_THEMES}"
+        text = (resources.files("tipwatch.forums") / DEFAULT_THEMES).read_text("utf-8")
+    else:
+        where = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"theme file {where} cannot be read: {exc}") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"theme file {where} is not valid TOML: {exc}") from None
+    themes: dict[str, Theme] = {}
+    for name, body in data.items():
+        if not isinstance(body, dict):
+            raise ConfigError(f"{where}: {name!r} must be a table of a theme")
+        theme = Theme(name, str(body.get("label") or name), str(body.get("description") or ""))
+        for key, phrases in body.items():
+            if key in _RESERVED:
+                continue
+            if not isinstance(phrases, list) or not all(isinstance(p, str) for p in phrases):
+                raise ConfigError(f"{where}: theme {name!r}, {key!r} must be a list of phrases")
+            theme.terms.extend(_term(name, key.lower(), p, where) for p in phrases)
+        if not theme.terms:
+            raise ConfigError(f"{where}: theme {name!r} has no phrases")
+        themes[name] = theme
+    if not themes:
+        raise ConfigError(f"{where} defines no themes")
+    return ThemeSet(themes, [where])
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Where a theme's term was found: the term, its channel, and the raw span of the post."""
+
+    theme: str
+    term: str
+    language: str
+    channel: str
+    start: int
+    end: int
+    raw: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "theme": self.theme,
+            "term": self.term,
+            "language": self.language,
+            "channel": self.channel,
+            "start": self.start,
+            "end": self.end,
+            "raw": self.raw,
+        }
+
+
+class _Automaton(Protocol):
+    def matches(self, text: str) -> list[tuple[int, int, int]]: ...
+
+
+class _RsAutomaton:
+    def __init__(self, keys: Sequence[str]) -> None:
+        import ahocorasick_rs
+
+        # The DFA takes more memory to build and reads short texts fastest (measured in
+        # benchmarks/forums.py).
+        self._ac = ahocorasick_rs.AhoCorasick(
+            keys,
+            matchkind=ahocorasick_rs.MatchKind.Standard,
+            implementation=ahocorasick_rs.Implementation.DFA,
+        )
+
+    def matches(self, text: str) -> list[tuple[int, int, int]]:
+        return self._ac.find_matches_as_indexes(text, overlapping=True)
+
+
+class _PyAutomaton:
+    def __init__(self, keys: Sequence[str]) -> None:
+        import ahocorasick
+
+        self._lengths = [len(k) for k in keys]
+        self._ac = ahocorasick.Automaton()
+        for i, key in enumerate(keys):
+            self._ac.add_word(key, i)
+        self._ac.make_automaton()
+
+    def matches(self, text: str) -> list[tuple[int, int, int]]:
+        n = self._lengths
+        return [(i, end + 1 - n[i], end + 1) for end, i in self._ac.iter(text)]
+
+
+def _automaton(keys: Sequence[str], backend: str) -> _Automaton:
+    if backend in ("auto", "ahocorasick_rs"):
+        try:
+            return _RsAutomaton(keys)
+        except ImportError:
+            if backend != "auto":
+                raise
+    return _PyAutomaton(keys)
+
+
+_LEET_CHARS = "[" + re.escape("".join(LEET)) + "\uff10-\uff19]"
+# The leet channel reads a post only where a digit, @ or $ touches a letter (k1ds, @t): a
+# number standing alone (2020, 24/7) is no disguise.
+# (Written to begin with the character class, so that the search skips ahead quickly.)
+_HAS_LEET = re.compile(rf"{_LEET_CHARS}(?:(?<=[^\W\d_]{_LEET_CHARS})|(?=[^\W\d_]))")
+
+
+class Tagger:
+    """Finds the themes of posts, with their evidence."""
+
+    def __init__(self, themes: ThemeSet, *, backend: str = "auto") -> None:
+        self.themes = themes
+        self._tables = {False: _PLAIN, True: _LEET}
+        self._channels: list[tuple[str, bool, _Automaton, list[list[Term]]]] = []
+        for channel, leet in (("plain", False), ("leet", True)):
+            keys: dict[str, list[Term]] = {}
+            for theme in themes.themes.values():
+                for term in theme.terms:
+                    words = fold_words(term.text, leet=leet)
+                    if not words:
+                        continue
+                    if term.match == "word":
+                        key = f" {words} "
+                    elif term.match == "prefix":
+                        key = f" {words}"
+                    else:
+                        key = words
+                    keys.setdefault(key, []).append(term)
+            ordered = list(keys)
+            self._channels.append(
+                (channel, leet, _automaton(ordered, backend), [keys[k] for k in ordered])
+            )
+
+    def themes_of(self, text: str) -> set[str]:
+        """The themes of ``text`` (no evidence: the fast path of counting)."""
+        found: set[str] = set()
+        (_p, _l, plain, plain_terms), (_c, _t, leet, leet_terms) = self._channels
+        for index, _s, _e in plain.matches(fold_text(text)):
+            found.update(term.theme for term in plain_terms[index])
+        if _HAS_LEET.search(text):
+            for index, _s, _e in leet.matches(fold_text(text, leet=True)):
+                found.update(term.theme for term in leet_terms[index])
+        return found
+
+    def tag(self, text: str) -> dict[str, list[Evidence]]:
+        """Each theme of ``text`` with its evidence (term, channel, raw span and text), in
+        order of position; a term found in both channels is given once (plain)."""
+        plain = self._channels[0]
+        plain_text = fold_text(text)
+        found = [(plain, plain_text, plain[2].matches(plain_text))]
+        if _HAS_LEET.search(text):
+            leet = self._channels[1]
+            leet_text = fold_text(text, leet=True)
+            found.append((leet, leet_text, leet[2].matches(leet_text)))
+        if not any(matches for _c, _t, matches in found):
+            return {}
+        out: dict[str, list[Evidence]] = {}
+        seen: set[tuple[str, str, int]] = set()
+        for (channel, leet_channel, _automaton, terms), folded_text, matches in found:
+            if not matches:
+                continue
+            folded = Folded(text, folded_text, self._tables[leet_channel])
+            for index, s, e in matches:
+                start, end = folded.raw_span(s, e)
+                for term in terms[index]:
+                    key = (term.theme, term.text, start)
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    out.setdefault(term.theme, []).append(
+                        Evidence(
+                            term.theme,
+                            term.text,
+                            term.language,
+                            channel,
+                            start,
+                            end,
+                            text[start:end],
+                        )
+                    )
+        for evidence in out.values():
+            evidence.sort(key=lambda ev: (ev.start, ev.term))
+        return out
