@@ -137,6 +137,18 @@ class Settings(BaseSettings):
         description="Largest share of a hash-list version's records that may be rejected "
         "before the import is refused (unless forced).",
     )
+    vpdq_query_percent: float = Field(
+        default=80.0,
+        ge=0,
+        le=100,
+        description="Least share (%) of a video's usable frames that must match a vPDQ entry.",
+    )
+    vpdq_list_percent: float = Field(
+        default=0.0,
+        ge=0,
+        le=100,
+        description="Least share (%) of a vPDQ entry's usable frames the video must match.",
+    )
 
     store_busy_timeout: float = Field(
         default=120.0,

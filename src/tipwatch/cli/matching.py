@@ -390,6 +390,8 @@ def match(
             dihedral=dihedral,
             video_seconds=limits.media_video_seconds,
             video_memory_bytes=limits.media_video_memory_bytes,
+            video_percent=limits.vpdq_query_percent,
+            video_list_percent=limits.vpdq_list_percent,
         ):
             row: dict[str, Any] = {"path": result.path}
             if verdict is None:

@@ -55,8 +55,11 @@ DEFAULT_MAX_REJECTED_SHARE = 0.05
 """The largest share of a version's records that may be rejected before the import is refused
 (the ``list_max_rejected_share`` setting's default)."""
 
-HASH_LIST_TABLES = VersionedTables(hash_entries, hash_list_versions, key=("algorithm", "value"))
-"""Hash-list entries are versioned by (algorithm, value) within a list."""
+HASH_LIST_TABLES = VersionedTables(
+    hash_entries, hash_list_versions, key=("algorithm", "value", "entry_key")
+)
+"""Hash-list entries are versioned by (algorithm, value, entry key) within a list: two entries
+of a source that share a hash (two VICS Media records with one MD5) stay apart."""
 
 
 def _now() -> datetime:
@@ -132,7 +135,7 @@ def import_list(
     category_scheme = get_scheme(scheme)
     summary = ImportSummary(name, version, dry_run=dry_run)
     now = _now()
-    spare: set[tuple[str, str]] = set()
+    spare: set[tuple[str, str, str]] = set()
 
     def check(changes: VersionChanges) -> None:
         _fill(summary, changes)
@@ -218,7 +221,7 @@ def _import_version(
     near_threshold: int | None,
     quality_floor: int | None,
     full: bool,
-    spare: set[tuple[str, str]],
+    spare: set[tuple[str, str, str]],
     check: Callable[[VersionChanges], None],
 ) -> None:
     lc = hash_lists.c
@@ -280,11 +283,12 @@ def _valid_entries(
     records: Iterable[HashRecord],
     category_scheme: CategoryScheme,
     summary: ImportSummary,
-    spare: set[tuple[str, str]],
-) -> Iterator[tuple[tuple[str, str], HashRecord]]:
-    """The records fit to store, keyed by (algorithm, value); the others counted as rejected
-    in ``summary`` (the first 50 with their reason), and the key each still names, if any,
-    put in ``spare`` so that no entry is retired because its record could not be read."""
+    spare: set[tuple[str, str, str]],
+) -> Iterator[tuple[tuple[str, str, str], HashRecord]]:
+    """The records fit to store, keyed by (algorithm, value, entry key); the others counted
+    as rejected in ``summary`` (the first 50 with their reason), and the key each still names,
+    if any, put in ``spare`` so that no entry is retired because its record could not be
+    read."""
     for record in records:
         problem = record.error
         if problem is None:
@@ -300,22 +304,23 @@ def _valid_entries(
             if len(summary.problems) < 50:
                 summary.problems.append((record.location, problem))
             continue
-        yield (record.algorithm, record.value), record
+        yield (record.algorithm, record.value, record.entry_key), record
 
 
 _HEX_SEPARATORS = str.maketrans("", "", " \t:-")
 
 
-def _lenient_key(record: HashRecord) -> tuple[str, str] | None:
-    """The (algorithm, value) a rejected record most likely means: its value without a ``0x``
-    prefix, separators or surrounding space; ``None`` when even that is no hash."""
+def _lenient_key(record: HashRecord) -> tuple[str, str, str] | None:
+    """The (algorithm, value, entry key) a rejected record most likely means: its value
+    without a ``0x`` prefix, separators or surrounding space; ``None`` when even that is no
+    hash."""
     if not record.algorithm or not record.value:
         return None
     text = record.value.strip().translate(_HEX_SEPARATORS)
     if text[:2].lower() == "0x":
         text = text[2:]
     try:
-        return record.algorithm, normalise_hash_value(record.algorithm, text)
+        return record.algorithm, normalise_hash_value(record.algorithm, text), record.entry_key
     except ValueError:
         return None
 
@@ -432,6 +437,7 @@ def iter_entries(store: Store, name: str, *, include_retired: bool = False) -> I
                 media_id=r.media_id,
                 flags=json.loads(r.flags),
                 extra=json.loads(r.extra),
+                entry_key=r.entry_key,
             )
 
 

@@ -228,8 +228,13 @@ def match_media(
     dihedral: bool = False,
     video_seconds: float | None = None,
     video_memory_bytes: int | None = None,
+    video_percent: float = 80.0,
+    video_list_percent: float = 0.0,
 ) -> Iterator[tuple[MediaHashes, FileVerdict | None]]:
-    """Hash media and match each against the lists; media are not stored."""
+    """Hash media and match each against the lists; media are not stored.
+
+    ``video_percent`` and ``video_list_percent``: the least shares of a video's and of a vPDQ
+    entry's usable frames for a video match (the ``vpdq_*_percent`` settings)."""
     from tipwatch.matching.matcher import match_media as _match
 
     with batch(store, actor, "match.run", object_type="media") as work:
@@ -241,6 +246,8 @@ def match_media(
             dihedral=dihedral,
             video_seconds=video_seconds,
             video_memory_bytes=video_memory_bytes,
+            video_percent=video_percent,
+            video_list_percent=video_list_percent,
         ):
             count += 1
             yield pair
