@@ -11,6 +11,7 @@ Every error is a :class:`TipwatchError`; catch that to catch them all::
     ├── ConflictError         the object exists already, or changed since it was read
     ├── AccessDenied          the actor's role may not do the action
     ├── ConfigError           a setting or option is invalid
+    ├── ExchangeError         a hash exchange (NCMEC, StopNCII, ThreatExchange) failed or refused
     └── InsufficientDataError a series is too short (or too gappy) for the analysis asked
 
 Messages speak of the problem, never of a command-line flag: the same error reaches the CLI, the
@@ -32,6 +33,7 @@ StoreError                 69   503   EX_UNAVAILABLE: the store cannot be used n
 ConflictError              73   409   EX_CANTCREAT: it exists already or changed
 AccessDenied               77   403   EX_NOPERM: the role may not do this
 ConfigError                78   500   EX_CONFIG: a setting or option is invalid
+ExchangeError              69   502   EX_UNAVAILABLE: a hash exchange failed or refused
 ========================  ====  ====  ===============================================
 
 Exit status 2 stays the command line's own usage error (a misspelt option) and 130 an
@@ -45,6 +47,7 @@ __all__ = [
     "AccessDenied",
     "ConfigError",
     "ConflictError",
+    "ExchangeError",
     "InputError",
     "InsufficientDataError",
     "NotFoundError",
@@ -121,6 +124,11 @@ class ConfigError(TipwatchError):
     """A setting or option is invalid."""
 
 
+class ExchangeError(TipwatchError):
+    """A hash exchange could not be read or written: unreachable, refused the credentials, or
+    answered what cannot be read, after the retries its reads allow."""
+
+
 class InsufficientDataError(TipwatchError):
     """The data cannot support the analysis asked; the message says what is missing."""
 
@@ -134,6 +142,7 @@ ERROR_STATUS: dict[type[TipwatchError], tuple[int, int]] = {
     ConflictError: (73, 409),
     AccessDenied: (77, 403),
     ConfigError: (78, 500),
+    ExchangeError: (69, 502),
 }
 """Exit code and HTTP status of each error class; subclasses not listed take their parent's."""
 

@@ -31,6 +31,7 @@ __all__ = [
     "entry_holds",
     "entry_match_counts",
     "events",
+    "exchange_tombstones",
     "exchange_votes",
     "file_matches",
     "geoip_databases",
@@ -254,6 +255,8 @@ hash_entries = Table(
     ),
     Column("held_at", DateTime, doc="Set while the entry is held out of matching."),
     Column("held_reason", Text),
+    Column("source_time", DateTime, doc="When the source last changed the entry (exchanges)."),
+    Column("last_seen", DateTime, doc="When a sync last saw the entry at its source."),
     UniqueConstraint(
         "list_id", "algorithm", "value", "entry_key", name="uq_hash_entries_list_hash"
     ),
@@ -277,6 +280,14 @@ list_sync_state = Table(
     Column("total_added", Integer, nullable=False, server_default="0"),
     Column("total_removed", Integer, nullable=False, server_default="0"),
     Column("runs", Integer, nullable=False, server_default="0"),
+)
+
+exchange_tombstones = Table(
+    "exchange_tombstones",
+    metadata,
+    Column("list_id", Integer, ForeignKey("hash_lists.id", ondelete="CASCADE"), primary_key=True),
+    Column("entry_key", String(200), primary_key=True),
+    Column("source_time", DateTime),
 )
 
 entry_match_counts = Table(

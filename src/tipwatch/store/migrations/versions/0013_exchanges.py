@@ -8,6 +8,11 @@ Revises: 0009
 - ``hash_entries`` gain ``entry_key``: the entry a hash belongs to at its source (an exchange's
   entry id, a VICS Media record), part of the key, so that two entries sharing a hash stay
   apart; ``held_at``/``held_reason`` for an entry held out of matching (flood quarantine).
+- ``hash_entries.source_time`` is when the source last changed the entry (a change older than
+  what is stored is ignored, since exchanges send changes out of time order) and ``last_seen``
+  when a sync last saw it (a full resync retires what it no longer sees).
+- ``exchange_tombstones``: deletions an exchange sent, kept so that an older upsert arriving
+  after its deletion does not bring the entry back.
 - ``list_sync_state``: one row per synced list, its checkpoint (written in the same transaction
   as the batch it follows) and its health.
 - ``entry_match_counts``: matches per entry and day, the history the flood check compares with.
@@ -40,6 +45,8 @@ def upgrade() -> None:
         )
         batch.add_column(sa.Column("held_at", sa.DateTime(), nullable=True))
         batch.add_column(sa.Column("held_reason", sa.Text(), nullable=True))
+        batch.add_column(sa.Column("source_time", sa.DateTime(), nullable=True))
+        batch.add_column(sa.Column("last_seen", sa.DateTime(), nullable=True))
         batch.drop_constraint("uq_hash_entries_list_hash", type_="unique")
         batch.create_unique_constraint(
             "uq_hash_entries_list_hash", ["list_id", "algorithm", "value", "entry_key"]
@@ -65,6 +72,19 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("list_id", name=op.f("pk_list_sync_state")),
+    )
+    op.create_table(
+        "exchange_tombstones",
+        sa.Column("list_id", sa.Integer(), nullable=False),
+        sa.Column("entry_key", sa.String(length=200), nullable=False),
+        sa.Column("source_time", sa.DateTime(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["list_id"],
+            ["hash_lists.id"],
+            name=op.f("fk_exchange_tombstones_list_id_hash_lists"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("list_id", "entry_key", name=op.f("pk_exchange_tombstones")),
     )
     op.create_table(
         "entry_match_counts",
@@ -131,6 +151,7 @@ def downgrade() -> None:
     op.drop_index("ix_entry_holds_list_id", table_name="entry_holds")
     op.drop_table("entry_holds")
     op.drop_table("entry_match_counts")
+    op.drop_table("exchange_tombstones")
     op.drop_table("list_sync_state")
     with op.batch_alter_table("hash_entries") as batch:
         batch.drop_index("ix_hash_entries_list_id")
@@ -138,6 +159,8 @@ def downgrade() -> None:
         batch.create_unique_constraint(
             "uq_hash_entries_list_hash", ["list_id", "algorithm", "value"]
         )
+        batch.drop_column("last_seen")
+        batch.drop_column("source_time")
         batch.drop_column("held_reason")
         batch.drop_column("held_at")
         batch.drop_column("entry_key")
