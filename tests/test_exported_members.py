@@ -15,6 +15,7 @@ EXPORTED = [
     "AccessDenied",
     "ConfigError",
     "ConflictError",
+    "ExchangeError",
     "InputError",
     "InsufficientDataError",
     "NotFoundError",

@@ -124,14 +124,20 @@ def import_list(
     max_rejected_share: float = DEFAULT_MAX_REJECTED_SHARE,
     force: bool = False,
     dry_run: bool = False,
+    purpose: str | None = None,
 ) -> ImportSummary:
     """Import ``records`` as ``version`` of the list ``name`` (created when new).
+
+    ``purpose``: ``block`` (the default for a new list: matches are known material) or
+    ``allow`` (hashes of benign or already-cleared material, whose matches clear a file).
 
     Raises :class:`InputError`, changing nothing, when the version would empty the list or
     rejects too many records (see the module's description), unless ``force``. With
     ``dry_run`` nothing is written and the summary says what the import would do.
     """
     store.require_autonomy("a list import")
+    if purpose is not None and purpose not in ("block", "allow"):
+        raise ConfigError(f"a list's purpose is block or allow, not {purpose!r}")
     category_scheme = get_scheme(scheme)
     summary = ImportSummary(name, version, dry_run=dry_run)
     now = _now()
@@ -172,6 +178,7 @@ def import_list(
             full=full,
             spare=spare,
             check=check,
+            purpose=purpose,
         )
     return summary
 
@@ -223,6 +230,7 @@ def _import_version(
     full: bool,
     spare: set[tuple[str, str, str]],
     check: Callable[[VersionChanges], None],
+    purpose: str | None,
 ) -> None:
     lc = hash_lists.c
     with store.atomic() as conn:
@@ -243,6 +251,7 @@ def _import_version(
                     else DEFAULT_QUALITY_FLOOR,
                     created_at=now,
                     updated_at=now,
+                    purpose=purpose or "block",
                 )
                 .returning(lc.id)
             ).scalar_one()
@@ -259,6 +268,8 @@ def _import_version(
                 settings["near_threshold"] = near_threshold
             if quality_floor is not None:
                 settings["quality_floor"] = quality_floor
+            if purpose is not None:
+                settings["purpose"] = purpose
             conn.execute(update(hash_lists).where(lc.id == list_id).values(**settings))
         apply_version(
             conn,
@@ -367,6 +378,8 @@ def list_lists(store: Store) -> list[dict[str, Any]]:
                 "active_entries": int(r.active),
                 "near_threshold": r.near_threshold,
                 "quality_floor": r.quality_floor,
+                "purpose": r.purpose,
+                "connector": r.connector,
             }
             for r in conn.execute(query)
         ]
@@ -386,6 +399,11 @@ def get_list(store: Store, name: str) -> dict[str, Any]:
         versions = conn.execute(
             select(hash_list_versions).where(v.list_id == row.id).order_by(v.id)
         ).all()
+        held = conn.execute(
+            select(func.count())
+            .select_from(hash_entries)
+            .where(e.list_id == row.id, e.held_at.is_not(None), e.retired_version.is_(None))
+        ).scalar_one()
     scheme = get_scheme(row.scheme)
     return {
         "name": row.name,
@@ -395,6 +413,10 @@ def get_list(store: Store, name: str) -> dict[str, Any]:
         "source": row.source,
         "near_threshold": row.near_threshold,
         "quality_floor": row.quality_floor,
+        "purpose": row.purpose,
+        "connector": row.connector,
+        "connector_config": json.loads(row.connector_config) if row.connector_config else None,
+        "held_entries": int(held),
         "active": [
             {
                 "algorithm": r.algorithm,

@@ -27,13 +27,14 @@ import json
 import statistics
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection, bindparam, delete, select, tuple_, update
 
+from tipwatch.matching.flood import FloodRule
 from tipwatch.matching.pdq_index import PDQIndex, hexes_to_array
 from tipwatch.matching.schemes import get_scheme
 from tipwatch.store.bulk import bulk_insert, chunks
@@ -420,12 +421,21 @@ def match_referrals(
     report_ids: Iterable[str] | None = None,
     batch_size: int = 2000,
     progress: Callable[[str, int, int], None] | None = None,
+    flood: FloodRule | None = None,
+    today: date | None = None,
 ) -> MatchSummary:
     """Match the hashes supplied in each stored referral file; store matches and verdicts.
 
     ``progress`` is called with ``("matching", files done, files in all)`` after each batch.
+    Each new match of a block-list entry counts towards the entry's matches of ``today``
+    (default: the UTC date); with ``flood``, an entry whose day is a flood is held for review
+    (see :mod:`tipwatch.matching.flood`) and takes no part in the batches after, and the holds
+    are in the summary.
     """
+    from tipwatch.matching.flood import check_floods, record_matches
+
     store.require_autonomy("matching the stored referrals")
+    day = today or datetime.now(UTC).date()
     matcher = Matcher(store)
     summary = MatchSummary()
     f = referral_files.c
@@ -467,7 +477,22 @@ def match_referrals(
         # Whole batches at a time: a statement per file cost more than the matching itself.
         keys = [(row.report_id, row.file_id) for row in chunk]
         with store.atomic() as conn:
+            before: set[tuple[str, str, int]] = set()
             for i in range(0, len(keys), 400):
+                before.update(
+                    (r.report_id, r.file_id, r.entry_id)
+                    for r in conn.execute(
+                        select(
+                            file_matches.c.report_id,
+                            file_matches.c.file_id,
+                            file_matches.c.entry_id,
+                        ).where(
+                            tuple_(file_matches.c.report_id, file_matches.c.file_id).in_(
+                                keys[i : i + 400]
+                            )
+                        )
+                    )
+                )
                 conn.execute(
                     delete(file_matches).where(
                         tuple_(file_matches.c.report_id, file_matches.c.file_id).in_(
@@ -482,6 +507,18 @@ def match_referrals(
                 .values(match_status=bindparam("s"), matched_at=bindparam("t")),
                 statuses,
             )
+            # Matches seen before (the same file matched again) do not count twice.
+            counts: dict[int, int] = {}
+            for stored in new_matches:
+                if (stored["report_id"], stored["file_id"], stored["entry_id"]) in before:
+                    continue
+                if matcher.lists[stored["list_id"]].purpose == "block":
+                    counts[stored["entry_id"]] = counts.get(stored["entry_id"], 0) + 1
+            record_matches(conn, counts, day)
+            held = check_floods(conn, list(counts), day, flood) if flood is not None else []
+            summary.held.extend(held)
+        if held:
+            matcher.refresh()  # the held entries match nothing from the next batch on
         if progress is not None:
             progress("matching", summary.files, len(rows))
     return summary

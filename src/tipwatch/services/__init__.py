@@ -7,6 +7,7 @@ event inside that same transaction, and returns typed results. Domain rules live
 domain packages; services import them lazily, so that starting an interface stays fast.
 
 One module per area: :mod:`~tipwatch.services.referrals`, :mod:`~tipwatch.services.matching`,
+:mod:`~tipwatch.services.exchanges`,
 :mod:`~tipwatch.services.triage`, :mod:`~tipwatch.services.trends`,
 :mod:`~tipwatch.services.assessment`, :mod:`~tipwatch.services.audit`,
 :mod:`~tipwatch.services.access`, :mod:`~tipwatch.services.stores` and
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
         assessment,
         audit,
         demo,
+        exchanges,
         exports,
         matching,
         referrals,
@@ -38,6 +40,7 @@ __all__ = [
     "assessment",
     "audit",
     "demo",
+    "exchanges",
     "exports",
     "matching",
     "referrals",
