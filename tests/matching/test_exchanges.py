@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from tipwatch.errors import ConfigError, ExchangeError
+from tipwatch.errors import ConfigError, ExchangeError, InputError
 from tipwatch.matching.exchanges import (
     Batch,
     RetryPolicy,
@@ -331,3 +332,36 @@ def test_threatexchange_deletions_and_a_full_resync_after_85_days(store: Store) 
         fake.updates.append(_te(8, int(clock.now - 10), delete=False))
         third = sync_list(store, "te", connector)
         assert third.added == 1 and third.removed == 0
+
+
+# -- a list file, synced like an exchange ------------------------------------------------------
+
+
+def test_a_list_file_syncs_as_a_full_resync_and_an_unreadable_one_changes_nothing(
+    store: Store, tmp_path: Path
+) -> None:
+    path = tmp_path / "list.json"
+    media = [
+        {"MediaID": 0, "Category": 1, "MD5": md5_of(1), "SHA1": "c" * 40},
+        {"MediaID": 0, "Category": 2, "MD5": md5_of(2)},
+    ]
+    doc = {"odata.metadata": "http://github.com/ICMEC/ProjectVic/DataModels/1.3.xml#Media"}
+    path.write_text(json.dumps({**doc, "value": media}))
+    config = {"path": str(path)}
+    configure_list(store, "file", connector="file", config=config, scheme="projectvic_us")
+    connector = make_connector("file", config, {})
+    first = sync_list(store, "file", connector)
+    assert (first.added, first.removed) == (3, 0)
+    assert sync_list(store, "file", connector).batches == 1  # unchanged: nothing to do
+    assert len(_active(store, "file")) == 2
+    # The second Media goes, a third comes.
+    media[1] = {"MediaID": 0, "Category": 1, "MD5": md5_of(3)}
+    path.write_text(json.dumps({**doc, "value": media}))
+    second = sync_list(store, "file", connector)
+    assert (second.added, second.removed) == (1, 1)
+    assert sorted(e["md5"] for e in _active(store, "file").values()) == [md5_of(1), md5_of(3)]
+    # A file that cannot be read leaves the list as it was.
+    path.write_text(json.dumps({**doc, "value": [{"MediaID": 1, "MD5": "not-a-hash"}]}))
+    with pytest.raises(InputError, match="cannot be read; the list is left as it is"):
+        sync_list(store, "file", connector)
+    assert sorted(e["md5"] for e in _active(store, "file").values()) == [md5_of(1), md5_of(3)]

@@ -430,6 +430,7 @@ class Exchange(StrEnum):
     NCMEC = "ncmec"
     STOPNCII = "stopncii"
     THREATEXCHANGE = "threatexchange"
+    FILE = "file"
 
 
 class Purpose(StrEnum):
@@ -468,8 +469,19 @@ def lists_connect(
     purpose: Annotated[
         Purpose, typer.Option(help="block: known material; allow: known benign.")
     ] = Purpose.BLOCK,
+    path: Annotated[
+        str | None, typer.Option(help="file: the list file (read whole at each sync).")
+    ] = None,
+    list_format: Annotated[
+        ListFormat | None,
+        typer.Option("--input-format", help="file: vics, csv or plain (default: by suffix)."),
+    ] = None,
+    hash_type: Annotated[
+        str | None, typer.Option(help="file: a plain list's hash type (md5, sha1, pdq, ...).")
+    ] = None,
 ) -> None:
-    """Feed a hash list from an exchange (NCMEC hash sharing, StopNCII, ThreatExchange).
+    """Feed a hash list from an exchange (NCMEC hash sharing, StopNCII, ThreatExchange), or
+    from a list file at a fixed place (file).
 
     Credentials come from the settings (ncmec_username, ncmec_password, stopncii_*_key,
     threatexchange_access_token), never from here. See docs/lists.md.
@@ -483,6 +495,9 @@ def lists_connect(
             ("privacy_group", privacy_group),
             ("page_size", page_size),
             ("start", start),
+            ("path", path),
+            ("format", list_format.value if list_format else None),
+            ("hash_type", hash_type),
         ):
             if value is not None:
                 config[key] = value

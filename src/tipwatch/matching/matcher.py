@@ -526,8 +526,8 @@ def match_referrals(
 
 def file_matches_for(store: Store, report_id: str) -> list[dict[str, Any]]:
     """Stored matches of one referral's files: list (and its newest version), the entry (its
-    id, the versions it was added and retired in), algorithm, kind (exact or near), distance and
-    category."""
+    id, the versions it was added and retired in), algorithm, kind (exact or near), distance,
+    category scheme, category and its label."""
     return file_matches_of(store, [report_id]).get(report_id, [])
 
 
@@ -577,6 +577,7 @@ def _file_matches_of(
                     "kind": r.kind,
                     "distance": r.distance,
                     "category": r.category,
+                    "scheme": r.scheme,
                     "category_label": get_scheme(r.scheme).categories.get(r.category or ""),
                 }
             )

@@ -46,8 +46,8 @@ __all__ = [
     "sync_list",
 ]
 
-CONNECTORS = ("ncmec", "stopncii", "threatexchange")
-"""The exchanges tipwatch reads."""
+CONNECTORS = ("ncmec", "stopncii", "threatexchange", "file")
+"""The exchanges tipwatch reads (``file``: a list file at a fixed place, read whole)."""
 
 
 def make_connector(
@@ -72,4 +72,8 @@ def make_connector(
         from tipwatch.matching.exchanges.threatexchange import ThreatExchangeConnector
 
         return ThreatExchangeConnector(config, credentials, retry=retry, **extra)
+    if kind == "file":
+        from tipwatch.matching.exchanges.files import FileConnector
+
+        return FileConnector(config, credentials)
     raise ConfigError(f"unknown exchange {kind!r}; the exchanges are {', '.join(CONNECTORS)}")

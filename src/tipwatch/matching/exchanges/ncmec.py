@@ -171,6 +171,8 @@ def parse_entries(stream: IO[bytes]) -> _Page:
     parser = etree.iterparse(
         stream,
         events=("end",),
+        # Only the elements read here raise events (whatever their namespace).
+        tag=("{*}image", "{*}video", "{*}deletedImage", "{*}deletedVideo", "{*}next"),
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
@@ -188,19 +190,16 @@ def parse_entries(stream: IO[bytes]) -> _Page:
         tag = _local(element.tag)
         parent = element.getparent()
         parent_tag = _local(parent.tag) if parent is not None else ""
-        if parent_tag in ("images", "videos") and tag in (
-            "image",
-            "video",
-            "deletedImage",
-            "deletedVideo",
-        ):
+        if tag == "next":
+            if parent_tag == "paging":
+                page.next = (element.text or "").strip() or None
+            continue
+        if parent_tag in ("images", "videos"):
             _entry(element, tag, page)
             element.clear()
             # Release the entries read so far: memory stays at one entry, whatever the page.
             while element.getprevious() is not None:
                 del parent[0]
-        elif tag == "next" and parent_tag == "paging":
-            page.next = (element.text or "").strip() or None
     return page
 
 
