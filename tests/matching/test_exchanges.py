@@ -365,3 +365,21 @@ def test_a_list_file_syncs_as_a_full_resync_and_an_unreadable_one_changes_nothin
     with pytest.raises(InputError, match="cannot be read; the list is left as it is"):
         sync_list(store, "file", connector)
     assert sorted(e["md5"] for e in _active(store, "file").values()) == [md5_of(1), md5_of(3)]
+
+
+def test_a_page_that_stalls_is_given_up_after_the_timeout_and_read_again(
+    store: Store, ncmec: FakeNcmec
+) -> None:
+    config = {"base_url": ncmec.url, "timeout": 1}
+    configure_list(store, "ncmec", connector="ncmec", config=config, scheme="industry")
+    connector = make_connector(
+        "ncmec",
+        config,
+        {"username": ncmec.user, "password": ncmec.password},
+        retry=NO_WAIT,
+        now=Clock(150),
+    )
+    ncmec.faults = [None, "hang"]  # the second page sends half, then nothing
+    summary = sync_list(store, "ncmec", connector)
+    assert summary.batches == 4 and len(ncmec.requests) == 5
+    _expected_first_sync(_active(store, "ncmec"))

@@ -206,7 +206,8 @@ def parse_entries(stream: IO[bytes]) -> _Page:
 class NcmecConnector:
     """Reads one NCMEC environment. Settings (``config``): ``environment`` (one of
     :data:`ENVIRONMENTS`), ``base_url`` (instead of the environment's), ``start`` (ISO date of
-    the first window's start; default: everything), ``feedback_path``."""
+    the first window's start; default: everything), ``feedback_path``, ``timeout`` (seconds
+    without an answer before a read is given up and retried; default 60)."""
 
     kind = "ncmec"
 
@@ -233,7 +234,11 @@ class NcmecConnector:
                 hint="set ncmec_username and ncmec_password",
             )
         self.http = HttpClient(
-            f"NCMEC ({environment})", str(base_url), basic_auth=(username, password), retry=retry
+            f"NCMEC ({environment})",
+            str(base_url),
+            basic_auth=(username, password),
+            retry=retry,
+            timeout=float(config.get("timeout", 60)),
         )
         start = config.get("start")
         self.start = (

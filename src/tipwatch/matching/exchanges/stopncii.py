@@ -71,6 +71,7 @@ class StopnciiConnector:
             base_url,
             headers={"Ocp-Apim-Subscription-Key": subscription, "x-functions-key": fetch_key},
             retry=retry,
+            timeout=float(config.get("timeout", 60)),
         )
         feedback_key = credentials.get("feedback_key")
         self.feedback = (

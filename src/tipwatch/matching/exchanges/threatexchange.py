@@ -92,6 +92,7 @@ class ThreatExchangeConnector:
             str(config.get("base_url") or DEFAULT_BASE_URL),
             secret_params={"access_token": token},
             retry=retry,
+            timeout=float(config.get("timeout", 60)),
         )
         self.now = now
 
