@@ -192,6 +192,10 @@ class FakeNcmec(FakeExchange):
         if method == "PUT" and "/feedback" in parts.path:
             self.feedback.append((parts.path, body))
             return _Answer(200, b"<submissionResult/>", "application/xml")
+        if "/fingerprints/" in parts.path:
+            entry = parts.path.split("/v2/entries/", 1)[-1].split("/", 1)[0]
+            kind = parts.path.rsplit("/", 1)[-1]
+            return _Answer(200, f"{kind} of {entry}: ".encode() + b"0123456789" * 50, "text/plain")
         if parts.path.endswith("/v2/status"):
             return _Answer(
                 200,

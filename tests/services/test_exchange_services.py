@@ -394,3 +394,21 @@ def test_flood_quarantine_holds_an_entry_whose_rate_jumps(store: Store, tmp_path
     # Released the same day, it is not held again that day.
     again = match_referrals(store, flood=rule, today=date(2020, 3, 29))
     assert again.held == []
+
+
+def test_a_large_fingerprint_is_fetched_on_demand(store: Store) -> None:
+    from tipwatch.errors import NotFoundError
+
+    with FakeNcmec([NcmecEvent("vid1", 100, kind="video", md5=md5_of(1), tmk=True)]) as fake:
+        _synced_ncmec(store, fake)
+        credentials = {"username": fake.user, "password": fake.password}
+        value = exchanges.large_fingerprint(
+            store, ALICE, "ncmec", "vid1", "tmk-pdqf", credentials=credentials, retry=NO_WAIT
+        )
+        assert value.startswith("TMK_PDQF of vid1: 0123456789") and len(value) > 500
+        assert fake.requests[-1][1] == "/v2/entries/vid1/fingerprints/TMK_PDQF"
+        assert fake.requests[-1][2]["authorization"].startswith("Basic ")
+        with pytest.raises(NotFoundError, match="names no fetchable 'videntifier'"):
+            exchanges.large_fingerprint(
+                store, ALICE, "ncmec", "vid1", "videntifier", credentials=credentials
+            )

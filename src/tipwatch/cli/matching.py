@@ -660,3 +660,26 @@ def lists_release(
         console.print(Text(f"hold {hold_id}: entry {result['entry_id']} {result['decision']}"))
 
     _run(body)
+
+
+@lists_app.command("fingerprint")
+def lists_fingerprint(
+    name: Annotated[str, typer.Argument(help="The list.")],
+    entry: Annotated[str, typer.Argument(help="The entry's key at its exchange.")],
+    fingerprint: Annotated[str, typer.Argument(help="Which one, e.g. tmk-pdqf or videntifier.")],
+    db: DbOption = None,
+    out: Annotated[Path | None, typer.Option(help="Write here instead of standard output.")] = (
+        None
+    ),
+) -> None:
+    """Fetch a large fingerprint an entry names (NCMEC's TMK+PDQF, Videntifier) from the
+    exchange now: such fingerprints are recorded as present, not stored."""
+
+    def body() -> None:
+        value = services.exchanges.large_fingerprint(_open(db), _actor(), name, entry, fingerprint)
+        if out:
+            out.write_text(value, encoding="utf-8")
+        else:
+            sys.stdout.write(value + "\n")
+
+    _run(body)

@@ -23,6 +23,7 @@ __all__ = [
     "approve_vote",
     "connect_list",
     "holds",
+    "large_fingerprint",
     "list_votes",
     "propose_vote",
     "reject_vote",
@@ -290,3 +291,64 @@ def review_hold(store: Store, actor: Actor, hold_id: int, *, retire: bool) -> di
         result = _review(work.conn, hold_id, by=actor.name, retire=retire)
         work.detail = f"entry {result['entry_id']} {result['decision']}"
     return result
+
+
+def large_fingerprint(
+    store: Store,
+    actor: Actor,
+    name: str,
+    entry_key: str,
+    fingerprint: str,
+    *,
+    credentials: Mapping[str, str] | None = None,
+    retry: RetryPolicy | None = None,
+) -> str:
+    """A large fingerprint (TMK+PDQF, Videntifier) that an entry names but that is not stored,
+    fetched from the exchange now (NCMEC lists)."""
+    import json
+
+    from sqlalchemy import select
+
+    from tipwatch.errors import NotFoundError
+    from tipwatch.matching.exchanges import list_connector, make_connector
+    from tipwatch.store.schema import hash_entries, hash_lists
+
+    with unit(
+        store,
+        actor,
+        "list.read",
+        object_type="hash_list",
+        object_ids=[name, entry_key],
+        writes=False,
+    ) as work:
+        assert work.conn is not None
+        e = hash_entries.c
+        row = work.conn.execute(
+            select(e.extra)
+            .join(hash_lists, hash_lists.c.id == e.list_id)
+            .where(hash_lists.c.name == name, e.entry_key == entry_key)
+            .limit(1)
+        ).first()
+        if row is None:
+            raise NotFoundError(f"list {name!r} has no entry {entry_key!r}")
+        links = json.loads(row.extra).get("large_fingerprints") or {}
+        href = links.get(fingerprint)
+        if not href or href == "present":
+            known = ", ".join(links) or "none"
+            raise NotFoundError(
+                f"entry {entry_key!r} names no fetchable {fingerprint!r} fingerprint "
+                f"(it names: {known})"
+            )
+        kind, config = list_connector(store, name)
+        connector = make_connector(
+            kind,
+            config,
+            credentials if credentials is not None else credentials_from_settings(kind),
+            retry=retry or _retry(),
+        )
+        fetch = getattr(connector, "fingerprint", None)
+        if fetch is None:
+            raise ConfigError(f"{kind} has no large fingerprints to fetch")
+        value = str(fetch(str(href)))
+        work.detail = f"{fingerprint} of {entry_key} fetched ({len(value):,} characters)"
+    return value
