@@ -383,9 +383,9 @@ def match(
                     store, _actor(), report_ids=report, progress=on_progress
                 )
             console.print(
-                f"{summary.files:,} file(s): {summary.known:,} known, {summary.new:,} new, "
-                f"{summary.cleared:,} cleared by allow-lists "
-                f"({summary.exact_matches:,} exact and {summary.near_matches:,} near matches)",
+                f"{summary.files:,} file(s): {summary.known:,} known, {summary.new:,} new"
+                + (f", {summary.cleared:,} cleared by allow-lists" if summary.cleared else "")
+                + f" ({summary.exact_matches:,} exact and {summary.near_matches:,} near matches)",
                 highlight=False,
             )
             for hold in summary.held:
