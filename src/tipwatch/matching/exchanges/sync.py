@@ -192,18 +192,27 @@ def sync_list(
             stored = json.loads(state["checkpoint"]) if state else {"connector": None}
             checkpoint: Checkpoint | None = stored.get("connector")
             batch = connector.fetch(checkpoint)
-            if checkpoint is not None and connector.position(batch.checkpoint) < (
-                connector.position(checkpoint)
-            ):
-                raise ExchangeError(
-                    f"{connector.kind}: the source's next checkpoint {batch.checkpoint} stands "
-                    f"before the stored one {checkpoint}; the batch is refused"
-                )
             moment = _now()
-            if batch.resync:
-                # Entries the resync sees are stamped from this moment on.
-                stored = {**stored, "resync_started": moment.isoformat()}
             with store.atomic() as conn:
+                # Read again, locked: another sync of the list may have moved on meanwhile
+                # (SQLite's writers are serialised by BEGIN IMMEDIATE, PostgreSQL's by this lock).
+                locked = conn.execute(
+                    select(list_sync_state.c.checkpoint)
+                    .where(list_sync_state.c.list_id == list_id)
+                    .with_for_update()
+                ).scalar_one()
+                stored = json.loads(locked)
+                current: Checkpoint | None = stored.get("connector")
+                if current is not None and connector.position(batch.checkpoint) < (
+                    connector.position(current)
+                ):
+                    raise ExchangeError(
+                        f"{connector.kind}: the next checkpoint {batch.checkpoint} stands before "
+                        f"the stored one {current}; the batch is refused"
+                    )
+                if batch.resync:
+                    # Entries the resync sees are stamped from this moment on.
+                    stored = {**stored, "resync_started": moment.isoformat()}
                 counts = _apply(
                     conn,
                     list_id,
