@@ -16,6 +16,7 @@ EXPORTED = [
     "AuthenticationError",
     "ConfigError",
     "ConflictError",
+    "ExchangeError",
     "InputError",
     "InsufficientDataError",
     "NotFoundError",

@@ -12,6 +12,7 @@ Every error is a :class:`TipwatchError`; catch that to catch them all::
     ├── AccessDenied          the actor's role may not do the action
     ├── AuthenticationError   no valid credentials: unknown user, wrong password, expired token
     ├── ConfigError           a setting or option is invalid
+    ├── ExchangeError         a hash exchange (NCMEC, StopNCII, ThreatExchange) failed or refused
     └── InsufficientDataError a series is too short (or too gappy) for the analysis asked
 
 Messages speak of the problem, never of a command-line flag: the same error reaches the CLI, the
@@ -34,6 +35,7 @@ ConflictError              73   409   EX_CANTCREAT: it exists already or changed
 AccessDenied               77   403   EX_NOPERM: the role may not do this
 AuthenticationError        77   401   EX_NOPERM: who is asking is not established
 ConfigError                78   500   EX_CONFIG: a setting or option is invalid
+ExchangeError              69   502   EX_UNAVAILABLE: a hash exchange failed or refused
 ========================  ====  ====  ===============================================
 
 Exit status 2 stays the command line's own usage error (a misspelt option) and 130 an
@@ -48,6 +50,7 @@ __all__ = [
     "AuthenticationError",
     "ConfigError",
     "ConflictError",
+    "ExchangeError",
     "InputError",
     "InsufficientDataError",
     "NotFoundError",
@@ -130,6 +133,11 @@ class ConfigError(TipwatchError):
     """A setting or option is invalid."""
 
 
+class ExchangeError(TipwatchError):
+    """A hash exchange could not be read or written: unreachable, refused the credentials, or
+    answered what cannot be read, after the retries its reads allow."""
+
+
 class InsufficientDataError(TipwatchError):
     """The data cannot support the analysis asked; the message says what is missing."""
 
@@ -144,6 +152,7 @@ ERROR_STATUS: dict[type[TipwatchError], tuple[int, int]] = {
     AccessDenied: (77, 403),
     AuthenticationError: (77, 401),
     ConfigError: (78, 500),
+    ExchangeError: (69, 502),
 }
 """Exit code and HTTP status of each error class; subclasses not listed take their parent's."""
 

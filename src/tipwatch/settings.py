@@ -159,6 +159,62 @@ class Settings(BaseSettings):
         description="Largest share of a hash-list version's records that may be rejected "
         "before the import is refused (unless forced).",
     )
+    vpdq_query_percent: float = Field(
+        default=80.0,
+        ge=0,
+        le=100,
+        description="Least share (%) of a video's usable frames that must match a vPDQ entry.",
+    )
+    vpdq_list_percent: float = Field(
+        default=0.0,
+        ge=0,
+        le=100,
+        description="Least share (%) of a vPDQ entry's usable frames the video must match.",
+    )
+    ncmec_username: str | None = Field(
+        default=None, description="User name for NCMEC's hash sharing API."
+    )
+    ncmec_password: SecretStr | None = Field(
+        default=None, description="Password for NCMEC's hash sharing API."
+    )
+    stopncii_subscription_key: SecretStr | None = Field(
+        default=None, description="StopNCII API subscription key."
+    )
+    stopncii_fetch_key: SecretStr | None = Field(
+        default=None, description="StopNCII function key of FetchHashes."
+    )
+    stopncii_feedback_key: SecretStr | None = Field(
+        default=None, description="StopNCII function key of SubmitFeedback."
+    )
+    threatexchange_access_token: SecretStr | None = Field(
+        default=None, description="ThreatExchange access token (app id|secret)."
+    )
+    list_sync_every_minutes: float = Field(
+        default=60.0,
+        gt=0,
+        description="Minutes between syncs of a list fed by an exchange (lists sync --due).",
+    )
+    exchange_read_attempts: int = Field(
+        default=6,
+        ge=1,
+        le=20,
+        description="Attempts at each read from an exchange (429, 5xx, cut connections).",
+    )
+    flood_factor: float = Field(
+        default=20.0,
+        gt=1,
+        description="An entry matching this many times its daily history is held for review.",
+    )
+    flood_min_matches: int = Field(
+        default=50,
+        ge=1,
+        description="Fewest matches in a day before an entry can be held as a flood.",
+    )
+    flood_history_days: int = Field(
+        default=28,
+        ge=1,
+        description="Days of an entry's match history the flood check compares with.",
+    )
 
     url_max_length: int = Field(
         default=65_536,

@@ -129,6 +129,8 @@ def test_match_media_prints_status_and_matches(db_url: str, tmp_path: Path) -> N
     assert code == 0 and row["status"] == "known"
     assert row["matches"][0] | {"entry_id": 0} == {
         "list": "p",
+        "list_version": "1",
+        "scheme": "none",
         "algorithm": "pdq",
         "kind": "near",
         "distance": 0,

@@ -354,6 +354,7 @@ def test_match_referrals_marks_files_known_or_new(store: Store, tmp_path: Path) 
             "kind": "near",
             "distance": 1,
             "category": "2",
+            "scheme": "projectvic_us",
             "category_label": "Child exploitive (non-CAM) / age difficult",
         }
     ]

@@ -39,6 +39,7 @@ def test_the_public_names_are_pinned() -> None:
         "audit",
         "cases",
         "demo",
+        "exchanges",
         "exports",
         "forums",
         "identity",

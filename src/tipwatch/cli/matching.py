@@ -31,11 +31,12 @@ from tipwatch.cli import (
     err_console,
     plain,
 )
-from tipwatch.errors import InputError, exit_code_of
+from tipwatch.errors import ExchangeError, InputError, TipwatchError, exit_code_of
 from tipwatch.settings import get_settings
 
 lists_app = typer.Typer(
-    help="Hash lists of known material: import, list, show, export, remove.",
+    help="Hash lists of known material: import, list, show, export, remove; lists fed by "
+    "exchanges (connect, sync), votes back to them, entries held for review.",
     no_args_is_help=True,
 )
 app.add_typer(lists_app, name="lists")
@@ -195,6 +196,13 @@ def lists_import(
             help="Import even a version that rejects too many records or retires every entry.",
         ),
     ] = False,
+    purpose: Annotated[
+        str | None,
+        typer.Option(
+            help="block (a new list's default): known material; allow: hashes of benign or "
+            "cleared material, whose matches suppress a file's other matches."
+        ),
+    ] = None,
 ) -> None:
     """Import a version of a hash list (VICS JSON, hash CSV or a plain list).
 
@@ -221,6 +229,7 @@ def lists_import(
             max_rejected_share=get_settings().list_max_rejected_share,
             dry_run=dry_run,
             force=force,
+            purpose=purpose,
         )
         would = "would be " if dry_run else ""
         console.print(
@@ -264,6 +273,8 @@ def lists_list(db: DbOption = None, fmt: FormatOption = OutputFormat.TABLE) -> N
                 "active_entries",
                 "near_threshold",
                 "quality_floor",
+                "purpose",
+                "connector",
                 "source",
             ],
         )
@@ -372,10 +383,18 @@ def match(
                     store, _actor(), report_ids=report, progress=on_progress
                 )
             console.print(
-                f"{summary.files:,} file(s): {summary.known:,} known, {summary.new:,} new "
-                f"({summary.exact_matches:,} exact and {summary.near_matches:,} near matches)",
+                f"{summary.files:,} file(s): {summary.known:,} known, {summary.new:,} new"
+                + (f", {summary.cleared:,} cleared by allow-lists" if summary.cleared else "")
+                + f" ({summary.exact_matches:,} exact and {summary.near_matches:,} near matches)",
                 highlight=False,
             )
+            for hold in summary.held:
+                err_console.print(
+                    Text(
+                        f"held for review (flood): entry {hold['entry_id']} of list "
+                        f"{plain(hold['list'])}, {plain(hold['reason'])} (lists held)"
+                    )
+                )
             return
         if not paths:
             _fail("name media files or folders, or use --referrals")
@@ -390,6 +409,8 @@ def match(
             dihedral=dihedral,
             video_seconds=limits.media_video_seconds,
             video_memory_bytes=limits.media_video_memory_bytes,
+            video_percent=limits.vpdq_query_percent,
+            video_list_percent=limits.vpdq_list_percent,
         ):
             row: dict[str, Any] = {"path": result.path}
             if verdict is None:
@@ -398,5 +419,267 @@ def match(
                 row["status"] = verdict.status
                 row["matches"] = [m.as_dict() for m in verdict.matches]
             sys.stdout.write(_dumps(row, indent=None) + "\n")
+
+    _run(body)
+
+
+# -- exchanges: connect, sync, votes, holds ---------------------------------------------------
+
+
+class Exchange(StrEnum):
+    NCMEC = "ncmec"
+    STOPNCII = "stopncii"
+    THREATEXCHANGE = "threatexchange"
+    FILE = "file"
+
+
+class Purpose(StrEnum):
+    BLOCK = "block"
+    ALLOW = "allow"
+
+
+@lists_app.command("connect")
+def lists_connect(
+    name: Annotated[str, typer.Argument(help="The list's name (created when new).")],
+    exchange: Annotated[Exchange, typer.Option(help="The exchange that feeds the list.")],
+    db: DbOption = None,
+    scheme: Annotated[
+        str, typer.Option(help="Category scheme (NCMEC's classification: industry).")
+    ] = "industry",
+    environment: Annotated[
+        str | None,
+        typer.Option(
+            help="NCMEC: industry, ngo, exploitative, or a test twin (test_industry, test_ngo, "
+            "test_exploitative)."
+        ),
+    ] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="The exchange's address, instead of its default.")
+    ] = None,
+    privacy_group: Annotated[
+        str | None, typer.Option(help="ThreatExchange: the privacy group's id.")
+    ] = None,
+    page_size: Annotated[
+        int | None, typer.Option(help="StopNCII, ThreatExchange: entries a page.", min=1)
+    ] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(help="Where the first sync starts: NCMEC an ISO date, StopNCII a Unix time."),
+    ] = None,
+    purpose: Annotated[
+        Purpose, typer.Option(help="block: known material; allow: known benign.")
+    ] = Purpose.BLOCK,
+    path: Annotated[
+        str | None, typer.Option(help="file: the list file (read whole at each sync).")
+    ] = None,
+    list_format: Annotated[
+        ListFormat | None,
+        typer.Option("--input-format", help="file: vics, csv or plain (default: by suffix)."),
+    ] = None,
+    hash_type: Annotated[
+        str | None, typer.Option(help="file: a plain list's hash type (md5, sha1, pdq, ...).")
+    ] = None,
+) -> None:
+    """Feed a hash list from an exchange (NCMEC hash sharing, StopNCII, ThreatExchange), or
+    from a list file at a fixed place (file).
+
+    Credentials come from the settings (ncmec_username, ncmec_password, stopncii_*_key,
+    threatexchange_access_token), never from here. See docs/lists.md.
+    """
+
+    def body() -> None:
+        config: dict[str, Any] = {}
+        for key, value in (
+            ("environment", environment),
+            ("base_url", base_url),
+            ("privacy_group", privacy_group),
+            ("page_size", page_size),
+            ("start", start),
+            ("path", path),
+            ("format", list_format.value if list_format else None),
+            ("hash_type", hash_type),
+        ):
+            if value is not None:
+                config[key] = value
+        services.exchanges.connect_list(
+            _open(db, create=True),
+            _actor(),
+            name,
+            connector=exchange.value,
+            config=config,
+            scheme=scheme,
+            purpose=purpose.value,
+        )
+        console.print(Text(f"list {name} is fed by {exchange.value}; sync it with lists sync"))
+
+    _run(body)
+
+
+@lists_app.command("sync")
+def lists_sync(
+    name: Annotated[str | None, typer.Argument(help="The list to sync.")] = None,
+    db: DbOption = None,
+    due: Annotated[
+        bool,
+        typer.Option(
+            "--due",
+            help="Sync every list whose last sync is older than the list_sync_every_minutes "
+            "setting (for cron).",
+        ),
+    ] = False,
+) -> None:
+    """Sync a list from its exchange; an interrupted sync resumes from its checkpoint."""
+
+    def body() -> None:
+        store = _open(db)
+        if due:
+            results = services.exchanges.sync_due(store, _actor())
+            for result in results:
+                sys.stdout.write(_dumps(result, indent=None) + "\n")
+            if any("error" in r for r in results):
+                raise typer.Exit(exit_code_of(TipwatchError()))
+            return
+        if not name:
+            _fail("name a list to sync, or use --due")
+            return
+        progress, on_progress = _stage_progress()
+        with progress:
+            summary = services.exchanges.sync_list(store, _actor(), name, progress=on_progress)
+        console.print(
+            Text(
+                f"list {name}: {summary.batches:,} batch(es), {summary.added:,} added, "
+                f"{summary.removed:,} removed, {summary.updated:,} updated, "
+                f"{summary.stale:,} older changes ignored, {len(summary.problems):,} problem(s)"
+            )
+        )
+        for location, reason in summary.problems[:10]:
+            console.print(Text(f"  {plain(location)}: {plain(reason)}"))
+
+    _run(body)
+
+
+@lists_app.command("vote")
+def lists_vote(
+    name: Annotated[str, typer.Argument(help="The list.")],
+    entry: Annotated[str, typer.Argument(help="The entry's key at its exchange.")],
+    vote: Annotated[
+        str,
+        typer.Argument(
+            help="NCMEC: affirmative or negative; StopNCII: Blocked, NotBlocked, ...; "
+            "ThreatExchange: HELPFUL, NOT_HELPFUL, ..."
+        ),
+    ],
+    db: DbOption = None,
+    reason: Annotated[
+        str | None, typer.Option(help="Why (NCMEC negative feedback: the reason's id).")
+    ] = None,
+) -> None:
+    """Propose a vote on an entry, sent to its exchange once another user approves it."""
+
+    def body() -> None:
+        result = services.exchanges.propose_vote(
+            _open(db), _actor(), name, entry, vote, reason=reason
+        )
+        console.print(Text(f"vote {result['id']} proposed; another user must approve it"))
+
+    _run(body)
+
+
+@lists_app.command("approve")
+def lists_approve(
+    vote_id: Annotated[int, typer.Argument(help="The proposed vote's number.")],
+    db: DbOption = None,
+) -> None:
+    """Approve another user's proposed vote and send it to the exchange (two-person rule)."""
+
+    def body() -> None:
+        result = services.exchanges.approve_vote(_open(db), _actor(), vote_id)
+        sys.stdout.write(_dumps(result, indent=None) + "\n")
+        if result["status"] != "sent":
+            raise typer.Exit(exit_code_of(ExchangeError()))
+
+    _run(body)
+
+
+@lists_app.command("reject")
+def lists_reject(
+    vote_id: Annotated[int, typer.Argument(help="The proposed vote's number.")],
+    db: DbOption = None,
+) -> None:
+    """Reject (or withdraw) a proposed vote: it is never sent."""
+
+    def body() -> None:
+        services.exchanges.reject_vote(_open(db), _actor(), vote_id)
+        console.print(Text(f"vote {vote_id} rejected"))
+
+    _run(body)
+
+
+@lists_app.command("votes")
+def lists_votes(
+    name: Annotated[str | None, typer.Argument(help="Only this list's votes.")] = None,
+    db: DbOption = None,
+) -> None:
+    """The votes proposed, approved, sent, failed or rejected (JSON Lines)."""
+
+    def body() -> None:
+        for row in services.exchanges.list_votes(_open(db), _actor(), name=name):
+            sys.stdout.write(_dumps(row, indent=None) + "\n")
+
+    _run(body)
+
+
+@lists_app.command("held")
+def lists_held(
+    db: DbOption = None,
+    include_reviewed: Annotated[
+        bool, typer.Option("--all", help="Also the holds already reviewed.")
+    ] = False,
+) -> None:
+    """Entries held out of matching by the flood quarantine (JSON Lines), newest first."""
+
+    def body() -> None:
+        for row in services.exchanges.holds(_open(db), _actor(), open_only=not include_reviewed):
+            sys.stdout.write(_dumps(row, indent=None) + "\n")
+
+    _run(body)
+
+
+@lists_app.command("release")
+def lists_release(
+    hold_id: Annotated[int, typer.Argument(help="The hold's number (lists held).")],
+    db: DbOption = None,
+    retire: Annotated[
+        bool, typer.Option("--retire", help="Retire the entry instead of releasing it.")
+    ] = False,
+) -> None:
+    """Review a held entry: release it (it matches again) or retire it."""
+
+    def body() -> None:
+        result = services.exchanges.review_hold(_open(db), _actor(), hold_id, retire=retire)
+        console.print(Text(f"hold {hold_id}: entry {result['entry_id']} {result['decision']}"))
+
+    _run(body)
+
+
+@lists_app.command("fingerprint")
+def lists_fingerprint(
+    name: Annotated[str, typer.Argument(help="The list.")],
+    entry: Annotated[str, typer.Argument(help="The entry's key at its exchange.")],
+    fingerprint: Annotated[str, typer.Argument(help="Which one, e.g. tmk-pdqf or videntifier.")],
+    db: DbOption = None,
+    out: Annotated[Path | None, typer.Option(help="Write here instead of standard output.")] = (
+        None
+    ),
+) -> None:
+    """Fetch a large fingerprint an entry names (NCMEC's TMK+PDQF, Videntifier) from the
+    exchange now: such fingerprints are recorded as present, not stored."""
+
+    def body() -> None:
+        value = services.exchanges.large_fingerprint(_open(db), _actor(), name, entry, fingerprint)
+        if out:
+            out.write_text(value, encoding="utf-8")
+        else:
+            sys.stdout.write(value + "\n")
 
     _run(body)

@@ -56,8 +56,11 @@ DEFAULT_MAX_REJECTED_SHARE = 0.05
 """The largest share of a version's records that may be rejected before the import is refused
 (the ``list_max_rejected_share`` setting's default)."""
 
-HASH_LIST_TABLES = VersionedTables(hash_entries, hash_list_versions, key=("algorithm", "value"))
-"""Hash-list entries are versioned by (algorithm, value) within a list."""
+HASH_LIST_TABLES = VersionedTables(
+    hash_entries, hash_list_versions, key=("algorithm", "value", "entry_key")
+)
+"""Hash-list entries are versioned by (algorithm, value, entry key) within a list: two entries
+of a source that share a hash (two VICS Media records with one MD5) stay apart."""
 
 
 def _now() -> datetime:
@@ -122,18 +125,24 @@ def import_list(
     max_rejected_share: float = DEFAULT_MAX_REJECTED_SHARE,
     force: bool = False,
     dry_run: bool = False,
+    purpose: str | None = None,
 ) -> ImportSummary:
     """Import ``records`` as ``version`` of the list ``name`` (created when new).
+
+    ``purpose``: ``block`` (the default for a new list: matches are known material) or
+    ``allow`` (hashes of benign or already-cleared material, whose matches clear a file).
 
     Raises :class:`InputError`, changing nothing, when the version would empty the list or
     rejects too many records (see the module's description), unless ``force``. With
     ``dry_run`` nothing is written and the summary says what the import would do.
     """
     store.require_autonomy("a list import")
+    if purpose is not None and purpose not in ("block", "allow"):
+        raise ConfigError(f"a list's purpose is block or allow, not {purpose!r}")
     category_scheme = get_scheme(scheme)
     summary = ImportSummary(name, version, dry_run=dry_run)
     now = _now()
-    spare: set[tuple[str, str]] = set()
+    spare: set[tuple[str, str, str]] = set()
 
     def check(changes: VersionChanges) -> None:
         _fill(summary, changes)
@@ -170,6 +179,7 @@ def import_list(
             full=full,
             spare=spare,
             check=check,
+            purpose=purpose,
         )
     return summary
 
@@ -219,8 +229,9 @@ def _import_version(
     near_threshold: int | None,
     quality_floor: int | None,
     full: bool,
-    spare: set[tuple[str, str]],
+    spare: set[tuple[str, str, str]],
     check: Callable[[VersionChanges], None],
+    purpose: str | None,
 ) -> None:
     lc = hash_lists.c
     with store.atomic() as conn:
@@ -241,6 +252,7 @@ def _import_version(
                     else DEFAULT_QUALITY_FLOOR,
                     created_at=now,
                     updated_at=now,
+                    purpose=purpose or "block",
                 )
                 .returning(lc.id)
             ).scalar_one()
@@ -257,6 +269,8 @@ def _import_version(
                 settings["near_threshold"] = near_threshold
             if quality_floor is not None:
                 settings["quality_floor"] = quality_floor
+            if purpose is not None:
+                settings["purpose"] = purpose
             conn.execute(update(hash_lists).where(lc.id == list_id).values(**settings))
         apply_version(
             conn,
@@ -281,11 +295,12 @@ def _valid_entries(
     records: Iterable[HashRecord],
     category_scheme: CategoryScheme,
     summary: ImportSummary,
-    spare: set[tuple[str, str]],
-) -> Iterator[tuple[tuple[str, str], HashRecord]]:
-    """The records fit to store, keyed by (algorithm, value); the others counted as rejected
-    in ``summary`` (the first 50 with their reason), and the key each still names, if any,
-    put in ``spare`` so that no entry is retired because its record could not be read."""
+    spare: set[tuple[str, str, str]],
+) -> Iterator[tuple[tuple[str, str, str], HashRecord]]:
+    """The records fit to store, keyed by (algorithm, value, entry key); the others counted
+    as rejected in ``summary`` (the first 50 with their reason), and the key each still names,
+    if any, put in ``spare`` so that no entry is retired because its record could not be
+    read."""
     for record in records:
         problem = record.error
         if problem is None:
@@ -301,22 +316,23 @@ def _valid_entries(
             if len(summary.problems) < 50:
                 summary.problems.append((record.location, problem))
             continue
-        yield (record.algorithm, record.value), record
+        yield (record.algorithm, record.value, record.entry_key), record
 
 
 _HEX_SEPARATORS = str.maketrans("", "", " \t:-")
 
 
-def _lenient_key(record: HashRecord) -> tuple[str, str] | None:
-    """The (algorithm, value) a rejected record most likely means: its value without a ``0x``
-    prefix, separators or surrounding space; ``None`` when even that is no hash."""
+def _lenient_key(record: HashRecord) -> tuple[str, str, str] | None:
+    """The (algorithm, value, entry key) a rejected record most likely means: its value
+    without a ``0x`` prefix, separators or surrounding space; ``None`` when even that is no
+    hash."""
     if not record.algorithm or not record.value:
         return None
     text = record.value.strip().translate(_HEX_SEPARATORS)
     if text[:2].lower() == "0x":
         text = text[2:]
     try:
-        return record.algorithm, normalise_hash_value(record.algorithm, text)
+        return record.algorithm, normalise_hash_value(record.algorithm, text), record.entry_key
     except ValueError:
         return None
 
@@ -363,6 +379,8 @@ def list_lists(store: Store) -> list[dict[str, Any]]:
                 "active_entries": int(r.active),
                 "near_threshold": r.near_threshold,
                 "quality_floor": r.quality_floor,
+                "purpose": r.purpose,
+                "connector": r.connector,
             }
             for r in conn.execute(query)
         ]
@@ -382,6 +400,11 @@ def get_list(store: Store, name: str) -> dict[str, Any]:
         versions = conn.execute(
             select(hash_list_versions).where(v.list_id == row.id).order_by(v.id)
         ).all()
+        held = conn.execute(
+            select(func.count())
+            .select_from(hash_entries)
+            .where(e.list_id == row.id, e.held_at.is_not(None), e.retired_version.is_(None))
+        ).scalar_one()
     scheme = get_scheme(row.scheme)
     return {
         "name": row.name,
@@ -391,6 +414,10 @@ def get_list(store: Store, name: str) -> dict[str, Any]:
         "source": row.source,
         "near_threshold": row.near_threshold,
         "quality_floor": row.quality_floor,
+        "purpose": row.purpose,
+        "connector": row.connector,
+        "connector_config": json.loads(row.connector_config) if row.connector_config else None,
+        "held_entries": int(held),
         "active": [
             {
                 "algorithm": r.algorithm,
@@ -433,6 +460,7 @@ def iter_entries(store: Store, name: str, *, include_retired: bool = False) -> I
                 media_id=r.media_id,
                 flags=json.loads(r.flags),
                 extra=json.loads(r.extra),
+                entry_key=r.entry_key,
             )
 
 

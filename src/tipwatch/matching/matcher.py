@@ -1,22 +1,40 @@
-"""Matching hashes against the stored lists: exact (cryptographic) and near (PDQ).
+"""Matching hashes against the stored lists: exact (cryptographic) and near (PDQ, vPDQ).
 
 Exact and near matches are kept apart. A near match is a lead, not proof: it always carries
-the algorithm, the Hamming distance and the list. A PDQ query takes part in near matching
-against a list only when its quality reaches the list's floor (when the quality is known).
+the algorithm, the Hamming distance and the list. Every match names its list, the list's
+version, the entry, the category scheme and the category's label. A PDQ query takes part in
+near matching against a list only when its quality reaches the list's floor (when the quality
+is known).
+
+Videos (vPDQ) are matched as ThreatExchange's own matcher does: frames below a list's quality
+floor are left out on both sides (the query's and the entry's, where the entry keeps its
+frames' qualities), identical frame hashes count once, and a video matches an entry when at
+least ``video_percent`` of its usable frames are within the list's distance of one of the
+entry's frames, and at least ``video_list_percent`` of the entry's usable frames were matched
+(0 by default, as in ThreatExchange: an entry made at another sampling rate, every frame
+against one per second, still matches). The distance reported is the median, over the query's
+matched frames, of each frame's distance to its nearest frame of the entry.
+
+Lists have a purpose: ``block`` lists hold known material; ``allow`` lists hold hashes of
+material known to be benign or already cleared. An allow-list match suppresses a file's block
+matches (they are kept, marked with what suppressed them) and the file is *cleared*. Entries
+held for review (see :mod:`tipwatch.matching.flood`) take no part in matching.
 """
 
 from __future__ import annotations
 
 import json
+import statistics
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection, bindparam, delete, select, tuple_, update
 
+from tipwatch.matching.flood import FloodRule
 from tipwatch.matching.pdq_index import PDQIndex, hexes_to_array
 from tipwatch.matching.schemes import get_scheme
 from tipwatch.store.bulk import bulk_insert, chunks
@@ -50,17 +68,29 @@ class Match:
     """vPDQ: the share of the query video's frames that matched this entry."""
     list_percent: float | None = None
     """vPDQ: the share of the listed video's frames that the query matched."""
+    list_version: str | None = None
+    scheme: str | None = None
+    purpose: str = "block"
+    """The list's purpose: ``block`` (known material) or ``allow`` (known benign)."""
+    suppressed_by: str | None = None
+    """For a block match on a file that an allow-list also matched: that allow-list."""
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "list": self.list_name,
+            "list_version": self.list_version,
             "algorithm": self.algorithm,
             "kind": self.kind,
             "distance": self.distance,
             "category": self.category,
             "category_label": self.category_label,
+            "scheme": self.scheme,
             "entry_id": self.entry_id,
         }
+        if self.purpose != "block":
+            out["purpose"] = self.purpose
+        if self.suppressed_by is not None:
+            out["suppressed_by"] = self.suppressed_by
         if self.transform is not None:
             out["transform"] = self.transform
         if self.query_percent is not None:
@@ -71,13 +101,27 @@ class Match:
 
 @dataclass
 class FileVerdict:
-    """A file is *known* when any hash matched, else *new*."""
+    """A file is *known* when a block list matched it (and no allow-list), *cleared* when an
+    allow-list matched it, else *new*."""
 
     matches: list[Match] = field(default_factory=list)
 
     @property
     def status(self) -> str:
-        return "known" if self.matches else "new"
+        if any(m.purpose == "block" and m.suppressed_by is None for m in self.matches):
+            return "known"
+        if any(m.purpose == "allow" for m in self.matches):
+            return "cleared"
+        return "new"
+
+    def apply_allow_lists(self) -> None:
+        """Mark block matches suppressed when an allow-list matched the file too."""
+        allowed = next((m.list_name for m in self.matches if m.purpose == "allow"), None)
+        if allowed is None:
+            return
+        self.matches = [
+            replace(m, suppressed_by=allowed) if m.purpose == "block" else m for m in self.matches
+        ]
 
 
 @dataclass(slots=True)
@@ -86,6 +130,9 @@ class _ListInfo:
     threshold: int
     floor: int
     labels: dict[str, str]
+    version: str | None = None
+    scheme: str = "none"
+    purpose: str = "block"
 
 
 class Matcher:
@@ -95,10 +142,14 @@ class Matcher:
     :meth:`refresh` after lists change.
     """
 
-    def __init__(self, store: Store, *, video_percent: float = 80.0) -> None:
+    def __init__(
+        self, store: Store, *, video_percent: float = 80.0, video_list_percent: float = 0.0
+    ) -> None:
         self.store = store
         self.video_percent = video_percent
-        """Least share (%) of frames, on both sides, for a video (vPDQ) match."""
+        """Least share (%) of the query video's usable frames that must match an entry."""
+        self.video_list_percent = video_list_percent
+        """Least share (%) of the entry's usable frames that the query must match."""
         self.lists: dict[int, _ListInfo] = {}
         self.index = PDQIndex()
         self._pdq_meta: dict[int, tuple[int, str | None]] = {}
@@ -115,13 +166,19 @@ class Matcher:
         with self.store.read() as conn:
             self.lists = {
                 r.id: _ListInfo(
-                    r.name, r.near_threshold, r.quality_floor, get_scheme(r.scheme).categories
+                    r.name,
+                    r.near_threshold,
+                    r.quality_floor,
+                    get_scheme(r.scheme).categories,
+                    r.version,
+                    r.scheme,
+                    r.purpose,
                 )
                 for r in conn.execute(select(hash_lists))
             }
             rows = conn.execute(
                 select(e.id, e.list_id, e.value, e.category)
-                .where(e.algorithm == "pdq", e.retired_version.is_(None))
+                .where(e.algorithm == "pdq", e.retired_version.is_(None), e.held_at.is_(None))
                 .order_by(e.id)
             ).all()
         current = {r.id for r in rows}
@@ -144,62 +201,87 @@ class Matcher:
         self._load_videos()
 
     def _load_videos(self) -> None:
-        """vPDQ entries: every frame hash in one index, each frame knowing its entry."""
+        """vPDQ entries: their usable frame hashes in one index, each frame knowing its entry.
+
+        A frame whose quality the entry records and which is below its list's floor is left
+        out, as are repeats of a frame hash within the entry."""
         e = hash_entries.c
         with self.store.read() as conn:
             rows = conn.execute(
                 select(e.id, e.list_id, e.category, e.extra)
-                .where(e.algorithm == "vpdq", e.retired_version.is_(None))
+                .where(e.algorithm == "vpdq", e.retired_version.is_(None), e.held_at.is_(None))
                 .order_by(e.id)
             ).all()
         frames: list[str] = []
         owners: list[int] = []
         self._video_meta: dict[int, tuple[int, str | None, int]] = {}
         for r in rows:
-            entry_frames = json.loads(r.extra).get("frames", [])
-            frames.extend(entry_frames)
-            owners.extend([r.id] * len(entry_frames))
-            self._video_meta[r.id] = (r.list_id, r.category, len(entry_frames))
+            extra = json.loads(r.extra)
+            entry_frames: list[str] = extra.get("frames", [])
+            qualities: list[int] | None = extra.get("qualities")
+            floor = self.lists[r.list_id].floor
+            usable: list[str] = []
+            seen: set[str] = set()
+            for i, frame in enumerate(entry_frames):
+                if qualities is not None and qualities[i] < floor:
+                    continue
+                if frame in seen:
+                    continue
+                seen.add(frame)
+                usable.append(frame)
+            frames.extend(usable)
+            owners.extend([r.id] * len(usable))
+            self._video_meta[r.id] = (r.list_id, r.category, len(usable))
         self._frame_owner = np.array(owners, dtype=np.int64)
         self.video_index = PDQIndex(hexes_to_array(frames)) if frames else PDQIndex()
 
     def video(self, frames: list[tuple[str, int]]) -> list[Match]:
-        """vPDQ matches of a video given as (frame PDQ, quality) pairs, one per second.
+        """vPDQ matches of a video given as (frame PDQ, quality) pairs, at any sampling rate.
 
-        Per list, frames below its quality floor are left out; a frame matches when within
-        the list's threshold. A video matches an entry when at least ``video_percent`` of its
-        frames matched the entry and at least that share of the entry's frames were matched.
+        Per list, query frames below its quality floor are left out (the entry's were left out
+        when the index was built); identical frame hashes count once on each side. A video
+        matches an entry when at least ``video_percent`` of its usable frames are within the
+        list's threshold of one of the entry's frames, and at least ``video_list_percent`` of
+        the entry's usable frames were matched. The distance is the median, over the matched
+        query frames, of each one's distance to its nearest frame of the entry.
         """
         if not frames or len(self.video_index) == 0:
             return []
-        found = self.video_index.search(hexes_to_array(f for f, _q in frames), self.max_threshold)
-        query_hits: dict[int, set[int]] = {}
+        # Identical frame hashes count once, keeping the best quality seen for each.
+        unique: dict[str, int] = {}
+        for pdq, quality in frames:
+            unique[pdq] = max(quality, unique.get(pdq, -1))
+        hashes = list(unique)
+        qualities = [unique[h] for h in hashes]
+        found = self.video_index.search(hexes_to_array(hashes), self.max_threshold)
+        nearest: dict[int, dict[int, int]] = {}
         list_hits: dict[int, set[int]] = {}
-        worst: dict[int, int] = {}
         for q, frame, dist in zip(
             found.query.tolist(), found.entry.tolist(), found.distance.tolist(), strict=True
         ):
             entry = int(self._frame_owner[frame])
             list_id, _category, _count = self._video_meta[entry]
             info = self.lists[list_id]
-            if dist > info.threshold or frames[q][1] < info.floor:
+            if dist > info.threshold or qualities[q] < info.floor:
                 continue
-            query_hits.setdefault(entry, set()).add(q)
+            per_query = nearest.setdefault(entry, {})
+            if dist < per_query.get(q, 257):
+                per_query[q] = dist
             list_hits.setdefault(entry, set()).add(frame)
-            worst[entry] = max(worst.get(entry, 0), dist)
         out: list[Match] = []
-        for entry, hit_frames in query_hits.items():
+        for entry, per_query in nearest.items():
             list_id, category, count = self._video_meta[entry]
-            usable = sum(1 for _f, quality in frames if quality >= self.lists[list_id].floor)
-            query_pct = round(100.0 * len(hit_frames) / max(usable, 1), 1)
+            floor = self.lists[list_id].floor
+            usable = sum(1 for quality in qualities if quality >= floor)
+            query_pct = round(100.0 * len(per_query) / max(usable, 1), 1)
             list_pct = round(100.0 * len(list_hits[entry]) / max(count, 1), 1)
-            if query_pct >= self.video_percent and list_pct >= self.video_percent:
+            if query_pct >= self.video_percent and list_pct >= self.video_list_percent:
                 match = self._match(
                     list_id,
                     entry,
                     "vpdq",
                     "near",  # perceptual, even at distance 0: a lead, not proof
-                    worst[entry],
+                    round(statistics.median(per_query.values())),
                     category,
                 )
                 out.append(_with_percent(match, query_pct, list_pct))
@@ -228,6 +310,9 @@ class Matcher:
             distance,
             category,
             info.labels.get(category) if category else None,
+            list_version=info.version,
+            scheme=info.scheme,
+            purpose=info.purpose,
         )
 
     def exact(
@@ -244,6 +329,7 @@ class Matcher:
                         e.algorithm == algorithm,
                         e.value.in_(chunk),
                         e.retired_version.is_(None),
+                        e.held_at.is_(None),
                     )
                 ):
                     out.setdefault((algorithm, r.value), []).append(
@@ -296,6 +382,7 @@ class Matcher:
         for i, hits in zip(pdq_positions, near, strict=True):
             verdicts[i].matches.extend(hits)
         for v in verdicts:
+            v.apply_allow_lists()
             v.matches.sort(key=lambda m: (m.kind != "exact", m.distance, m.list_name))
         return verdicts
 
@@ -307,20 +394,24 @@ class MatchSummary:
     new: int = 0
     exact_matches: int = 0
     near_matches: int = 0
+    cleared: int = 0
+    """Files an allow-list matched (their block matches suppressed)."""
+    held: list[dict[str, Any]] = field(default_factory=list)
+    """Entries held for review during the run (flood quarantine)."""
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "files": self.files,
             "known": self.known,
             "new": self.new,
+            "cleared": self.cleared,
             "exact_matches": self.exact_matches,
             "near_matches": self.near_matches,
+            "held": self.held,
         }
 
 
 def _with_percent(match: Match, query_pct: float, list_pct: float) -> Match:
-    from dataclasses import replace
-
     return replace(match, query_percent=query_pct, list_percent=list_pct)
 
 
@@ -330,12 +421,21 @@ def match_referrals(
     report_ids: Iterable[str] | None = None,
     batch_size: int = 2000,
     progress: Callable[[str, int, int], None] | None = None,
+    flood: FloodRule | None = None,
+    today: date | None = None,
 ) -> MatchSummary:
     """Match the hashes supplied in each stored referral file; store matches and verdicts.
 
     ``progress`` is called with ``("matching", files done, files in all)`` after each batch.
+    Each new match of a block-list entry counts towards the entry's matches of ``today``
+    (default: the UTC date); with ``flood``, an entry whose day is a flood is held for review
+    (see :mod:`tipwatch.matching.flood`) and takes no part in the batches after, and the holds
+    are in the summary.
     """
+    from tipwatch.matching.flood import check_floods, record_matches
+
     store.require_autonomy("matching the stored referrals")
+    day = today or datetime.now(UTC).date()
     matcher = Matcher(store)
     summary = MatchSummary()
     f = referral_files.c
@@ -371,12 +471,28 @@ def match_referrals(
             summary.files += 1
             summary.known += verdict.status == "known"
             summary.new += verdict.status == "new"
+            summary.cleared += verdict.status == "cleared"
             summary.exact_matches += sum(m.kind == "exact" for m in verdict.matches)
             summary.near_matches += sum(m.kind == "near" for m in verdict.matches)
         # Whole batches at a time: a statement per file cost more than the matching itself.
         keys = [(row.report_id, row.file_id) for row in chunk]
         with store.atomic() as conn:
+            before: set[tuple[str, str, int]] = set()
             for i in range(0, len(keys), 400):
+                before.update(
+                    (r.report_id, r.file_id, r.entry_id)
+                    for r in conn.execute(
+                        select(
+                            file_matches.c.report_id,
+                            file_matches.c.file_id,
+                            file_matches.c.entry_id,
+                        ).where(
+                            tuple_(file_matches.c.report_id, file_matches.c.file_id).in_(
+                                keys[i : i + 400]
+                            )
+                        )
+                    )
+                )
                 conn.execute(
                     delete(file_matches).where(
                         tuple_(file_matches.c.report_id, file_matches.c.file_id).in_(
@@ -391,6 +507,18 @@ def match_referrals(
                 .values(match_status=bindparam("s"), matched_at=bindparam("t")),
                 statuses,
             )
+            # Matches seen before (the same file matched again) do not count twice.
+            counts: dict[int, int] = {}
+            for stored in new_matches:
+                if (stored["report_id"], stored["file_id"], stored["entry_id"]) in before:
+                    continue
+                if matcher.lists[stored["list_id"]].purpose == "block":
+                    counts[stored["entry_id"]] = counts.get(stored["entry_id"], 0) + 1
+            record_matches(conn, counts, day)
+            held = check_floods(conn, list(counts), day, flood) if flood is not None else []
+            summary.held.extend(held)
+        if held:
+            matcher.refresh()  # the held entries match nothing from the next batch on
         if progress is not None:
             progress("matching", summary.files, len(rows))
     return summary
@@ -398,8 +526,8 @@ def match_referrals(
 
 def file_matches_for(store: Store, report_id: str) -> list[dict[str, Any]]:
     """Stored matches of one referral's files: list (and its newest version), the entry (its
-    id, the versions it was added and retired in), algorithm, kind (exact or near), distance and
-    category."""
+    id, the versions it was added and retired in), algorithm, kind (exact or near), distance,
+    category scheme, category and its label."""
     return file_matches_of(store, [report_id]).get(report_id, [])
 
 
@@ -449,6 +577,7 @@ def _file_matches_of(
                     "kind": r.kind,
                     "distance": r.distance,
                     "category": r.category,
+                    "scheme": r.scheme,
                     "category_label": get_scheme(r.scheme).categories.get(r.category or ""),
                 }
             )
@@ -488,16 +617,19 @@ def match_media(
     dihedral: bool = False,
     video_seconds: float | None = None,
     video_memory_bytes: int | None = None,
+    video_percent: float = 80.0,
+    video_list_percent: float = 0.0,
 ) -> Iterator[tuple[Any, FileVerdict | None]]:
     """Hash media files and match them: (hashes, verdict) per file; verdict None on error.
 
     With ``dihedral``, an image's 8 rotations and flips are matched too; a hit found only on a
-    transformed copy names the transform.
+    transformed copy names the transform. ``video_percent`` and ``video_list_percent``: the
+    least shares of the query's and the entry's frames for a vPDQ match (see :class:`Matcher`).
     """
     from tipwatch.media import hash_paths
     from tipwatch.media.hashing import DIHEDRAL
 
-    matcher = Matcher(store)
+    matcher = Matcher(store, video_percent=video_percent, video_list_percent=video_list_percent)
     limits: dict[str, Any] = {}
     if video_seconds is not None:
         limits["video_seconds"] = video_seconds
@@ -513,6 +645,7 @@ def match_media(
         (verdict,) = matcher.verdicts([hashes], [result.pdq_quality])
         if result.vpdq:
             verdict.matches.extend(matcher.video([(f.pdq, f.quality) for f in result.vpdq]))
+            verdict.apply_allow_lists()
         if result.pdq_dihedral:
             best = {m.entry_id: m for m in verdict.matches if m.algorithm == "pdq"}
             others = matcher.near(
@@ -522,18 +655,9 @@ def match_media(
                 for hit in hits:
                     known = best.get(hit.entry_id)
                     if known is None or hit.distance < known.distance:
-                        best[hit.entry_id] = Match(
-                            hit.list_name,
-                            hit.list_id,
-                            hit.entry_id,
-                            "pdq",
-                            "near",
-                            hit.distance,
-                            hit.category,
-                            hit.category_label,
-                            transform=name,
-                        )
+                        best[hit.entry_id] = replace(hit, transform=name)
             verdict.matches = [m for m in verdict.matches if m.algorithm != "pdq"]
             verdict.matches.extend(best.values())
+            verdict.apply_allow_lists()
             verdict.matches.sort(key=lambda m: (m.kind != "exact", m.distance, m.list_name))
         yield result, verdict

@@ -299,7 +299,9 @@ class _Refused(Exception):
     pass
 
 
-def _vpdq_in_child(path: str, send: Connection, stderr_fd: int, memory_bytes: int) -> None:
+def _vpdq_in_child(
+    path: str, send: Connection, stderr_fd: int, memory_bytes: int, seconds_per_hash: float
+) -> None:
     """In the child process: vPDQ of one video, sent back as plain tuples. The decoder's own
     messages go to ``stderr_fd`` (read by the parent for the file's error), not the terminal;
     a crash is reported by the parent, so no traceback dump here either. The process's data
@@ -318,7 +320,7 @@ def _vpdq_in_child(path: str, send: Connection, stderr_fd: int, memory_bytes: in
     try:
         import vpdq
 
-        features = vpdq.computeHash(input_video_filename=path, seconds_per_hash=1)
+        features = vpdq.computeHash(input_video_filename=path, seconds_per_hash=seconds_per_hash)
         frames = [
             (int(f.frame_number), float(f.timestamp), str(f.hex), int(f.quality)) for f in features
         ]
@@ -331,7 +333,14 @@ def _vpdq_in_child(path: str, send: Connection, stderr_fd: int, memory_bytes: in
         send.close()
 
 
-def _video_vpdq(path: Path, result: MediaHashes, *, seconds: float, memory_bytes: int) -> None:
+def _video_vpdq(
+    path: Path,
+    result: MediaHashes,
+    *,
+    seconds: float,
+    memory_bytes: int,
+    seconds_per_hash: float = 1.0,
+) -> None:
     """vPDQ of a video, decoded in a child process of its own.
 
     FFmpeg's scaler aborts the whole process on some damaged videos (an assertion in
@@ -349,7 +358,8 @@ def _video_vpdq(path: Path, result: MediaHashes, *, seconds: float, memory_bytes
     with tempfile.TemporaryFile() as messages:
         receive, send = context.Pipe(duplex=False)
         child = context.Process(
-            target=_vpdq_in_child, args=(str(path), send, messages.fileno(), memory_bytes)
+            target=_vpdq_in_child,
+            args=(str(path), send, messages.fileno(), memory_bytes, seconds_per_hash),
         )
         child.start()
         send.close()
@@ -415,13 +425,16 @@ def hash_file(
     dihedral: bool = False,
     video_seconds: float = VIDEO_SECONDS,
     video_memory_bytes: int = VIDEO_MEMORY_BYTES,
+    video_seconds_per_hash: float = 1.0,
 ) -> MediaHashes:
     """Hash one file. Never raises for a bad file: the problem is in ``error``.
 
     ``reduced``: decode JPEGs at reduced size (faster, PDQ a few bits from the reference's);
     ``reference``: compute PDQ with the reference implementation (``pdqhash``) itself;
     ``dihedral``: also the PDQ of the image's 8 rotations and flips; ``video_seconds`` and
-    ``video_memory_bytes``: the time and memory limits for one video.
+    ``video_memory_bytes``: the time and memory limits for one video;
+    ``video_seconds_per_hash``: vPDQ's sampling, one frame hashed per so many seconds (``0``:
+    every frame).
     """
     path = Path(path)
     result = MediaHashes(path=str(path))
@@ -467,7 +480,13 @@ def hash_file(
         result.sha1 = sha1.hexdigest()
         _image_pdq(path, head, result, reduced=reduced, reference=reference, dihedral=dihedral)
     else:
-        _video_vpdq(path, result, seconds=video_seconds, memory_bytes=video_memory_bytes)
+        _video_vpdq(
+            path,
+            result,
+            seconds=video_seconds,
+            memory_bytes=video_memory_bytes,
+            seconds_per_hash=video_seconds_per_hash,
+        )
     return result
 
 

@@ -7,6 +7,7 @@ event inside that same transaction, and returns typed results. Domain rules live
 domain packages; services import them lazily, so that starting an interface stays fast.
 
 One module per area: :mod:`~tipwatch.services.referrals`, :mod:`~tipwatch.services.matching`,
+:mod:`~tipwatch.services.exchanges`,
 :mod:`~tipwatch.services.triage`, :mod:`~tipwatch.services.trends`,
 :mod:`~tipwatch.services.urls`, :mod:`~tipwatch.services.forums`,
 :mod:`~tipwatch.services.assessment`, :mod:`~tipwatch.services.audit`,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
         audit,
         cases,
         demo,
+        exchanges,
         exports,
         forums,
         identity,
@@ -46,6 +48,7 @@ __all__ = [
     "audit",
     "cases",
     "demo",
+    "exchanges",
     "exports",
     "forums",
     "identity",

@@ -11,6 +11,7 @@ from tipwatch.services.access import Actor, authorise
 from tipwatch.store import Store
 
 if TYPE_CHECKING:
+    from tipwatch.matching.flood import FloodRule
     from tipwatch.matching.lists import ImportSummary
     from tipwatch.matching.matcher import FileVerdict, MatchSummary
     from tipwatch.media.hashing import MediaHashes
@@ -96,8 +97,12 @@ def import_list(
     max_rejected_share: float | None = None,
     force: bool = False,
     dry_run: bool = False,
+    purpose: str | None = None,
 ) -> ImportSummary:
     """Import a version of a hash list from a file (VICS JSON, hash CSV or plain).
+
+    ``purpose``: ``block`` (a new list's default) or ``allow`` (an allow-list: hashes of
+    benign or already-cleared material whose matches suppress a file's other matches).
 
     A version that rejects more than ``max_rejected_share`` of its records (default: the
     library's, 5%), rejects all of them, or would retire every active entry is refused with
@@ -141,6 +146,7 @@ def import_list(
             else max_rejected_share,
             force=force,
             dry_run=dry_run,
+            purpose=purpose,
         )
         work.detail = (
             ("dry run, nothing changed: " if dry_run else "")
@@ -159,10 +165,13 @@ def list_lists(store: Store, actor: Actor) -> list[dict[str, Any]]:
 
 
 def show_list(store: Store, actor: Actor, name: str) -> dict[str, Any]:
+    from tipwatch.matching.exchanges import sync_health
     from tipwatch.matching.lists import get_list
 
     with unit(store, actor, "list.read", object_type="hash_list", object_ids=[name], writes=False):
-        return get_list(store, name)
+        shown = get_list(store, name)
+        shown["sync"] = sync_health(store, name)
+        return shown
 
 
 def export_list(
@@ -207,17 +216,37 @@ def match_referrals(
     *,
     report_ids: Sequence[str] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    flood: FloodRule | None = None,
 ) -> MatchSummary:
-    """Match the stored referrals' files against the lists (committed batch by batch)."""
-    from tipwatch.matching.matcher import match_referrals as _match
+    """Match the stored referrals' files against the lists (committed batch by batch).
 
+    ``flood`` (default: the ``flood_*`` settings) holds for review an entry whose matches in a
+    day jump far above its history; the holds made are in the summary and the audit event."""
+    from tipwatch.matching.flood import FloodRule
+    from tipwatch.matching.matcher import match_referrals as _match
+    from tipwatch.settings import get_settings
+
+    if flood is None:
+        s = get_settings()
+        flood = FloodRule(s.flood_factor, s.flood_min_matches, s.flood_history_days)
     with batch(
         store, actor, "match.run", object_type="referral", object_ids=list(report_ids or ())
     ) as work:
         summary = _match(
-            store, report_ids=list(report_ids) if report_ids else None, progress=progress
+            store,
+            report_ids=list(report_ids) if report_ids else None,
+            progress=progress,
+            flood=flood,
         )
-        work.detail = f"{summary.files} files: {summary.known} known, {summary.new} new"
+        work.detail = (
+            f"{summary.files} files: {summary.known} known, {summary.new} new, "
+            f"{summary.cleared} cleared by allow-lists"
+        )
+        if summary.held:
+            work.detail += "; held for review (flood): " + ", ".join(
+                f"entry {h['entry_id']} of {h['list']} ({h['matches']} matches)"
+                for h in summary.held
+            )
     return summary
 
 
@@ -230,8 +259,13 @@ def match_media(
     dihedral: bool = False,
     video_seconds: float | None = None,
     video_memory_bytes: int | None = None,
+    video_percent: float = 80.0,
+    video_list_percent: float = 0.0,
 ) -> Iterator[tuple[MediaHashes, FileVerdict | None]]:
-    """Hash media and match each against the lists; media are not stored."""
+    """Hash media and match each against the lists; media are not stored.
+
+    ``video_percent`` and ``video_list_percent``: the least shares of a video's and of a vPDQ
+    entry's usable frames for a video match (the ``vpdq_*_percent`` settings)."""
     from tipwatch.matching.matcher import match_media as _match
 
     with batch(store, actor, "match.run", object_type="media") as work:
@@ -243,6 +277,8 @@ def match_media(
             dihedral=dihedral,
             video_seconds=video_seconds,
             video_memory_bytes=video_memory_bytes,
+            video_percent=video_percent,
+            video_list_percent=video_list_percent,
         ):
             count += 1
             yield pair

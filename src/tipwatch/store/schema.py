@@ -30,7 +30,11 @@ __all__ = [
     "audit_events",
     "audit_head",
     "case_states",
+    "entry_holds",
+    "entry_match_counts",
     "events",
+    "exchange_tombstones",
+    "exchange_votes",
     "file_matches",
     "forum_post_themes",
     "forum_posts",
@@ -42,6 +46,7 @@ __all__ = [
     "jobs",
     "link_group_events",
     "link_groups",
+    "list_sync_state",
     "metadata",
     "notes",
     "package_referrals",
@@ -215,6 +220,15 @@ hash_lists = Table(
     Column("quality_floor", Integer, nullable=False, doc="Least PDQ quality of a query hash."),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
+    Column(
+        "purpose",
+        String(8),
+        nullable=False,
+        server_default="block",
+        doc="block: matches are known material; allow: matches clear a file (migration 0013).",
+    ),
+    Column("connector", String(40), doc="The exchange feeding the list, if any."),
+    Column("connector_config", Text, doc="JSON of the connector's settings (no credentials)."),
 )
 
 hash_list_versions = Table(
@@ -246,8 +260,95 @@ hash_entries = Table(
     Column("extra", Text, nullable=False, doc="JSON object of other fields, verbatim."),
     Column("added_version", String(100), nullable=False),
     Column("retired_version", String(100), doc="Set when a later version dropped it."),
-    UniqueConstraint("list_id", "algorithm", "value", name="uq_hash_entries_list_hash"),
+    Column(
+        "entry_key",
+        String(200),
+        nullable=False,
+        server_default="",
+        doc="The entry the hash belongs to at its source (migration 0013).",
+    ),
+    Column("held_at", DateTime, doc="Set while the entry is held out of matching."),
+    Column("held_reason", Text),
+    Column("source_time", DateTime, doc="When the source last changed the entry (exchanges)."),
+    Column("last_seen", DateTime, doc="When a sync last saw the entry at its source."),
+    UniqueConstraint(
+        "list_id", "algorithm", "value", "entry_key", name="uq_hash_entries_list_hash"
+    ),
     Index("ix_hash_entries_algorithm_value", "algorithm", "value"),
+    Index("ix_hash_entries_list_id", "list_id", "entry_key"),
+)
+
+# -- exchanges: sync state, match history, holds, votes (migration 0013) ----------------------
+
+list_sync_state = Table(
+    "list_sync_state",
+    metadata,
+    Column("list_id", Integer, ForeignKey("hash_lists.id", ondelete="CASCADE"), primary_key=True),
+    Column("checkpoint", Text, nullable=False, doc="JSON: where the next fetch starts."),
+    Column("checkpoint_at", DateTime),
+    Column("last_attempt_at", DateTime),
+    Column("last_success_at", DateTime),
+    Column("last_error", Text),
+    Column("last_added", Integer, nullable=False, server_default="0"),
+    Column("last_removed", Integer, nullable=False, server_default="0"),
+    Column("total_added", Integer, nullable=False, server_default="0"),
+    Column("total_removed", Integer, nullable=False, server_default="0"),
+    Column("runs", Integer, nullable=False, server_default="0"),
+)
+
+exchange_tombstones = Table(
+    "exchange_tombstones",
+    metadata,
+    Column("list_id", Integer, ForeignKey("hash_lists.id", ondelete="CASCADE"), primary_key=True),
+    Column("entry_key", String(200), primary_key=True),
+    Column("source_time", DateTime),
+)
+
+entry_match_counts = Table(
+    "entry_match_counts",
+    metadata,
+    Column(
+        "entry_id",
+        Integer,
+        ForeignKey("hash_entries.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("day", Date, primary_key=True),
+    Column("matches", Integer, nullable=False),
+)
+
+entry_holds = Table(
+    "entry_holds",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("entry_id", Integer, ForeignKey("hash_entries.id", ondelete="CASCADE"), nullable=False),
+    Column("list_id", Integer, nullable=False),
+    Column("held_at", DateTime, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("matches", Integer, nullable=False),
+    Column("baseline", Float, nullable=False),
+    Column("released_at", DateTime),
+    Column("released_by", String(200)),
+    Column("decision", String(16), doc="released (matches again) or retired"),
+    Index("ix_entry_holds_list_id", "list_id"),
+)
+
+exchange_votes = Table(
+    "exchange_votes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("list_id", Integer, ForeignKey("hash_lists.id", ondelete="CASCADE"), nullable=False),
+    Column("entry_key", String(200), nullable=False),
+    Column("vote", String(16), nullable=False),
+    Column("reason", Text),
+    Column("proposed_by", String(200), nullable=False),
+    Column("proposed_at", DateTime, nullable=False),
+    Column("approved_by", String(200)),
+    Column("approved_at", DateTime),
+    Column("status", String(12), nullable=False, doc="proposed, sent, failed or rejected"),
+    Column("sent_at", DateTime),
+    Column("response", Text),
+    Index("ix_exchange_votes_list_id", "list_id"),
 )
 
 file_matches = Table(
