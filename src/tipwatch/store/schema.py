@@ -62,12 +62,12 @@ __all__ = [
     "routing_packages",
     "saved_searches",
     "signal_values",
-    "users",
-    "web_sessions",
     "url_changes",
     "url_entries",
     "url_list_versions",
     "url_lists",
+    "users",
+    "web_sessions",
 ]
 
 metadata = MetaData(
