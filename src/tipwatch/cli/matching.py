@@ -13,6 +13,7 @@ from rich.text import Text
 
 from tipwatch import services
 from tipwatch.cli import (
+    ClusterOption,
     DbOption,
     FormatOption,
     ObjectFormat,
@@ -91,6 +92,7 @@ def hash_command(
             "hashes, several times slower.",
         ),
     ] = False,
+    cluster: ClusterOption = None,
 ) -> None:
     """Hash images (PDQ, MD5, SHA-1, SHA-256) and videos (vPDQ, MD5, SHA-256).
 
@@ -120,6 +122,7 @@ def hash_command(
                     reference=reference_pdq,
                     video_seconds=limits.media_video_seconds,
                     video_memory_bytes=limits.media_video_memory_bytes,
+                    cluster=cluster,
                 )
                 for done, result in enumerate(hashed, 1):
                     row = result.as_dict()
@@ -357,6 +360,7 @@ def match(
     dihedral: Annotated[
         bool, typer.Option(help="Also match images' 8 rotations and flips (PDQ).")
     ] = False,
+    cluster: ClusterOption = None,
 ) -> None:
     """Match media, or stored referrals, against the hash lists: each file known or new.
 
@@ -390,6 +394,7 @@ def match(
             dihedral=dihedral,
             video_seconds=limits.media_video_seconds,
             video_memory_bytes=limits.media_video_memory_bytes,
+            cluster=cluster,
         ):
             row: dict[str, Any] = {"path": result.path}
             if verdict is None:

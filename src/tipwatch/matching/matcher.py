@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, bindparam, delete, select, tuple_, update
 
+from tipwatch.compute import Compute
 from tipwatch.matching.pdq_index import PDQIndex, hexes_to_array
 from tipwatch.matching.schemes import get_scheme
 from tipwatch.store.bulk import bulk_insert, chunks
@@ -488,6 +489,7 @@ def match_media(
     dihedral: bool = False,
     video_seconds: float | None = None,
     video_memory_bytes: int | None = None,
+    compute: Compute | None = None,
 ) -> Iterator[tuple[Any, FileVerdict | None]]:
     """Hash media files and match them: (hashes, verdict) per file; verdict None on error.
 
@@ -503,7 +505,8 @@ def match_media(
         limits["video_seconds"] = video_seconds
     if video_memory_bytes is not None:
         limits["video_memory_bytes"] = video_memory_bytes
-    for result in hash_paths(list(paths), jobs=jobs, dihedral=dihedral, **limits):
+    hashed = hash_paths(list(paths), jobs=jobs, dihedral=dihedral, compute=compute, **limits)
+    for result in hashed:
         if result.error is not None:
             yield result, None
             continue

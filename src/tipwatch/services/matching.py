@@ -49,18 +49,22 @@ def hash_media(
     reference: bool = False,
     video_seconds: float | None = None,
     video_memory_bytes: int | None = None,
+    cluster: str | None = None,
 ) -> Iterator[MediaHashes]:
     """Hash media files; nothing of them is stored (no store is involved, nothing audited).
 
     ``video_seconds`` and ``video_memory_bytes`` limit each video (default: the library's,
-    600 s and 2 GiB); a file that is no regular file gets its error like any other file."""
+    600 s and 2 GiB); a file that is no regular file gets its error like any other file.
+    The files are hashed on ``jobs`` local processes, or on the Dask ``cluster`` (default:
+    the cluster setting)."""
     from tipwatch.media import hash_paths
     from tipwatch.media.hashing import VIDEO_MEMORY_BYTES, VIDEO_SECONDS
+    from tipwatch.services._compute import compute_for
 
     authorise(actor, "media.hash")
     return hash_paths(
         files,
-        jobs=jobs,
+        compute=compute_for(jobs=jobs, cluster=cluster),
         reduced=reduced,
         reference=reference,
         video_seconds=VIDEO_SECONDS if video_seconds is None else video_seconds,
@@ -228,16 +232,19 @@ def match_media(
     dihedral: bool = False,
     video_seconds: float | None = None,
     video_memory_bytes: int | None = None,
+    cluster: str | None = None,
 ) -> Iterator[tuple[MediaHashes, FileVerdict | None]]:
-    """Hash media and match each against the lists; media are not stored."""
+    """Hash media and match each against the lists; media are not stored. The media are
+    hashed on ``jobs`` local processes or on the Dask ``cluster`` (default: the setting)."""
     from tipwatch.matching.matcher import match_media as _match
+    from tipwatch.services._compute import compute_for
 
     with batch(store, actor, "match.run", object_type="media") as work:
         count = 0
         for pair in _match(
             store,
             files,
-            jobs=jobs,
+            compute=compute_for(jobs=jobs, cluster=cluster),
             dihedral=dihedral,
             video_seconds=video_seconds,
             video_memory_bytes=video_memory_bytes,
