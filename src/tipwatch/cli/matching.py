@@ -356,19 +356,50 @@ def match(
     report: Annotated[
         list[str] | None, typer.Option(help="With --referrals: only these report ids.")
     ] = None,
-    jobs: Annotated[int, typer.Option(help="Processes for hashing media (0: one per CPU).")] = 0,
+    jobs: Annotated[
+        int, typer.Option(help="Processes for hashing media or searching PDQ (0: one per CPU).")
+    ] = 0,
     dihedral: Annotated[
         bool, typer.Option(help="Also match images' 8 rotations and flips (PDQ).")
     ] = False,
     cluster: ClusterOption = None,
+    hashes: Annotated[
+        Path | None,
+        typer.Option(
+            "--hashes",
+            help="Match the records of a file written by `tipwatch hash` (JSON Lines or CSV), "
+            "hashed here or on another machine.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
-    """Match media, or stored referrals, against the hash lists: each file known or new.
+    """Match media, a hash file, or stored referrals against the hash lists: each file known
+    or new.
 
     A near (perceptual) match is a lead, not proof: its algorithm, distance and list are shown.
+    With --hashes, each output line also names the record's line in the hash file; a record
+    that cannot be matched gets its reason in `error`.
     """
 
     def body() -> None:
         store = _open(db)
+        if hashes is not None:
+            if paths or referrals:
+                _fail("give media, --hashes or --referrals, one of them")
+                return
+            unusable = 0
+            for outcome in services.matching.match_hashes(
+                store, _actor(), hashes, jobs=jobs, cluster=cluster
+            ):
+                unusable += outcome.verdict is None
+                sys.stdout.write(_dumps(outcome.as_dict(), indent=None) + "\n")
+            if unusable:
+                err_console.print(
+                    f"{unusable:,} record(s) of {plain(hashes.name)} could not be matched",
+                    highlight=False,
+                )
+            return
         if referrals:
             progress, on_progress = _stage_progress()
             with progress:

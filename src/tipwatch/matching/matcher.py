@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, bindparam, delete, select, tuple_, update
+from sqlalchemy import Connection, bindparam, delete, func, select, tuple_, update
 
 from tipwatch.compute import Compute
 from tipwatch.matching.pdq_index import PDQIndex, hexes_to_array
@@ -24,7 +24,15 @@ from tipwatch.store.bulk import bulk_insert, chunks
 from tipwatch.store.database import Store
 from tipwatch.store.schema import file_matches, hash_entries, hash_lists, referral_files
 
-__all__ = ["FileVerdict", "Match", "MatchSummary", "Matcher", "match_media", "match_referrals"]
+__all__ = [
+    "FileVerdict",
+    "Match",
+    "MatchSummary",
+    "Matcher",
+    "MatcherSnapshot",
+    "match_media",
+    "match_referrals",
+]
 
 _CRYPTO = ("md5", "sha1", "sha256")
 
@@ -89,6 +97,20 @@ class _ListInfo:
     labels: dict[str, str]
 
 
+@dataclass(frozen=True)
+class MatcherSnapshot:
+    """What near (PDQ) and video (vPDQ) matching needs, without the store: the indexes and
+    the lists' settings. Made once by the driver and sent to each worker once."""
+
+    video_percent: float
+    lists: dict[int, _ListInfo]
+    index: PDQIndex
+    pdq_meta: dict[int, tuple[int, str | None]]
+    video_index: PDQIndex
+    frame_owner: np.ndarray[Any, np.dtype[np.int64]]
+    video_meta: dict[int, tuple[int, str | None, int]]
+
+
 class Matcher:
     """Matches hashes against every active entry of every list in the store.
 
@@ -104,6 +126,32 @@ class Matcher:
         self.index = PDQIndex()
         self._pdq_meta: dict[int, tuple[int, str | None]] = {}
         self.refresh()
+
+    def snapshot(self) -> MatcherSnapshot:
+        """The in-memory indexes and list settings, for :meth:`from_snapshot` elsewhere."""
+        return MatcherSnapshot(
+            self.video_percent,
+            self.lists,
+            self.index,
+            self._pdq_meta,
+            self.video_index,
+            self._frame_owner,
+            self._video_meta,
+        )
+
+    @classmethod
+    def from_snapshot(cls, snapshot: MatcherSnapshot) -> Matcher:
+        """A matcher for :meth:`near` and :meth:`video` on a worker that has no store (exact
+        matching and :meth:`refresh` need the store)."""
+        matcher = cls.__new__(cls)
+        matcher.video_percent = snapshot.video_percent
+        matcher.lists = snapshot.lists
+        matcher.index = snapshot.index
+        matcher._pdq_meta = snapshot.pdq_meta
+        matcher.video_index = snapshot.video_index
+        matcher._frame_owner = snapshot.frame_owner
+        matcher._video_meta = snapshot.video_meta
+        return matcher
 
     def refresh(self) -> None:
         """Bring the in-memory indexes up to date with the store.
@@ -257,20 +305,28 @@ class Matcher:
         results: list[list[Match]] = [[] for _ in pdq_hashes]
         if not pdq_hashes or len(self.index) == 0:
             return results
-        found = self.index.search(hexes_to_array(pdq_hashes), self.max_threshold)
-        for q, entry, dist in zip(
+        # Each distinct hash is searched once (a file seen many times is common).
+        distinct: dict[str, int] = {}
+        for value in pdq_hashes:
+            distinct.setdefault(value, len(distinct))
+        asking: list[list[int]] = [[] for _ in distinct]
+        for q, value in enumerate(pdq_hashes):
+            asking[distinct[value]].append(q)
+        found = self.index.search(hexes_to_array(distinct), self.max_threshold)
+        for u, entry, dist in zip(
             found.query.tolist(), found.entry.tolist(), found.distance.tolist(), strict=True
         ):
             list_id, category = self._pdq_meta[entry]
             info = self.lists[list_id]
-            quality = qualities[q]
-            if dist > info.threshold or (quality is not None and quality < info.floor):
+            if dist > info.threshold:
                 continue
-            results[q].append(
-                # Perceptual matches stay "near" even at distance 0: the brief keeps exact
-                # (cryptographic) and near (perceptual) apart.
-                self._match(list_id, entry, "pdq", "near", dist, category)
-            )
+            # Perceptual matches stay "near" even at distance 0: the brief keeps exact
+            # (cryptographic) and near (perceptual) apart.
+            hit = self._match(list_id, entry, "pdq", "near", dist, category)
+            for q in asking[u]:
+                quality = qualities[q]
+                if quality is None or quality >= info.floor:
+                    results[q].append(hit)
         return results
 
     def verdicts(
@@ -340,15 +396,15 @@ def match_referrals(
     matcher = Matcher(store)
     summary = MatchSummary()
     f = referral_files.c
-    query = select(f.report_id, f.file_id, f.document).order_by(f.report_id, f.position)
-    if report_ids is not None:
-        query = query.where(f.report_id.in_(list(report_ids)))
+    wanted = list(report_ids) if report_ids is not None else None
+    count = select(func.count()).select_from(referral_files)
+    if wanted is not None:
+        count = count.where(f.report_id.in_(wanted))
     with store.read() as conn:
-        rows = conn.execute(query).all()
+        total = int(conn.execute(count).scalar_one())
     if progress is not None:
-        progress("matching", 0, len(rows))
-    for start in range(0, len(rows), batch_size):
-        chunk = rows[start : start + batch_size]
+        progress("matching", 0, total)
+    for chunk in _file_pages(store, wanted, batch_size):
         hashes = [json.loads(r.document).get("hashes", {}) for r in chunk]
         verdicts = matcher.verdicts(hashes)
         now = _now()
@@ -393,8 +449,28 @@ def match_referrals(
                 statuses,
             )
         if progress is not None:
-            progress("matching", summary.files, len(rows))
+            progress("matching", summary.files, total)
     return summary
+
+
+def _file_pages(store: Store, report_ids: list[str] | None, size: int) -> Iterator[list[Any]]:
+    """The referral files, ``size`` rows at a time in (report id, position) order, each page
+    read afresh after the one before: memory stays at one page whatever the store holds."""
+    f = referral_files.c
+    query = select(f.report_id, f.position, f.file_id, f.document).order_by(
+        f.report_id, f.position
+    )
+    if report_ids is not None:
+        query = query.where(f.report_id.in_(report_ids))
+    after: tuple[str, int] | None = None
+    while True:
+        page = query if after is None else query.where(tuple_(f.report_id, f.position) > after)
+        with store.read() as conn:
+            rows = list(conn.execute(page.limit(size)).all())
+        if not rows:
+            return
+        yield rows
+        after = (rows[-1].report_id, rows[-1].position)
 
 
 def file_matches_for(store: Store, report_id: str) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from tipwatch.services.access import Actor, authorise
 from tipwatch.store import Store
 
 if TYPE_CHECKING:
+    from tipwatch.matching.hashfile import HashVerdict
     from tipwatch.matching.lists import ImportSummary
     from tipwatch.matching.matcher import FileVerdict, MatchSummary
     from tipwatch.media.hashing import MediaHashes
@@ -21,6 +22,7 @@ __all__ = [
     "hash_media",
     "import_list",
     "list_lists",
+    "match_hashes",
     "match_media",
     "match_referrals",
     "media_files",
@@ -252,3 +254,29 @@ def match_media(
             count += 1
             yield pair
         work.detail = f"{count} media files matched"
+
+
+def match_hashes(
+    store: Store,
+    actor: Actor,
+    path: Path,
+    *,
+    jobs: int = 0,
+    cluster: str | None = None,
+) -> Iterator[HashVerdict]:
+    """Match the records of a hash file written by ``tipwatch hash`` (JSON Lines or CSV),
+    hashed here or elsewhere, against the lists: a verdict per record, in order. The PDQ
+    search runs on ``jobs`` local processes or on the Dask ``cluster`` (default: the setting).
+    """
+    from tipwatch.formats.hash_output import read_hash_output
+    from tipwatch.matching.hashfile import match_hash_records
+    from tipwatch.services._compute import compute_for
+
+    with batch(store, actor, "match.run", object_type="media") as work:
+        count = 0
+        for verdict in match_hash_records(
+            store, read_hash_output(path), compute=compute_for(jobs=jobs, cluster=cluster)
+        ):
+            count += 1
+            yield verdict
+        work.detail = f"{count} records of hash file {path.name} matched"
