@@ -8,6 +8,7 @@ against a list only when its quality reaches the list's floor (when the quality 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,7 +23,13 @@ from tipwatch.matching.pdq_index import PDQIndex, hexes_to_array
 from tipwatch.matching.schemes import get_scheme
 from tipwatch.store.bulk import bulk_insert, chunks
 from tipwatch.store.database import Store
-from tipwatch.store.schema import file_matches, hash_entries, hash_lists, referral_files
+from tipwatch.store.schema import (
+    file_matches,
+    hash_entries,
+    hash_list_versions,
+    hash_lists,
+    referral_files,
+)
 
 __all__ = [
     "FileVerdict",
@@ -30,6 +37,7 @@ __all__ = [
     "MatchSummary",
     "Matcher",
     "MatcherSnapshot",
+    "lists_version",
     "match_media",
     "match_referrals",
 ]
@@ -97,6 +105,16 @@ class _ListInfo:
     labels: dict[str, str]
 
 
+def lists_version(conn: Connection) -> tuple[Any, ...]:
+    """A value that changes whenever any hash list changes: a version imported (entries
+    added, retired or reactivated, settings changed), a list removed or created. Two small
+    aggregate queries: cheap enough to ask every few seconds."""
+    lv, hl = hash_list_versions.c, hash_lists.c
+    versions = conn.execute(select(func.count(), func.max(lv.id))).one()
+    lists = conn.execute(select(func.count(), func.max(hl.id), func.max(hl.updated_at))).one()
+    return (*versions, *lists)
+
+
 @dataclass(frozen=True)
 class MatcherSnapshot:
     """What near (PDQ) and video (vPDQ) matching needs, without the store: the indexes and
@@ -118,14 +136,40 @@ class Matcher:
     :meth:`refresh` after lists change.
     """
 
-    def __init__(self, store: Store, *, video_percent: float = 80.0) -> None:
+    def __init__(
+        self, store: Store, *, video_percent: float = 80.0, poll_seconds: float = 5.0
+    ) -> None:
         self.store = store
         self.video_percent = video_percent
         """Least share (%) of frames, on both sides, for a video (vPDQ) match."""
+        self.poll_seconds = poll_seconds
+        """How often :meth:`refresh_if_changed` asks the store whether a list changed."""
         self.lists: dict[int, _ListInfo] = {}
         self.index = PDQIndex()
         self._pdq_meta: dict[int, tuple[int, str | None]] = {}
+        self._lists_version: tuple[Any, ...] | None = None
+        self._polled_at = 0.0
         self.refresh()
+
+    def refresh_if_changed(self) -> bool:
+        """:meth:`refresh` when a list changed in the store since the last refresh (an import
+        or a removal, by this process or any other sharing the store); the store is asked at
+        most once per ``poll_seconds``. Whether the indexes changed.
+
+        A process that keeps a matcher (a server, a matching worker) calls this before each
+        request or batch: a list change then reaches it within ``poll_seconds`` (plus the
+        time of one refresh), without a rebuild of the index.
+        """
+        now = time.monotonic()
+        if now - self._polled_at < self.poll_seconds:
+            return False
+        self._polled_at = now
+        with self.store.read() as conn:
+            version = lists_version(conn)
+        if version == self._lists_version:
+            return False
+        self.refresh()
+        return True
 
     def snapshot(self) -> MatcherSnapshot:
         """The in-memory indexes and list settings, for :meth:`from_snapshot` elsewhere."""
@@ -162,6 +206,7 @@ class Matcher:
         """
         e = hash_entries.c
         with self.store.read() as conn:
+            self._lists_version = lists_version(conn)
             self.lists = {
                 r.id: _ListInfo(
                     r.name, r.near_threshold, r.quality_floor, get_scheme(r.scheme).categories
@@ -566,16 +611,18 @@ def match_media(
     video_seconds: float | None = None,
     video_memory_bytes: int | None = None,
     compute: Compute | None = None,
+    poll_seconds: float = 5.0,
 ) -> Iterator[tuple[Any, FileVerdict | None]]:
     """Hash media files and match them: (hashes, verdict) per file; verdict None on error.
 
     With ``dihedral``, an image's 8 rotations and flips are matched too; a hit found only on a
-    transformed copy names the transform.
+    transformed copy names the transform. A long run (a stream of uploads) sees list changes
+    made meanwhile by other processes within ``poll_seconds``.
     """
     from tipwatch.media import hash_paths
     from tipwatch.media.hashing import DIHEDRAL
 
-    matcher = Matcher(store)
+    matcher = Matcher(store, poll_seconds=poll_seconds)
     limits: dict[str, Any] = {}
     if video_seconds is not None:
         limits["video_seconds"] = video_seconds
@@ -586,6 +633,7 @@ def match_media(
         if result.error is not None:
             yield result, None
             continue
+        matcher.refresh_if_changed()
         hashes = {
             a: v for a in ("md5", "sha1", "sha256", "pdq") if (v := getattr(result, a)) is not None
         }

@@ -240,6 +240,7 @@ def match_media(
     hashed on ``jobs`` local processes or on the Dask ``cluster`` (default: the setting)."""
     from tipwatch.matching.matcher import match_media as _match
     from tipwatch.services._compute import compute_for
+    from tipwatch.settings import get_settings
 
     with batch(store, actor, "match.run", object_type="media") as work:
         count = 0
@@ -247,6 +248,7 @@ def match_media(
             store,
             files,
             compute=compute_for(jobs=jobs, cluster=cluster),
+            poll_seconds=get_settings().list_poll_seconds,
             dihedral=dihedral,
             video_seconds=video_seconds,
             video_memory_bytes=video_memory_bytes,
