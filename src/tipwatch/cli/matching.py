@@ -80,8 +80,9 @@ def hash_command(
         bool,
         typer.Option(
             "--reduced-decode",
-            help="Decode JPEGs at reduced size: about twice as fast; PDQ then differs from the "
-            "reference's by a few bits.",
+            help="Decode large JPEG photos (shorter side from 1,536 pixels) at reduced size: a "
+            "12-megapixel photo about 5 times faster; its PDQ then differs from the reference's "
+            "by up to 8 bits.",
         ),
     ] = False,
     reference_pdq: Annotated[
