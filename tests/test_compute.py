@@ -285,3 +285,87 @@ def test_hashing_on_a_local_cluster_gives_the_single_process_hashes(tmp_path: Pa
     assert sum("pdq" in r for r in one) == 18 and sum("error" in r for r in one) == 1
     if shutil.which("ffmpeg"):
         assert one[5]["kind"] == "video" and one[5]["vpdq"]
+
+
+def _openssl(*args: str) -> None:
+    import subprocess
+
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+def make_cluster_certificates(folder: Path) -> dict[str, Path]:
+    """A CA and a certificate for each of scheduler, worker and client, as docs/deploy.md
+    makes them."""
+    _openssl(
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        "-subj", "/CN=tipwatch-cluster-ca", "-keyout", str(folder / "ca-key.pem"),
+        "-out", str(folder / "ca.pem"),
+    )  # fmt: skip
+    made = {"ca": folder / "ca.pem"}
+    for role in ("scheduler", "worker", "client"):
+        key, csr, cert = (
+            folder / f"{role}-key.pem",
+            folder / f"{role}.csr",
+            folder / f"{role}.pem",
+        )
+        _openssl(
+            "req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN=tipwatch-{role}",
+            "-keyout", str(key), "-out", str(csr),
+        )  # fmt: skip
+        _openssl(
+            "x509", "-req", "-in", str(csr), "-CA", str(folder / "ca.pem"),
+            "-CAkey", str(folder / "ca-key.pem"), "-CAcreateserial", "-days", "2",
+            "-out", str(cert),
+        )  # fmt: skip
+        made[role], made[f"{role}-key"] = cert, key
+    return made
+
+
+def test_work_runs_on_a_cluster_over_mutual_tls(tmp_path: Path) -> None:
+    import shutil
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make the test certificates")
+    from distributed import LocalCluster
+    from distributed.security import Security
+
+    certs = make_cluster_certificates(tmp_path)
+    server = Security(
+        tls_ca_file=str(certs["ca"]),
+        tls_scheduler_cert=str(certs["scheduler"]),
+        tls_scheduler_key=str(certs["scheduler-key"]),
+        tls_worker_cert=str(certs["worker"]),
+        tls_worker_key=str(certs["worker-key"]),
+        tls_client_cert=str(certs["client"]),
+        tls_client_key=str(certs["client-key"]),
+        require_encryption=True,
+    )
+    with LocalCluster(
+        n_workers=1,
+        threads_per_worker=1,
+        processes=True,
+        protocol="tls://",
+        host="127.0.0.1",
+        security=server,
+        dashboard_address=None,
+    ) as cluster:
+        address = cluster.scheduler_address
+        assert address.startswith("tls://127.0.0.1:")
+        compute = Compute(
+            cluster=address,
+            tls_ca=certs["ca"],
+            tls_cert=certs["client"],
+            tls_key=certs["client-key"],
+            batch_size=5,
+        )
+        out = list(
+            map_batches(_square, _batches(12, 5), compute=compute, setup=_remember, shared=1)
+        )
+        assert [r[:2] for _, rs in out for r in rs] == [(i, i * i + 1) for i in range(12)]
+        # The same scheduler without TLS, even on loopback, is refused before any connection.
+        with pytest.raises(ConfigError, match="no TLS"):
+            list(
+                map_batches(
+                    _square, _batches(2, 2), compute=Compute(cluster=address.replace("tls", "tcp"))
+                )
+            )

@@ -84,8 +84,10 @@ class Compute:
     a Dask scheduler address (``tls://host:8786``) or ``local:N``; when set, ``workers`` is
     not used. ``tls_ca``, ``tls_cert``, ``tls_key``: the files for TLS with mutual
     certificates. ``insecure_loopback``: allow a ``tcp://`` scheduler on the loopback
-    interface. ``batch_size``: items per batch. ``restore_malloc``: undo the Dask nanny's
-    allocator setting in the workers (``False`` only to measure what it costs).
+    interface. ``batch_size``: items per batch. ``restore_malloc``: leave the Dask nanny's
+    allocator variable out of the workers of a ``local:N`` cluster; ``tune_malloc``: set the
+    allocator's thresholds in every worker (:func:`tune_allocator`). Both ``False`` only to
+    measure what the nanny's setting costs.
     """
 
     workers: int = 0
@@ -96,6 +98,7 @@ class Compute:
     insecure_loopback: bool = False
     batch_size: int = 64
     restore_malloc: bool = True
+    tune_malloc: bool = True
 
     @classmethod
     def from_settings(cls, settings: Settings, *, workers: int = 0) -> Compute:
@@ -417,7 +420,7 @@ class _Dask:
             ) from None
         self.fn, self.setup = fn, setup
         self.token = uuid.uuid4().hex
-        self.tune = compute.restore_malloc
+        self.tune = compute.tune_malloc
         self.cluster: Any = None
         size = _local_cluster_size(compute.cluster or "")
         if size is not None:
@@ -513,7 +516,7 @@ def map_batches(
     if compute.cluster:
         engine = _Dask(compute, fn, setup, shared)
     elif compute.local_processes <= 1:
-        if compute.restore_malloc:
+        if compute.tune_malloc:
             tune_allocator()
         if setup is not None:
             setup(shared)
@@ -521,7 +524,7 @@ def map_batches(
     else:
         token = uuid.uuid4().hex
         engine = _LocalPool(
-            fn, compute.local_processes, (token, setup, shared, compute.restore_malloc)
+            fn, compute.local_processes, (token, setup, shared, compute.tune_malloc)
         )
     window = 2 * engine.parallel + 1
     pending: deque[tuple[Batch[T], Any]] = deque()

@@ -390,7 +390,7 @@ def match(
                 _fail("give media, --hashes or --referrals, one of them")
                 return
             unusable = 0
-            for outcome in services.matching.match_hashes(
+            for outcome in services.matching.match_hash_file(
                 store, _actor(), hashes, jobs=jobs, cluster=cluster
             ):
                 unusable += outcome.verdict is None

@@ -22,7 +22,7 @@ __all__ = [
     "hash_media",
     "import_list",
     "list_lists",
-    "match_hashes",
+    "match_hash_file",
     "match_media",
     "match_referrals",
     "media_files",
@@ -258,7 +258,7 @@ def match_media(
         work.detail = f"{count} media files matched"
 
 
-def match_hashes(
+def match_hash_file(
     store: Store,
     actor: Actor,
     path: Path,
