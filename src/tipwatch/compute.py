@@ -391,10 +391,14 @@ def _local_cluster_size(cluster: str) -> int | None:
         n = int(rest.lstrip(":"))
     except ValueError:
         raise ConfigError(
-            f"cluster {cluster!r}: write local:N for N worker processes here"
+            f"cluster {cluster!r}: write local:N for N worker processes here",
+            hint="for example local:4, or a scheduler address tls://HOST:8786",
         ) from None
     if n < 1:
-        raise ConfigError(f"cluster {cluster!r}: a local cluster has at least one worker")
+        raise ConfigError(
+            f"cluster {cluster!r}: a local cluster has at least one worker",
+            hint="for example local:4",
+        )
     return n
 
 
