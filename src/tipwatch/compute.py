@@ -461,6 +461,14 @@ class _Dask:
                     hint="start the scheduler and workers (see docs/deploy.md), or check the "
                     "address and the TLS files",
                 ) from exc
+        try:
+            self.client.wait_for_workers(1, timeout=60)
+        except TimeoutError:
+            self.close()
+            raise ConfigError(
+                f"the Dask scheduler at {compute.cluster} has no workers (none joined in 60 s)",
+                hint="start workers that connect to it (see docs/deploy.md)",
+            ) from None
         self.parallel = max(1, sum(self.client.nthreads().values()))
         self.shared = (
             self.client.scatter(shared, broadcast=True, hash=False) if shared is not None else None
@@ -488,6 +496,17 @@ class _Dask:
             raise _WorkerLost(
                 f"the worker process stopped abruptly each time it ran this (killed, out of "
                 f"memory, or a crash in native code): {exc}"
+            ) from None
+        except RuntimeError as exc:
+            if "deserializ" not in str(exc):
+                raise
+            # The scheduler or a worker could not unpickle tipwatch's function: another
+            # version of tipwatch (or none) is installed there.
+            raise ConfigError(
+                "the Dask scheduler or its workers cannot load this tipwatch's code: "
+                f"{str(exc).split('.')[0]}",
+                hint="install the same tipwatch version (with its cluster extra) on the "
+                "scheduler, every worker and this machine",
             ) from None
         finally:
             handle.release()
