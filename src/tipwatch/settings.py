@@ -262,6 +262,44 @@ class Settings(BaseSettings):
         description="The helpline's web address on the splash page.",
     )
 
+    cluster: str | None = Field(
+        default=None,
+        description="Where bulk hashing and matching run: unset for local processes, "
+        "local:N for an in-process Dask cluster of N workers, or a Dask scheduler address "
+        "(tls://HOST:8786).",
+    )
+    cluster_tls_ca: Path | None = Field(
+        default=None,
+        description="The certificate authority (PEM) that signed the Dask cluster's "
+        "certificates.",
+    )
+    cluster_tls_cert: Path | None = Field(
+        default=None,
+        description="tipwatch's client certificate (PEM) for the Dask cluster.",
+    )
+    cluster_tls_key: Path | None = Field(
+        default=None,
+        description="The private key (PEM) of cluster_tls_cert.",
+    )
+    cluster_insecure_loopback: bool = Field(
+        default=False,
+        description="Allow a Dask scheduler without TLS (tcp://) when it is on 127.0.0.1 "
+        "or ::1.",
+    )
+    compute_batch_size: int = Field(
+        default=64,
+        ge=50,
+        le=100_000,
+        description="Files handed to a worker at a time (at least 50: a Dask task costs "
+        "about 2 ms of CPU).",
+    )
+    list_poll_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often a long-running process checks the store for hash-list "
+        "changes made by other processes, in seconds.",
+    )
+
     store_busy_timeout: float = Field(
         default=120.0,
         gt=0,

@@ -39,7 +39,7 @@ def test_hash_jsonl_and_csv_with_per_file_errors(tmp_path: Path) -> None:
 
 
 def test_hash_reference_and_reduced_decoding_options(tmp_path: Path) -> None:
-    write_generated_images(tmp_path / "m", 2)  # 1024x768: large enough to decode smaller
+    write_generated_images(tmp_path / "m", 2, size=(2000, 1600))  # large enough to decode smaller
 
     def pdqs(*options: str) -> list[str]:
         code, out = invoke("hash", str(tmp_path / "m"), "--jobs", "1", *options)

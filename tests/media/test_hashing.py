@@ -75,14 +75,19 @@ def test_reference_option_computes_with_pdqhash_itself(samples: dict[str, list[P
         assert len(ours.pdq_dihedral) == 8 and ours.pdq_dihedral[0] == ours.pdq
 
 
-def test_reduced_decoding_stays_within_a_few_bits(samples: dict[str, list[Path]]) -> None:
-    for path in samples["jpeg"]:
+def test_reduced_decoding_stays_within_its_tolerance_on_large_photos(
+    samples: dict[str, list[Path]], tmp_path: Path
+) -> None:
+    large = write_generated_images(tmp_path / "large", 4, size=(3200, 2400), start=40)
+    for path in large:
         reduced = hash_file(path, reduced=True)
         ref_hash, ref_quality = reference_pdq(path)
-        assert reduced.pdq is not None and reduced.decoded_at is not None
-        assert reduced.decoded_at[0] < 1024  # really decoded smaller
+        assert reduced.pdq is not None and reduced.decoded_at == (1600, 1200)  # half size
         if ref_quality >= 50:
-            assert distance(reduced.pdq, ref_hash) <= 16, path
+            assert distance(reduced.pdq, ref_hash) <= 8, path  # the documented tolerance
+    for path in samples["jpeg"]:  # 1024x768: not a large photo, decoded whole
+        reduced = hash_file(path, reduced=True)
+        assert reduced.decoded_at == (1024, 768) and reduced.pdq == reference_pdq(path)[0]
     png = samples["png"][0]  # only JPEGs decode at reduced size
     assert hash_file(png, reduced=True).pdq == reference_pdq(png)[0]
 

@@ -276,10 +276,15 @@ def test_html_escapes_sender_text(store: Store, tmp_path: Path) -> None:
         assert "<script>alert" not in html and "&lt;script&gt;" in html
 
 
+@pytest.mark.parametrize("engine", ["local-processes", "dask-localcluster"])
 def test_worker_processes_give_the_same_results(
-    filled: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    filled: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str
 ) -> None:
     import tipwatch.triage.run as run
+    from tipwatch.compute import Compute
+
+    if engine == "dask-localcluster":
+        pytest.importorskip("distributed")
 
     geo = write_mmdb(tmp_path / "geo.mmdb", DOC_NETWORKS)
     one = triage_store(filled, geoip=geo, jobs=1)
@@ -296,7 +301,8 @@ def test_worker_processes_give_the_same_results(
 
         conn.execute(attributions.delete())
     monkeypatch.setattr(run, "_PARALLEL_FROM", 0)
-    two = triage_store(filled, geoip=geo, jobs=2)
+    compute = Compute(cluster="local:2") if engine == "dask-localcluster" else None
+    two = triage_store(filled, geoip=geo, jobs=2, compute=compute)
     assert two.attributed == one.attributed == 5
     assert (two.countries, two.tiers, two.groups) == (one.countries, one.tiers, one.groups)
     for report_id, (attribution, priority) in first.items():

@@ -80,6 +80,15 @@ DbOption = Annotated[
         show_default=False,
     ),
 ]
+ClusterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        help="Run the work on Dask: local:N (N worker processes here) or a scheduler's "
+        "tls://HOST:8786. Default: the cluster setting (unset: local processes).",
+        show_default=False,
+    ),
+]
 FormatOption = Annotated[
     OutputFormat, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)
 ]

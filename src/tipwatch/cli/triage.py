@@ -12,6 +12,7 @@ from rich.text import Text
 
 from tipwatch import services
 from tipwatch.cli import (
+    ClusterOption,
     DbOption,
     FormatOption,
     ObjectFormat,
@@ -76,6 +77,7 @@ def triage(
     fmt: Annotated[
         ObjectFormat, typer.Option("--format", "-f", help="table (a summary) or json.")
     ] = ObjectFormat.TABLE,
+    cluster: ClusterOption = None,
 ) -> None:
     """Attribute a country to each referral, link referrals, and score their priority.
 
@@ -96,6 +98,7 @@ def triage(
                 geoip=geoip,
                 config=settings,
                 force=force,
+                cluster=cluster,
                 progress=on_progress,
             )
         if as_json:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -32,16 +33,32 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, bindparam, delete, select, tuple_, update
+from sqlalchemy import Connection, bindparam, delete, func, select, tuple_, update
 
+from tipwatch.compute import Compute
 from tipwatch.matching.flood import FloodRule
 from tipwatch.matching.pdq_index import PDQIndex, hexes_to_array
 from tipwatch.matching.schemes import get_scheme
 from tipwatch.store.bulk import bulk_insert, chunks
 from tipwatch.store.database import Store
-from tipwatch.store.schema import file_matches, hash_entries, hash_lists, referral_files
+from tipwatch.store.schema import (
+    file_matches,
+    hash_entries,
+    hash_list_versions,
+    hash_lists,
+    referral_files,
+)
 
-__all__ = ["FileVerdict", "Match", "MatchSummary", "Matcher", "match_media", "match_referrals"]
+__all__ = [
+    "FileVerdict",
+    "Match",
+    "MatchSummary",
+    "Matcher",
+    "MatcherSnapshot",
+    "lists_version",
+    "match_media",
+    "match_referrals",
+]
 
 _CRYPTO = ("md5", "sha1", "sha256")
 
@@ -135,6 +152,31 @@ class _ListInfo:
     purpose: str = "block"
 
 
+def lists_version(conn: Connection) -> tuple[Any, ...]:
+    """A value that changes whenever any hash list changes: a version imported (entries
+    added, retired or reactivated, settings changed), a list removed or created. Two small
+    aggregate queries: cheap enough to ask every few seconds."""
+    lv, hl = hash_list_versions.c, hash_lists.c
+    versions = conn.execute(select(func.count(), func.max(lv.id))).one()
+    lists = conn.execute(select(func.count(), func.max(hl.id), func.max(hl.updated_at))).one()
+    return (*versions, *lists)
+
+
+@dataclass(frozen=True)
+class MatcherSnapshot:
+    """What near (PDQ) and video (vPDQ) matching needs, without the store: the indexes and
+    the lists' settings. Made once by the driver and sent to each worker once."""
+
+    video_percent: float
+    video_list_percent: float
+    lists: dict[int, _ListInfo]
+    index: PDQIndex
+    pdq_meta: dict[int, tuple[int, str | None]]
+    video_index: PDQIndex
+    frame_owner: np.ndarray[Any, np.dtype[np.int64]]
+    video_meta: dict[int, tuple[int, str | None, int]]
+
+
 class Matcher:
     """Matches hashes against every active entry of every list in the store.
 
@@ -143,17 +185,74 @@ class Matcher:
     """
 
     def __init__(
-        self, store: Store, *, video_percent: float = 80.0, video_list_percent: float = 0.0
+        self,
+        store: Store,
+        *,
+        video_percent: float = 80.0,
+        video_list_percent: float = 0.0,
+        poll_seconds: float = 5.0,
     ) -> None:
         self.store = store
         self.video_percent = video_percent
         """Least share (%) of the query video's usable frames that must match an entry."""
         self.video_list_percent = video_list_percent
         """Least share (%) of the entry's usable frames that the query must match."""
+        self.poll_seconds = poll_seconds
+        """How often :meth:`refresh_if_changed` asks the store whether a list changed."""
         self.lists: dict[int, _ListInfo] = {}
         self.index = PDQIndex()
         self._pdq_meta: dict[int, tuple[int, str | None]] = {}
+        self._lists_version: tuple[Any, ...] | None = None
+        self._polled_at = 0.0
         self.refresh()
+
+    def refresh_if_changed(self) -> bool:
+        """:meth:`refresh` when a list changed in the store since the last refresh (an import
+        or a removal, by this process or any other sharing the store); the store is asked at
+        most once per ``poll_seconds``. Whether the indexes changed.
+
+        A process that keeps a matcher (a server, a matching worker) calls this before each
+        request or batch: a list change then reaches it within ``poll_seconds`` (plus the
+        time of one refresh), without a rebuild of the index.
+        """
+        now = time.monotonic()
+        if now - self._polled_at < self.poll_seconds:
+            return False
+        self._polled_at = now
+        with self.store.read() as conn:
+            version = lists_version(conn)
+        if version == self._lists_version:
+            return False
+        self.refresh()
+        return True
+
+    def snapshot(self) -> MatcherSnapshot:
+        """The in-memory indexes and list settings, for :meth:`from_snapshot` elsewhere."""
+        return MatcherSnapshot(
+            self.video_percent,
+            self.video_list_percent,
+            self.lists,
+            self.index,
+            self._pdq_meta,
+            self.video_index,
+            self._frame_owner,
+            self._video_meta,
+        )
+
+    @classmethod
+    def from_snapshot(cls, snapshot: MatcherSnapshot) -> Matcher:
+        """A matcher for :meth:`near` and :meth:`video` on a worker that has no store (exact
+        matching and :meth:`refresh` need the store)."""
+        matcher = cls.__new__(cls)
+        matcher.video_percent = snapshot.video_percent
+        matcher.video_list_percent = snapshot.video_list_percent
+        matcher.lists = snapshot.lists
+        matcher.index = snapshot.index
+        matcher._pdq_meta = snapshot.pdq_meta
+        matcher.video_index = snapshot.video_index
+        matcher._frame_owner = snapshot.frame_owner
+        matcher._video_meta = snapshot.video_meta
+        return matcher
 
     def refresh(self) -> None:
         """Bring the in-memory indexes up to date with the store.
@@ -164,6 +263,7 @@ class Matcher:
         """
         e = hash_entries.c
         with self.store.read() as conn:
+            self._lists_version = lists_version(conn)
             self.lists = {
                 r.id: _ListInfo(
                     r.name,
@@ -342,20 +442,28 @@ class Matcher:
         results: list[list[Match]] = [[] for _ in pdq_hashes]
         if not pdq_hashes or len(self.index) == 0:
             return results
-        found = self.index.search(hexes_to_array(pdq_hashes), self.max_threshold)
-        for q, entry, dist in zip(
+        # Each distinct hash is searched once (a file seen many times is common).
+        distinct: dict[str, int] = {}
+        for value in pdq_hashes:
+            distinct.setdefault(value, len(distinct))
+        asking: list[list[int]] = [[] for _ in distinct]
+        for q, value in enumerate(pdq_hashes):
+            asking[distinct[value]].append(q)
+        found = self.index.search(hexes_to_array(distinct), self.max_threshold)
+        for u, entry, dist in zip(
             found.query.tolist(), found.entry.tolist(), found.distance.tolist(), strict=True
         ):
             list_id, category = self._pdq_meta[entry]
             info = self.lists[list_id]
-            quality = qualities[q]
-            if dist > info.threshold or (quality is not None and quality < info.floor):
+            if dist > info.threshold:
                 continue
-            results[q].append(
-                # Perceptual matches stay "near" even at distance 0: the brief keeps exact
-                # (cryptographic) and near (perceptual) apart.
-                self._match(list_id, entry, "pdq", "near", dist, category)
-            )
+            # Perceptual matches stay "near" even at distance 0: the brief keeps exact
+            # (cryptographic) and near (perceptual) apart.
+            hit = self._match(list_id, entry, "pdq", "near", dist, category)
+            for q in asking[u]:
+                quality = qualities[q]
+                if quality is None or quality >= info.floor:
+                    results[q].append(hit)
         return results
 
     def verdicts(
@@ -439,15 +547,15 @@ def match_referrals(
     matcher = Matcher(store)
     summary = MatchSummary()
     f = referral_files.c
-    query = select(f.report_id, f.file_id, f.document).order_by(f.report_id, f.position)
-    if report_ids is not None:
-        query = query.where(f.report_id.in_(list(report_ids)))
+    wanted = list(report_ids) if report_ids is not None else None
+    count = select(func.count()).select_from(referral_files)
+    if wanted is not None:
+        count = count.where(f.report_id.in_(wanted))
     with store.read() as conn:
-        rows = conn.execute(query).all()
+        total = int(conn.execute(count).scalar_one())
     if progress is not None:
-        progress("matching", 0, len(rows))
-    for start in range(0, len(rows), batch_size):
-        chunk = rows[start : start + batch_size]
+        progress("matching", 0, total)
+    for chunk in _file_pages(store, wanted, batch_size):
         hashes = [json.loads(r.document).get("hashes", {}) for r in chunk]
         verdicts = matcher.verdicts(hashes)
         now = _now()
@@ -520,8 +628,28 @@ def match_referrals(
         if held:
             matcher.refresh()  # the held entries match nothing from the next batch on
         if progress is not None:
-            progress("matching", summary.files, len(rows))
+            progress("matching", summary.files, total)
     return summary
+
+
+def _file_pages(store: Store, report_ids: list[str] | None, size: int) -> Iterator[list[Any]]:
+    """The referral files, ``size`` rows at a time in (report id, position) order, each page
+    read afresh after the one before: memory stays at one page whatever the store holds."""
+    f = referral_files.c
+    query = select(f.report_id, f.position, f.file_id, f.document).order_by(
+        f.report_id, f.position
+    )
+    if report_ids is not None:
+        query = query.where(f.report_id.in_(report_ids))
+    after: tuple[str, int] | None = None
+    while True:
+        page = query if after is None else query.where(tuple_(f.report_id, f.position) > after)
+        with store.read() as conn:
+            rows = list(conn.execute(page.limit(size)).all())
+        if not rows:
+            return
+        yield rows
+        after = (rows[-1].report_id, rows[-1].position)
 
 
 def file_matches_for(store: Store, report_id: str) -> list[dict[str, Any]]:
@@ -619,26 +747,37 @@ def match_media(
     video_memory_bytes: int | None = None,
     video_percent: float = 80.0,
     video_list_percent: float = 0.0,
+    compute: Compute | None = None,
+    poll_seconds: float = 5.0,
 ) -> Iterator[tuple[Any, FileVerdict | None]]:
     """Hash media files and match them: (hashes, verdict) per file; verdict None on error.
 
     With ``dihedral``, an image's 8 rotations and flips are matched too; a hit found only on a
     transformed copy names the transform. ``video_percent`` and ``video_list_percent``: the
     least shares of the query's and the entry's frames for a vPDQ match (see :class:`Matcher`).
+    A long run (a stream of uploads) sees list changes made meanwhile by other processes within
+    ``poll_seconds``.
     """
     from tipwatch.media import hash_paths
     from tipwatch.media.hashing import DIHEDRAL
 
-    matcher = Matcher(store, video_percent=video_percent, video_list_percent=video_list_percent)
+    matcher = Matcher(
+        store,
+        video_percent=video_percent,
+        video_list_percent=video_list_percent,
+        poll_seconds=poll_seconds,
+    )
     limits: dict[str, Any] = {}
     if video_seconds is not None:
         limits["video_seconds"] = video_seconds
     if video_memory_bytes is not None:
         limits["video_memory_bytes"] = video_memory_bytes
-    for result in hash_paths(list(paths), jobs=jobs, dihedral=dihedral, **limits):
+    hashed = hash_paths(list(paths), jobs=jobs, dihedral=dihedral, compute=compute, **limits)
+    for result in hashed:
         if result.error is not None:
             yield result, None
             continue
+        matcher.refresh_if_changed()
         hashes = {
             a: v for a in ("md5", "sha1", "sha256", "pdq") if (v := getattr(result, a)) is not None
         }

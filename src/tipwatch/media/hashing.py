@@ -6,8 +6,9 @@ videos get vPDQ (one PDQ per second of video) and MD5 and SHA-256.
 Images are decoded at full size and PDQ is computed by :mod:`tipwatch.media.pdq`, which gives
 the reference implementation's hash bit for bit, several times faster (the tests check every
 sample image against the reference, the ``pdqhash`` package; ``reference=True`` computes with
-``pdqhash`` itself). ``reduced=True`` decodes JPEGs at reduced size (the decoder's DCT scaling,
-Pillow's *draft* mode) first: about twice as fast, at the cost of a few bits of PDQ (see
+``pdqhash`` itself). ``reduced=True`` decodes large JPEG photos at reduced size (the decoder's
+DCT scaling, Pillow's *draft* mode, down to :data:`DRAFT_MIN_SIDE` on the shorter side): a
+12-megapixel photo about 4.8 times faster, its PDQ within 8 bits of the full decode's (see
 ``docs/benchmarks.md``).
 
 Every problem with one file (empty, truncated, corrupt, not media, a decompression bomb, not
@@ -23,20 +24,21 @@ no memory; a video is decoded in a child process whose memory (``RLIMIT_DATA``) 
 
 from __future__ import annotations
 
-import ctypes
 import faulthandler
 import hashlib
-import multiprocessing
 import os
 import stat
 import tempfile
 import warnings
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
-from multiprocessing.connection import Connection
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
+    from tipwatch.compute import Compute
 
 __all__ = [
     "DIHEDRAL",
@@ -62,8 +64,12 @@ VIDEO_SECONDS = 600.0
 VIDEO_MEMORY_BYTES = 2 * 1024**3
 """The default memory limit of the process that decodes one video (the
 ``media_video_memory_bytes`` setting)."""
-DRAFT_MIN_SIDE = 256
-"""Reduced JPEG decoding keeps at least this many pixels on the shorter side."""
+DRAFT_MIN_SIDE = 768
+"""Reduced JPEG decoding keeps at least this many pixels on the shorter side, so only large
+photos (a shorter side of 1,536 pixels or more) are decoded smaller: a 12-megapixel photo at
+half size, about 4.8 times faster, its PDQ at most 4 bits from the full decode's (measured,
+``benchmarks/reduced_decode.py``; the documented tolerance is 8 bits). At a floor of 256 the
+same photos were 10 times faster but up to 26 bits off, too near the match threshold of 31."""
 
 MediaKind = Literal["image", "video"]
 
@@ -300,7 +306,7 @@ class _Refused(Exception):
 
 
 def _vpdq_in_child(
-    path: str, send: Connection, stderr_fd: int, memory_bytes: int, seconds_per_hash: float
+    path: str, stderr_fd: int, memory_bytes: int, seconds_per_hash: float, send: Connection
 ) -> None:
     """In the child process: vPDQ of one video, sent back as plain tuples. The decoder's own
     messages go to ``stderr_fd`` (read by the parent for the file's error), not the terminal;
@@ -353,27 +359,15 @@ def _video_vpdq(
     except ImportError:
         result.error = "video hashing needs the vpdq package (see the README's install notes)"
         return
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    from tipwatch.compute import run_in_child
+
     with tempfile.TemporaryFile() as messages:
-        receive, send = context.Pipe(duplex=False)
-        child = context.Process(
-            target=_vpdq_in_child,
-            args=(str(path), send, messages.fileno(), memory_bytes, seconds_per_hash),
+        outcome = run_in_child(
+            _vpdq_in_child,
+            (str(path), messages.fileno(), memory_bytes, seconds_per_hash),
+            seconds=seconds,
         )
-        child.start()
-        send.close()
-        try:
-            if receive.poll(seconds):
-                status, payload = receive.recv()
-            else:
-                status, payload = "timeout", None
-                child.kill()
-        except EOFError:
-            status, payload = "crashed", None
-        finally:
-            receive.close()
-            child.join()
+        status, payload = outcome.message if outcome.status == "sent" else (outcome.status, None)
         messages.seek(0)
         said = messages.read(4096).decode("utf-8", "replace").strip().splitlines()
     detail = f" (the decoder said: {said[-1].strip()})" if said else ""
@@ -387,7 +381,7 @@ def _video_vpdq(
     if status == "crashed":
         result.error = (
             "the video cannot be decoded: the decoder stopped the process "
-            f"(exit code {child.exitcode}); the file is probably damaged{detail}"
+            f"(exit code {outcome.exitcode}); the file is probably damaged{detail}"
         )
         return
     if status == "error":
@@ -490,11 +484,6 @@ def hash_file(
     return result
 
 
-_ALLOCATOR_TUNED = False
-_M_TRIM_THRESHOLD = -1
-_M_MMAP_THRESHOLD = -3
-
-
 def keep_freed_memory_for_reuse() -> None:
     """Let the C allocator keep freed image buffers for the next file (glibc only; once).
 
@@ -502,24 +491,36 @@ def keep_freed_memory_for_reuse() -> None:
     By default glibc serves blocks of that size as fresh memory maps and unmaps them when
     freed, so each image makes the kernel zero new pages: in a fresh process hashing 1024x768
     JPEGs, 179 images/s without this setting and 397 with it (``benchmarks/hashing.py
-    --allocator``). Raising the map and trim thresholds to 32 MB and 64 MB keeps such buffers
-    in the process for reuse; memory stays flat (``benchmarks/hashing.py --memory``). Called
-    by :func:`hash_paths` and in its worker processes.
+    --allocator``). See :func:`tipwatch.compute.tune_allocator`, which every worker calls.
     """
-    global _ALLOCATOR_TUNED
-    if _ALLOCATOR_TUNED:
-        return
-    _ALLOCATOR_TUNED = True
+    from tipwatch.compute import tune_allocator
+
+    tune_allocator()
+
+
+def _file_identity(path: str) -> str:
+    """What names a file's content for a batch key: path, size and modification time."""
     try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # not glibc: nothing to tune
-        return
-    mallopt(_M_MMAP_THRESHOLD, 32 * 1024 * 1024)
-    mallopt(_M_TRIM_THRESHOLD, 64 * 1024 * 1024)
+        info = os.stat(path)
+    except OSError:
+        return path
+    return f"{path}\x00{info.st_size}\x00{info.st_mtime_ns}"
 
 
-def _hash_one(args: tuple[str, dict[str, Any]]) -> MediaHashes:
-    return hash_file(args[0], **args[1])
+_OPTIONS: dict[str, Any] = {}
+
+
+def _set_options(options: dict[str, Any]) -> None:
+    _OPTIONS.clear()
+    _OPTIONS.update(options)
+
+
+def _hash_batch(files: Sequence[str]) -> list[MediaHashes]:
+    return [hash_file(f, **_OPTIONS) for f in files]
+
+
+def _crashed(path: str, reason: str) -> MediaHashes:
+    return MediaHashes(path=path, error=f"hashing this file stopped its worker process: {reason}")
 
 
 def hash_paths(
@@ -531,10 +532,17 @@ def hash_paths(
     dihedral: bool = False,
     video_seconds: float = VIDEO_SECONDS,
     video_memory_bytes: int = VIDEO_MEMORY_BYTES,
+    compute: Compute | None = None,
 ) -> Iterator[MediaHashes]:
-    """Hash files in order, on ``jobs`` processes (0: one per CPU); options as :func:`hash_file`."""
+    """Hash files in order, on ``jobs`` processes (0: one per CPU) or as ``compute`` says (a
+    Dask cluster); options as :func:`hash_file`.
+
+    Files go to the workers in batches (see :mod:`tipwatch.compute`); a file that stops its
+    worker process every time is reported with that reason, and the other files are hashed.
+    """
+    from tipwatch.compute import Compute, make_batches, map_batches
+
     files = [str(p) for p in paths]
-    workers = jobs or (os.cpu_count() or 1)
     options: dict[str, Any] = {
         "reduced": reduced,
         "reference": reference,
@@ -542,10 +550,22 @@ def hash_paths(
         "video_seconds": video_seconds,
         "video_memory_bytes": video_memory_bytes,
     }
-    keep_freed_memory_for_reuse()
-    if workers <= 1 or len(files) < 2:
-        for f in files:
-            yield hash_file(f, **options)
-        return
-    with ProcessPoolExecutor(max_workers=workers, initializer=keep_freed_memory_for_reuse) as pool:
-        yield from pool.map(_hash_one, [(f, options) for f in files], chunksize=4)
+    if compute is None:
+        compute = Compute(workers=jobs)
+    if not compute.cluster:
+        if len(files) < 2:
+            compute = replace(compute, workers=1)
+        elif compute.local_processes > 1:
+            # Small runs still reach every worker: batches of at most an even share.
+            share = -(-len(files) // compute.local_processes)
+            compute = replace(compute, batch_size=max(1, min(compute.batch_size, share)))
+    batches = make_batches(files, compute.batch_size, _file_identity, label="hash")
+    for _batch, results in map_batches(
+        _hash_batch,
+        batches,
+        compute=compute,
+        setup=_set_options,
+        shared=options,
+        on_crash=_crashed,
+    ):
+        yield from results

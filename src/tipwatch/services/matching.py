@@ -12,6 +12,7 @@ from tipwatch.store import Store
 
 if TYPE_CHECKING:
     from tipwatch.matching.flood import FloodRule
+    from tipwatch.matching.hashfile import HashVerdict
     from tipwatch.matching.lists import ImportSummary
     from tipwatch.matching.matcher import FileVerdict, MatchSummary
     from tipwatch.media.hashing import MediaHashes
@@ -23,6 +24,7 @@ __all__ = [
     "import_list",
     "list_lists",
     "match_hashes",
+    "match_hash_file",
     "match_media",
     "match_referrals",
     "match_upload",
@@ -52,18 +54,22 @@ def hash_media(
     reference: bool = False,
     video_seconds: float | None = None,
     video_memory_bytes: int | None = None,
+    cluster: str | None = None,
 ) -> Iterator[MediaHashes]:
     """Hash media files; nothing of them is stored (no store is involved, nothing audited).
 
     ``video_seconds`` and ``video_memory_bytes`` limit each video (default: the library's,
-    600 s and 2 GiB); a file that is no regular file gets its error like any other file."""
+    600 s and 2 GiB); a file that is no regular file gets its error like any other file.
+    The files are hashed on ``jobs`` local processes, or on the Dask ``cluster`` (default:
+    the cluster setting)."""
     from tipwatch.media import hash_paths
     from tipwatch.media.hashing import VIDEO_MEMORY_BYTES, VIDEO_SECONDS
+    from tipwatch.services._compute import compute_for
 
     authorise(actor, "media.hash")
     return hash_paths(
         files,
-        jobs=jobs,
+        compute=compute_for(jobs=jobs, cluster=cluster),
         reduced=reduced,
         reference=reference,
         video_seconds=VIDEO_SECONDS if video_seconds is None else video_seconds,
@@ -261,19 +267,24 @@ def match_media(
     video_memory_bytes: int | None = None,
     video_percent: float = 80.0,
     video_list_percent: float = 0.0,
+    cluster: str | None = None,
 ) -> Iterator[tuple[MediaHashes, FileVerdict | None]]:
-    """Hash media and match each against the lists; media are not stored.
+    """Hash media and match each against the lists; media are not stored. The media are
+    hashed on ``jobs`` local processes or on the Dask ``cluster`` (default: the setting).
 
     ``video_percent`` and ``video_list_percent``: the least shares of a video's and of a vPDQ
     entry's usable frames for a video match (the ``vpdq_*_percent`` settings)."""
     from tipwatch.matching.matcher import match_media as _match
+    from tipwatch.services._compute import compute_for
+    from tipwatch.settings import get_settings
 
     with batch(store, actor, "match.run", object_type="media") as work:
         count = 0
         for pair in _match(
             store,
             files,
-            jobs=jobs,
+            compute=compute_for(jobs=jobs, cluster=cluster),
+            poll_seconds=get_settings().list_poll_seconds,
             dihedral=dihedral,
             video_seconds=video_seconds,
             video_memory_bytes=video_memory_bytes,
@@ -398,3 +409,29 @@ def match_upload(store: Store, actor: Actor, path: Path) -> tuple[MediaHashes, F
     frames = [(f.pdq, f.quality) for f in hashes.vpdq] if hashes.vpdq else None
     (verdict,) = match_hashes(store, actor, [item], qualities=[hashes.pdq_quality], video=frames)
     return hashes, verdict
+
+
+def match_hash_file(
+    store: Store,
+    actor: Actor,
+    path: Path,
+    *,
+    jobs: int = 0,
+    cluster: str | None = None,
+) -> Iterator[HashVerdict]:
+    """Match the records of a hash file written by ``tipwatch hash`` (JSON Lines or CSV),
+    hashed here or elsewhere, against the lists: a verdict per record, in order. The PDQ
+    search runs on ``jobs`` local processes or on the Dask ``cluster`` (default: the setting).
+    """
+    from tipwatch.formats.hash_output import read_hash_output
+    from tipwatch.matching.hashfile import match_hash_records
+    from tipwatch.services._compute import compute_for
+
+    with batch(store, actor, "match.run", object_type="media") as work:
+        count = 0
+        for verdict in match_hash_records(
+            store, read_hash_output(path), compute=compute_for(jobs=jobs, cluster=cluster)
+        ):
+            count += 1
+            yield verdict
+        work.detail = f"{count} records of hash file {path.name} matched"

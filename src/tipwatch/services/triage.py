@@ -55,13 +55,24 @@ def run_triage(
     config: TriageConfig,
     geoip: Path | None = None,
     force: bool = False,
+    cluster: str | None = None,
     progress: ProgressCallback | None = None,
 ) -> TriageSummary:
-    """Attribute, link and score every referral (committed stage by stage)."""
+    """Attribute, link and score every referral (committed stage by stage). Large stores are
+    read on local processes, or on the Dask ``cluster`` (default: the cluster setting)."""
+    from tipwatch.services._compute import compute_for
     from tipwatch.triage.run import triage_store
 
+    compute = compute_for(cluster=cluster)
     with batch(store, actor, "triage.run", object_type="store") as work:
-        summary = triage_store(store, geoip=geoip, config=config, force=force, progress=progress)
+        summary = triage_store(
+            store,
+            geoip=geoip,
+            config=config,
+            force=force,
+            compute=compute if compute.cluster else None,
+            progress=progress,
+        )
         work.detail = (
             f"{summary.referrals} referrals, {summary.attributed} (re)attributed, "
             f"{summary.groups} groups"

@@ -218,6 +218,14 @@ class Store:
             f"tipwatch_store_{id(self)}", default=None
         )
 
+    def __reduce__(self) -> Any:
+        # Worker processes (local or on a cluster) never get the store: the process that
+        # hands out the work reads and writes it, so no worker ever writes an SQLite file.
+        raise StoreError(
+            f"the store {self.url} cannot be sent to another process",
+            hint="read what the workers need first and send that; write their results here",
+        )
+
     @property
     def url(self) -> str:
         return self._engine.url.render_as_string(hide_password=True)

@@ -14,12 +14,9 @@ writes the results in bulk:
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
-import sys
-from collections import Counter, deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection, DateTime, delete, func, insert, literal, select
 
+from tipwatch.compute import Batch, Compute, map_batches
 from tipwatch.errors import ConfigError
 from tipwatch.store import Store
 from tipwatch.store.bulk import bulk_insert, chunks
@@ -249,9 +247,15 @@ attribution as (revision, country))"""
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(geo_path: str | None, config: TriageConfig) -> None:
+def _init_worker(state: tuple[str | None, TriageConfig]) -> None:
+    geo_path, config = state
+    _close_worker_geo()
     _WORKER["geo"] = GeoIPDatabase(geo_path) if geo_path else None
     _WORKER["config"] = config
+
+
+def _process_chunks(chunks: Sequence[list[_Item]]) -> list[_ChunkResult]:
+    return [_process(chunk) for chunk in chunks]
 
 
 def _process(chunk: list[_Item]) -> _ChunkResult:
@@ -316,27 +320,29 @@ def _chunks(
 
 
 def _map_chunks(
-    chunks: Iterator[list[_Item]], geo_path: str | None, config: TriageConfig, jobs: int
+    chunks: Iterator[list[_Item]],
+    geo_path: str | None,
+    config: TriageConfig,
+    jobs: int,
+    compute: Compute | None = None,
 ) -> Iterator[_ChunkResult]:
-    """``_process`` over the chunks, in order: here, or in ``jobs`` worker processes."""
-    if jobs <= 1:
-        _init_worker(geo_path, config)
-        try:
-            yield from map(_process, chunks)
-        finally:
-            _close_worker_geo()
-        return
-    context = multiprocessing.get_context("spawn" if sys.platform == "darwin" else "forkserver")
-    with ProcessPoolExecutor(
-        jobs, mp_context=context, initializer=_init_worker, initargs=(geo_path, config)
-    ) as pool:
-        pending: deque[Future[_ChunkResult]] = deque()
-        for chunk in chunks:
-            pending.append(pool.submit(_process, chunk))
-            if len(pending) >= 2 * jobs:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+    """``_process`` over the chunks, in order: here, in ``jobs`` local processes, or as
+    ``compute`` says (each chunk of 2,000 referrals is one batch)."""
+    compute = compute or Compute(workers=jobs)
+    batches = (
+        Batch(i, f"triage-{i:07d}-{chunk[0][0]}", (chunk,)) for i, chunk in enumerate(chunks)
+    )
+    try:
+        for _batch, results in map_batches(
+            _process_chunks,
+            batches,
+            compute=compute,
+            setup=_init_worker,
+            shared=(geo_path, config),
+        ):
+            yield from results
+    finally:
+        _close_worker_geo()
 
 
 def _close_worker_geo() -> None:
@@ -360,12 +366,13 @@ def triage_store(
     config: TriageConfig | None = None,
     force: bool = False,
     jobs: int = 0,
+    compute: Compute | None = None,
     progress: ProgressCallback | None = None,
 ) -> TriageSummary:
     """Attribute, link and score every referral in the store (see the module docstring).
 
     ``jobs`` processes read and attribute referrals (0: one per CPU); small stores are done in
-    this process.
+    this process. ``compute`` (a Dask cluster) replaces ``jobs`` when given.
     """
     store.require_autonomy("the triage pass")
     jobs = jobs or os.cpu_count() or 1
@@ -411,7 +418,9 @@ def triage_store(
     with store.read() as conn, store.read() as conn2:
         chunks = _chunks(_scan(conn, conn2), existing)
         workers = jobs if total >= _PARALLEL_FROM else 1
-        for result in _map_chunks(chunks, geo_path, config, workers):
+        if compute is not None and total < _PARALLEL_FROM:
+            compute = None
+        for result in _map_chunks(chunks, geo_path, config, workers, compute):
             for row in result.attributions:
                 row["geoip_database_id"] = geo_id if geo is not None else None
                 row["attributed_at"] = now
