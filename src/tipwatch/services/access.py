@@ -85,6 +85,9 @@ ACTIONS: dict[str, str] = {
     "event.write": "add or import events",
     "trends.read": "analyse trends and alerts",
     "assessment.create": "write the threat assessment",
+    "assessment.read": "list assessment drafts and their published versions",
+    "assessment.edit": "draft an assessment: the analyst's sections and decisions on findings",
+    "assessment.publish": "publish a version of an assessment draft",
     "demo.run": "run the demo",
     # the audit log
     "audit.read": "list audit events",
@@ -104,6 +107,7 @@ _READ = frozenset(
         "event.read",
         "trends.read",
         "list.read",
+        "assessment.read",
     }
 )
 _ANALYST = _READ | {
@@ -126,6 +130,8 @@ _ANALYST = _READ | {
     "signal.import",
     "event.write",
     "assessment.create",
+    "assessment.edit",
+    "assessment.publish",
     "demo.run",
 }
 

@@ -5,7 +5,9 @@ Two kinds of source:
 * **stored referrals**, counted by incident day and attributed country
   (:func:`referral_series`); metrics ``referrals``, ``incident_type:SLUG``,
   ``service:PLATFORM``, ``annotation:NAME`` (referrals with a file so annotated),
-  ``material:known`` / ``material:new`` (referrals with a known / new file), ``tier:TIER``,
+  ``material:known`` / ``material:new`` (referrals with a known / new file; the exclusive
+  ``material:known-only``, ``material:new-only``, ``material:both``),
+  ``report_annotation:NAME`` (``minorToMinorInteraction``, ``sextortion`` ...), ``tier:TIER``,
   ``viral`` (referrals in a viral group);
 * **imported feeds** (:func:`import_feed`), documented CSV formats (``docs/signals.md``):
   blocked access attempts, helpline contacts, and any metric. A weekly or monthly value is kept
@@ -26,11 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from tipwatch.errors import InputError
 from tipwatch.formats.feeds import FEEDS, read_feed
-from tipwatch.models import IncidentType
+from tipwatch.models import IncidentType, ReportAnnotation
 from tipwatch.store import Store
 from tipwatch.store.expressions import as_date, calendar_day
 from tipwatch.store.schema import (
@@ -54,6 +56,8 @@ __all__ = [
     "FeedImport",
     "import_feed",
     "list_signals",
+    "referral_breakdown",
+    "referral_classes",
     "referral_series",
     "series_of",
     "signal_series",
@@ -172,6 +176,118 @@ def referral_series(
     return _daily(counts, countries or present, first, last, metric)
 
 
+BREAKDOWNS = {"incident_type": referrals.c.incident_type, "platform": referrals.c.platform}
+"""The columns a referral count can be broken down by (:func:`referral_breakdown`)."""
+
+
+def referral_breakdown(
+    store: Store,
+    by: str,
+    *,
+    start: date,
+    end: date,
+    countries: Sequence[str] | None = None,
+) -> dict[str, DailySeries]:
+    """Daily counts of attributed referrals from ``start`` to ``end`` (both inclusive) summed
+    over ``countries`` (default: every attributed country), one series per value of ``by``
+    (``incident_type`` or ``platform``; a referral without a platform counts under
+    ``unknown``), in one query."""
+    if by not in BREAKDOWNS:
+        raise InputError(f"unknown breakdown {by!r}: {', '.join(BREAKDOWNS)}")
+    r, a = referrals.c, attributions.c
+    day = calendar_day(store, r.incident_time)
+    value = func.coalesce(BREAKDOWNS[by], "unknown")
+    query = (
+        select(value.label("value"), day.label("day"), func.count().label("n"))
+        .select_from(referrals.join(attributions, a.report_id == r.report_id))
+        .where(a.country.is_not(None))
+        .where(r.incident_time >= datetime.combine(start, datetime.min.time()))
+        .where(r.incident_time < datetime.combine(end + timedelta(days=1), datetime.min.time()))
+        .group_by(value, day)
+    )
+    if countries:
+        query = query.where(a.country.in_([c.upper() for c in countries]))
+    days = (end - start).days + 1
+    out: dict[str, np.ndarray] = {}
+    with store.read() as conn:
+        for row in conn.execute(query):
+            i = (as_date(row.day) - start).days
+            if 0 <= i < days:
+                out.setdefault(str(row.value), np.zeros(days))[i] += float(row.n)
+    return {k: DailySeries(start, v, "", f"{by}:{k}") for k, v in sorted(out.items())}
+
+
+def referral_classes(
+    store: Store,
+    *,
+    start: date,
+    end: date,
+    countries: Sequence[str] | None = None,
+) -> dict[str, DailySeries]:
+    """Daily counts of attributed referrals (every one, viral batches too) summed over
+    ``countries`` (default: all), for ``referrals`` and for each class the files and the
+    report carry: ``annotation:NAME``, ``report_annotation:NAME``, ``material:known``,
+    ``material:new`` and the exclusive ``material:known-only``, ``material:new-only``,
+    ``material:both``. The same counts as :func:`referral_series` with
+    ``collapse_viral=False``, summed, but read in two queries instead of one per metric."""
+    import json
+
+    r, a, f = referrals.c, attributions.c, referral_files.c
+    day = calendar_day(store, r.incident_time)
+    low = datetime.combine(start, datetime.min.time())
+    high = datetime.combine(end + timedelta(days=1), datetime.min.time())
+    base = referrals.join(attributions, a.report_id == r.report_id).outerjoin(
+        referral_files, f.report_id == r.report_id
+    )
+    query = (
+        select(r.report_id, day.label("day"), f.match_status, f.annotations)
+        .select_from(base)
+        .where(a.country.is_not(None), r.incident_time >= low, r.incident_time < high)
+    )
+    annotated = (
+        select(r.report_id, day.label("day"), r.document)
+        .select_from(referrals.join(attributions, a.report_id == r.report_id))
+        .where(a.country.is_not(None), r.incident_time >= low, r.incident_time < high)
+        .where(r.document.like('%"report_annotations":[%'))
+    )
+    if countries:
+        wanted = [c.upper() for c in countries]
+        query = query.where(a.country.in_(wanted))
+        annotated = annotated.where(a.country.in_(wanted))
+    days = (end - start).days + 1
+    seen: dict[str, tuple[int, set[str]]] = {}
+    out: dict[str, np.ndarray] = {}
+    with store.read() as conn:
+        for row in conn.execute(query):
+            i = (as_date(row.day) - start).days
+            entry = seen.setdefault(row.report_id, (i, set()))
+            if row.match_status in ("known", "new"):
+                entry[1].add(f"material:{row.match_status}")
+            for name in (row.annotations or "").split(";"):
+                if name:
+                    entry[1].add(f"annotation:{name}")
+        for doc_row in conn.execute(annotated):
+            i = (as_date(doc_row.day) - start).days
+            names = json.loads(doc_row.document).get("report_annotations", [])
+            entry = seen.setdefault(doc_row.report_id, (i, set()))
+            entry[1].update(f"report_annotation:{n}" for n in names)
+    for i, classes in seen.values():
+        if not 0 <= i < days:
+            continue
+        known, new = "material:known" in classes, "material:new" in classes
+        if known or new:
+            classes.add(
+                "material:both"
+                if known and new
+                else "material:known-only"
+                if known
+                else "material:new-only"
+            )
+        for name in (*classes, "referrals"):
+            out.setdefault(name, np.zeros(days))[i] += 1
+    return {k: DailySeries(start, v, "", k) for k, v in sorted(out.items())}
+
+
 def _metric_filter(query: Any, metric: str) -> Any:
     r = referrals.c
     kind, _, value = metric.partition(":")
@@ -202,13 +318,49 @@ def _metric_filter(query: Any, metric: str) -> Any:
     if kind == "material" and value in ("known", "new"):
         f = referral_files.c
         return query.where(r.report_id.in_(select(f.report_id).where(f.match_status == value)))
+    if kind == "material" and value in ("known-only", "new-only", "both"):
+        # Exclusive classes: a referral with a known and a new file is in "both" alone, so
+        # that the shares of the three add up to the share of referrals with a checked file.
+        f = referral_files.c
+        known = select(f.report_id).where(f.match_status == "known")
+        new = select(f.report_id).where(f.match_status == "new")
+        if value == "known-only":
+            return query.where(r.report_id.in_(known), r.report_id.not_in(new))
+        if value == "new-only":
+            return query.where(r.report_id.in_(new), r.report_id.not_in(known))
+        return query.where(r.report_id.in_(known), r.report_id.in_(new))
+    if kind == "report_annotation" and value:
+        return query.where(_report_annotation_filter(value))
     if metric == "viral":
         link = referral_links.c
         return query.where(r.report_id.in_(select(link.report_id).where(link.kind == "viral")))
     raise InputError(
         f"unknown referral metric {metric!r}: referrals, incident_type:SLUG, service:NAME, "
-        "annotation:NAME, material:known|new, tier:NAME or viral"
+        "annotation:NAME, report_annotation:NAME, material:known|new|known-only|new-only|both, "
+        "tier:NAME or viral"
     )
+
+
+def _report_annotation_filter(name: str) -> Any:
+    """Referrals whose report annotations include ``name``. The stored document lists them
+    sorted, without spaces (``"report_annotations":["sextortion","spam"]``), and they come
+    from a closed set, so every list that holds ``name`` is matched exactly."""
+    import itertools
+
+    try:
+        wanted = ReportAnnotation(name)
+    except ValueError:
+        names = ", ".join(a.value for a in ReportAnnotation)
+        raise InputError(f"unknown report annotation {name!r}: one of {names}") from None
+    others = sorted(a for a in ReportAnnotation if a is not wanted)
+    doc = referrals.c.document
+    patterns = []
+    for k in range(len(others) + 1):
+        for extra in itertools.combinations(others, k):
+            members = sorted({wanted, *extra})
+            listed = ",".join(f'"{m.value}"' for m in members)
+            patterns.append(doc.like(f'%"report_annotations":[{listed}]%'))
+    return or_(*patterns)
 
 
 def signal_series(
@@ -250,6 +402,7 @@ REFERRAL_METRICS = (
     "incident_type:",
     "service:",
     "annotation:",
+    "report_annotation:",
     "material:",
     "tier:",
     "viral",
