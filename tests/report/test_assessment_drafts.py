@@ -212,9 +212,7 @@ def test_draft_sections_decisions_and_published_versions(copy: Path, tmp_path: P
         # the introduction comes first, the recommendations before the caveats
         assert html.index('id="analyst-1"') < html.index('id="summary"')
         assert (
-            html.index('id="referrals"')
-            < html.index('id="analyst-2"')
-            < html.index('id="caveats"')
+            html.index('id="referrals"') < html.index('id="analyst-2"') < html.index('id="caveats"')
         )
         # a second publication is a new version; the first stays as it was
         services.assessment.decide_finding(store, ANALYST, "2020-H1", dropped, "accept")
@@ -274,3 +272,21 @@ def test_assessment_commands(copy: Path, tmp_path: Path) -> None:
     assert "1 version(s)" in run("assessment", "list")
     bad = runner.invoke(app, ["assessment", "findings", "nothing", "--db", str(copy)])
     assert bad.exit_code != 0 and "no assessment draft named 'nothing'" in bad.output
+
+
+def test_a_quarter_is_named_and_compared_with_the_quarter_before(small: Path) -> None:
+    store = Store.open(str(small))
+    try:
+        q1 = build_assessment(store, start=date(2020, 1, 1), end=date(2020, 3, 31))
+        march = build_assessment(store, start=date(2020, 3, 1), end=date(2020, 3, 31))
+    finally:
+        store.close()
+    assert q1.title_page.period == "Q1 2020" and q1.period.previous().start == date(2019, 10, 1)
+    # the store starts in January 2020: nothing to compare with, so no comparison is made up
+    assert q1.key_figures[0].previous is None and q1.key_figures[0].year_earlier is None
+    assert any("no referrals for the same period a year earlier" in c for c in q1.caveats)
+    assert march.title_page.period == "March 2020"
+    # the events of mid-March leave too little of March after them: no surge is measured
+    assert march.events_in_period == {} and all("surge" not in f.id for f in march.findings)
+    key = march.key_figures[0]
+    assert key.previous is not None and key.previous.ratio > 1.0  # against February

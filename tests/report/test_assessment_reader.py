@@ -89,6 +89,11 @@ def test_structure_of_each_period(written: dict[str, Written]) -> None:
         )
         for f in a.summary:
             assert re.search(r"\d", f.text), f.text
+            # a number with its interval and confidence, or a plain count of the period
+            assert f.id == "blocked-busiest" or (
+                f.confidence in ("high", "moderate", "low")
+                and f"{f.confidence} confidence" in f.text
+            ), f.text
         # countries by name in every table, never a bare code
         for s in a.sections:
             for t in s.tables:
@@ -273,6 +278,16 @@ def _recompute(store: Store, a: Assessment, f: Finding) -> None:
         sums = np.convolve(now, np.ones(28), mode="valid")
         _check_number(f, float(sums.max()), ",.0f")
         assert f"{p.start + timedelta(days=int(np.argmax(sums))):%d %B %Y}" in f.text
+    elif f.id == "timing-alignment":
+        from tipwatch.trends.countries import alignment_test
+        from tipwatch.trends.events import list_events
+
+        countries = sorted(a.events_in_period)
+        series = referral_series(store, countries=countries, start=p.start, end=p.end)
+        events = [e for e in list_events(store) if e.country in countries]
+        check = alignment_test({c: series[c] for c in countries}, events)
+        _check_number(f, check.improvement, ",.0f")
+        assert f"p = {check.placebo_p:.3f}" in f.text
     else:  # pragma: no cover - a new kind of finding needs its recomputation here
         pytest.fail(f"no recomputation for finding {f.id!r}: {f.text}")
 
@@ -421,6 +436,12 @@ def test_no_table_wider_than_the_page_and_no_heading_left_at_a_page_foot(
             "Method, sources and inputs",
         }
         _, _, texts = _pdf_pages(w.pdf)
+        tables = [t for s in w.assessment.sections for t in s.tables] + [
+            c.table for c in w.assessment.charts.values()
+        ]
+        table_heads = [
+            [t.columns[0].split()[0], t.columns[1].split()[0]] for t in tables if len(t.columns) > 1
+        ]
         for k, text in enumerate(texts, start=1):
             lines = [
                 line.strip()
@@ -429,3 +450,8 @@ def test_no_table_wider_than_the_page_and_no_heading_left_at_a_page_foot(
             ]
             if k > 2 and lines:
                 assert lines[-1] not in headings, f"{name} page {k} ends with a heading"
+                last = lines[-1].split()
+                for header in table_heads:
+                    assert not (last[:1] == header[:1] and header[1] in last), (
+                        f"{name} page {k} ends with a table's header row: {lines[-1]}"
+                    )

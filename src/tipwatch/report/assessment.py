@@ -241,7 +241,13 @@ class _Data:
         if not collapse_viral:
             if self._classes is None:
                 self._classes = referral_classes(
-                    self.store, start=self.first, end=self.period.end, countries=self.wanted
+                    self.store,
+                    start=self.first,
+                    end=self.period.end,
+                    countries=self.wanted,
+                    annotations=[
+                        m.partition(":")[2] for m in ANNOTATIONS if m.startswith("annotation:")
+                    ],
                 )
             return self._classes.get(metric)
         key = f"{metric}|{collapse_viral}"
@@ -482,7 +488,8 @@ def build_assessment(
 
 
 def _scope(countries: list[str], sections: list[Section]) -> str:
-    shown = _names(countries) if len(countries) <= 12 else f"{len(countries)} countries"
+    by_name = sorted(countries, key=country_name)
+    shown = _names(by_name) if len(countries) <= 12 else f"{len(countries)} countries"
     signals = [s.title.lower() for s in sections if s.level == 2 and s.id != "timing"]
     return f"{shown}; signals: {', '.join(signals)}."
 
@@ -620,11 +627,15 @@ def _surge_findings(
         lags = sorted(t.lag_to_change.days for t in after if t.lag_to_change)
         if lags:
             median = lags[len(lags) // 2]
+            # How far the countries agree: most of them within three weeks of their own
+            # measures is a pattern, a few of them is not.
+            agree = len(after) / len(lagged)
+            conf = "high" if agree >= 0.75 else "moderate" if agree >= 0.5 else "low"
             text = (
                 f"In {len(after)} of the {len(lagged)} countries with a change and a "
                 f"{event_name(event_kind)}, the rise began 0 to 21 days after their own "
-                f"{event_name(event_kind)}: a median of {median} days (from {lags[0]} to "
-                f"{lags[-1]})."
+                f"{event_name(event_kind)}: a median of {median} days (range {lags[0]} to "
+                f"{lags[-1]} days; {conf} confidence, from how many countries agree)."
             )
             out.append(
                 Finding(
@@ -640,15 +651,17 @@ def _surge_findings(
                     id="timing-lags",
                     section="timing",
                     headline=str(median),
+                    confidence=conf,
                 )
             )
     if alignment is not None:
         # A test that finds no improvement says little; it stays in its section, not in the
         # summary's lead.
         clear = alignment.improvement > 0 and alignment.placebo_p <= 0.05
+        conf = "high" if clear and alignment.placebo_p <= 0.01 else "moderate" if clear else "low"
         out.append(
             Finding(
-                alignment.explain() + ".",
+                alignment.explain() + f" ({conf} confidence).",
                 70.0 if clear else 15.0,
                 {
                     "improvement": alignment.improvement,
@@ -657,11 +670,8 @@ def _surge_findings(
                 },
                 id="timing-alignment",
                 section="timing",
-                confidence="high"
-                if alignment.placebo_p <= 0.01
-                else "moderate"
-                if clear
-                else "low",
+                confidence=conf,
+                headline=f"{alignment.improvement:,.0f}",
             )
         )
     flat = [t.country for t in surged if t.surge and t.surge.low <= 1.0 <= t.surge.high]

@@ -93,11 +93,23 @@ def _smooth7(values: np.ndarray) -> np.ndarray:
 
 
 def _month_totals(s: DailySeries) -> list[tuple[str, float]]:
+    """Totals by month, or by quarter past six months, or by year past eight quarters: a
+    table that fits the page whatever the period."""
+    months = {(s.day(i).year, s.day(i).month) for i in range(len(s))}
+    quarters = {(y, (m - 1) // 3) for y, m in months}
+
+    def key(d: date) -> str:
+        if len(months) <= 6:
+            return f"{d:%b %Y}"
+        if len(quarters) <= 8:
+            return f"Q{(d.month - 1) // 3 + 1} {d.year}"
+        return str(d.year)
+
     out: dict[str, float] = {}
     for i, v in enumerate(s.values):
         if np.isfinite(v):
-            key = f"{s.day(i):%b %Y}"
-            out[key] = out.get(key, 0.0) + float(v)
+            k = key(s.day(i))
+            out[k] = out.get(k, 0.0) + float(v)
     return list(out.items())
 
 
@@ -198,7 +210,8 @@ def small_multiples_chart(
         Table(
             "table-daily",
             "The numbers behind the panels: each country's normal level per day, the highest "
-            "7-day mean against it, and the monthly totals.",
+            "7-day mean against it, and the totals by month (by quarter or year for long "
+            "periods).",
             ["country", "normal / day", "highest / normal", *months],
             table_rows,
             [False, True, True, *([True] * len(months))],
