@@ -161,7 +161,7 @@ def test_every_chart_has_a_finding_title_a_caption_and_its_numbers(
     drawn = {r["country"]: r["factor"] for r in ranking.spec["data"]["values"]}
     table = {row[0]: float(row[1]) for row in ranking.table.rows}
     assert set(drawn) == set(table) and all(abs(drawn[c] - table[c]) < 0.006 for c in drawn)
-    features = h1.charts["map"].spec["layer"][1]["data"]["values"]["features"]
+    features = h1.charts["map"].spec["data"]["values"]["features"]
     coloured = {f["properties"]["name"] for f in features if "factor" in f["properties"]}
     assert coloured == {row[0] for row in h1.charts["map"].table.rows}
     assert {"Netherlands", "Germany", "Poland", "France"} <= coloured

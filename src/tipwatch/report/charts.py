@@ -587,42 +587,31 @@ def europe_map(
         "width": 520,
         "height": 440,
         "projection": {"type": "azimuthalEqualArea", "rotate": [-10, -52, 0]},
-        "layer": [
-            {
-                "data": data,
-                "mark": {
-                    "type": "geoshape",
-                    "fill": "#dddddd",
-                    "stroke": "#ffffff",
-                    "strokeWidth": 0.5,
+        "data": data,
+        # keep the countries without a value (a log scale would filter them out)
+        "mark": {"type": "geoshape", "stroke": "#ffffff", "strokeWidth": 0.5, "invalid": None},
+        "encoding": {
+            "color": {
+                # one layer: countries without a value are grey, the rest on the scale
+                "condition": {"test": "!isValid(datum.properties.factor)", "value": "#dddddd"},
+                "field": "properties.factor",
+                "type": "quantitative",
+                "title": what,
+                "scale": {
+                    "type": "log",
+                    "scheme": "blueorange",
+                    "domain": [round(1 / bound, 3), round(bound, 3)],
+                    "domainMid": 1,
+                    "clamp": True,
+                },
+                "legend": {
+                    "orient": "bottom",
+                    "gradientLength": 300,
+                    "format": ".2f",
+                    "titleLimit": 480,
                 },
             },
-            {
-                "data": data,
-                "transform": [{"filter": "isValid(datum.properties.factor)"}],
-                "mark": {"type": "geoshape", "stroke": "#ffffff", "strokeWidth": 0.5},
-                "encoding": {
-                    "color": {
-                        "field": "properties.factor",
-                        "type": "quantitative",
-                        "title": what,
-                        "scale": {
-                            "type": "log",
-                            "scheme": "blueorange",
-                            "domain": [round(1 / bound, 3), round(bound, 3)],
-                            "domainMid": 1,
-                            "clamp": True,
-                        },
-                        "legend": {
-                            "orient": "bottom",
-                            "gradientLength": 300,
-                            "format": ".2f",
-                            "titleLimit": 480,
-                        },
-                    },
-                },
-            },
-        ],
+        },
     }
     ranked = sorted(values.items(), key=lambda kv: -kv[1][0])
     top_code, (top, low, high) = ranked[0]
