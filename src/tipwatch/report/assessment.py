@@ -886,13 +886,18 @@ def _referral_sections(
     by_country.charts.append(multiples.name)
     sections.append(by_country)
     # by incident type and by platform
+    both = referral_breakdown(
+        data.store,
+        ["incident_type", "platform"],
+        start=data.first,
+        end=period.end,
+        countries=data.wanted,
+    )
     for by, title, words in (
         ("incident_type", "By incident type", "incident type"),
         ("platform", "By platform", "platform (the reporting service's product)"),
     ):
-        parts = referral_breakdown(
-            data.store, by, start=data.first, end=period.end, countries=data.wanted
-        )
+        parts = {k.partition(":")[2]: s for k, s in both.items() if k.partition(":")[0] == by}
         table = _breakdown_table(data, parts, by, words)
         if table is not None:
             sections.append(Section(f"referrals-{by.replace('_', '-')}", title, 3, [], [table]))

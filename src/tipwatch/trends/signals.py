@@ -182,7 +182,7 @@ BREAKDOWNS = {"incident_type": referrals.c.incident_type, "platform": referrals.
 
 def referral_breakdown(
     store: Store,
-    by: str,
+    by: str | Sequence[str],
     *,
     start: date,
     end: date,
@@ -191,19 +191,22 @@ def referral_breakdown(
     """Daily counts of attributed referrals from ``start`` to ``end`` (both inclusive) summed
     over ``countries`` (default: every attributed country), one series per value of ``by``
     (``incident_type`` or ``platform``; a referral without a platform counts under
-    ``unknown``), in one query."""
-    if by not in BREAKDOWNS:
-        raise InputError(f"unknown breakdown {by!r}: {', '.join(BREAKDOWNS)}")
+    ``unknown``), in one query. Several columns (``["incident_type", "platform"]``) are
+    counted in the same query, their series keyed ``column:value``."""
+    columns = [by] if isinstance(by, str) else list(by)
+    for column in columns:
+        if column not in BREAKDOWNS:
+            raise InputError(f"unknown breakdown {column!r}: {', '.join(BREAKDOWNS)}")
     r, a = referrals.c, attributions.c
     day = calendar_day(store, r.incident_time)
-    value = func.coalesce(BREAKDOWNS[by], "unknown")
+    values = [func.coalesce(BREAKDOWNS[c], "unknown").label(f"v{k}") for k, c in enumerate(columns)]
     query = (
-        select(value.label("value"), day.label("day"), func.count().label("n"))
+        select(*values, day.label("day"), func.count().label("n"))
         .select_from(referrals.join(attributions, a.report_id == r.report_id))
         .where(a.country.is_not(None))
         .where(r.incident_time >= datetime.combine(start, datetime.min.time()))
         .where(r.incident_time < datetime.combine(end + timedelta(days=1), datetime.min.time()))
-        .group_by(value, day)
+        .group_by(*values, day)
     )
     if countries:
         query = query.where(a.country.in_([c.upper() for c in countries]))
@@ -212,9 +215,13 @@ def referral_breakdown(
     with store.read() as conn:
         for row in conn.execute(query):
             i = (as_date(row.day) - start).days
-            if 0 <= i < days:
-                out.setdefault(str(row.value), np.zeros(days))[i] += float(row.n)
-    return {k: DailySeries(start, v, "", f"{by}:{k}") for k, v in sorted(out.items())}
+            if not 0 <= i < days:
+                continue
+            for k, column in enumerate(columns):
+                key = str(row[k]) if isinstance(by, str) else f"{column}:{row[k]}"
+                out.setdefault(key, np.zeros(days))[i] += float(row.n)
+    name = by if isinstance(by, str) else "breakdown"
+    return {k: DailySeries(start, v, "", f"{name}:{k}") for k, v in sorted(out.items())}
 
 
 def _has_annotation(column: Any, name: str) -> Any:
