@@ -290,3 +290,17 @@ def test_a_quarter_is_named_and_compared_with_the_quarter_before(small: Path) ->
     assert march.events_in_period == {} and all("surge" not in f.id for f in march.findings)
     key = march.key_figures[0]
     assert key.previous is not None and key.previous.ratio > 1.0  # against February
+
+
+def test_a_marking_cannot_break_the_page(small: Path) -> None:
+    marking = 'TLP:RED "x" </style><script>alert(1)</script>'
+    store = Store.open(str(small))
+    try:
+        a = build_assessment(store, start=START, end=date(2020, 5, 29), marking=marking)
+    finally:
+        store.close()
+    html = render_html(a)
+    assert html.count("</style>") == 1 and "<script>alert(1)</script>" not in html
+    # in the page margins as a CSS string with escapes, on the page as text
+    assert 'content: "TLP:RED \\22 x\\22  \\3c /style\\3e ' in html
+    assert "TLP:RED &#34;x&#34; &lt;/style&gt;" in html

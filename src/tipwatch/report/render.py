@@ -123,6 +123,17 @@ def markdown_to_html(text: str) -> str:
     )
 
 
+def _css_string(text: str) -> Any:
+    """``text`` as a quoted CSS string (for the page margins' marking): anything but plain
+    letters, digits and a little punctuation is written as a CSS escape, so that no marking
+    can end the string or the style sheet."""
+    from markupsafe import Markup
+
+    plain = " :+-_.,/()"
+    body = "".join(c if c.isalnum() or c in plain else f"\\{ord(c):x} " for c in text)
+    return Markup(f'"{body}"')
+
+
 def render_html(
     assessment: Assessment,
     *,
@@ -135,6 +146,7 @@ def render_html(
     from jinja2 import Environment, select_autoescape
 
     env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
+    env.filters["css_string"] = _css_string
     source = (resources.files("tipwatch.report") / "templates" / "assessment.html").read_text(
         encoding="utf-8"
     )
