@@ -455,3 +455,27 @@ def test_no_table_wider_than_the_page_and_no_heading_left_at_a_page_foot(
                     assert not (last[:1] == header[:1] and header[1] in last), (
                         f"{name} page {k} ends with a table's header row: {lines[-1]}"
                     )
+
+
+def test_the_assess_command_on_the_demo_for_june(
+    demo_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from tipwatch.cli import app
+    from tipwatch.settings import reload_settings
+
+    monkeypatch.setenv("TIPWATCH_ASSESSMENT_MARKING", "TLP:GREEN")
+    reload_settings()
+
+    out = tmp_path / "june.html"
+    result = CliRunner().invoke(
+        app,
+        ["assess", "--since", "2020-06-01", "--until", "2020-06-30", "--out", str(out),
+         "--db", str(demo_db)],
+        env={"COLUMNS": "200"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    html = out.read_text(encoding="utf-8")
+    assert "Executive summary" in html and "June 2020" in html and "TLP:GREEN" in html
+    assert "p = " not in result.output and "June 2020" in result.output
