@@ -8,8 +8,10 @@ __all__ = [
     "ALPHA2",
     "PSEUDO_CODES",
     "alpha3_to_alpha2",
+    "country_name",
     "is_country",
     "normalise_country",
+    "numeric_to_alpha2",
     "require_country",
 ]
 
@@ -83,3 +85,45 @@ def require_country(value: str, where: str) -> str:
         detail = f" ({why})" if why else ""
         raise InputError(f"{where}: unknown country code {value[:20]!r}{detail}")
     return code
+
+
+_NAMES = {"XK": "Kosovo", "RU": "Russia", "VA": "Vatican City", "unknown": "unknown country"}
+"""Short names where the ISO name reads awkwardly in a sentence."""
+
+
+def country_name(code: str) -> str:
+    """The English short name of an ISO alpha-2 code (``NL`` -> ``Netherlands``), from the
+    ISO 3166 tables that ``pycountry`` ships; the code itself when it names no country."""
+    if code in _NAMES:
+        return _NAMES[code]
+    return _iso_names().get(code.upper(), code)
+
+
+def numeric_to_alpha2(numeric: str | int) -> str | None:
+    """The alpha-2 code of an ISO 3166-1 numeric code (``"528"`` -> ``NL``), or ``None``."""
+    try:
+        key = f"{int(numeric):03d}"
+    except (TypeError, ValueError):
+        return None
+    return _iso_numeric().get(key)
+
+
+_cache: dict[str, dict[str, str]] = {}
+
+
+def _iso_names() -> dict[str, str]:
+    if "names" not in _cache:
+        import pycountry
+
+        _cache["names"] = {
+            c.alpha_2: getattr(c, "common_name", None) or c.name for c in pycountry.countries
+        }
+    return _cache["names"]
+
+
+def _iso_numeric() -> dict[str, str]:
+    if "numeric" not in _cache:
+        import pycountry
+
+        _cache["numeric"] = {c.numeric: c.alpha_2 for c in pycountry.countries}
+    return _cache["numeric"]

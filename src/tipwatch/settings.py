@@ -107,6 +107,17 @@ class Settings(BaseSettings):
         max_length=100,
         description="Handling marking printed at the top of every routing package summary.",
     )
+    assessment_marking: str = Field(
+        default="TLP:AMBER",
+        min_length=1,
+        max_length=100,
+        description="Handling marking on the assessment's title page and on every PDF page.",
+    )
+    assessment_author: str = Field(
+        default="",
+        max_length=200,
+        description="The author named on the assessment's title page; unset: the actor.",
+    )
     triage_config: Path | None = Field(
         default=None,
         description="The team's triage settings (TOML); unset: the shipped defaults.",

@@ -1,4 +1,4 @@
-"""The assessment reports the forum themes when the store holds forum series."""
+"""The assessment has a forum section, by theme, when the store holds forum series."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from tipwatch.settings import reload_settings
 from tipwatch.store import Store
 
 
-def test_forum_theme_shares_before_and_after(
+def test_forum_themes_have_their_section(
     world: Path,  # noqa: F811
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -47,16 +47,16 @@ def test_forum_theme_shares_before_and_after(
         result = build_assessment(store, start=date(2020, 1, 1), end=date(2020, 6, 30))
     finally:
         store.close()
-    forum = [f for f in result.findings if f.text.startswith("On the monitored forums")]
-    assert len(forum) == 1 and forum[0].numbers["theme"] == "lockdown"
-    pivot = date(2020, 3, 18)  # the median of the generated events
-    before = [p for p in posts if pivot - timedelta(days=28) <= _day(p) < pivot]
-    after = [p for p in posts if pivot <= _day(p) < pivot + timedelta(days=28)]
-    share_before = sum("kids" in p["text"] for p in before) / len(before)
-    share_after = sum("kids" in p["text"] for p in after) / len(after)
-    assert forum[0].numbers["before"] == pytest.approx(share_before)
-    assert forum[0].numbers["after"] == pytest.approx(share_after)
-    assert f"{share_before:.1%}" in forum[0].text and f"{share_after:.1%}" in forum[0].text
+    sections = {s.id: s for s in result.sections}
+    assert "forums" in sections
+    (table,) = [t for t in sections["forums"].tables if t.id == "table-forums"]
+    totals = {row[0]: row[1] for row in table.rows}
+    lockdown = sum(
+        "kids" in p["text"] and date(2020, 1, 1) <= _day(p) <= date(2020, 6, 30) for p in posts
+    )
+    assert totals["lockdown"] == f"{lockdown:,}"
+    found = [f for f in result.findings if f.section == "forums"]
+    assert found and found[0].id == "forums-lockdown"
 
 
 def _day(p: dict[str, str]) -> date:
@@ -69,4 +69,5 @@ def test_no_forum_finding_without_forum_series(world: Path) -> None:  # noqa: F8
         result = build_assessment(store, start=date(2020, 1, 1), end=date(2020, 6, 30))
     finally:
         store.close()
-    assert not [f for f in result.findings if f.text.startswith("On the monitored forums")]
+    assert "forums" not in {s.id for s in result.sections}
+    assert not [f for f in result.findings if f.section == "forums"]

@@ -48,10 +48,11 @@ def test_blocked_counts_appear_in_the_assessment(world: Path, tmp_path: Path) ->
         assessment = build_assessment(store, start=date(2020, 1, 1), end=date(2020, 6, 30))
     finally:
         store.close()
-    found = [f for f in assessment.findings if f.text.startswith("Blocked access attempts in NL")]
+    found = [f for f in assessment.findings if f.id == "blocked-busiest"]
     assert len(found) == 1
     values = list(per_day.values())
     busiest = max(sum(values[i : i + 28]) for i in range(len(values) - 27))
     assert found[0].numbers["requests"] == busiest
-    assert "blocked" in assessment.charts
+    assert "blocked" in {s.id for s in assessment.sections}
+    assert any(c.startswith("blocked") for c in assessment.charts), list(assessment.charts)
     assert any("requests, not people" in c for c in assessment.caveats)

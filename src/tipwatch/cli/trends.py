@@ -439,8 +439,10 @@ def assess(
     title: Annotated[str | None, typer.Option(help="The report's title.")] = None,
     db: DbOption = None,
 ) -> None:
-    """Write the threat assessment: key findings, a table by country, charts, caveats and
-    provenance, in one self-contained HTML file that opens offline (and a PDF on request)."""
+    """Write the threat assessment of a period (a month, a quarter, a year ...): title page
+    with its marking, executive summary, key figures, a section per signal in the store,
+    charts with their numbers, caveats and provenance, in one self-contained HTML file that
+    opens offline (and a PDF with page numbers on request)."""
     import time
 
     from tipwatch.settings import get_settings
@@ -476,6 +478,186 @@ def assess(
             console.print(Text(f"  - {finding.text}"))
         if pdf is not None:
             console.print(Text(f"Wrote {pdf}"))
+
+    _run(body)
+
+
+assessment_app = typer.Typer(
+    help="Draft the assessment: your own sections, decisions on its findings, published "
+    "versions (each kept in the store).",
+    no_args_is_help=True,
+)
+app.add_typer(assessment_app, name="assessment")
+
+
+@assessment_app.command("new")
+def assessment_new(
+    name: Annotated[str, typer.Argument(help="A name for the draft, e.g. 2020-H1.")],
+    since: Annotated[str, typer.Option("--since", help="First day (included).")],
+    until: Annotated[str, typer.Option("--until", help="Last day (included).")],
+    countries: Annotated[
+        str | None, typer.Option(help="Comma-separated ISO codes (default: all attributed).")
+    ] = None,
+    region: Annotated[
+        str | None, typer.Option(help="EU27 for the 27 EU member states.", show_default=False)
+    ] = None,
+    event: Annotated[str, typer.Option(help="The event kind to measure from.")] = "stay-at-home",
+    title: Annotated[str | None, typer.Option(help="The report's title.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Start a draft of the assessment of a period (a month, a quarter, a year ...)."""
+
+    def body() -> None:
+        start, end = _day(since, "--since"), _day(until, "--until")
+        assert start is not None and end is not None
+        draft = services.assessment.create_draft(
+            _open(db),
+            _actor(),
+            name=name,
+            since=start,
+            until=end,
+            countries=services.assessment.countries_of(countries, region),
+            event=event,
+            title=title,
+        )
+        console.print(Text(f"Draft {draft.name}: {draft.start} to {draft.end}"))
+
+    _run(body)
+
+
+@assessment_app.command("list")
+def assessment_list(db: DbOption = None) -> None:
+    """The drafts: period, sections, decisions, published versions."""
+
+    def body() -> None:
+        for d in services.assessment.list_drafts(_open(db), _actor()):
+            console.print(
+                Text(
+                    f"{d.name}  {d.start} to {d.end}  {len(d.sections)} section(s)  "
+                    f"{len(d.decisions)} decision(s)  {d.versions} version(s)"
+                )
+            )
+
+    _run(body)
+
+
+@assessment_app.command("section")
+def assessment_section(
+    name: Annotated[str, typer.Argument(help="The draft.")],
+    title: Annotated[str, typer.Option(help="The section's heading.")],
+    file: Annotated[Path, typer.Option("--file", help="The section's text, in Markdown.")],
+    before: Annotated[
+        str,
+        typer.Option(
+            help="Where it goes: before summary, key-figures, referrals, blocked, helplines, "
+            "forums, timing, caveats, method, or at the end."
+        ),
+    ] = "summary",
+    position: Annotated[
+        int | None, typer.Option(help="Replace the section at this position.")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Add your own section (an introduction, an assessment, recommendations) to a draft."""
+
+    def body() -> None:
+        try:
+            text = file.read_text(encoding="utf-8")
+        except OSError as exc:
+            _fail(f"cannot read {file}: {exc.strerror or exc}")
+            return
+        number = services.assessment.add_section(
+            _open(db), _actor(), name, title=title, markdown=text, before=before,
+            position=position,
+        )  # fmt: skip
+        console.print(Text(f"Section {number} of {name}: {title}"))
+
+    _run(body)
+
+
+@assessment_app.command("findings")
+def assessment_findings(
+    name: Annotated[str, typer.Argument(help="The draft.")],
+    db: DbOption = None,
+) -> None:
+    """The draft's findings as the store stands, with their ids and your decisions."""
+
+    def body() -> None:
+        for f in services.assessment.draft_findings(_open(db), _actor(), name):
+            console.print(Text(f"[{f.decision}] {f.id}: {f.edited or f.text}"))
+
+    _run(body)
+
+
+@assessment_app.command("decide")
+def assessment_decide(
+    name: Annotated[str, typer.Argument(help="The draft.")],
+    finding: Annotated[str, typer.Argument(help="The finding's id (see `findings`).")],
+    action: Annotated[str, typer.Argument(help="accept, edit or drop.")],
+    text: Annotated[
+        str, typer.Option(help="The edited sentence (edit); it must keep the finding's number.")
+    ] = "",
+    db: DbOption = None,
+) -> None:
+    """Accept, edit or drop one finding before publishing."""
+
+    def body() -> None:
+        services.assessment.decide_finding(_open(db), _actor(), name, finding, action, text)
+        console.print(Text(f"{action}: {finding}"))
+
+    _run(body)
+
+
+@assessment_app.command("publish")
+def assessment_publish(
+    name: Annotated[str, typer.Argument(help="The draft.")],
+    out: Annotated[Path, typer.Option(help="The HTML file to write.")] = Path("assessment.html"),
+    pdf: Annotated[Path | None, typer.Option(help="Also a PDF (needs Chromium).")] = None,
+    db: DbOption = None,
+) -> None:
+    """Publish a new version of the draft: written to --out, and kept in the store."""
+    from tipwatch.settings import get_settings
+
+    def body() -> None:
+        done = services.assessment.publish(
+            _open(db), _actor(), name, out=out, pdf=pdf, chromium=get_settings().chromium
+        )
+        console.print(
+            Text(
+                f"Published {name} version {done.version} ({done.findings} findings) to {out}"
+                + (f" and {pdf}" if pdf else "")
+            )
+        )
+
+    _run(body)
+
+
+@assessment_app.command("versions")
+def assessment_versions(
+    name: Annotated[str, typer.Argument(help="The draft.")],
+    version: Annotated[int | None, typer.Option(help="Write this version's page to --out.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Where to write it.")] = None,
+    db: DbOption = None,
+) -> None:
+    """The published versions of a draft; with --version and --out, one of them as published."""
+
+    def body() -> None:
+        store, actor = _open(db), _actor()
+        if version is not None:
+            if out is None:
+                _fail("--version needs --out (the file to write the page to)")
+                return
+            found = services.assessment.published_version(store, actor, name, version)
+            out.write_text(found.html, encoding="utf-8")
+            console.print(Text(f"Wrote version {version} of {name} to {out}"))
+            return
+        for v in services.assessment.list_versions(store, actor, name):
+            console.print(
+                Text(
+                    f"v{v.version}  {v.published_at:%Y-%m-%d %H:%M}  {v.published_by}  "
+                    f"{v.marking}  inputs {v.inputs_sha256[:12]}  page {v.html_sha256[:12]}"
+                )
+            )
 
     _run(body)
 

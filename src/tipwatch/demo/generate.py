@@ -304,6 +304,9 @@ def _referral(
     annotations = ""
     if itype is IncidentType.ONLINE_ENTICEMENT and rng.random() < 0.3:
         annotations = "<reportAnnotations><sextortion/></reportAnnotations>"
+    elif itype is IncidentType.ONLINE_ENTICEMENT and state.number % 4 == 0:
+        # Without a draw of its own, so that the rest of the world stays as it was.
+        annotations = "<reportAnnotations><minorToMinorInteraction/></reportAnnotations>"
     batched = (
         '<batchedReport reason="VIRAL_POTENTIAL_MEME"/>' if meme and rng.random() < 0.3 else ""
     )

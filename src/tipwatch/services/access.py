@@ -131,6 +131,9 @@ ACTIONS: dict[str, str] = {
     "event.write": "add or import events",
     "trends.read": "analyse trends and alerts",
     "assessment.create": "write the threat assessment",
+    "assessment.read": "list assessment drafts and their published versions",
+    "assessment.edit": "draft an assessment: the analyst's sections and decisions on findings",
+    "assessment.publish": "publish a version of an assessment draft",
     "demo.run": "run the demo",
     # forum monitoring
     "forum.ingest": "read forum exports into the store",
@@ -175,6 +178,7 @@ _READ = frozenset(
         "url.read",
         "url.check",
         "forum.read",
+        "assessment.read",
     }
 )
 _SESSION = frozenset({"session.login", "session.logout", "job.read"})
@@ -222,6 +226,8 @@ _ANALYST = (
         "signal.import",
         "event.write",
         "assessment.create",
+        "assessment.edit",
+        "assessment.publish",
         "demo.run",
         "forum.ingest",
         "forum.purge",

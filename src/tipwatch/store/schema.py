@@ -25,6 +25,10 @@ from sqlalchemy import (
 
 __all__ = [
     "api_tokens",
+    "assessment_decisions",
+    "assessment_drafts",
+    "assessment_sections",
+    "assessment_versions",
     "attribution_history",
     "attributions",
     "audit_events",
@@ -808,3 +812,71 @@ forum_post_themes = Table(
     Index("ix_forum_post_themes_theme", "theme"),
 )
 """The themes of each post with their evidence."""
+
+assessment_drafts = Table(
+    "assessment_drafts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("period_start", Date, nullable=False),
+    Column("period_end", Date, nullable=False),
+    Column("countries", Text, nullable=False, doc="ISO codes joined by ',', or '' for all."),
+    Column("event_kind", String(64), nullable=False),
+    Column("title", Text),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+assessment_sections = Table(
+    "assessment_sections",
+    metadata,
+    Column(
+        "draft_id",
+        Integer,
+        ForeignKey("assessment_drafts.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("position", Integer, primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("markdown", Text, nullable=False),
+    Column("before", String(64), nullable=False, doc="The section it is placed before."),
+    Column("written_by", String(200), nullable=False),
+    Column("written_at", DateTime, nullable=False),
+)
+
+assessment_decisions = Table(
+    "assessment_decisions",
+    metadata,
+    Column(
+        "draft_id",
+        Integer,
+        ForeignKey("assessment_drafts.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("finding_id", String(200), primary_key=True),
+    Column("action", String(16), nullable=False, doc="accept, edit or drop."),
+    Column("text", Text, nullable=False, doc="The edited sentence (edit), else ''."),
+    Column("decided_by", String(200), nullable=False),
+    Column("decided_at", DateTime, nullable=False),
+)
+
+assessment_versions = Table(
+    "assessment_versions",
+    metadata,
+    Column(
+        "draft_id",
+        Integer,
+        ForeignKey("assessment_drafts.id", ondelete="RESTRICT"),
+        primary_key=True,
+    ),
+    Column("version", Integer, primary_key=True),
+    Column("published_by", String(200), nullable=False),
+    Column("published_at", DateTime, nullable=False),
+    Column("marking", String(100), nullable=False),
+    Column("inputs_sha256", String(64), nullable=False),
+    Column("html_sha256", String(64), nullable=False),
+    Column("html", Text, nullable=False, doc="The published page, kept as it was published."),
+    Column(
+        "findings", Text, nullable=False, doc="The published findings with their numbers (JSON)."
+    ),
+)

@@ -5,7 +5,9 @@ Two kinds of source:
 * **stored referrals**, counted by incident day and attributed country
   (:func:`referral_series`); metrics ``referrals``, ``incident_type:SLUG``,
   ``service:PLATFORM``, ``annotation:NAME`` (referrals with a file so annotated),
-  ``material:known`` / ``material:new`` (referrals with a known / new file), ``tier:TIER``,
+  ``material:known`` / ``material:new`` (referrals with a known / new file; the exclusive
+  ``material:known-only``, ``material:new-only``, ``material:both``),
+  ``report_annotation:NAME`` (``minorToMinorInteraction``, ``sextortion`` ...), ``tier:TIER``,
   ``viral`` (referrals in a viral group);
 * **imported feeds** (:func:`import_feed`), documented CSV formats (``docs/signals.md``):
   blocked access attempts, helpline contacts, and any metric. A weekly or monthly value is kept
@@ -26,11 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from tipwatch.errors import InputError
 from tipwatch.formats.feeds import FEEDS, read_feed
-from tipwatch.models import IncidentType
+from tipwatch.models import FileAnnotation, IncidentType, ReportAnnotation
 from tipwatch.store import Store
 from tipwatch.store.expressions import as_date, calendar_day
 from tipwatch.store.schema import (
@@ -54,6 +56,8 @@ __all__ = [
     "FeedImport",
     "import_feed",
     "list_signals",
+    "referral_breakdown",
+    "referral_classes",
     "referral_series",
     "series_of",
     "signal_series",
@@ -172,6 +176,156 @@ def referral_series(
     return _daily(counts, countries or present, first, last, metric)
 
 
+BREAKDOWNS = {"incident_type": referrals.c.incident_type, "platform": referrals.c.platform}
+"""The columns a referral count can be broken down by (:func:`referral_breakdown`)."""
+
+
+def referral_breakdown(
+    store: Store,
+    by: str | Sequence[str],
+    *,
+    start: date,
+    end: date,
+    countries: Sequence[str] | None = None,
+) -> dict[str, DailySeries]:
+    """Daily counts of attributed referrals from ``start`` to ``end`` (both inclusive) summed
+    over ``countries`` (default: every attributed country), one series per value of ``by``
+    (``incident_type`` or ``platform``; a referral without a platform counts under
+    ``unknown``), in one query. Several columns (``["incident_type", "platform"]``) are
+    counted in the same query, their series keyed ``column:value``."""
+    columns = [by] if isinstance(by, str) else list(by)
+    for column in columns:
+        if column not in BREAKDOWNS:
+            raise InputError(f"unknown breakdown {column!r}: {', '.join(BREAKDOWNS)}")
+    r, a = referrals.c, attributions.c
+    day = calendar_day(store, r.incident_time)
+    values = [func.coalesce(BREAKDOWNS[c], "unknown").label(f"v{k}") for k, c in enumerate(columns)]
+    query = (
+        select(*values, day.label("day"), func.count().label("n"))
+        .select_from(referrals.join(attributions, a.report_id == r.report_id))
+        .where(a.country.is_not(None))
+        .where(r.incident_time >= datetime.combine(start, datetime.min.time()))
+        .where(r.incident_time < datetime.combine(end + timedelta(days=1), datetime.min.time()))
+        .group_by(*values, day)
+    )
+    if countries:
+        query = query.where(a.country.in_([c.upper() for c in countries]))
+    days = (end - start).days + 1
+    out: dict[str, np.ndarray] = {}
+    with store.read() as conn:
+        for row in conn.execute(query):
+            i = (as_date(row.day) - start).days
+            if not 0 <= i < days:
+                continue
+            for k, column in enumerate(columns):
+                key = str(row[k]) if isinstance(by, str) else f"{column}:{row[k]}"
+                out.setdefault(key, np.zeros(days))[i] += float(row.n)
+    name = by if isinstance(by, str) else "breakdown"
+    return {k: DailySeries(start, v, "", f"{name}:{k}") for k, v in sorted(out.items())}
+
+
+def _has_annotation(column: Any, name: str) -> Any:
+    """Whether a ';'-joined annotations column holds the token ``name`` exactly."""
+    return (
+        (column == name)
+        | column.like(f"{name};%")
+        | column.like(f"%;{name}")
+        | column.like(f"%;{name};%")
+    )
+
+
+def referral_classes(
+    store: Store,
+    *,
+    start: date,
+    end: date,
+    countries: Sequence[str] | None = None,
+    annotations: Sequence[str] | None = None,
+) -> dict[str, DailySeries]:
+    """Daily counts of attributed referrals (every one, viral batches too) summed over
+    ``countries`` (default: all), for ``referrals`` and for each class the files and the
+    report carry: ``annotation:NAME``, ``report_annotation:NAME``, ``material:known``,
+    ``material:new`` and the exclusive ``material:known-only``, ``material:new-only``,
+    ``material:both``. The same counts as :func:`referral_series` with
+    ``collapse_viral=False``, summed, but counted by the database in two queries instead of
+    one per metric. ``annotations`` narrows the file annotations counted (default: all; each
+    costs a pattern match per file)."""
+    import json
+
+    from sqlalchemy import case
+
+    r, a, f = referrals.c, attributions.c, referral_files.c
+    day = calendar_day(store, r.incident_time)
+    low = datetime.combine(start, datetime.min.time())
+    high = datetime.combine(end + timedelta(days=1), datetime.min.time())
+    flags = {
+        "material:known": f.match_status == "known",
+        "material:new": f.match_status == "new",
+        **{
+            f"annotation:{n.value}": _has_annotation(f.annotations, n.value) for n in FileAnnotation
+        },
+    }
+    names = list(flags)
+    per_referral = (
+        select(
+            day.label("day"),
+            *(
+                func.max(case((condition, 1), else_=0)).label(f"c{k}")
+                for k, condition in enumerate(flags.values())
+            ),
+        )
+        .select_from(
+            referrals.join(attributions, a.report_id == r.report_id).outerjoin(
+                referral_files, f.report_id == r.report_id
+            )
+        )
+        .where(a.country.is_not(None), r.incident_time >= low, r.incident_time < high)
+        .group_by(r.report_id, day)
+    )
+    annotated = (
+        select(day.label("day"), r.document)
+        .select_from(referrals.join(attributions, a.report_id == r.report_id))
+        .where(a.country.is_not(None), r.incident_time >= low, r.incident_time < high)
+        .where(r.document.like('%"report_annotations":[%'))
+    )
+    if countries:
+        wanted = [c.upper() for c in countries]
+        per_referral = per_referral.where(a.country.in_(wanted))
+        annotated = annotated.where(a.country.in_(wanted))
+    inner = per_referral.subquery()
+    columns = [inner.c[f"c{k}"] for k in range(len(names))]
+    query = select(inner.c.day, *columns, func.count().label("n")).group_by(inner.c.day, *columns)
+    days = (end - start).days + 1
+    out: dict[str, np.ndarray] = {}
+
+    def add(name: str, i: int, n: float) -> None:
+        out.setdefault(name, np.zeros(days))[i] += n
+
+    with store.read() as conn:
+        for row in conn.execute(query):
+            i = (as_date(row.day) - start).days
+            if not 0 <= i < days:
+                continue
+            n = float(row.n)
+            add("referrals", i, n)
+            held = {name for k, name in enumerate(names) if row[k + 1]}
+            for name in held:
+                add(name, i, n)
+            known, new = "material:known" in held, "material:new" in held
+            if known and new:
+                add("material:both", i, n)
+            elif known:
+                add("material:known-only", i, n)
+            elif new:
+                add("material:new-only", i, n)
+        for doc in conn.execute(annotated):
+            i = (as_date(doc.day) - start).days
+            if 0 <= i < days:
+                for name in set(json.loads(doc.document).get("report_annotations", [])):
+                    add(f"report_annotation:{name}", i, 1.0)
+    return {k: DailySeries(start, v, "", k) for k, v in sorted(out.items()) if v.sum() > 0}
+
+
 def _metric_filter(query: Any, metric: str) -> Any:
     r = referrals.c
     kind, _, value = metric.partition(":")
@@ -190,25 +344,54 @@ def _metric_filter(query: Any, metric: str) -> Any:
     if kind == "annotation" and value:
         f = referral_files.c
         return query.where(
-            r.report_id.in_(
-                select(f.report_id).where(
-                    (f.annotations == value)
-                    | f.annotations.like(f"{value};%")
-                    | f.annotations.like(f"%;{value}")
-                    | f.annotations.like(f"%;{value};%")
-                )
-            )
+            r.report_id.in_(select(f.report_id).where(_has_annotation(f.annotations, value)))
         )
     if kind == "material" and value in ("known", "new"):
         f = referral_files.c
         return query.where(r.report_id.in_(select(f.report_id).where(f.match_status == value)))
+    if kind == "material" and value in ("known-only", "new-only", "both"):
+        # Exclusive classes: a referral with a known and a new file is in "both" alone, so
+        # that the shares of the three add up to the share of referrals with a checked file.
+        f = referral_files.c
+        known = select(f.report_id).where(f.match_status == "known")
+        new = select(f.report_id).where(f.match_status == "new")
+        if value == "known-only":
+            return query.where(r.report_id.in_(known), r.report_id.not_in(new))
+        if value == "new-only":
+            return query.where(r.report_id.in_(new), r.report_id.not_in(known))
+        return query.where(r.report_id.in_(known), r.report_id.in_(new))
+    if kind == "report_annotation" and value:
+        return query.where(_report_annotation_filter(value))
     if metric == "viral":
         link = referral_links.c
         return query.where(r.report_id.in_(select(link.report_id).where(link.kind == "viral")))
     raise InputError(
         f"unknown referral metric {metric!r}: referrals, incident_type:SLUG, service:NAME, "
-        "annotation:NAME, material:known|new, tier:NAME or viral"
+        "annotation:NAME, report_annotation:NAME, material:known|new|known-only|new-only|both, "
+        "tier:NAME or viral"
     )
+
+
+def _report_annotation_filter(name: str) -> Any:
+    """Referrals whose report annotations include ``name``. The stored document lists them
+    sorted, without spaces (``"report_annotations":["sextortion","spam"]``), and they come
+    from a closed set, so every list that holds ``name`` is matched exactly."""
+    import itertools
+
+    try:
+        wanted = ReportAnnotation(name)
+    except ValueError:
+        names = ", ".join(a.value for a in ReportAnnotation)
+        raise InputError(f"unknown report annotation {name!r}: one of {names}") from None
+    others = sorted(a for a in ReportAnnotation if a is not wanted)
+    doc = referrals.c.document
+    patterns = []
+    for k in range(len(others) + 1):
+        for extra in itertools.combinations(others, k):
+            members = sorted({wanted, *extra})
+            listed = ",".join(f'"{m.value}"' for m in members)
+            patterns.append(doc.like(f'%"report_annotations":[{listed}]%'))
+    return or_(*patterns)
 
 
 def signal_series(
@@ -250,6 +433,7 @@ REFERRAL_METRICS = (
     "incident_type:",
     "service:",
     "annotation:",
+    "report_annotation:",
     "material:",
     "tier:",
     "viral",
