@@ -14,10 +14,11 @@ separated by single spaces, so that every match is a whole-word match without a 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -163,7 +164,8 @@ class Evidence:
 
 
 class _Automaton(Protocol):
-    def matches(self, text: str) -> list[tuple[int, int, int]]: ...
+    @property
+    def matches(self) -> Callable[[str], list[tuple[int, int, int]]]: ...
 
 
 class _RsAutomaton:
@@ -178,8 +180,10 @@ class _RsAutomaton:
             implementation=ahocorasick_rs.Implementation.DFA,
         )
 
-    def matches(self, text: str) -> list[tuple[int, int, int]]:
-        return self._ac.find_matches_as_indexes(text, overlapping=True)
+        # A C-level callable, without a Python frame per post.
+        self.matches: Callable[[str], list[tuple[int, int, int]]] = functools.partial(
+            self._ac.find_matches_as_indexes, overlapping=True
+        )
 
 
 class _PyAutomaton:
@@ -254,14 +258,14 @@ class Tagger:
     def tag(self, text: str) -> dict[str, list[Evidence]]:
         """Each theme of ``text`` with its evidence (term, channel, raw span and text), in
         order of position; a term found in both channels is given once (plain)."""
-        plain = self._channels[0]
+        plain, leet = self._channels
         plain_text = fold_text(text)
-        found = [(plain, plain_text, plain[2].matches(plain_text))]
+        plain_hits = plain[2].matches(plain_text)
+        found = [(plain, plain_text, plain_hits)]
         if _HAS_LEET.search(text):
-            leet = self._channels[1]
             leet_text = fold_text(text, leet=True)
             found.append((leet, leet_text, leet[2].matches(leet_text)))
-        if not any(matches for _c, _t, matches in found):
+        elif not plain_hits:
             return {}
         out: dict[str, list[Evidence]] = {}
         seen: set[tuple[str, str, int]] = set()
