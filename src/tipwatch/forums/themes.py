@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from tipwatch.errors import ConfigError
 from tipwatch.forums.normalise import _LEET, _PLAIN, LEET, Folded, fold_text, fold_words
@@ -139,9 +139,10 @@ def load_themes(path: Path | None = None) -> ThemeSet:
     return ThemeSet(themes, [where])
 
 
-@dataclass(frozen=True, slots=True)
-class Evidence:
-    """Where a theme's term was found: the term, its channel, and the raw span of the post."""
+class Evidence(NamedTuple):
+    """Where a theme's term was found: the term, its channel, and the raw span of the post.
+
+    (A named tuple: posts with evidence are built by the hundred thousand.)"""
 
     theme: str
     term: str
