@@ -124,6 +124,8 @@ def load_themes(path: Path | None = None) -> ThemeSet:
     for name, body in data.items():
         if not isinstance(body, dict):
             raise ConfigError(f"{where}: {name!r} must be a table of a theme")
+        if len(name) > 100:
+            raise ConfigError(f"{where}: theme name {name[:40]!r}... is longer than 100")
         theme = Theme(name, str(body.get("label") or name), str(body.get("description") or ""))
         for key, phrases in body.items():
             if key in _RESERVED:
