@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import operator
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Sequence
@@ -221,6 +222,18 @@ _LEET_CHARS = "[" + re.escape("".join(LEET)) + "\uff10-\uff19]"
 _HAS_LEET = re.compile(rf"{_LEET_CHARS}(?:(?<=[^\W\d_]{_LEET_CHARS})|(?=[^\W\d_]))")
 
 
+_BY_POSITION = operator.itemgetter(4, 1)  # an Evidence's start, then its term
+_NOT_LEET = bytes(c for c in range(128) if chr(c) not in LEET)
+
+
+def _leet_disguised(text: str) -> bool:
+    """Whether a digit, @ or $ touches a letter in ``text`` (ASCII text without any of them,
+    the common case, is told apart by a byte filter first)."""
+    if text.isascii() and not text.encode("ascii").translate(None, _NOT_LEET):
+        return False
+    return _HAS_LEET.search(text) is not None
+
+
 class Tagger:
     """Finds the themes of posts, with their evidence."""
 
@@ -253,7 +266,7 @@ class Tagger:
         (_p, _l, plain, plain_terms), (_c, _t, leet, leet_terms) = self._channels
         for index, _s, _e in plain.matches(fold_text(text)):
             found.update(term.theme for term in plain_terms[index])
-        if _HAS_LEET.search(text):
+        if _leet_disguised(text):
             for index, _s, _e in leet.matches(fold_text(text, leet=True)):
                 found.update(term.theme for term in leet_terms[index])
         return found
@@ -265,7 +278,7 @@ class Tagger:
         plain_text = fold_text(text)
         plain_hits = plain[2].matches(plain_text)
         found = [(plain, plain_text, plain_hits)]
-        if _HAS_LEET.search(text):
+        if _leet_disguised(text):
             leet_text = fold_text(text, leet=True)
             found.append((leet, leet_text, leet[2].matches(leet_text)))
         elif not plain_hits:
@@ -295,5 +308,6 @@ class Tagger:
                         )
                     )
         for evidence in out.values():
-            evidence.sort(key=lambda ev: (ev.start, ev.term))
+            if len(evidence) > 1:
+                evidence.sort(key=_BY_POSITION)
         return out
