@@ -18,9 +18,12 @@ Three parts, each beside its baseline measured in the same run:
    characters with a lexicon of 5,000 terms in 20 themes, on one core, against a plain
    regular-expression loop (one alternation per theme, searched in turn) over the same terms on
    ``--regex-posts`` of the posts. Times are CPU time of this process (``time.process_time``),
-   so that other work on a shared machine does not count. Bar: 150,000 posts a second.
+   so that other work on a shared machine does not count (it still slows the caches and the
+   shared core: a calibration loop of ``str.lower().split()`` over the same posts is printed
+   beside, to compare machines). Bar: 150,000 posts a second.
 
     python benchmarks/forums.py [--posts 100000] [--labelled 6000] [--stream-days 150]
+                                [--only themes|emerging|speed]
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import argparse
 import json
 import statistics
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 from tipwatch.forums.emerging import TermIndex
@@ -100,19 +104,44 @@ def emerging_accuracy(days: int, per_day: int, seed: int) -> dict[str, object]:
     }
 
 
+def _cpu(work: Callable[[], object]) -> float:
+    started = time.process_time()
+    work()
+    return time.process_time() - started
+
+
 def tagging_speed(posts: int, regex_posts: int, seed: int) -> dict[str, object]:
     theme_set, texts = speed_corpus(posts=posts, terms=5000, themes=20, seed=seed)
     started = time.process_time()
     tagger = Tagger(theme_set)
     build = time.process_time() - started
     tagger.tag(texts[0])
-    runs = []
+    # The tagger and the calibration loop (str.lower().split() over the same posts) in turn,
+    # best of five each: a busy shared machine slows both alike, so their ratio says what
+    # to expect elsewhere.
+    runs: list[float] = []
+    calibration_runs: list[float] = []
     tagged = 0
-    for _ in range(3):
+    for _ in range(5):
         started = time.process_time()
         results = [tagger.tag(t) for t in texts]
         runs.append(time.process_time() - started)
         tagged = sum(1 for r in results if r)
+        started = time.process_time()
+        for t in texts:
+            t.lower().split()
+        calibration_runs.append(time.process_time() - started)
+    by_script = {}
+    for name, part in (
+        ("ascii", [t for t in texts if t.isascii()]),
+        ("other", [t for t in texts if not t.isascii()]),
+    ):
+
+        def tag_all(posts: list[str] = part) -> object:
+            return [tagger.tag(t) for t in posts]
+
+        best = min(_cpu(tag_all) for _ in range(3))
+        by_script[name] = {"posts": len(part), "posts_per_second": round(len(part) / best)}
     regex = regex_matchers(theme_set)
     sample = texts[:regex_posts]
     started = time.process_time()
@@ -120,6 +149,7 @@ def tagging_speed(posts: int, regex_posts: int, seed: int) -> dict[str, object]:
     regex_seconds = time.process_time() - started
     agree = sum(set(r) == p for r, p in zip(results, plain, strict=False))
     ours = posts / min(runs)
+    calibration = posts / min(calibration_runs)
     baseline = len(sample) / regex_seconds
     return {
         "posts": posts,
@@ -133,6 +163,9 @@ def tagging_speed(posts: int, regex_posts: int, seed: int) -> dict[str, object]:
         "regex_posts_per_second": round(baseline, 1),
         "speedup": round(ours / baseline),
         "same_themes_as_regex": f"{agree}/{len(sample)}",
+        "calibration_lower_split_posts_per_second": round(calibration),
+        "tagger_to_calibration": round(ours / calibration, 3),
+        "tagger_by_script": by_script,
     }
 
 
@@ -144,12 +177,14 @@ def main() -> None:
     parser.add_argument("--stream-days", type=int, default=150)
     parser.add_argument("--stream-posts", type=int, default=300)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--only", choices=("themes", "emerging", "speed"))
     args = parser.parse_args()
-    out = {
-        "themes": themes_accuracy(args.labelled, args.seed),
-        "emerging": emerging_accuracy(args.stream_days, args.stream_posts, args.seed),
-        "speed": tagging_speed(args.posts, args.regex_posts, args.seed),
+    parts: dict[str, Callable[[], dict[str, object]]] = {
+        "themes": lambda: themes_accuracy(args.labelled, args.seed),
+        "emerging": lambda: emerging_accuracy(args.stream_days, args.stream_posts, args.seed),
+        "speed": lambda: tagging_speed(args.posts, args.regex_posts, args.seed),
     }
+    out = {name: run() for name, run in parts.items() if args.only in (None, name)}
     print(json.dumps(out, indent=1, default=str))
 
 

@@ -66,3 +66,20 @@ def test_raw_spans_point_at_the_written_words() -> None:
 def test_light_words_keep_scripts_readable() -> None:
     assert light_words("Школы ЗАКРЫТЫ!") == ["школы", "закрыты"]
     assert light_words("k\u200bids") == ["kids"]
+
+
+def test_the_fast_paths_fold_as_the_character_table_does() -> None:
+    """ASCII text is folded through bytes and other text word by word (cached): both give
+    exactly the character table's words joined by one space."""
+    from tipwatch.forums import normalise
+    from tipwatch.forums.simulate import labelled_posts, speed_corpus
+    from tipwatch.forums.themes import load_themes
+
+    _themes, posts = speed_corpus(posts=2000, terms=200)
+    texts = [*posts, *(p.text for p in labelled_posts(load_themes(), 2000, seed=2))]
+    texts += ["", "   ", "...", "a", " a  b ", "\t\nx\ty\n", "k1ds @t h0me", "x,,y"]
+    for text in texts:
+        for leet in (False, True):
+            table = normalise._LEET if leet else normalise._PLAIN
+            expected = " " + " ".join(text.translate(table).split()) + " "
+            assert fold_text(text, leet=leet) == expected, text

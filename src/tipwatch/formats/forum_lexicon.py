@@ -54,6 +54,8 @@ def _entry(data: Any, where: str) -> LexiconEntry:
         raise ValueError(f"{where}: no term")
     if not category:
         raise ValueError(f"{where}: no category for term {term[:40]!r}")
+    if len(category) > 100:
+        raise ValueError(f"{where}: category longer than 100 characters")
     match = str(data.get("match") or data.get("match_mode") or "word").strip().lower()
     if match not in MATCH_MODES:
         raise ValueError(

@@ -258,6 +258,7 @@ _PLAIN_ASCII = _ascii_bytes(_PLAIN)
 _LEET_ASCII = _ascii_bytes(_LEET)
 
 
+_SPACE_RUN = re.compile("  +")
 _WORD_CACHE: tuple[dict[str, str], dict[str, str]] = ({}, {})
 _WORD_CACHE_SIZE = 200_000
 
@@ -265,8 +266,11 @@ _WORD_CACHE_SIZE = 200_000
 def fold_text(raw: str, *, leet: bool = False) -> str:
     """The folded form of ``raw``: its words joined by one space, with one space around."""
     if raw.isascii():
-        table = _LEET_ASCII if leet else _PLAIN_ASCII
-        return " " + " ".join(raw.encode("ascii").translate(table).decode("ascii").split()) + " "
+        folded = raw.encode("ascii").translate(_LEET_ASCII if leet else _PLAIN_ASCII)
+        text = folded.decode("ascii")
+        if "  " in text:  # runs of separators become one space (a search first: often none)
+            text = _SPACE_RUN.sub(" ", text)
+        return f" {text.strip(' ')} "
     # Other text word by word: str.translate costs a lookup per character, and words recur,
     # so each word's form is remembered (the cache is emptied when it grows large).
     cache = _WORD_CACHE[leet]

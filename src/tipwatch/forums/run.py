@@ -40,6 +40,7 @@ from tipwatch.formats.forum_exports import (
     ForumFormat,
     ForumItem,
     ForumPost,
+    detect_forum_format,
     read_forum_export,
 )
 from tipwatch.forums.emerging import (
@@ -66,7 +67,7 @@ from tipwatch.store.forums import (
     theme_posts,
     write_themes,
 )
-from tipwatch.store.schema import ingest_runs, quarantine
+from tipwatch.store.schema import forum_posts, ingest_runs, quarantine
 from tipwatch.store.signals import SignalValue, delete_signal_values, write_signal_values
 
 __all__ = [
@@ -369,7 +370,7 @@ class _Intake:
         progress: ProgressCallback | None,
     ) -> ForumIngest:
         source = str(path)
-        chosen = fmt or _detect(path)
+        chosen = fmt or detect_forum_format(path)
         fmt_name = f"forum-{chosen.value}"[:10]
         outcome = ForumIngest(source, chosen.value)
         fingerprint = _fingerprint(path)
@@ -446,15 +447,7 @@ class _Intake:
         return outcome
 
 
-def _detect(path: Path) -> ForumFormat:
-    from tipwatch.formats.forum_exports import detect_forum_format
-
-    return detect_forum_format(path)
-
-
 def _day_of(conn: Connection, row_id: int) -> set[date]:
-    from tipwatch.store.schema import forum_posts
-
     day = conn.execute(select(forum_posts.c.day).where(forum_posts.c.id == row_id)).scalar()
     if day is None:
         return set()

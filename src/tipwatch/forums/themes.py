@@ -14,14 +14,16 @@ separated by single spaces, so that every match is a whole-word match without a 
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import operator
 import re
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from tipwatch.errors import ConfigError
 from tipwatch.forums.normalise import _LEET, _PLAIN, LEET, Folded, fold_text, fold_words
@@ -123,6 +125,8 @@ def load_themes(path: Path | None = None) -> ThemeSet:
     for name, body in data.items():
         if not isinstance(body, dict):
             raise ConfigError(f"{where}: {name!r} must be a table of a theme")
+        if len(name) > 100:
+            raise ConfigError(f"{where}: theme name {name[:40]!r}... is longer than 100")
         theme = Theme(name, str(body.get("label") or name), str(body.get("description") or ""))
         for key, phrases in body.items():
             if key in _RESERVED:
@@ -138,9 +142,10 @@ def load_themes(path: Path | None = None) -> ThemeSet:
     return ThemeSet(themes, [where])
 
 
-@dataclass(frozen=True, slots=True)
-class Evidence:
-    """Where a theme's term was found: the term, its channel, and the raw span of the post."""
+class Evidence(NamedTuple):
+    """Where a theme's term was found: the term, its channel, and the raw span of the post.
+
+    (A named tuple: posts with evidence are built by the hundred thousand.)"""
 
     theme: str
     term: str
@@ -163,7 +168,8 @@ class Evidence:
 
 
 class _Automaton(Protocol):
-    def matches(self, text: str) -> list[tuple[int, int, int]]: ...
+    @property
+    def matches(self) -> Callable[[str], list[tuple[int, int, int]]]: ...
 
 
 class _RsAutomaton:
@@ -178,8 +184,10 @@ class _RsAutomaton:
             implementation=ahocorasick_rs.Implementation.DFA,
         )
 
-    def matches(self, text: str) -> list[tuple[int, int, int]]:
-        return self._ac.find_matches_as_indexes(text, overlapping=True)
+        # A C-level callable, without a Python frame per post.
+        self.matches: Callable[[str], list[tuple[int, int, int]]] = functools.partial(
+            self._ac.find_matches_as_indexes, overlapping=True
+        )
 
 
 class _PyAutomaton:
@@ -214,6 +222,18 @@ _LEET_CHARS = "[" + re.escape("".join(LEET)) + "\uff10-\uff19]"
 _HAS_LEET = re.compile(rf"{_LEET_CHARS}(?:(?<=[^\W\d_]{_LEET_CHARS})|(?=[^\W\d_]))")
 
 
+_BY_POSITION = operator.itemgetter(4, 1)  # an Evidence's start, then its term
+_NOT_LEET = bytes(c for c in range(128) if chr(c) not in LEET)
+
+
+def _leet_disguised(text: str) -> bool:
+    """Whether a digit, @ or $ touches a letter in ``text`` (ASCII text without any of them,
+    the common case, is told apart by a byte filter first)."""
+    if text.isascii() and not text.encode("ascii").translate(None, _NOT_LEET):
+        return False
+    return _HAS_LEET.search(text) is not None
+
+
 class Tagger:
     """Finds the themes of posts, with their evidence."""
 
@@ -246,7 +266,7 @@ class Tagger:
         (_p, _l, plain, plain_terms), (_c, _t, leet, leet_terms) = self._channels
         for index, _s, _e in plain.matches(fold_text(text)):
             found.update(term.theme for term in plain_terms[index])
-        if _HAS_LEET.search(text):
+        if _leet_disguised(text):
             for index, _s, _e in leet.matches(fold_text(text, leet=True)):
                 found.update(term.theme for term in leet_terms[index])
         return found
@@ -254,14 +274,14 @@ class Tagger:
     def tag(self, text: str) -> dict[str, list[Evidence]]:
         """Each theme of ``text`` with its evidence (term, channel, raw span and text), in
         order of position; a term found in both channels is given once (plain)."""
-        plain = self._channels[0]
+        plain, leet = self._channels
         plain_text = fold_text(text)
-        found = [(plain, plain_text, plain[2].matches(plain_text))]
-        if _HAS_LEET.search(text):
-            leet = self._channels[1]
+        plain_hits = plain[2].matches(plain_text)
+        found = [(plain, plain_text, plain_hits)]
+        if _leet_disguised(text):
             leet_text = fold_text(text, leet=True)
             found.append((leet, leet_text, leet[2].matches(leet_text)))
-        if not any(matches for _c, _t, matches in found):
+        elif not plain_hits:
             return {}
         out: dict[str, list[Evidence]] = {}
         seen: set[tuple[str, str, int]] = set()
@@ -288,5 +308,6 @@ class Tagger:
                         )
                     )
         for evidence in out.values():
-            evidence.sort(key=lambda ev: (ev.start, ev.term))
+            if len(evidence) > 1:
+                evidence.sort(key=_BY_POSITION)
         return out
