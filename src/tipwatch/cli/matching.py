@@ -416,7 +416,12 @@ def match(
             progress, on_progress = _stage_progress()
             with progress:
                 summary = services.matching.match_referrals(
-                    store, _actor(), report_ids=report, progress=on_progress
+                    store,
+                    _actor(),
+                    report_ids=report,
+                    progress=on_progress,
+                    jobs=jobs,
+                    cluster=cluster,
                 )
             console.print(
                 f"{summary.files:,} file(s): {summary.known:,} known, {summary.new:,} new"

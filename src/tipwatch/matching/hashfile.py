@@ -21,7 +21,13 @@ from typing import Any
 
 from tipwatch.compute import Batch, Compute, make_batches, map_batches
 from tipwatch.formats.hash_output import HashRecord
-from tipwatch.matching.matcher import FileVerdict, Match, Matcher, MatcherSnapshot
+from tipwatch.matching.matcher import (
+    FileVerdict,
+    Match,
+    Matcher,
+    load_snapshot,
+    worker_matcher,
+)
 from tipwatch.store.database import Store
 
 __all__ = ["HashVerdict", "match_hash_records"]
@@ -50,20 +56,13 @@ class HashVerdict:
         return out
 
 
-_WORKER: dict[str, Matcher] = {}
-
-
-def _load_snapshot(snapshot: MatcherSnapshot) -> None:
-    _WORKER["matcher"] = Matcher.from_snapshot(snapshot)
-
-
 _Query = tuple[str | None, int | None, list[tuple[str, int]]]
 """(PDQ to search or None, its quality, vPDQ frames)"""
 
 
 def _search(items: Sequence[_Query]) -> list[tuple[list[Match] | None, list[Match]]]:
     """On a worker: PDQ hits (None when not asked) and vPDQ hits of each query."""
-    matcher = _WORKER["matcher"]
+    matcher = worker_matcher()
     asked = [i for i, (pdq, _q, _f) in enumerate(items) if pdq is not None]
     near = matcher.near([items[i][0] or "" for i in asked], [items[i][1] for i in asked])
     out: list[tuple[list[Match] | None, list[Match]]] = [
@@ -106,7 +105,7 @@ def match_hash_records(
             yield Batch(batch.index, batch.key, tuple(items))
 
     for batch, results in map_batches(
-        _search, queries(), compute=compute, setup=_load_snapshot, shared=matcher.snapshot()
+        _search, queries(), compute=compute, setup=load_snapshot, shared=matcher.snapshot()
     ):
         batch_records = pending.pop(batch.index)
         exact = _exact_pass(store, matcher, batch_records)

@@ -223,13 +223,18 @@ def match_referrals(
     report_ids: Sequence[str] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     flood: FloodRule | None = None,
+    jobs: int = 0,
+    cluster: str | None = None,
 ) -> MatchSummary:
     """Match the stored referrals' files against the lists (committed batch by batch).
 
     ``flood`` (default: the ``flood_*`` settings) holds for review an entry whose matches in a
-    day jump far above its history; the holds made are in the summary and the audit event."""
+    day jump far above its history; the holds made are in the summary and the audit event.
+    The PDQ search runs on ``jobs`` local processes or on the Dask ``cluster`` (default: the
+    setting); the exact pass and the writes run here."""
     from tipwatch.matching.flood import FloodRule
     from tipwatch.matching.matcher import match_referrals as _match
+    from tipwatch.services._compute import compute_for
     from tipwatch.settings import get_settings
 
     if flood is None:
@@ -243,6 +248,7 @@ def match_referrals(
             report_ids=list(report_ids) if report_ids else None,
             progress=progress,
             flood=flood,
+            compute=compute_for(jobs=jobs, cluster=cluster),
         )
         work.detail = (
             f"{summary.files} files: {summary.known} known, {summary.new} new, "
