@@ -37,7 +37,7 @@ import numpy as np
 from sqlalchemy import Connection, bindparam, delete, func, select, tuple_, update
 
 from tipwatch.compute import Compute
-from tipwatch.matching.flood import FloodRule
+from tipwatch.matching.flood import FloodCounter, FloodRule
 from tipwatch.matching.pdq_index import PDQIndex, hexes_to_array
 from tipwatch.matching.schemes import get_scheme
 from tipwatch.store.bulk import bulk_insert, chunks
@@ -823,6 +823,9 @@ def match_media(
     video_list_percent: float = 0.0,
     compute: Compute | None = None,
     poll_seconds: float = 5.0,
+    flood: FloodRule | None = None,
+    today: date | None = None,
+    held: list[dict[str, Any]] | None = None,
 ) -> Iterator[tuple[Any, FileVerdict | None]]:
     """Hash media files and match them: (hashes, verdict) per file; verdict None on error.
 
@@ -831,7 +834,13 @@ def match_media(
     least shares of the query's and the entry's frames for a vPDQ match (see :class:`Matcher`).
     A long run (a stream of uploads) sees list changes made meanwhile by other processes within
     ``poll_seconds``.
+
+    Each file's block-list matches count towards the entries' matches of ``today`` (default:
+    the UTC date), recorded every few hundred files and at the end; with ``flood``, an entry
+    whose day is a flood is held for review and matches none of the files after. The holds
+    made are appended to ``held``.
     """
+    from tipwatch.matching.flood import FloodCounter
     from tipwatch.media import hash_paths
     from tipwatch.media.hashing import DIHEDRAL
 
@@ -846,6 +855,7 @@ def match_media(
         limits["video_seconds"] = video_seconds
     if video_memory_bytes is not None:
         limits["video_memory_bytes"] = video_memory_bytes
+    counter = FloodCounter(store, flood, today)
     hashed = hash_paths(list(paths), jobs=jobs, dihedral=dihedral, compute=compute, **limits)
     for result in hashed:
         if result.error is not None:
@@ -873,4 +883,26 @@ def match_media(
             verdict.matches.extend(best.values())
             verdict.apply_allow_lists()
             verdict.matches.sort(key=lambda m: (m.kind != "exact", m.distance, m.list_name))
+        if _count_flood(counter, matcher, verdict, held):
+            matcher.refresh()  # the held entries match none of the files after
         yield result, verdict
+    _count_flood(counter, matcher, None, held)
+
+
+def _count_flood(
+    counter: FloodCounter,
+    matcher: Matcher,
+    verdict: FileVerdict | None,
+    held: list[dict[str, Any]] | None,
+) -> bool:
+    """Count a file's block-list matches (``verdict``; None: the run's end, flush); whether
+    entries were held."""
+    if verdict is None:
+        made = counter.flush()
+    else:
+        made = counter.add(
+            m.entry_id for m in verdict.matches if matcher.lists[m.list_id].purpose == "block"
+        )
+    if held is not None:
+        held.extend(made)
+    return bool(made)
