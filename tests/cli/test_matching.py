@@ -222,3 +222,37 @@ def test_lists_import_applies_the_rejected_share_setting(
     reload_settings()
     code, out = lists_import(tmp_path / "tolerant.db")
     assert code == 0 and "3 added" in out and "1 rejected" in out
+
+
+def test_matching_media_counts_towards_the_flood_quarantine(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tipwatch.settings import reload_settings
+
+    (image,) = write_generated_images(tmp_path / "one", 1, size=(160, 120), start=2)
+    folder = tmp_path / "m"
+    folder.mkdir()
+    for i in range(12):  # the same photo sent twelve times in a day
+        (folder / f"copy{i:02d}.png").write_bytes(image.read_bytes())
+    code, out = invoke("hash", str(image), "--jobs", "1")
+    assert code == 0, out
+    md5 = json.loads(next(line for line in out.splitlines() if line.startswith("{")))["md5"]
+    (tmp_path / "md5.txt").write_text(md5 + "\n")
+    code, out = invoke(
+        "lists", "import", str(tmp_path / "md5.txt"), "--db", db_url, "--name", "m",
+        "--version", "1", "--hash-type", "md5", "--scheme", "none",
+    )  # fmt: skip
+    assert code == 0, out
+    monkeypatch.setenv("TIPWATCH_FLOOD_MIN_MATCHES", "10")
+    monkeypatch.setenv("TIPWATCH_FLOOD_FACTOR", "5")
+    reload_settings()
+    code, out = invoke("match", str(folder), "--db", db_url, "--jobs", "1")
+    assert code == 0, out
+    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert [r["status"] for r in rows] == ["known"] * 12  # counted at the end of the run
+    assert "held for review (flood): entry" in out and "12 matches on" in out
+    code, out = invoke("lists", "held", "--db", db_url)
+    assert code == 0 and json.loads(out.splitlines()[0])["matches"] == 12
+    # Held: the next run's copies are new until a reviewer releases the entry.
+    code, out = invoke("match", str(folder / "copy00.png"), "--db", db_url, "--jobs", "1")
+    assert code == 0 and json.loads(out.splitlines()[0])["status"] == "new"

@@ -168,3 +168,36 @@ def test_the_snapshot_on_cluster_workers_gives_the_same_verdicts(
     here = verdicts(Compute(workers=1, batch_size=4))
     assert verdicts(Compute(cluster="local:2", batch_size=4)) == here
     assert sum(v.get("status") == "known" for v in here) == 6
+
+
+def test_a_hash_file_counts_towards_the_flood_quarantine(
+    listed: tuple[str, list[Path]], store: Store, tmp_path: Path
+) -> None:
+    from tipwatch.matching.flood import FloodRule
+    from tipwatch.services import exchanges
+    from tipwatch.services.access import Actor, Role
+
+    _db_url, images = listed
+    path = _hash_file(tmp_path, images, repeats=200)  # 1,200 records: images 1 and 2 known
+    rule = FloodRule(factor=10, min_matches=100, history_days=28)
+    held: list[dict[str, object]] = []
+    outcomes = list(
+        match_hash_records(
+            store,
+            read_hash_output(path),
+            compute=Compute(workers=2, batch_size=50),
+            flood=rule,
+            held=held,
+        )
+    )
+    # Counted every 500 records: 84 and 83 matches at the first count, 167 each at the
+    # second, which holds both entries (the PDQ one searched on the workers' snapshot).
+    assert sorted((h["list"], h["matches"]) for h in held) == [
+        ("list-md5", 167),
+        ("list-pdq", 167),
+    ]
+    statuses = [o.verdict.status for o in outcomes if o.verdict is not None]
+    assert statuses[:1000] == (["new", "known", "known", "new", "new", "new"] * 167)[:1000]
+    assert statuses[1000:] == ["new"] * 200  # held: they match nothing after
+    alerts = exchanges.holds(store, Actor("alice", Role.ANALYST))
+    assert sorted(a["hold"] for a in alerts) == sorted(h["hold"] for h in held)

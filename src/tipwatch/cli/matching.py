@@ -401,11 +401,13 @@ def match(
                 _fail("give media, --hashes or --referrals, one of them")
                 return
             unusable = 0
+            held: list[dict[str, Any]] = []
             for outcome in services.matching.match_hash_file(
-                store, _actor(), hashes, jobs=jobs, cluster=cluster
+                store, _actor(), hashes, jobs=jobs, cluster=cluster, held=held
             ):
                 unusable += outcome.verdict is None
                 sys.stdout.write(_dumps(outcome.as_dict(), indent=None) + "\n")
+            _report_holds(held)
             if unusable:
                 err_console.print(
                     f"{unusable:,} record(s) of {plain(hashes.name)} could not be matched",
@@ -416,7 +418,12 @@ def match(
             progress, on_progress = _stage_progress()
             with progress:
                 summary = services.matching.match_referrals(
-                    store, _actor(), report_ids=report, progress=on_progress
+                    store,
+                    _actor(),
+                    report_ids=report,
+                    progress=on_progress,
+                    jobs=jobs,
+                    cluster=cluster,
                 )
             console.print(
                 f"{summary.files:,} file(s): {summary.known:,} known, {summary.new:,} new"
@@ -424,19 +431,14 @@ def match(
                 + f" ({summary.exact_matches:,} exact and {summary.near_matches:,} near matches)",
                 highlight=False,
             )
-            for hold in summary.held:
-                err_console.print(
-                    Text(
-                        f"held for review (flood): entry {hold['entry_id']} of list "
-                        f"{plain(hold['list'])}, {plain(hold['reason'])} (lists held)"
-                    )
-                )
+            _report_holds(summary.held)
             return
         if not paths:
             _fail("name media files or folders, or use --referrals")
             return
         files = services.matching.media_files(paths)
         limits = get_settings()
+        media_held: list[dict[str, Any]] = []
         for result, verdict in services.matching.match_media(
             store,
             _actor(),
@@ -448,6 +450,7 @@ def match(
             video_percent=limits.vpdq_query_percent,
             video_list_percent=limits.vpdq_list_percent,
             cluster=cluster,
+            held=media_held,
         ):
             row: dict[str, Any] = {"path": result.path}
             if verdict is None:
@@ -456,8 +459,20 @@ def match(
                 row["status"] = verdict.status
                 row["matches"] = [m.as_dict() for m in verdict.matches]
             sys.stdout.write(_dumps(row, indent=None) + "\n")
+        _report_holds(media_held)
 
     _run(body)
+
+
+def _report_holds(held: list[dict[str, Any]]) -> None:
+    """The flood quarantine's alerts of a run, on standard error."""
+    for hold in held:
+        err_console.print(
+            Text(
+                f"held for review (flood): entry {hold['entry_id']} of list "
+                f"{plain(hold['list'])}, {plain(hold['reason'])} (lists held)"
+            )
+        )
 
 
 # -- exchanges: connect, sync, votes, holds ---------------------------------------------------

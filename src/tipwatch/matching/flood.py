@@ -6,11 +6,16 @@ reach ``factor`` times its average day over the previous ``history_days`` days (
 ``min_matches``), the entry is *held*: it takes no part in matching until a reviewer releases
 it (it matches again, and is not held again that day) or retires it. Each hold is recorded
 with its figures (``entry_holds``): that record is the alert.
+
+Matching stored referrals counts and checks in the transaction that stores each batch's
+matches. Matching media or a hash file stores no match: :class:`FloodCounter` counts their
+block-list matches (every file matched counts, as nothing tells a file seen before) and checks
+for floods every few hundred files and at the end of the run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -19,9 +24,10 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from tipwatch.errors import ConflictError, NotFoundError
 from tipwatch.store.bulk import chunks
+from tipwatch.store.database import Store
 from tipwatch.store.schema import entry_holds, entry_match_counts, hash_entries, hash_lists
 
-__all__ = ["FloodRule", "check_floods", "holds", "record_matches", "review_hold"]
+__all__ = ["FloodCounter", "FloodRule", "check_floods", "holds", "record_matches", "review_hold"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +147,47 @@ def check_floods(
             }
         )
     return made
+
+
+class FloodCounter:
+    """Counts a run's matches per entry towards the entries' day and, with a ``rule``, holds
+    the floods: every ``every`` files (and at :meth:`flush`), in one transaction.
+
+    ``held_ids`` are the entries held during the run: a matcher that cannot see the store's
+    holds (a worker's snapshot) has their hits dropped by the caller; ``held`` the holds made
+    (the alerts)."""
+
+    def __init__(
+        self, store: Store, rule: FloodRule | None, day: date | None = None, *, every: int = 500
+    ) -> None:
+        self.store = store
+        self.rule = rule
+        self.day = day or datetime.now(UTC).date()
+        self.every = every
+        self.held_ids: set[int] = set()
+        self.held: list[dict[str, Any]] = []
+        self._counts: dict[int, int] = {}
+        self._files = 0
+
+    def add(self, entry_ids: Iterable[int]) -> list[dict[str, Any]]:
+        """Count one file's matched (block-list) entries, each once; the holds made when this
+        file completes a round of ``every`` files (else none)."""
+        for entry_id in set(entry_ids):
+            self._counts[entry_id] = self._counts.get(entry_id, 0) + 1
+        self._files += 1
+        return self.flush() if self._files >= self.every else []
+
+    def flush(self) -> list[dict[str, Any]]:
+        """Record the counts so far and hold the floods among their entries; the holds made."""
+        counts, self._counts, self._files = self._counts, {}, 0
+        if not counts:
+            return []
+        with self.store.atomic() as conn:
+            record_matches(conn, counts, self.day)
+            made = check_floods(conn, list(counts), self.day, self.rule) if self.rule else []
+        self.held.extend(made)
+        self.held_ids.update(h["entry_id"] for h in made)
+        return made
 
 
 def holds(conn: Connection, *, open_only: bool = True) -> list[dict[str, Any]]:

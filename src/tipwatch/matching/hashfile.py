@@ -17,11 +17,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from tipwatch.compute import Batch, Compute, make_batches, map_batches
 from tipwatch.formats.hash_output import HashRecord
-from tipwatch.matching.matcher import FileVerdict, Match, Matcher, MatcherSnapshot
+from tipwatch.matching.flood import FloodCounter, FloodRule
+from tipwatch.matching.matcher import (
+    FileVerdict,
+    Match,
+    Matcher,
+    load_snapshot,
+    worker_matcher,
+)
 from tipwatch.store.database import Store
 
 __all__ = ["HashVerdict", "match_hash_records"]
@@ -50,20 +58,13 @@ class HashVerdict:
         return out
 
 
-_WORKER: dict[str, Matcher] = {}
-
-
-def _load_snapshot(snapshot: MatcherSnapshot) -> None:
-    _WORKER["matcher"] = Matcher.from_snapshot(snapshot)
-
-
 _Query = tuple[str | None, int | None, list[tuple[str, int]]]
 """(PDQ to search or None, its quality, vPDQ frames)"""
 
 
 def _search(items: Sequence[_Query]) -> list[tuple[list[Match] | None, list[Match]]]:
     """On a worker: PDQ hits (None when not asked) and vPDQ hits of each query."""
-    matcher = _WORKER["matcher"]
+    matcher = worker_matcher()
     asked = [i for i, (pdq, _q, _f) in enumerate(items) if pdq is not None]
     near = matcher.near([items[i][0] or "" for i in asked], [items[i][1] for i in asked])
     out: list[tuple[list[Match] | None, list[Match]]] = [
@@ -80,9 +81,19 @@ def match_hash_records(
     *,
     compute: Compute | None = None,
     matcher: Matcher | None = None,
+    flood: FloodRule | None = None,
+    today: date | None = None,
+    held: list[dict[str, Any]] | None = None,
 ) -> Iterator[HashVerdict]:
-    """A :class:`HashVerdict` per record, in order (see the module docstring)."""
+    """A :class:`HashVerdict` per record, in order (see the module docstring).
+
+    Each record's block-list matches count towards the entries' matches of ``today``
+    (default: the UTC date), recorded every few hundred records and at the end; with
+    ``flood``, an entry whose day is a flood is held for review and matches none of the
+    records after (its hits from the workers' snapshot are dropped here). The holds made are
+    appended to ``held``."""
     matcher = matcher or Matcher(store)
+    counter = FloodCounter(store, flood, today)
     compute = compute or Compute(workers=1)
     searched: dict[tuple[str, int | None], list[Match]] = {}
     sent: set[tuple[str, int | None]] = set()
@@ -106,7 +117,7 @@ def match_hash_records(
             yield Batch(batch.index, batch.key, tuple(items))
 
     for batch, results in map_batches(
-        _search, queries(), compute=compute, setup=_load_snapshot, shared=matcher.snapshot()
+        _search, queries(), compute=compute, setup=load_snapshot, shared=matcher.snapshot()
     ):
         batch_records = pending.pop(batch.index)
         exact = _exact_pass(store, matcher, batch_records)
@@ -132,9 +143,19 @@ def match_hash_records(
                     (hits,) = matcher.near([pdq], [record.pdq_quality])
                 verdict.matches.extend(hits)
             verdict.matches.extend(video)
+            if counter.held_ids:
+                verdict.matches = [m for m in verdict.matches if m.entry_id not in counter.held_ids]
             verdict.matches.sort(key=lambda m: (m.kind != "exact", m.distance, m.list_name))
             verdict.apply_allow_lists()
+            made = counter.add(
+                m.entry_id for m in verdict.matches if matcher.lists[m.list_id].purpose == "block"
+            )
+            if held is not None:
+                held.extend(made)
             yield HashVerdict(record, verdict, searched=query[0] is not None)
+    made = counter.flush()
+    if held is not None:
+        held.extend(made)
 
 
 def _usable(record: HashRecord) -> bool:

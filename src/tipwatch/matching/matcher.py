@@ -23,6 +23,7 @@ held for review (see :mod:`tipwatch.matching.flood`) take no part in matching.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import statistics
 import time
@@ -36,7 +37,7 @@ import numpy as np
 from sqlalchemy import Connection, bindparam, delete, func, select, tuple_, update
 
 from tipwatch.compute import Compute
-from tipwatch.matching.flood import FloodRule
+from tipwatch.matching.flood import FloodCounter, FloodRule
 from tipwatch.matching.pdq_index import PDQIndex, hexes_to_array
 from tipwatch.matching.schemes import get_scheme
 from tipwatch.store.bulk import bulk_insert, chunks
@@ -56,8 +57,10 @@ __all__ = [
     "Matcher",
     "MatcherSnapshot",
     "lists_version",
+    "load_snapshot",
     "match_media",
     "match_referrals",
+    "worker_matcher",
 ]
 
 _CRYPTO = ("md5", "sha1", "sha256")
@@ -531,8 +534,16 @@ def match_referrals(
     progress: Callable[[str, int, int], None] | None = None,
     flood: FloodRule | None = None,
     today: date | None = None,
+    compute: Compute | None = None,
 ) -> MatchSummary:
     """Match the hashes supplied in each stored referral file; store matches and verdicts.
+
+    The files are read ``batch_size`` at a time. For each batch the exact (cryptographic)
+    pass runs here against the store; the PDQ search of the batch's distinct hashes runs on
+    ``compute`` (default: this process): local processes or a Dask cluster, each worker
+    holding the matcher's snapshot (sent once); a run of one batch stays in this process
+    unless ``compute`` names a cluster. Results are written here, batch after batch in order,
+    each batch in one transaction.
 
     ``progress`` is called with ``("matching", files done, files in all)`` after each batch.
     Each new match of a block-list entry counts towards the entry's matches of ``today``
@@ -540,11 +551,13 @@ def match_referrals(
     (see :mod:`tipwatch.matching.flood`) and takes no part in the batches after, and the holds
     are in the summary.
     """
+    from tipwatch.compute import Batch, map_batches
     from tipwatch.matching.flood import check_floods, record_matches
 
     store.require_autonomy("matching the stored referrals")
     day = today or datetime.now(UTC).date()
     matcher = Matcher(store)
+    compute = compute or Compute(workers=1)
     summary = MatchSummary()
     f = referral_files.c
     wanted = list(report_ids) if report_ids is not None else None
@@ -555,13 +568,50 @@ def match_referrals(
         total = int(conn.execute(count).scalar_one())
     if progress is not None:
         progress("matching", 0, total)
-    for chunk in _file_pages(store, wanted, batch_size):
-        hashes = [json.loads(r.document).get("hashes", {}) for r in chunk]
-        verdicts = matcher.verdicts(hashes)
+    if total <= batch_size and not compute.cluster:
+        compute = Compute(workers=1)  # one batch: nothing to share out, no process to start
+    pending: dict[int, list[tuple[Any, dict[str, str]]]] = {}
+
+    def searches() -> Iterator[Batch[str]]:
+        """Each page of files as a batch of its distinct PDQ hashes (for the workers)."""
+        for index, page in enumerate(_file_pages(store, wanted, batch_size)):
+            files = [(row, _hashes_of(row)) for row in page]
+            pending[index] = files
+            distinct = tuple(dict.fromkeys(h["pdq"] for _row, h in files if "pdq" in h))
+            digest = hashlib.blake2b(digest_size=10)
+            for row, _h in files:
+                digest.update(f"{row.report_id}\x00{row.file_id}\x00".encode())
+            yield Batch(index, f"referrals-{index:07d}-{digest.hexdigest()}", distinct)
+
+    held_ids: set[int] = set()
+    for batch, near in map_batches(
+        _near_on_worker, searches(), compute=compute, setup=load_snapshot, shared=matcher.snapshot()
+    ):
+        files = pending.pop(batch.index)
+        by_pdq = dict(zip(batch.items, near, strict=True))
+        wanted_exact: dict[str, set[str]] = {}
+        for _row, hashes in files:
+            for algorithm, value in hashes.items():
+                if algorithm != "pdq":
+                    wanted_exact.setdefault(algorithm, set()).add(value)
+        with store.read() as conn:
+            exact = matcher.exact(conn, wanted_exact) if wanted_exact else {}
         now = _now()
         new_matches: list[dict[str, Any]] = []
         statuses: list[dict[str, Any]] = []
-        for row, verdict in zip(chunk, verdicts, strict=True):
+        for row, hashes in files:
+            verdict = FileVerdict()
+            for algorithm, value in hashes.items():
+                if algorithm != "pdq":
+                    verdict.matches.extend(exact.get((algorithm, value), []))
+            if "pdq" in hashes:
+                # Entries held earlier in this run left the store's matching, not the
+                # workers' snapshot: their hits are dropped here.
+                verdict.matches.extend(
+                    m for m in by_pdq[hashes["pdq"]] if m.entry_id not in held_ids
+                )
+            verdict.apply_allow_lists()
+            verdict.matches.sort(key=lambda m: (m.kind != "exact", m.distance, m.list_name))
             for m in verdict.matches:
                 new_matches.append(
                     {
@@ -583,7 +633,7 @@ def match_referrals(
             summary.exact_matches += sum(m.kind == "exact" for m in verdict.matches)
             summary.near_matches += sum(m.kind == "near" for m in verdict.matches)
         # Whole batches at a time: a statement per file cost more than the matching itself.
-        keys = [(row.report_id, row.file_id) for row in chunk]
+        keys = [(row.report_id, row.file_id) for row, _hashes in files]
         with store.atomic() as conn:
             before: set[tuple[str, str, int]] = set()
             for i in range(0, len(keys), 400):
@@ -625,11 +675,35 @@ def match_referrals(
             record_matches(conn, counts, day)
             held = check_floods(conn, list(counts), day, flood) if flood is not None else []
             summary.held.extend(held)
-        if held:
-            matcher.refresh()  # the held entries match nothing from the next batch on
+        held_ids.update(h["entry_id"] for h in held)
         if progress is not None:
             progress("matching", summary.files, total)
     return summary
+
+
+def _hashes_of(row: Any) -> dict[str, str]:
+    hashes: dict[str, str] = json.loads(row.document).get("hashes", {})
+    return hashes
+
+
+# -- the PDQ search on a worker (a local process, a Dask worker, or this process) ------------
+
+_WORKER: dict[str, Matcher] = {}
+
+
+def load_snapshot(snapshot: MatcherSnapshot) -> None:
+    """On a worker, once: the matcher of ``snapshot`` (see :func:`worker_matcher`)."""
+    _WORKER["matcher"] = Matcher.from_snapshot(snapshot)
+
+
+def worker_matcher() -> Matcher:
+    """On a worker: the matcher :func:`load_snapshot` made."""
+    return _WORKER["matcher"]
+
+
+def _near_on_worker(pdq_hashes: Sequence[str]) -> list[list[Match]]:
+    """On a worker: the PDQ hits of each hash (of unknown quality)."""
+    return worker_matcher().near(list(pdq_hashes), [None] * len(pdq_hashes))
 
 
 def _file_pages(store: Store, report_ids: list[str] | None, size: int) -> Iterator[list[Any]]:
@@ -749,6 +823,9 @@ def match_media(
     video_list_percent: float = 0.0,
     compute: Compute | None = None,
     poll_seconds: float = 5.0,
+    flood: FloodRule | None = None,
+    today: date | None = None,
+    held: list[dict[str, Any]] | None = None,
 ) -> Iterator[tuple[Any, FileVerdict | None]]:
     """Hash media files and match them: (hashes, verdict) per file; verdict None on error.
 
@@ -757,7 +834,13 @@ def match_media(
     least shares of the query's and the entry's frames for a vPDQ match (see :class:`Matcher`).
     A long run (a stream of uploads) sees list changes made meanwhile by other processes within
     ``poll_seconds``.
+
+    Each file's block-list matches count towards the entries' matches of ``today`` (default:
+    the UTC date), recorded every few hundred files and at the end; with ``flood``, an entry
+    whose day is a flood is held for review and matches none of the files after. The holds
+    made are appended to ``held``.
     """
+    from tipwatch.matching.flood import FloodCounter
     from tipwatch.media import hash_paths
     from tipwatch.media.hashing import DIHEDRAL
 
@@ -772,6 +855,7 @@ def match_media(
         limits["video_seconds"] = video_seconds
     if video_memory_bytes is not None:
         limits["video_memory_bytes"] = video_memory_bytes
+    counter = FloodCounter(store, flood, today)
     hashed = hash_paths(list(paths), jobs=jobs, dihedral=dihedral, compute=compute, **limits)
     for result in hashed:
         if result.error is not None:
@@ -799,4 +883,26 @@ def match_media(
             verdict.matches.extend(best.values())
             verdict.apply_allow_lists()
             verdict.matches.sort(key=lambda m: (m.kind != "exact", m.distance, m.list_name))
+        if _count_flood(counter, matcher, verdict, held):
+            matcher.refresh()  # the held entries match none of the files after
         yield result, verdict
+    _count_flood(counter, matcher, None, held)
+
+
+def _count_flood(
+    counter: FloodCounter,
+    matcher: Matcher,
+    verdict: FileVerdict | None,
+    held: list[dict[str, Any]] | None,
+) -> bool:
+    """Count a file's block-list matches (``verdict``; None: the run's end, flush); whether
+    entries were held."""
+    if verdict is None:
+        made = counter.flush()
+    else:
+        made = counter.add(
+            m.entry_id for m in verdict.matches if matcher.lists[m.list_id].purpose == "block"
+        )
+    if held is not None:
+        held.extend(made)
+    return bool(made)

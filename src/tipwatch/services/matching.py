@@ -216,6 +216,23 @@ def remove_list(store: Store, actor: Actor, name: str) -> int:
     return n
 
 
+def _flood_rule() -> FloodRule:
+    """The flood quarantine's rule of the ``flood_*`` settings."""
+    from tipwatch.matching.flood import FloodRule
+    from tipwatch.settings import get_settings
+
+    s = get_settings()
+    return FloodRule(s.flood_factor, s.flood_min_matches, s.flood_history_days)
+
+
+def _held_detail(held: list[dict[str, Any]]) -> str:
+    if not held:
+        return ""
+    return "; held for review (flood): " + ", ".join(
+        f"entry {h['entry_id']} of {h['list']} ({h['matches']} matches)" for h in held
+    )
+
+
 def match_referrals(
     store: Store,
     actor: Actor,
@@ -223,18 +240,20 @@ def match_referrals(
     report_ids: Sequence[str] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     flood: FloodRule | None = None,
+    jobs: int = 0,
+    cluster: str | None = None,
 ) -> MatchSummary:
     """Match the stored referrals' files against the lists (committed batch by batch).
 
     ``flood`` (default: the ``flood_*`` settings) holds for review an entry whose matches in a
-    day jump far above its history; the holds made are in the summary and the audit event."""
-    from tipwatch.matching.flood import FloodRule
+    day jump far above its history; the holds made are in the summary and the audit event.
+    The PDQ search runs on ``jobs`` local processes or on the Dask ``cluster`` (default: the
+    setting); the exact pass and the writes run here."""
     from tipwatch.matching.matcher import match_referrals as _match
-    from tipwatch.settings import get_settings
+    from tipwatch.services._compute import compute_for
 
     if flood is None:
-        s = get_settings()
-        flood = FloodRule(s.flood_factor, s.flood_min_matches, s.flood_history_days)
+        flood = _flood_rule()
     with batch(
         store, actor, "match.run", object_type="referral", object_ids=list(report_ids or ())
     ) as work:
@@ -243,16 +262,13 @@ def match_referrals(
             report_ids=list(report_ids) if report_ids else None,
             progress=progress,
             flood=flood,
+            compute=compute_for(jobs=jobs, cluster=cluster),
         )
         work.detail = (
             f"{summary.files} files: {summary.known} known, {summary.new} new, "
             f"{summary.cleared} cleared by allow-lists"
         )
-        if summary.held:
-            work.detail += "; held for review (flood): " + ", ".join(
-                f"entry {h['entry_id']} of {h['list']} ({h['matches']} matches)"
-                for h in summary.held
-            )
+        work.detail += _held_detail(summary.held)
     return summary
 
 
@@ -268,16 +284,22 @@ def match_media(
     video_percent: float = 80.0,
     video_list_percent: float = 0.0,
     cluster: str | None = None,
+    flood: FloodRule | None = None,
+    held: list[dict[str, Any]] | None = None,
 ) -> Iterator[tuple[MediaHashes, FileVerdict | None]]:
     """Hash media and match each against the lists; media are not stored. The media are
     hashed on ``jobs`` local processes or on the Dask ``cluster`` (default: the setting).
 
     ``video_percent`` and ``video_list_percent``: the least shares of a video's and of a vPDQ
-    entry's usable frames for a video match (the ``vpdq_*_percent`` settings)."""
+    entry's usable frames for a video match (the ``vpdq_*_percent`` settings). Block-list
+    matches count towards the flood quarantine: ``flood`` (default: the ``flood_*`` settings)
+    holds an entry whose matches in a day jump far above its history; the holds made are
+    appended to ``held`` and named in the audit event."""
     from tipwatch.matching.matcher import match_media as _match
     from tipwatch.services._compute import compute_for
     from tipwatch.settings import get_settings
 
+    made: list[dict[str, Any]] = []
     with batch(store, actor, "match.run", object_type="media") as work:
         count = 0
         for pair in _match(
@@ -290,10 +312,14 @@ def match_media(
             video_memory_bytes=video_memory_bytes,
             video_percent=video_percent,
             video_list_percent=video_list_percent,
+            flood=_flood_rule() if flood is None else flood,
+            held=made,
         ):
             count += 1
             yield pair
-        work.detail = f"{count} media files matched"
+        work.detail = f"{count} media files matched" + _held_detail(made)
+        if held is not None:
+            held.extend(made)
 
 
 class _IndexCache:
@@ -418,20 +444,30 @@ def match_hash_file(
     *,
     jobs: int = 0,
     cluster: str | None = None,
+    flood: FloodRule | None = None,
+    held: list[dict[str, Any]] | None = None,
 ) -> Iterator[HashVerdict]:
     """Match the records of a hash file written by ``tipwatch hash`` (JSON Lines or CSV),
     hashed here or elsewhere, against the lists: a verdict per record, in order. The PDQ
     search runs on ``jobs`` local processes or on the Dask ``cluster`` (default: the setting).
+    Block-list matches count towards the flood quarantine as in :func:`match_media`.
     """
     from tipwatch.formats.hash_output import read_hash_output
     from tipwatch.matching.hashfile import match_hash_records
     from tipwatch.services._compute import compute_for
 
+    made: list[dict[str, Any]] = []
     with batch(store, actor, "match.run", object_type="media") as work:
         count = 0
         for verdict in match_hash_records(
-            store, read_hash_output(path), compute=compute_for(jobs=jobs, cluster=cluster)
+            store,
+            read_hash_output(path),
+            compute=compute_for(jobs=jobs, cluster=cluster),
+            flood=_flood_rule() if flood is None else flood,
+            held=made,
         ):
             count += 1
             yield verdict
-        work.detail = f"{count} records of hash file {path.name} matched"
+        work.detail = f"{count} records of hash file {path.name} matched" + _held_detail(made)
+        if held is not None:
+            held.extend(made)
