@@ -346,12 +346,12 @@ def surge_alerts(
     countries = sorted(series)
     obs = np.full((len(countries), days), np.nan)
     exp = np.full_like(obs, np.nan)
+    disp = np.full_like(obs, np.nan)
     pv = np.full_like(obs, np.nan)
-    thr = np.full_like(obs, np.nan)
     fall_obs = np.full_like(obs, np.nan)
     fall_exp = np.full_like(obs, np.nan)
+    fall_disp = np.full_like(obs, np.nan)
     fall_pv = np.full_like(obs, np.nan)
-    fall_thr = np.full_like(obs, np.nan)
     for i, c in enumerate(countries):
         s = series[c]
         if len(s) < baseline_days + guard_days + 1:
@@ -364,57 +364,77 @@ def surge_alerts(
         p[spikes] = np.nan  # a one-day spike is a data-quality event, not a surge
         obs[i, sl] = y
         exp[i, sl] = expected
+        disp[i, sl] = phi
         pv[i, sl] = p
-        thr[i, sl] = _threshold(expected, phi, YELLOW_Q)
         if falls:
             total, total_expected, total_phi = _week_totals(y, expected, phi_week)
             fall_obs[i, sl] = total
             fall_exp[i, sl] = total_expected
+            fall_disp[i, sl] = total_phi
             fall_pv[i, sl] = _nb_cdf(total, total_expected, total_phi)
-            fall_thr[i, sl] = _low_threshold(total_expected, total_phi, YELLOW_Q)
     lo = 0 if start is None else max(0, (start - first).days)
     hi = days if end is None else min(days, (end - first).days + 1)
     metric = next(iter(series.values())).metric
-    alerts: list[Alert] = []
-    for d in range(lo, hi):
-        day = first + timedelta(days=d)
-        q = benjamini_hochberg(pv[:, d])
-        hits = np.flatnonzero(np.isfinite(q) & (q <= YELLOW_Q) & (obs[:, d] > exp[:, d]))
-        for i in hits.tolist():
-            alerts.append(
-                Alert(
-                    country=countries[i],
-                    metric=metric,
-                    day=day,
-                    observed=float(obs[i, d]),
-                    expected=float(exp[i, d]),
-                    threshold=float(thr[i, d]),
-                    p_value=float(pv[i, d]),
-                    q_value=float(q[i]),
-                    level="red" if q[i] <= RED_Q else "yellow",
+    found: list[tuple[int, int, int, Alert]] = []
+    kinds = [("up", obs, exp, disp, pv)]
+    if falls:
+        kinds.append(("down", fall_obs, fall_exp, fall_disp, fall_pv))
+    for order, (direction, o_, e_, d_, p_) in enumerate(kinds):
+        q = _bh_by_day(p_[:, lo:hi])
+        beyond = o_[:, lo:hi] > e_[:, lo:hi] if direction == "up" else o_[:, lo:hi] < e_[:, lo:hi]
+        rows, cols = np.nonzero(np.isfinite(q) & (q <= YELLOW_Q) & beyond)
+        cols = cols + lo
+        # only the alerts' thresholds are computed: the inverse distribution is slow
+        mean, phi = e_[rows, cols], d_[rows, cols]
+        thresholds = (
+            _threshold(mean, phi, YELLOW_Q)
+            if direction == "up"
+            else _low_threshold(mean, phi, YELLOW_Q)
+        )
+        for i, d, threshold in zip(rows.tolist(), cols.tolist(), thresholds.tolist(), strict=True):
+            qv = float(q[i, d - lo])
+            found.append(
+                (
+                    d,
+                    order,
+                    i,
+                    Alert(
+                        country=countries[i],
+                        metric=metric,
+                        day=first + timedelta(days=d),
+                        observed=float(o_[i, d]),
+                        expected=float(e_[i, d]),
+                        threshold=float(threshold),
+                        p_value=float(p_[i, d]),
+                        q_value=qv,
+                        level="red" if qv <= RED_Q else "yellow",
+                        direction=direction,
+                        days=1 if direction == "up" else FALL_DAYS,
+                    ),
                 )
             )
-        if not falls:
-            continue
-        q = benjamini_hochberg(fall_pv[:, d])
-        hits = np.flatnonzero(np.isfinite(q) & (q <= YELLOW_Q) & (fall_obs[:, d] < fall_exp[:, d]))
-        for i in hits.tolist():
-            alerts.append(
-                Alert(
-                    country=countries[i],
-                    metric=metric,
-                    day=day,
-                    observed=float(fall_obs[i, d]),
-                    expected=float(fall_exp[i, d]),
-                    threshold=float(fall_thr[i, d]),
-                    p_value=float(fall_pv[i, d]),
-                    q_value=float(q[i]),
-                    level="red" if q[i] <= RED_Q else "yellow",
-                    direction="down",
-                    days=FALL_DAYS,
-                )
-            )
-    return alerts
+    found.sort(key=lambda item: item[:3])
+    return [alert for *_, alert in found]
+
+
+def _bh_by_day(p: F64) -> F64:
+    """Benjamini-Hochberg q-values of each column of ``p`` (a day's countries); nan stays nan."""
+    q = np.full_like(p, np.nan)
+    if p.size == 0:
+        return q
+    ok = np.isfinite(p)
+    m = ok.sum(axis=0)
+    order = np.argsort(np.where(ok, p, np.inf), axis=0)
+    ranked = np.take_along_axis(np.where(ok, p, np.inf), order, axis=0)
+    rank = np.arange(1, p.shape[0] + 1, dtype=np.float64)[:, None]
+    with np.errstate(invalid="ignore"):
+        scaled = ranked * m[None, :] / rank
+    scaled = np.where(np.isfinite(scaled), scaled, np.inf)
+    scaled = np.minimum.accumulate(scaled[::-1], axis=0)[::-1]
+    out = np.empty_like(p)
+    np.put_along_axis(out, order, np.minimum(scaled, 1.0), axis=0)
+    q[ok] = out[ok]
+    return q
 
 
 def _week_totals(y: F64, expected: F64, phi: F64) -> tuple[F64, F64, F64]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date, timedelta
 
 import numpy as np
@@ -90,6 +91,18 @@ class DailySeries:
 def weekday_factors(series: DailySeries) -> F64:
     """Each weekday's level relative to the week (mean 1), from ratios to a centred 7-day
     mean, so that a change of level does not bias it."""
+    return _weekday_factors_of(series.start, series.values.tobytes())
+
+
+@lru_cache(maxsize=64)
+def _weekday_factors_of(start: date, raw: bytes) -> F64:
+    # one computation per series, however many analyses ask (read-only: it is shared)
+    out = _weekday_factors(DailySeries(start, np.frombuffer(raw, dtype=np.float64)))
+    out.setflags(write=False)
+    return out
+
+
+def _weekday_factors(series: DailySeries) -> F64:
     y = series.values
     dow = series.weekdays()
     ok = np.isfinite(y)
@@ -127,6 +140,12 @@ def count_dispersion(series: DailySeries) -> float:
     measured robustly: from the day-to-day differences of the weekday-adjusted counts against
     a running median level, so that level shifts, gaps and one-day spikes barely move it.
     Large (1e6) where the counts are as steady as Poisson counts."""
+    return _dispersion_of(series.start, series.values.tobytes())
+
+
+@lru_cache(maxsize=64)
+def _dispersion_of(start: date, raw: bytes) -> float:
+    series = DailySeries(start, np.frombuffer(raw, dtype=np.float64))
     y = series.values / weekday_factors(series)[series.weekdays()]
     y = y[np.isfinite(y)]
     if len(y) < 15:
@@ -135,22 +154,20 @@ def count_dispersion(series: DailySeries) -> float:
     m = level[1:]
     d2 = np.diff(y) ** 2
     # For locally constant means, (y[t] - y[t-1])^2 / (2 (m + m^2 / k)) has the median of a
-    # chi-square with one degree of freedom (0.455) when the noise is near normal.
+    # chi-square with one degree of freedom (0.455) when the noise is near normal: the k
+    # where it does, read off a grid of k (the median grows with k).
     target = 0.4549
-
-    def median_ratio(k: float) -> float:
-        return float(np.median(d2 / (2 * (m + m * m / k))))
-
-    if median_ratio(_POISSON_K) <= target:
+    grid = np.exp(np.linspace(math.log(0.2), math.log(_POISSON_K), 97))
+    medians = np.median(d2[None, :] / (2 * (m[None, :] + m[None, :] ** 2 / grid[:, None])), axis=1)
+    if medians[-1] <= target:
         return _POISSON_K
-    lo, hi = math.log(0.2), math.log(_POISSON_K)
-    for _ in range(40):
-        mid = (lo + hi) / 2
-        if median_ratio(math.exp(mid)) > target:
-            hi = mid
-        else:
-            lo = mid
-    return math.exp((lo + hi) / 2)
+    i = int(np.argmax(medians > target))
+    if i == 0:
+        return float(grid[0])
+    # interpolate log k between the last grid point below the target and the first above
+    lo, hi = math.log(grid[i - 1]), math.log(grid[i])
+    f0, f1 = float(medians[i - 1]), float(medians[i])
+    return math.exp(lo + (target - f0) / (f1 - f0) * (hi - lo))
 
 
 _POISSON_K = 1e6
@@ -525,12 +542,18 @@ def _smooth(values: F64, width: int = 7, min_known: int = 4) -> F64:
     half = width // 2
     arr = np.atleast_2d(np.asarray(values, dtype=np.float64))
     known = np.isfinite(arr)
-    padded = np.pad(np.where(known, arr, 0.0), ((0, 0), (half + 1, half)))
-    counts = np.pad(known.astype(np.float64), ((0, 0), (half + 1, half)))
-    c = np.cumsum(padded, axis=1)
-    n = np.cumsum(counts, axis=1)
+    # the days known are the same in every row (draws of one series): count them once
+    pattern = known[0] if bool((known == known[0]).all()) else None
+    if pattern is not None:
+        n = np.cumsum(np.pad(pattern.astype(np.float64), (half + 1, half)))
+        seen = (n[width:] - n[:-width])[None, :]
+        values_known = arr if pattern.all() else np.where(known, arr, 0.0)
+    else:
+        n = np.cumsum(np.pad(known.astype(np.float64), ((0, 0), (half + 1, half))), axis=1)
+        seen = n[:, width:] - n[:, :-width]
+        values_known = np.where(known, arr, 0.0)
+    c = np.cumsum(np.pad(values_known, ((0, 0), (half + 1, half))), axis=1)
     total = c[:, width:] - c[:, :-width]
-    seen = n[:, width:] - n[:, :-width]
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.where(seen >= min_known, total / seen, np.nan)
     return out[0] if np.ndim(values) == 1 else out
