@@ -24,12 +24,14 @@ from tipwatch.store.signals import signal_dimensions
 from tipwatch.trends.alerts import quality_alerts, surge_alerts
 from tipwatch.trends.analysis import DailySeries, day_span, detect_change, peak, surge_factor
 from tipwatch.trends.countries import (
+    MIN_EXPECTED_TO_RANK,
     AlignmentResult,
     CountryTrend,
     alignment_test,
     analyse_countries,
+    rank_rises,
 )
-from tipwatch.trends.events import OXCGRT_CREDIT, event_name, first_events, list_events
+from tipwatch.trends.events import OXCGRT_CREDIT, choose_events, event_name, list_events
 from tipwatch.trends.signals import referral_series, signal_series
 from tipwatch.triage.counts import attribution_quality
 
@@ -127,7 +129,9 @@ def build_assessment(
             "and run `tipwatch triage` first"
         )
     calendar = list_events(store)
-    own_events = {c: e.date for c, e in first_events(calendar, event_kind).items() if c in series}
+    own_events = {
+        c: e.event.date for c, e in choose_events(calendar, event_kind).items() if c in series
+    }
     trends = analyse_countries(
         series,
         calendar,
@@ -238,31 +242,38 @@ def _findings(
             numbers.update(peak=p.date, peak_low=p.low, peak_high=p.high)
         out.append(Finding(text + ".", 100.0, numbers))
     surged = [t for t in trends if t.surge is not None]
-    # Ranked by the lower end of the interval, not the point estimate: a country with one
-    # referral a day can show 7x on noise, and would lead a ranking by point estimate.
-    above = sorted(
-        (t for t in surged if t.surge and t.surge.low > 1.0),
-        key=lambda t: -(t.surge.low if t.surge else 0),
-    )
-    if above:
-        top = above[:3]
+    # A country with a handful of referrals can show 7x on noise: it is not ranked, and each
+    # factor is shrunk towards the countries' common level by its uncertainty first.
+    ranked, too_few = rank_rises(trends)
+    if ranked:
+        top = ranked[:3]
         parts = [
-            f"{t.country} {_fmt_factor(t.surge.factor)}x (95% CI {_fmt_factor(t.surge.low)}-"
-            f"{_fmt_factor(t.surge.high)})"
-            for t in top
-            if t.surge is not None
+            f"{r.country} {_fmt_factor(r.measured.factor)}x (95% CI "
+            f"{_fmt_factor(r.measured.low)}-{_fmt_factor(r.measured.high)}; shrunk "
+            f"{_fmt_factor(r.factor)}x, {_fmt_factor(r.low)}-{_fmt_factor(r.high)})"
+            for r in top
         ]
         out.append(
             Finding(
                 "Clearest rises above baseline in the four weeks from each country's own "
-                f"{event_name(event_kind)} (ranked by the lower end of the 95% interval): "
+                f"{event_name(event_kind)} (each factor shrunk towards the countries' common "
+                "level by its uncertainty, ranked by the lower end of the shrunk 95% interval"
+                + (
+                    f"; not ranked, fewer than {MIN_EXPECTED_TO_RANK:.0f} {metric} expected in "
+                    f"the window: {', '.join(too_few)}"
+                    if too_few
+                    else ""
+                )
+                + "): "
                 + ", ".join(parts)
                 + ".",
                 90.0,
                 {
-                    "countries": [t.country for t in top],
-                    "factors": [t.surge.factor for t in top if t.surge is not None],
-                    "lows": [t.surge.low for t in top if t.surge is not None],
+                    "countries": [r.country for r in top],
+                    "factors": [r.measured.factor for r in top],
+                    "shrunk_factors": [r.factor for r in top],
+                    "lows": [r.low for r in top],
+                    "not_ranked": too_few,
                 },
             )
         )
@@ -305,6 +316,21 @@ def _findings(
         )
     flat = [t.country for t in surged if t.surge and t.surge.low <= 1.0 <= t.surge.high]
     no_event = [t.country for t in trends if t.country not in own_events]
+    others = [
+        f"{t.country} ({event_name(t.event.kind)})"
+        for t in trends
+        if t.event is not None and t.event.kind != event_kind
+    ]
+    if others:
+        out.append(
+            Finding(
+                f"No {event_name(event_kind)} in the calendar for "
+                f"{len(others)} {'country' if len(others) == 1 else 'countries'}; measured "
+                f"from the next event they had instead: {', '.join(others)}.",
+                25.0,
+                {"countries": [o.split(" ")[0] for o in others]},
+            )
+        )
     if flat:
         out.append(
             Finding(

@@ -12,11 +12,11 @@ q-values (Benjamini-Hochberg): **red** when q <= 0.001, **yellow** when q <= 0.0
 the count is above expectation. ``threshold`` is the least count that would reach yellow on its
 own (unadjusted).
 
-**One-day spikes** are not surges: a day far above expectation (unadjusted p <= 0.001) whose
-next day is back within expectation (p > 0.05; the day before not far above either), or whose
-ratio to expectation is at least three times both its neighbours', is left out of the surge
-alerts and reported as a ``spike`` data-quality alert instead. The last day of the data (and a
-day before a gap) cannot be told apart yet and stays a surge alert.
+**One-day spikes** are not surges: a day far above expectation (unadjusted p <= 0.001; the day
+before not so) whose next three days are, together, back within expectation (their total's
+p > 0.05), or whose ratio to expectation is at least three times both its neighbours', is left
+out of the surge alerts and reported as a ``spike`` data-quality alert instead. The last three
+days of the data (and days just before a gap) cannot be told apart yet and stay surge alerts.
 
 **Fall alerts.** A fall shows over days rather than on one: for each day, the total of the 7
 days ending then against the total expected of them (the same baselines), with its p-value
@@ -270,30 +270,38 @@ def spike_days(
             continue
         expected, phi, y, _ = _expectations(s, baseline_days, guard_days)
         p = _nb_sf(y, expected, phi)
-        for i in _spike_indices(p, y, expected):
+        for i in _spike_indices(p, y, expected, phi):
             out.setdefault(country, []).append((s.day(i), float(y[i]), float(expected[i])))
     return out
 
 
-def _spike_indices(p: F64, y: F64, expected: F64) -> list[int]:
-    """Days far above expectation (unadjusted p <= ``_SPIKE_P``) on their own: the next day is
-    known, and either back within expectation (p > ``_BACK_TO_NORMAL_P``) with the day before
-    not far above too, or both neighbours at most a third as far above expectation."""
+def _spike_indices(p: F64, y: F64, expected: F64, phi: F64) -> list[int]:
+    """Days far above expectation (unadjusted p <= ``_SPIKE_P``) on their own: the day before
+    not so, and the next ``_AFTER_SPIKE`` days known and, together, back within expectation
+    (their total's p > ``_BACK_TO_NORMAL_P``), or both neighbours' ratios to expectation at
+    most a third of the day's."""
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = y / expected
     high = np.isfinite(p) & (p <= _SPIKE_P) & (y > expected)
+    n = len(p)
     out = []
     for i in np.flatnonzero(high).tolist():
-        if i + 1 >= len(p) or not np.isfinite(p[i + 1]):
+        if i > 0 and high[i - 1]:
             continue
-        alone = p[i + 1] > _BACK_TO_NORMAL_P and not (i > 0 and high[i - 1])
+        after = slice(i + 1, i + 1 + _AFTER_SPIKE)
+        if i + _AFTER_SPIKE >= n or not np.all(np.isfinite(expected[after])):
+            continue  # the days after are not known yet: it may be the start of a surge
+        total_p = _nb_sf(
+            np.array([y[after].sum()]), np.array([expected[after].sum()]), phi[i + 1 : i + 2]
+        )[0]
         before = ratio[i - 1] if i > 0 and np.isfinite(ratio[i - 1]) else 0.0
         towering = ratio[i] >= _SPIKE_RATIO * max(before, float(ratio[i + 1]))
-        if alone or towering:
+        if total_p > _BACK_TO_NORMAL_P or towering:
             out.append(i)
     return out
 
 
+_AFTER_SPIKE = 3
 _SPIKE_RATIO = 3.0
 _SPIKE_P = 0.001
 _BACK_TO_NORMAL_P = 0.05
@@ -360,7 +368,7 @@ def surge_alerts(
         o = (s.start - first).days
         sl = slice(o, o + len(s))
         p = _nb_sf(y, expected, phi)
-        spikes = _spike_indices(p, y, expected)
+        spikes = _spike_indices(p, y, expected, phi)
         p[spikes] = np.nan  # a one-day spike is a data-quality event, not a surge
         obs[i, sl] = y
         exp[i, sl] = expected
@@ -572,7 +580,13 @@ def quality_alerts(
         if len(y) < 15:
             continue
         f = weekday_factors(s)[s.weekdays()]
-        level = np.convolve(np.nan_to_num(y / f), np.ones(14) / 14, mode="same")
+        # the level around each day from the days with data only (a gap is not zeros)
+        known = np.isfinite(y)
+        kernel = np.ones(28)
+        seen = np.convolve(known.astype(np.float64), kernel, mode="same")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            level = np.convolve(np.where(known, y / f, 0.0), kernel, mode="same") / seen
+        level = np.nan_to_num(level, nan=0.0)
         for i in np.flatnonzero(
             (np.nan_to_num(y, nan=0) == 0) & (level * f >= min_expected_for_gap)
         ):
@@ -591,8 +605,8 @@ def quality_alerts(
                     country,
                     day,
                     "spike",
-                    f"{observed:,.0f} where about {expected:,.0f} were expected, and the next "
-                    "day back to normal: a one-day batch, not a surge",
+                    f"{observed:,.0f} where about {expected:,.0f} were expected, and the days "
+                    "after back to normal: a one-day excess (a batch, or chance), not a surge",
                 )
             )
     if store is not None:

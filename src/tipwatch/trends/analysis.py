@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import date, timedelta
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -171,6 +171,9 @@ def _dispersion_of(start: date, raw: bytes) -> float:
 
 
 _POISSON_K = 1e6
+OUTLIER_DEVIATIONS = 5.0
+"""A day this many standard deviations above the running median of its week is a one-day
+spike, left out of a surge factor (about 1 ordinary day in 5,000 at overdispersion 5)."""
 SLOPE_PENALTY = 1.5
 """Price of a segment's line in :func:`detect_change` (x noise variance x log n): half that of a
 change, so that a steady growth or decline of volume stays one trending segment."""
@@ -446,7 +449,7 @@ def surge_factor(
     missing = int((~known).sum())
     # One-day spikes (a viral batch) are left out, as days without data are: neither is the
     # level. They are the days far above the running median of their week.
-    clipped = clip_spikes_of(series)[days_used]
+    clipped = clip_spikes_of(series, OUTLIER_DEVIATIONS)[days_used]
     spike = known & (y > clipped)
     keep = known & ~spike
     if keep[surge == 0].sum() < 28 or keep[surge == 1].sum() < 7:
@@ -561,8 +564,8 @@ def _smooth(values: F64, width: int = 7, min_known: int = 4) -> F64:
 
 def clip_spikes_of(series: DailySeries, deviations: float = 4.0) -> F64:
     """The series' values with one-day spikes clipped to ``deviations`` standard deviations
-    (negative binomial, the series' own dispersion) above the running median of their week;
-    days without data stay ``nan``."""
+    (negative binomial, the series' own dispersion) above the running median of the 15 days
+    around them; days without data stay ``nan``."""
     y = np.asarray(series.values, dtype=np.float64)
     known = np.isfinite(y)
     if known.sum() <= 7:
@@ -570,7 +573,7 @@ def clip_spikes_of(series: DailySeries, deviations: float = 4.0) -> F64:
     f = weekday_factors(series)[series.weekdays()]
     k = count_dispersion(series)
     m = np.full(len(y), np.nan)
-    m[known] = _running_median(y[known] / f[known], 3) * f[known]
+    m[known] = _running_median(y[known] / f[known], 7) * f[known]
     bound = m + deviations * np.sqrt(m + m * m / k) + 1.0
     return np.where(known, np.minimum(y, bound), np.nan)
 
