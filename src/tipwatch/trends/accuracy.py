@@ -7,7 +7,7 @@ and counts, against the truth:
 
 - rises with ramps of up to 7 days (at least 5 a day): the change found within 3 days;
 - rises with 21-day ramps (at least 5 a day): the change found within 7 days;
-- falls: found as falls (direction ``down``) within 7 days;
+- falls: reported as falls (direction ``down``), and so within 7 days;
 - every country: the 95% interval of the surge factor covers the true factor;
 - countries with no change: a change reported anyway;
 - quiet countries (no change anywhere): country-years with a surge alert.
@@ -62,6 +62,8 @@ class FaultyAccuracy:
     """Rises with ramps of up to 7 days below 5 a day: the change within 3 days."""
     falls_found: _Share = field(default_factory=_Share)
     """Falls found as falls within 7 days."""
+    falls_as_falls: _Share = field(default_factory=_Share)
+    """Falls whose change is reported as a fall (direction ``down``), whatever its date."""
     intervals_cover: _Share = field(default_factory=_Share)
     """95% intervals of the surge factor that cover the true factor."""
     no_factor: int = 0
@@ -110,6 +112,7 @@ def faulty_accuracy(
                 elif busy:
                     score.middle_rises_within_7.add(rose and off is not None and off <= 7)
             elif truth.direction == "down":
+                score.falls_as_falls.add(change is not None and change.direction == "down")
                 score.falls_found.add(
                     change is not None
                     and change.direction == "down"

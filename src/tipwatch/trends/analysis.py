@@ -9,7 +9,6 @@ saying what is missing, rather than returning a number that means nothing.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
@@ -490,34 +489,62 @@ def surge_factor(
 
 
 def _count_regression(y: F64, design: F64) -> tuple[F64, float, float]:
-    """Negative-binomial regression of ``y`` on ``design``: (coefficients, standard error of
-    the last one, dispersion as variance over mean at the mean count).
+    """Negative-binomial regression of ``y`` on ``design`` (log link): (coefficients, standard
+    error of the last one, dispersion as variance over mean at the mean count).
 
     The shape is estimated by moments from a Poisson fit first; the standard error is then
     scaled by the Pearson statistic of the negative-binomial fit where that exceeds 1, so that
     the interval stays honest when the variance is not quite quadratic in the mean."""
-    import statsmodels.api as sm
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        poisson = sm.GLM(y, design, family=sm.families.Poisson()).fit()
-        mu = np.asarray(poisson.fittedvalues, dtype=np.float64)
-        dof = max(len(y) - design.shape[1], 1)
-        alpha = float(np.sum(((y - mu) ** 2 - mu) / np.maximum(mu, 1e-9) ** 2)) / dof
-        if alpha <= 1e-6:
-            fit = poisson
-            pearson = float(np.sum((y - mu) ** 2 / np.maximum(mu, 1e-9))) / dof
-        else:
-            fit = sm.GLM(y, design, family=sm.families.NegativeBinomial(alpha=alpha)).fit(
-                start_params=poisson.params
-            )
-            mu = np.asarray(fit.fittedvalues, dtype=np.float64)
-            pearson = float(np.sum((y - mu) ** 2 / (mu + alpha * mu**2))) / dof
+    dof = max(len(y) - design.shape[1], 1)
+    params, _, mu = _irls(y, design, 0.0, None)
+    alpha = float(np.sum(((y - mu) ** 2 - mu) / np.maximum(mu, 1e-9) ** 2)) / dof
+    if alpha <= 1e-6:
+        alpha = 0.0
+    else:
+        params, _, mu = _irls(y, design, alpha, params)
+    params, cov, mu = _irls(y, design, alpha, params)
+    pearson = float(np.sum((y - mu) ** 2 / np.maximum(mu + alpha * mu**2, 1e-12))) / dof
     scale = max(pearson, 1.0)
-    params = np.asarray(fit.params, dtype=np.float64)
-    se = float(fit.bse[-1]) * math.sqrt(scale)
+    se = math.sqrt(max(float(cov[-1, -1]), 0.0) * scale)
     mean = float(np.mean(mu))
-    return params, se, 1.0 + alpha * mean if alpha > 1e-6 else pearson
+    return params, se, 1.0 + alpha * mean if alpha > 0 else pearson
+
+
+def _irls(
+    y: F64, design: F64, alpha: float, start: F64 | None, iterations: int = 100
+) -> tuple[F64, F64, F64]:
+    """Maximum likelihood of a log-link count regression with variance mu + alpha mu^2
+    (alpha 0: Poisson) by iteratively reweighted least squares: (coefficients, their
+    covariance, fitted means)."""
+    eta = np.log(y + 0.5) if start is None else design @ start
+    params = np.zeros(design.shape[1]) if start is None else start
+    previous = math.inf
+    for _ in range(iterations):
+        mu = np.exp(np.clip(eta, -30, 30))
+        weight = mu / (1 + alpha * mu)
+        working = eta + (y - mu) / mu
+        xw = design * weight[:, None]
+        information = design.T @ xw
+        try:
+            params = np.linalg.solve(information, xw.T @ working)
+        except np.linalg.LinAlgError:
+            params = np.linalg.lstsq(information, xw.T @ working, rcond=None)[0]
+        eta = design @ params
+        mu = np.exp(np.clip(eta, -30, 30))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logs = np.where(y > 0, y * np.log(y / mu), 0.0)
+        deviance = float(np.sum(logs - (y - mu)))
+        if abs(previous - deviance) <= 1e-9 * (abs(deviance) + 1e-3):
+            break
+        previous = deviance
+    mu = np.exp(np.clip(eta, -30, 30))
+    weight = mu / (1 + alpha * mu)
+    information = design.T @ (design * weight[:, None])
+    try:
+        cov = np.linalg.inv(information)
+    except np.linalg.LinAlgError:
+        cov = np.full_like(information, np.inf)
+    return np.asarray(params, dtype=np.float64), cov, mu
 
 
 # -- peak ------------------------------------------------------------------------------------------
