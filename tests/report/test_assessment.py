@@ -20,6 +20,7 @@ from tipwatch.report.assessment import Assessment, build_assessment
 from tipwatch.report.render import render_html
 from tipwatch.store import Store
 from tipwatch.trends.analysis import DailySeries, surge_factor
+from tipwatch.trends.countries import rank_rises
 from tipwatch.trends.events import add_event
 from tipwatch.trends.signals import referral_series
 from tipwatch.trends.simulate import SurgeTruth, referral_records
@@ -83,15 +84,19 @@ def test_findings_match_the_numbers_they_cite(world: Path, assessment: Assessmen
         again = surge_factor(series[country], event)
         assert factor == pytest.approx(again.factor)
         assert (
-            f"{country_name(country)} {again.factor:.1f}x (95% CI {again.low:.1f}-{again.high:.1f})"
+            f"{country_name(country)} {again.factor:.1f}x (95% CI {again.low:.1f}-{again.high:.1f}; "
+            "shrunk"
             in top.text
         )
-    assert top.numbers["lows"] == sorted(top.numbers["lows"], reverse=True)
-    clear = sorted(
-        (t for t in assessment.trends if t.surge is not None and t.surge.low > 1.0),
-        key=lambda t: -(t.surge.low if t.surge else 0),
+    # ranked by the lower end of the shrunk interval (every country here has ample counts)
+    assert top.numbers["shrunk_lows"] == sorted(top.numbers["shrunk_lows"], reverse=True)
+    assert top.numbers["not_ranked"] == []
+    ranked, _ = rank_rises(assessment.trends)
+    assert top.numbers["countries"] == [r.country for r in ranked[:3]]
+    assert all(
+        min(m, s) - 1e-9 <= s <= max(m, s) + 1e-9
+        for m, s in zip(top.numbers["factors"], top.numbers["shrunk_factors"], strict=True)
     )
-    assert top.numbers["countries"] == [t.country for t in clear[:3]]
     # 3. lags: the numbers in the sentence are the numbers kept
     lag = findings["In"]
     for key in ("after", "of", "median_lag", "min_lag", "max_lag"):
@@ -105,15 +110,25 @@ def test_findings_match_the_numbers_they_cite(world: Path, assessment: Assessmen
     assert (lag.numbers["min_lag"], lag.numbers["max_lag"]) == (lags[0], lags[-1])
     assert lag.numbers["median_lag"] == lags[len(lags) // 2]
     # 4. the alignment test and what did not change
-    assert any(f.text.startswith("Aligning each of 4 countries") for f in assessment.findings)
-    assert "Sweden" in findings["No"].text
+    # Sweden had no stay-at-home order: it counts from its recommendation, and the report says so
+    assert any(f.text.startswith("Aligning each of 5 countries") for f in assessment.findings)
+    assert any(
+        f.text.startswith("No stay-at-home order in the calendar for 1 country")
+        and "Sweden (stay-at-home recommendation)" in f.text
+        for f in assessment.findings
+    )
+    assert any(
+        f.text.startswith("No rise beyond the noise") and "Sweden" in f.text
+        for f in assessment.findings
+    )
 
 
 def test_table_caveats_and_provenance(assessment: Assessment) -> None:
     rows = {r["country"]: r for r in assessment.table}
     assert set(rows) == {"BE", "DE", "FR", "NL", "SE"}
     assert rows["NL"]["factor_low"] > 1.5 and rows["NL"]["alert"] == "red"
-    assert rows["SE"]["factor"] is None
+    # Sweden, without a stay-at-home order, is measured from its recommendation: no rise
+    assert rows["SE"]["factor_low"] <= 1.0 <= rows["SE"]["factor_high"]
     assert any("proxies" in c for c in assessment.caveats)
     assert re.fullmatch(r"[0-9a-f]{64}", assessment.provenance["inputs_sha256"])
     assert any("CC BY 4.0" in s for s in assessment.provenance["sources"])
@@ -184,7 +199,7 @@ def test_report_in_a_browser(page: Path, tmp_path: Path) -> None:
         heading.click()
         cells = tab.locator("#country-table tbody tr td:nth-child(4)").all_inner_texts()
         shown = [float(c) for c in cells if c.strip()]
-        assert shown == sorted(shown, reverse=True) and len(shown) == 4
+        assert shown == sorted(shown, reverse=True) and len(shown) == 5
         tab.screenshot(path=str(tmp_path / "assessment.png"), full_page=True)
         browser.close()
     assert problems == []

@@ -288,16 +288,17 @@ def alerts(
     since: Annotated[str | None, typer.Option(help="Alerts from this day (included).")] = None,
     until: Annotated[str | None, typer.Option(help="Alerts up to this day (included).")] = None,
     quality: Annotated[
-        bool, typer.Option(help="Also data-quality alerts (gaps, dominant service, viral).")
+        bool,
+        typer.Option(help="Also data-quality alerts (gaps, spikes, dominant service, viral)."),
     ] = True,
     db: DbOption = None,
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
-    """Surge alerts (yellow, red), false-discovery controlled across countries, one row per
-    episode (consecutive alerted days of a country: start, end, peak, level).
+    """Surge and fall alerts (yellow, red), false-discovery controlled across countries, one
+    row per episode (consecutive alerted days of a country: start, end, direction, peak, level).
 
-    Data-quality alerts (gaps, a dominant service, viral batches, outages) are listed apart,
-    as episodes too. The dates and countries chosen apply to both.
+    Data-quality alerts (gaps, one-day spikes, a dominant service, viral batches, outages) are
+    listed apart, as episodes too. The dates and countries chosen apply to both.
     """
 
     def body() -> None:
@@ -318,6 +319,7 @@ def alerts(
                 "days": e.days,
                 "country": e.country,
                 "metric": e.metric,
+                "direction": e.direction,
                 "level": e.level,
                 "peak_day": e.peak_day,
                 "peak_observed": e.peak_observed,
@@ -342,7 +344,9 @@ def alerts(
             return
         if fmt is OutputFormat.CSV:
             # One table: surge episodes, then data-quality episodes, told apart by their kind.
-            rows = [{"kind": "surge", **r} for r in rows] + quality_rows
+            rows = [
+                {"kind": "surge" if r["direction"] == "up" else "fall", **r} for r in rows
+            ] + quality_rows
             _emit(
                 rows,
                 fmt,
@@ -363,7 +367,7 @@ def alerts(
             return
         console.print(
             f"[bold]Surge alerts[/] ({len(rows)} episodes; peak: the day most above "
-            "expectation, observed vs expected)"
+            "expectation, observed vs expected; a fall: the 7-day total most below it)"
         )
         # The peak in one cell, so that the table fits an 80-column terminal.
         table_rows = [
@@ -373,7 +377,7 @@ def alerts(
             }
             for r, e in zip(rows, result.surge, strict=True)
         ]
-        _emit(table_rows, fmt, ("start", "end", "country", "level", "peak", "q_value"))
+        _emit(table_rows, fmt, ("start", "end", "country", "direction", "level", "peak", "q_value"))
         if quality:
             console.print(f"[bold]Data-quality alerts[/] ({len(quality_rows)} episodes)")
             _emit(quality_rows, fmt, ("start", "end", "days", "country", "kind", "detail"))

@@ -2,13 +2,14 @@
 
 * Each country's daily baseline is its 2019 CyberTipline count (NCMEC, shipped) times the
   scale, over 365 days; 2020 runs 5% above 2019. All of 2019 and January to June 2020.
-* Each country surges from its own OxCGRT stay-at-home date (or its school-closure date when it
-  had no stay-at-home order), after a lag of 0 to 6 days, ramping to a peak, holding, and
-  decaying. Sweden, which closed neither primary schools nor ordered people home, does not
-  surge. The Netherlands peaks so that its four weeks from its order run at twice its
-  baseline. The other countries share one peak factor, solved so that the world's April 2020
-  stands to April 2019 at about 4 (NCMEC: about 4.1 million against 1.0 million); March then
-  comes out near 2 (NCMEC: 2.0 million against 0.98 million).
+* Each country surges from its own OxCGRT stay-at-home date, the first order anywhere in the
+  country (or its school-closure date when it had no stay-at-home order), after a lag of 0 to
+  6 days, ramping to a peak, holding, and decaying. Sweden, which closed neither primary
+  schools nor ordered people home, does not surge. The Netherlands peaks so that its four
+  weeks from its order run at twice its baseline. The other countries share one peak factor,
+  solved so that the world's April 2020 stands to April 2019 at about 4 (NCMEC: about 4.1
+  million against 1.0 million); March then comes out near 2 (NCMEC: 2.0 million against 0.98
+  million).
 * Confounders: a viral batch (one meme shared by many accounts in one day in one country), a
   week-long outage of one reporting service, and a three-day data gap in one country.
 
@@ -147,10 +148,11 @@ def build_world(
     followed: dict[str, str] = {}
 
     def make(country: str, peak: float) -> SurgeTruth:
-        event = events.get((country, "stay-at-home"))
+        # the first stay-at-home order anywhere in the country (a region, or all of it)
+        event = events.get((country, "stay-at-home-regional"))
         kind = "stay-at-home"
         if event is None:
-            event, kind = events.get((country, "school-closure")), "school-closure"
+            event, kind = events.get((country, "school-closure-regional")), "school-closure"
         if country == "SE":
             event, kind = None, "none"
         followed[country] = kind if event else "none"

@@ -29,12 +29,14 @@ from tipwatch.store.signals import signal_dimensions, signal_summary
 from tipwatch.trends.alerts import quality_alerts, surge_alerts
 from tipwatch.trends.analysis import DailySeries, day_span, detect_change, peak, surge_factor
 from tipwatch.trends.countries import (
+    MIN_EXPECTED_TO_RANK,
     AlignmentResult,
     CountryTrend,
     alignment_test,
     analyse_countries,
+    rank_rises,
 )
-from tipwatch.trends.events import OXCGRT_CREDIT, event_name, first_events, list_events
+from tipwatch.trends.events import OXCGRT_CREDIT, choose_events, event_name, list_events
 from tipwatch.trends.signals import (
     referral_breakdown,
     referral_classes,
@@ -386,7 +388,9 @@ def build_assessment(
     data = _Data(store, period, wanted, first)
     data.covered_from = covered_from
     calendar = list_events(store)
-    own_events = {c: e.date for c, e in first_events(calendar, event_kind).items() if c in series}
+    own_events = {
+        c: e.event.date for c, e in choose_events(calendar, event_kind).items() if c in series
+    }
     # An event counts for the period when its baseline and its window both fall inside it:
     # otherwise a surge, a lag or an alignment measured from it would be undefined.
     in_period = {
@@ -585,40 +589,48 @@ def _surge_findings(
             )
         )
     surged = [t for t in trends if t.surge is not None]
-    # Ranked by the lower end of the interval, not the point estimate: a country with one
-    # referral a day can show 7x on noise, and would lead a ranking by point estimate.
-    above = sorted(
-        (t for t in surged if t.surge and t.surge.low > 1.0),
-        key=lambda t: -(t.surge.low if t.surge else 0),
-    )
-    if above:
-        top = above[:3]
+    # A country with a handful of referrals can show 7x on noise: it is not ranked, and each
+    # factor is shrunk towards the countries' common level by its uncertainty first.
+    ranked, too_few = rank_rises(trends)
+    if ranked:
+        top = ranked[:3]
         parts = [
-            f"{country_name(t.country)} {_fmt_factor(t.surge.factor)}x (95% CI "
-            f"{_fmt_factor(t.surge.low)}-{_fmt_factor(t.surge.high)})"
-            for t in top
-            if t.surge is not None
+            f"{country_name(r.country)} {_fmt_factor(r.measured.factor)}x (95% CI "
+            f"{_fmt_factor(r.measured.low)}-{_fmt_factor(r.measured.high)}; shrunk "
+            f"{_fmt_factor(r.factor)}x, {_fmt_factor(r.low)}-{_fmt_factor(r.high)})"
+            for r in top
         ]
-        lows = [t.surge.low for t in top if t.surge is not None]
-        highs = [t.surge.high for t in top if t.surge is not None]
+        lows = [r.measured.low for r in top]
+        highs = [r.measured.high for r in top]
         conf = confidence_of(min(lows), max(highs))
         out.append(
             Finding(
                 "Clearest rises above baseline in the four weeks from each country's own "
-                f"{event_name(event_kind)} (ranked by the lower end of the 95% interval): "
+                f"{event_name(event_kind)} (each factor shrunk towards the countries' common "
+                "level by its uncertainty, ranked by the lower end of the shrunk 95% interval"
+                + (
+                    f"; not ranked, fewer than {MIN_EXPECTED_TO_RANK:.0f} {metric} expected in "
+                    f"the window: {', '.join(too_few)}"
+                    if too_few
+                    else ""
+                )
+                + "): "
                 + ", ".join(parts)
                 + f" ({conf} confidence).",
                 90.0,
                 {
-                    "countries": [t.country for t in top],
-                    "factors": [t.surge.factor for t in top if t.surge is not None],
+                    "countries": [r.country for r in top],
+                    "factors": [r.measured.factor for r in top],
                     "lows": lows,
                     "highs": highs,
+                    "shrunk_factors": [r.factor for r in top],
+                    "shrunk_lows": [r.low for r in top],
+                    "not_ranked": too_few,
                 },
                 id="surge-countries",
                 section="timing",
                 confidence=conf,
-                headline=_fmt_factor(top[0].surge.factor) if top[0].surge else "",
+                headline=_fmt_factor(top[0].measured.factor),
             )
         )
     lagged = [t for t in trends if t.lag_to_change is not None and t.country in own_events]
@@ -676,6 +688,24 @@ def _surge_findings(
         )
     flat = [t.country for t in surged if t.surge and t.surge.low <= 1.0 <= t.surge.high]
     no_event = [t.country for t in trends if t.country not in own_events]
+    others = [t for t in trends if t.event is not None and t.event.kind != event_kind]
+    if others:
+        named = [
+            f"{country_name(t.country)} ({event_name(t.event.kind)})"
+            for t in others
+            if t.event is not None
+        ]
+        out.append(
+            Finding(
+                f"No {event_name(event_kind)} in the calendar for "
+                f"{len(others)} {'country' if len(others) == 1 else 'countries'}; measured "
+                f"from the next event they had instead: {', '.join(named)}.",
+                25.0,
+                {"countries": [t.country for t in others]},
+                id="timing-fallback-events",
+                section="timing",
+            )
+        )
     if flat:
         out.append(
             Finding(

@@ -3,11 +3,25 @@
 **Surge alerts.** For each country and day, the expected count comes from the weekday-adjusted
 level of a baseline (``baseline_days`` ending ``guard_days`` before the day, so that a surge
 does not raise its own baseline) times the day's weekday factor, with the dispersion measured
-in that baseline (quasi-Poisson: variance = phi x mean). The p-value of the observed count is
-read from a negative binomial of that mean and variance. Across countries, each day's p-values
-are turned into false-discovery-rate q-values (Benjamini-Hochberg): **red** when q <= 0.001,
-**yellow** when q <= 0.01, only when the count is above expectation. ``threshold`` is the
-least count that would reach yellow on its own (unadjusted).
+in that baseline (quasi-Poisson: variance = phi x mean). Days without data are left out of the
+baseline (never read as zero), and so that one viral batch does not inflate eight weeks of
+baselines, each baseline day is first clipped to 4 standard deviations above a running median
+of its week. The p-value of the observed count is read from a negative binomial of that mean
+and variance. Across countries, each day's p-values are turned into false-discovery-rate
+q-values (Benjamini-Hochberg): **red** when q <= 0.001, **yellow** when q <= 0.01, only when
+the count is above expectation. ``threshold`` is the least count that would reach yellow on its
+own (unadjusted).
+
+**One-day spikes** are not surges: a day far above expectation (unadjusted p <= 0.001; the day
+before not so) whose next three days are, together, back within expectation (their total's
+p > 0.05), or whose ratio to expectation is at least three times both its neighbours', is left
+out of the surge alerts and reported as a ``spike`` data-quality alert instead. The last three
+days of the data (and days just before a gap) cannot be told apart yet and stay surge alerts.
+
+**Fall alerts.** A fall shows over days rather than on one: for each day, the total of the 7
+days ending then against the total expected of them (the same baselines), with its p-value
+read from the lower tail of a negative binomial; false-discovery control across countries as
+for surges. They carry ``direction="down"``.
 
 **Data-quality alerts** are kept apart: gaps (no count where some were expected), one
 reporting service dominating a day, and a viral batch making up much of a day. They say that
@@ -29,7 +43,12 @@ import numpy as np
 import numpy.typing as npt
 
 from tipwatch.store import Store
-from tipwatch.trends.analysis import DailySeries, weekday_factors
+from tipwatch.trends.analysis import (
+    DailySeries,
+    clip_spikes_of,
+    count_dispersion,
+    weekday_factors,
+)
 from tipwatch.triage.counts import daily_counts_by_country
 
 __all__ = [
@@ -40,6 +59,7 @@ __all__ = [
     "benjamini_hochberg",
     "quality_alerts",
     "quality_episodes",
+    "spike_days",
     "surge_alerts",
     "surge_episodes",
 ]
@@ -69,8 +89,20 @@ class Alert:
     q_value: float
     level: str
     """``red`` or ``yellow``."""
+    direction: str = "up"
+    """``up``: a surge (the day's count above expectation); ``down``: a fall (the total of
+    the 7 days ending that day below expectation)."""
+    days: int = 1
+    """Days the observed and expected counts are totals of (7 for a fall)."""
 
     def explain(self) -> str:
+        if self.direction == "down":
+            return (
+                f"{self.level.upper()} (fall): {self.metric} for {self.country} in the "
+                f"{self.days} days to {self.day:%d %b %Y}: {self.observed:,.0f} against "
+                f"{self.expected:,.1f} expected (alert threshold {self.threshold:,.0f}; "
+                f"q = {self.q_value:.2g})"
+            )
         return (
             f"{self.level.upper()}: {self.metric} for {self.country} on {self.day:%d %b %Y}: "
             f"{self.observed:,.0f} against {self.expected:,.1f} expected (alert threshold "
@@ -99,6 +131,8 @@ class SurgeEpisode:
     observed: float
     expected: float
     """Totals over the episode's days."""
+    direction: str = "up"
+    """``up`` (a surge) or ``down`` (a fall: the days' counts are 7-day totals)."""
 
     def explain(self) -> str:
         span = (
@@ -106,6 +140,12 @@ class SurgeEpisode:
             if self.start == self.end
             else f"from {self.start:%d %b %Y} to {self.end:%d %b %Y} ({self.days} days)"
         )
+        if self.direction == "down":
+            return (
+                f"{self.level.upper()} (fall): {self.metric} for {self.country} {span}: the "
+                f"lowest 7-day total, to {self.peak_day:%d %b %Y}, was {self.peak_observed:,.0f} "
+                f"against {self.peak_expected:,.1f} expected (smallest q = {self.q_value:.2g})"
+            )
         return (
             f"{self.level.upper()}: {self.metric} for {self.country} {span}: "
             f"{self.observed:,.0f} against {self.expected:,.1f} expected; the peak on "
@@ -118,8 +158,9 @@ def surge_episodes(alerts: Sequence[Alert]) -> list[SurgeEpisode]:
     """Merge each country's (and metric's) alerts on consecutive days into episodes, ordered
     by start, then country."""
     out: list[SurgeEpisode] = []
-    for run in _runs(alerts, lambda a: (a.country, a.metric)):
-        peak = max(run, key=lambda a: (a.observed - a.expected, -a.day.toordinal()))
+    for run in _runs(alerts, lambda a: (a.country, a.metric, a.direction)):
+        sign = 1.0 if run[0].direction == "up" else -1.0
+        peak = max(run, key=lambda a: (sign * (a.observed - a.expected), -a.day.toordinal()))
         out.append(
             SurgeEpisode(
                 country=run[0].country,
@@ -134,9 +175,10 @@ def surge_episodes(alerts: Sequence[Alert]) -> list[SurgeEpisode]:
                 q_value=min(a.q_value for a in run),
                 observed=sum(a.observed for a in run),
                 expected=sum(a.expected for a in run),
+                direction=run[0].direction,
             )
         )
-    return sorted(out, key=lambda e: (e.start, e.country))
+    return sorted(out, key=lambda e: (e.start, e.country, e.direction))
 
 
 def benjamini_hochberg(p: F64) -> F64:
@@ -164,16 +206,30 @@ def _rolling_sum(x: F64, width: int) -> F64:
     return out
 
 
-def _expectations(series: DailySeries, baseline_days: int, guard_days: int) -> tuple[F64, F64, F64]:
-    """(expected, dispersion, observed) for every day (nan where no full baseline)."""
-    y = np.nan_to_num(series.values, nan=0.0)
+SPIKE_CLIP_SD = 4.0
+"""Baseline days are clipped to this many standard deviations above a running median."""
+FALL_DAYS = 7
+
+
+def _expectations(
+    series: DailySeries, baseline_days: int, guard_days: int
+) -> tuple[F64, F64, F64, F64]:
+    """(expected, dispersion, observed, dispersion of a week's total) for every day (nan
+    where the baseline has fewer than half its days with data, and on days without data)."""
+    y = np.asarray(series.values, dtype=np.float64)
+    known = np.isfinite(y)
     f = weekday_factors(series)[series.weekdays()]
-    adj = y / f
-    n_sum = _rolling_sum(np.ones_like(y), baseline_days)
-    level = _rolling_sum(adj, baseline_days) / n_sum
-    sum_y2f = _rolling_sum(y * y / f, baseline_days)
-    sum_y = _rolling_sum(y, baseline_days)
-    sum_f = _rolling_sum(f, baseline_days)
+    k = count_dispersion(series)
+    # A one-day batch would raise eight weeks of baselines: baseline days are clipped first.
+    clipped = np.nan_to_num(clip_spikes_of(series, SPIKE_CLIP_SD), nan=0.0)
+    weight = known.astype(np.float64)
+    adj = clipped / f
+    n_sum = _rolling_sum(weight, baseline_days)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        level_b = _rolling_sum(adj, baseline_days) / n_sum
+    sum_y2f = _rolling_sum(clipped * clipped / f, baseline_days)
+    sum_y = _rolling_sum(clipped, baseline_days)
+    sum_f = _rolling_sum(f * weight, baseline_days)
 
     # shift by the guard: the baseline of day t ends guard_days before t
     def shift(a: F64) -> F64:
@@ -182,12 +238,73 @@ def _expectations(series: DailySeries, baseline_days: int, guard_days: int) -> t
             out[guard_days:] = a[: len(a) - guard_days]
         return out
 
-    level, sum_y2f, sum_y, sum_f = shift(level), shift(sum_y2f), shift(sum_y), shift(sum_f)
+    level_b, sum_y2f, sum_y, sum_f, n_sum = (
+        shift(level_b),
+        shift(sum_y2f),
+        shift(sum_y),
+        shift(sum_f),
+        shift(n_sum),
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
-        pearson = sum_y2f / level - 2 * sum_y + level * sum_f
-        phi = np.maximum(pearson / (baseline_days - 1), 1.0)
-    expected = level * f
-    return expected, phi, y
+        pearson = sum_y2f / level_b - 2 * sum_y + level_b * sum_f
+        # Eight weeks measure the dispersion loosely (and too low more often than too high):
+        # it is at least what the series' own negative-binomial shape gives at this level.
+        phi = np.maximum(pearson / (n_sum - 1), 1.0 + level_b / k)
+        # The level is itself estimated from the baseline's days: its variance adds to the
+        # day's (to a week's total, seven days' worth).
+        phi_week = phi * (1 + FALL_DAYS / n_sum)
+        phi = phi * (1 + 1 / n_sum)
+    expected = np.where(n_sum >= baseline_days / 2, level_b * f, np.nan)
+    expected[~known] = np.nan
+    return expected, phi, y, phi_week
+
+
+def spike_days(
+    series: Mapping[str, DailySeries], *, baseline_days: int = 56, guard_days: int = 7
+) -> dict[str, list[tuple[date, float, float]]]:
+    """Each country's one-day spikes: (day, observed, expected) for the days alerted on their
+    own (see the module docstring), which are data-quality events, not surges."""
+    out: dict[str, list[tuple[date, float, float]]] = {}
+    for country, s in series.items():
+        if len(s) < baseline_days + guard_days + 1:
+            continue
+        expected, phi, y, _ = _expectations(s, baseline_days, guard_days)
+        p = _nb_sf(y, expected, phi)
+        for i in _spike_indices(p, y, expected, phi):
+            out.setdefault(country, []).append((s.day(i), float(y[i]), float(expected[i])))
+    return out
+
+
+def _spike_indices(p: F64, y: F64, expected: F64, phi: F64) -> list[int]:
+    """Days far above expectation (unadjusted p <= ``_SPIKE_P``) on their own: the day before
+    not so, and the next ``_AFTER_SPIKE`` days known and, together, back within expectation
+    (their total's p > ``_BACK_TO_NORMAL_P``), or both neighbours' ratios to expectation at
+    most a third of the day's."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = y / expected
+    high = np.isfinite(p) & (p <= _SPIKE_P) & (y > expected)
+    n = len(p)
+    out = []
+    for i in np.flatnonzero(high).tolist():
+        if i > 0 and high[i - 1]:
+            continue
+        after = slice(i + 1, i + 1 + _AFTER_SPIKE)
+        if i + _AFTER_SPIKE >= n or not np.all(np.isfinite(expected[after])):
+            continue  # the days after are not known yet: it may be the start of a surge
+        total_p = _nb_sf(
+            np.array([y[after].sum()]), np.array([expected[after].sum()]), phi[i + 1 : i + 2]
+        )[0]
+        before = ratio[i - 1] if i > 0 and np.isfinite(ratio[i - 1]) else 0.0
+        towering = ratio[i] >= _SPIKE_RATIO * max(before, float(ratio[i + 1]))
+        if total_p > _BACK_TO_NORMAL_P or towering:
+            out.append(i)
+    return out
+
+
+_AFTER_SPIKE = 3
+_SPIKE_RATIO = 3.0
+_SPIKE_P = 0.001
+_BACK_TO_NORMAL_P = 0.05
 
 
 def _nb_sf(y: F64, mean: F64, phi: F64) -> F64:
@@ -224,9 +341,11 @@ def surge_alerts(
     end: date | None = None,
     baseline_days: int = 56,
     guard_days: int = 7,
+    falls: bool = True,
 ) -> list[Alert]:
-    """Surge alerts for each day from ``start`` to ``end`` (default: every day with a full
-    baseline), false-discovery controlled across the countries of each day."""
+    """Surge alerts (and, with ``falls``, fall alerts) for each day from ``start`` to ``end``
+    (default: every day with a full baseline), false-discovery controlled across the
+    countries of each day. One-day spikes are left out (see the module docstring)."""
     if not series:
         return []
     first = min(s.start for s in series.values())
@@ -235,41 +354,140 @@ def surge_alerts(
     countries = sorted(series)
     obs = np.full((len(countries), days), np.nan)
     exp = np.full_like(obs, np.nan)
+    disp = np.full_like(obs, np.nan)
     pv = np.full_like(obs, np.nan)
-    thr = np.full_like(obs, np.nan)
+    fall_obs = np.full_like(obs, np.nan)
+    fall_exp = np.full_like(obs, np.nan)
+    fall_disp = np.full_like(obs, np.nan)
+    fall_pv = np.full_like(obs, np.nan)
     for i, c in enumerate(countries):
         s = series[c]
         if len(s) < baseline_days + guard_days + 1:
             continue
-        expected, phi, y = _expectations(s, baseline_days, guard_days)
+        expected, phi, y, phi_week = _expectations(s, baseline_days, guard_days)
         o = (s.start - first).days
         sl = slice(o, o + len(s))
+        p = _nb_sf(y, expected, phi)
+        spikes = _spike_indices(p, y, expected, phi)
+        p[spikes] = np.nan  # a one-day spike is a data-quality event, not a surge
         obs[i, sl] = y
         exp[i, sl] = expected
-        pv[i, sl] = _nb_sf(y, expected, phi)
-        thr[i, sl] = _threshold(expected, phi, YELLOW_Q)
+        disp[i, sl] = phi
+        pv[i, sl] = p
+        if falls:
+            total, total_expected, total_phi = _week_totals(y, expected, phi_week)
+            fall_obs[i, sl] = total
+            fall_exp[i, sl] = total_expected
+            fall_disp[i, sl] = total_phi
+            fall_pv[i, sl] = _nb_cdf(total, total_expected, total_phi)
     lo = 0 if start is None else max(0, (start - first).days)
     hi = days if end is None else min(days, (end - first).days + 1)
     metric = next(iter(series.values())).metric
-    alerts: list[Alert] = []
-    for d in range(lo, hi):
-        q = benjamini_hochberg(pv[:, d])
-        hits = np.flatnonzero(np.isfinite(q) & (q <= YELLOW_Q) & (obs[:, d] > exp[:, d]))
-        for i in hits.tolist():
-            alerts.append(
-                Alert(
-                    country=countries[i],
-                    metric=metric,
-                    day=first + timedelta(days=d),
-                    observed=float(obs[i, d]),
-                    expected=float(exp[i, d]),
-                    threshold=float(thr[i, d]),
-                    p_value=float(pv[i, d]),
-                    q_value=float(q[i]),
-                    level="red" if q[i] <= RED_Q else "yellow",
+    found: list[tuple[int, int, int, Alert]] = []
+    kinds = [("up", obs, exp, disp, pv)]
+    if falls:
+        kinds.append(("down", fall_obs, fall_exp, fall_disp, fall_pv))
+    for order, (direction, o_, e_, d_, p_) in enumerate(kinds):
+        q = _bh_by_day(p_[:, lo:hi])
+        beyond = o_[:, lo:hi] > e_[:, lo:hi] if direction == "up" else o_[:, lo:hi] < e_[:, lo:hi]
+        rows, cols = np.nonzero(np.isfinite(q) & (q <= YELLOW_Q) & beyond)
+        cols = cols + lo
+        # only the alerts' thresholds are computed: the inverse distribution is slow
+        mean, phi = e_[rows, cols], d_[rows, cols]
+        thresholds = (
+            _threshold(mean, phi, YELLOW_Q)
+            if direction == "up"
+            else _low_threshold(mean, phi, YELLOW_Q)
+        )
+        for i, d, threshold in zip(rows.tolist(), cols.tolist(), thresholds.tolist(), strict=True):
+            qv = float(q[i, d - lo])
+            found.append(
+                (
+                    d,
+                    order,
+                    i,
+                    Alert(
+                        country=countries[i],
+                        metric=metric,
+                        day=first + timedelta(days=d),
+                        observed=float(o_[i, d]),
+                        expected=float(e_[i, d]),
+                        threshold=float(threshold),
+                        p_value=float(p_[i, d]),
+                        q_value=qv,
+                        level="red" if qv <= RED_Q else "yellow",
+                        direction=direction,
+                        days=1 if direction == "up" else FALL_DAYS,
+                    ),
                 )
             )
-    return alerts
+    found.sort(key=lambda item: item[:3])
+    return [alert for *_, alert in found]
+
+
+def _bh_by_day(p: F64) -> F64:
+    """Benjamini-Hochberg q-values of each column of ``p`` (a day's countries); nan stays nan."""
+    q = np.full_like(p, np.nan)
+    if p.size == 0:
+        return q
+    ok = np.isfinite(p)
+    m = ok.sum(axis=0)
+    order = np.argsort(np.where(ok, p, np.inf), axis=0)
+    ranked = np.take_along_axis(np.where(ok, p, np.inf), order, axis=0)
+    rank = np.arange(1, p.shape[0] + 1, dtype=np.float64)[:, None]
+    with np.errstate(invalid="ignore"):
+        scaled = ranked * m[None, :] / rank
+    scaled = np.where(np.isfinite(scaled), scaled, np.inf)
+    scaled = np.minimum.accumulate(scaled[::-1], axis=0)[::-1]
+    out = np.empty_like(p)
+    np.put_along_axis(out, order, np.minimum(scaled, 1.0), axis=0)
+    q[ok] = out[ok]
+    return q
+
+
+def _week_totals(y: F64, expected: F64, phi: F64) -> tuple[F64, F64, F64]:
+    """Totals of the ``FALL_DAYS`` days ending each day (nan unless every one of them has data
+    and an expectation), their expectation, and the dispersion of the last day's baseline."""
+    ok = np.isfinite(y) & np.isfinite(expected)
+
+    def ending_on(x: F64) -> F64:
+        c = np.concatenate([[0.0], np.cumsum(x)])
+        out = np.full(len(x), np.nan)
+        out[FALL_DAYS - 1 :] = c[FALL_DAYS:] - c[: len(x) - FALL_DAYS + 1]
+        return out
+
+    complete = ending_on(ok.astype(np.float64)) == FALL_DAYS
+    total = np.where(complete, ending_on(np.where(ok, y, 0.0)), np.nan)
+    total_expected = np.where(complete, ending_on(np.where(ok, expected, 0.0)), np.nan)
+    return total, total_expected, phi
+
+
+def _nb_cdf(y: F64, mean: F64, phi: F64) -> F64:
+    """P(Y <= y) for a count of the given mean and variance phi x mean."""
+    from scipy import stats
+
+    p = np.full(len(y), np.nan)
+    ok = np.isfinite(mean) & (mean > 0) & np.isfinite(y) & np.isfinite(phi)
+    poisson = ok & (phi <= 1.0001)
+    nb = ok & ~poisson
+    p[poisson] = stats.poisson.cdf(y[poisson], mean[poisson])
+    size = mean[nb] / (phi[nb] - 1)
+    p[nb] = stats.nbinom.cdf(y[nb], size, 1 / phi[nb])
+    return p
+
+
+def _low_threshold(mean: F64, phi: F64, alpha: float) -> F64:
+    """The largest total that would reach yellow on its own (unadjusted)."""
+    from scipy import stats
+
+    t = np.full(len(mean), np.nan)
+    ok = np.isfinite(mean) & (mean > 0) & np.isfinite(phi)
+    poisson = ok & (phi <= 1.0001)
+    nb = ok & ~poisson
+    t[poisson] = stats.poisson.ppf(alpha, mean[poisson]) - 1
+    size = mean[nb] / (phi[nb] - 1)
+    t[nb] = stats.nbinom.ppf(alpha, size, 1 / phi[nb]) - 1
+    return t
 
 
 @dataclass(frozen=True)
@@ -277,7 +495,7 @@ class QualityAlert:
     country: str
     day: date
     kind: str
-    """``gap``, ``service-outage``, ``dominant-service`` or ``viral-batch``."""
+    """``gap``, ``spike``, ``service-outage``, ``dominant-service`` or ``viral-batch``."""
     detail: str
 
     def explain(self) -> str:
@@ -354,15 +572,21 @@ def quality_alerts(
     viral_share: float = 0.3,
     min_referrals: int = 20,
 ) -> list[QualityAlert]:
-    """Data-quality alerts: gaps in any series; with the ``store`` of referral series also a
-    dominant service and viral batches."""
+    """Data-quality alerts: gaps and one-day spikes in any series; with the ``store`` of
+    referral series also a dominant service and viral batches."""
     out: list[QualityAlert] = []
     for country, s in sorted(series.items()):
         y = s.values
         if len(y) < 15:
             continue
         f = weekday_factors(s)[s.weekdays()]
-        level = np.convolve(np.nan_to_num(y / f), np.ones(14) / 14, mode="same")
+        # the level around each day from the days with data only (a gap is not zeros)
+        known = np.isfinite(y)
+        kernel = np.ones(28)
+        seen = np.convolve(known.astype(np.float64), kernel, mode="same")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            level = np.convolve(np.where(known, y / f, 0.0), kernel, mode="same") / seen
+        level = np.nan_to_num(level, nan=0.0)
         for i in np.flatnonzero(
             (np.nan_to_num(y, nan=0) == 0) & (level * f >= min_expected_for_gap)
         ):
@@ -372,6 +596,17 @@ def quality_alerts(
                     s.day(int(i)),
                     "gap",
                     f"no data where about {level[i] * f[i]:.0f} were expected (an outage?)",
+                )
+            )
+    for country, spikes in spike_days(series).items():
+        for day, observed, expected in spikes:
+            out.append(
+                QualityAlert(
+                    country,
+                    day,
+                    "spike",
+                    f"{observed:,.0f} where about {expected:,.0f} were expected, and the days "
+                    "after back to normal: a one-day excess (a batch, or chance), not a surge",
                 )
             )
     if store is not None:

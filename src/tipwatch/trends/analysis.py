@@ -9,15 +9,15 @@ saying what is missing, rather than returning a number that means nothing.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
 
 from tipwatch.errors import InsufficientDataError
-from tipwatch.trends.changepoints import detect_changes, onset
+from tipwatch.trends.changepoints import clip_spikes, detect_changes, noise_model, onset
 
 __all__ = [
     "ChangeResult",
@@ -25,6 +25,8 @@ __all__ = [
     "LagResult",
     "PeakResult",
     "SurgeResult",
+    "clip_spikes_of",
+    "count_dispersion",
     "day_count",
     "day_span",
     "detect_change",
@@ -88,6 +90,18 @@ class DailySeries:
 def weekday_factors(series: DailySeries) -> F64:
     """Each weekday's level relative to the week (mean 1), from ratios to a centred 7-day
     mean, so that a change of level does not bias it."""
+    return _weekday_factors_of(series.start, series.values.tobytes())
+
+
+@lru_cache(maxsize=64)
+def _weekday_factors_of(start: date, raw: bytes) -> F64:
+    # one computation per series, however many analyses ask (read-only: it is shared)
+    out = _weekday_factors(DailySeries(start, np.frombuffer(raw, dtype=np.float64)))
+    out.setflags(write=False)
+    return out
+
+
+def _weekday_factors(series: DailySeries) -> F64:
     y = series.values
     dow = series.weekdays()
     ok = np.isfinite(y)
@@ -113,21 +127,76 @@ def weekday_factors(series: DailySeries) -> F64:
     return np.asarray(factors / factors.mean(), dtype=np.float64)
 
 
-def _require_complete(series: DailySeries) -> None:
-    missing = np.flatnonzero(~np.isfinite(series.values))
-    if len(missing):
-        raise InsufficientDataError(
-            f"{series.label()}: {day_count(len(missing))} without a value, the first "
-            f"{series.day(int(missing[0]))}; this analysis needs every day (import the "
-            "missing days, or analyse a range without gaps)"
-        )
-
-
 def _adjusted(series: DailySeries) -> F64:
     """Weekday-adjusted, variance-stabilised values (square root of counts)."""
     factors = weekday_factors(series)
     y = series.values / factors[series.weekdays()]
     return np.sqrt(np.clip(y, 0, None) + 3.0 / 8.0)
+
+
+def count_dispersion(series: DailySeries) -> float:
+    """The negative-binomial shape ``k`` of a count series (variance = mean + mean^2 / k),
+    measured robustly: from the day-to-day differences of the weekday-adjusted counts against
+    a running median level, so that level shifts, gaps and one-day spikes barely move it.
+    Large (1e6) where the counts are as steady as Poisson counts."""
+    return _dispersion_of(series.start, series.values.tobytes())
+
+
+@lru_cache(maxsize=64)
+def _dispersion_of(start: date, raw: bytes) -> float:
+    series = DailySeries(start, np.frombuffer(raw, dtype=np.float64))
+    y = series.values / weekday_factors(series)[series.weekdays()]
+    y = y[np.isfinite(y)]
+    if len(y) < 15:
+        return _POISSON_K
+    level = np.maximum(_running_median(y, 7), 0.5)
+    m = level[1:]
+    d2 = np.diff(y) ** 2
+    # For locally constant means, (y[t] - y[t-1])^2 / (2 (m + m^2 / k)) has the median of a
+    # chi-square with one degree of freedom (0.455) when the noise is near normal: the k
+    # where it does, read off a grid of k (the median grows with k).
+    target = 0.4549
+    grid = np.exp(np.linspace(math.log(0.2), math.log(_POISSON_K), 97))
+    medians = np.median(d2[None, :] / (2 * (m[None, :] + m[None, :] ** 2 / grid[:, None])), axis=1)
+    if medians[-1] <= target:
+        return _POISSON_K
+    i = int(np.argmax(medians > target))
+    if i == 0:
+        return float(grid[0])
+    # interpolate log k between the last grid point below the target and the first above
+    lo, hi = math.log(grid[i - 1]), math.log(grid[i])
+    f0, f1 = float(medians[i - 1]), float(medians[i])
+    return math.exp(lo + (target - f0) / (f1 - f0) * (hi - lo))
+
+
+_POISSON_K = 1e6
+OUTLIER_DEVIATIONS = 5.0
+"""A day this many standard deviations above the running median of its week is a one-day
+spike, left out of a surge factor (about 1 ordinary day in 5,000 at overdispersion 5)."""
+SLOPE_PENALTY = 1.5
+"""Price of a segment's line in :func:`detect_change` (x noise variance x log n): half that of a
+change, so that a steady growth or decline of volume stays one trending segment."""
+
+
+def _running_median(values: F64, half: int) -> F64:
+    padded = np.pad(values, half, mode="edge")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1)
+    return np.asarray(np.median(windows, axis=1), dtype=np.float64)
+
+
+def _stabilise(counts: F64, k: float) -> F64:
+    """Variance-stabilising transform of negative-binomial counts of shape ``k``: about
+    ``2 sqrt(y)`` for counts well below ``k``, a log for counts well above it; unit variance."""
+    root_k = math.sqrt(k)
+    return np.asarray(
+        2 * root_k * np.arcsinh(np.sqrt((np.clip(counts, 0, None) + 3.0 / 8.0) / k)),
+        dtype=np.float64,
+    )
+
+
+def _unstabilise(value: float, k: float) -> float:
+    """The count level of a value on the :func:`_stabilise` scale."""
+    return max(k * math.sinh(value / (2 * math.sqrt(k))) ** 2 - 3.0 / 8.0, 0.0)
 
 
 # -- change ------------------------------------------------------------------------------------
@@ -145,25 +214,62 @@ class ChangeResult:
     strength: float
     """How much better the series is explained with the change (in noise variances)."""
     direction: str
+    """``up`` (a rise) or ``down`` (a fall)."""
+    missing_days: int = 0
+    """Days without data in the series: left out of the search (never read as zero)."""
 
     def explain(self) -> str:
+        verb = "rose" if self.direction == "up" else "fell"
         return (
-            f"{self.series} changed on {self.date:%d %b %Y} (interval "
-            f"{day_span(self.low, self.high, self.date)}), from about {self.before:.0f} to "
-            f"{self.after:.0f} a day"
+            f"{self.series} {verb} on {self.date:%d %b %Y} (interval "
+            f"{day_span(self.low, self.high, self.date)}), from about {_level(self.before)} to "
+            f"{_level(self.after)} a day"
         )
 
 
-def detect_change(series: DailySeries, *, direction: str = "up") -> ChangeResult | None:
-    """The strongest change of level (``up``, ``down`` or ``any``), with its onset refined
-    as a ramp and a date interval; ``None`` when there is no change."""
+def _level(value: float) -> str:
+    """A daily level as a sentence gives it: whole numbers, a decimal below 10."""
+    return f"{value:,.1f}" if value < 9.95 else f"{value:,.0f}"
+
+
+def detect_change(series: DailySeries, *, direction: str = "any") -> ChangeResult | None:
+    """The strongest change of level (``up``, ``down`` or ``any``), with its onset fitted as a
+    ramp and a date interval; ``None`` when there is no change.
+
+    The weekday-adjusted counts are put on a variance-stabilised scale for negative-binomial
+    counts of the series' own dispersion (:func:`count_dispersion`: about a square root for
+    quiet series, a log for busy ones, so that a rise and a fall of the same ratio weigh alike
+    and a steady growth of volume is a straight line); one-day spikes are clipped; changes are
+    found by binary segmentation whose segments are a level or a trend (a trend costs half a
+    change, :data:`SLOPE_PENALTY`). Days without data are left out (the days either side of a
+    gap are compared directly), so a gap never hides a change elsewhere and is never read as a
+    fall to zero.
+
+    The date is where the rise (or fall) begins: a flat level, a ramp of 1 to 28 days (a
+    straight ramp of the counts; shorter ramps a priori likelier, the prior flat in the
+    logarithm of the length), a new level, fitted within three weeks before and two after the
+    change found; the evidence for each onset is summed over the ramp lengths, and the date
+    given is the centre of the week whose onsets hold the most of it (the date most likely
+    within 3 days of the truth). The interval holds the onsets within the 95% likelihood-ratio
+    bound of the best."""
+    if direction not in ("up", "down", "any"):
+        raise ValueError(f"direction must be up, down or any, got {direction!r}")
     if len(series) < 28:
         raise InsufficientDataError(
             f"{series.label()}: {len(series)} days; finding a change needs at least 28"
         )
-    _require_complete(series)
-    z = _adjusted(series)
-    changes, sigma = detect_changes(z, transform="none", min_size=7)
+    known = np.flatnonzero(np.isfinite(series.values))
+    if len(known) < 28:
+        raise InsufficientDataError(
+            f"{series.label()}: {day_count(len(known))} with a value; finding a change needs "
+            "at least 28"
+        )
+    k = count_dispersion(series)
+    adjusted = series.values / weekday_factors(series)[series.weekdays()]
+    z = _stabilise(adjusted[known], k)
+    # One-day spikes (a viral batch) are clipped for the onset fit too, as for the search.
+    z = clip_spikes(z, noise_model(z).sigma)
+    changes, sigma = detect_changes(z, transform="none", min_size=7, slope_penalty=SLOPE_PENALTY)
     if direction == "up":
         changes = [c for c in changes if c.after > c.before]
     elif direction == "down":
@@ -171,19 +277,41 @@ def detect_change(series: DailySeries, *, direction: str = "up") -> ChangeResult
     if not changes:
         return None
     best = max(changes, key=lambda c: c.gain)
-    if best.after > best.before:
-        index, low, high = onset(z, best.index, sigma=sigma)
-    else:
-        index, low, high = best.index, best.index, best.index
+    rising = best.after > best.before
+    lo_level, hi_level = _unstabilise(best.before, k), _unstabilise(best.after, k)
+    g0, g1 = (
+        float(_stabilise(np.array([lo_level]), k)[0]),
+        float(_stabilise(np.array([hi_level]), k)[0]),
+    )
+
+    def count_ramp(x: F64) -> F64:
+        # a straight ramp of the counts, seen on the stabilised scale
+        return (_stabilise(lo_level + (hi_level - lo_level) * x, k) - g0) / (g1 - g0)
+
+    index, low, high = onset(
+        z if rising else -z,
+        best.index,
+        sigma=sigma,
+        before=21,
+        after=0,
+        later=14,
+        max_ramp=28,
+        marginal=True,
+        ramp_penalty=2.0,
+        shape=count_ramp if g1 != g0 else None,
+        tolerance=3,
+    )
+    last = len(known) - 1
     return ChangeResult(
         series=series.label(),
-        date=series.day(index),
-        low=series.day(low),
-        high=series.day(high),
-        before=max(best.before**2 - 3 / 8, 0.0),
-        after=max(best.after**2 - 3 / 8, 0.0),
+        date=series.day(int(known[min(index, last)])),
+        low=series.day(int(known[min(low, last)])),
+        high=series.day(int(known[min(high, last)])),
+        before=_unstabilise(best.before, k),
+        after=_unstabilise(best.after, k),
         strength=best.gain,
-        direction="up" if best.after > best.before else "down",
+        direction="up" if rising else "down",
+        missing_days=len(series) - len(known),
     )
 
 
@@ -205,14 +333,32 @@ class SurgeResult:
     expected: float
     """Counts expected in the window at the baseline level (weekday pattern kept)."""
     dispersion: float
-    """Quasi-Poisson scale: 1 for Poisson noise, larger for overdispersed counts."""
+    """Variance over mean of a day's count at the mean level (1 for Poisson noise, larger for
+    overdispersed counts)."""
     baseline: str = "before"
     """``before`` (the weeks before) or ``year`` (also the same weeks a year earlier), with
     `` with trend`` when a time trend was fitted."""
+    missing_days: int = 0
+    """Days of the baseline and window without data: left out, never read as zero."""
+    outliers: tuple[date, ...] = ()
+    """One-day spikes left out of the fit (a batch, not the level)."""
 
     @property
     def excess(self) -> float:
         return self.observed - self.expected
+
+    def caveats(self) -> str:
+        """What was left out of the fit, in words (empty when nothing was)."""
+        parts = []
+        if self.missing_days:
+            parts.append(f"{day_count(self.missing_days)} without data")
+        if self.outliers:
+            days = ", ".join(f"{d:%d %b %Y}" for d in self.outliers)
+            parts.append(
+                f"{len(self.outliers)} one-day spike{'s' if len(self.outliers) > 1 else ''} "
+                f"({days})"
+            )
+        return f" (left out: {'; '.join(parts)})" if parts else ""
 
     def explain(self) -> str:
         weeks = ((self.window_end - self.window_start).days + 1) / 7
@@ -228,6 +374,7 @@ class SurgeResult:
                 else ""
             )
             + (" (against the trend)" if self.baseline.endswith("with trend") else "")
+            + self.caveats()
         )
 
 
@@ -254,8 +401,6 @@ def surge_factor(
     of volume is not read as a surge: the factor is then against the trend extrapolated into
     the window.
     """
-    import statsmodels.api as sm
-
     if baseline not in ("before", "year"):
         raise ValueError(f"baseline must be 'before' or 'year', got {baseline!r}")
     label = series.label()
@@ -266,6 +411,7 @@ def surge_factor(
     ys: list[F64] = []
     rows: list[F64] = []
     flags: list[F64] = []
+    day_index: list[npt.NDArray[np.int64]] = []
     for start, this_year in spans:
         w1 = start + window_days
         b1 = start - gap_days
@@ -293,10 +439,18 @@ def surge_factor(
         ys.append(series.values[idx])
         rows.append(np.column_stack(columns))
         flags.append(in_window * this_year)
+        day_index.append(idx)
     y = np.concatenate(ys)
     design = np.vstack(rows)
     surge = np.concatenate(flags)
-    keep = np.isfinite(y)
+    days_used = np.concatenate(day_index)
+    known = np.isfinite(y)
+    missing = int((~known).sum())
+    # One-day spikes (a viral batch) are left out, as days without data are: neither is the
+    # level. They are the days far above the running median of their week.
+    clipped = clip_spikes_of(series, OUTLIER_DEVIATIONS)[days_used]
+    spike = known & (y > clipped)
+    keep = known & ~spike
     if keep[surge == 0].sum() < 28 or keep[surge == 1].sum() < 7:
         raise InsufficientDataError(f"{label}: too many missing days in the baseline or window")
     y, design, surge = y[keep], design[keep], surge[keep]
@@ -306,18 +460,15 @@ def surge_factor(
         raise InsufficientDataError(f"{label}: the baseline has no counts at all")
     if y[surge == 1].sum() == 0:
         raise InsufficientDataError(f"{label}: too few counts (0 in the window) for a surge factor")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = sm.GLM(y, design, family=sm.families.Poisson()).fit(scale="X2")
-    beta = float(fit.params[-1])
-    se = float(fit.bse[-1])
+    params, se, scale = _count_regression(y, design)
+    beta = float(params[-1])
     if not (math.isfinite(beta) and math.isfinite(se)) or abs(beta) + 2 * se > 50:
         # No counts in the window, or so few that the interval spans everything.
         raise InsufficientDataError(
             f"{label}: too few counts ({y[surge == 1].sum():.0f} in the window, "
             f"{y[surge == 0].sum():.0f} in the baseline) for a surge factor"
         )
-    expected_window = float(np.exp(design[surge == 1, :-1] @ fit.params[:-1]).sum())
+    expected_window = float(np.exp(design[surge == 1, :-1] @ params[:-1]).sum())
     first_baseline = w0 - gap_days - baseline_days - (364 if baseline == "year" else 0)
     return SurgeResult(
         series=label,
@@ -330,9 +481,70 @@ def surge_factor(
         baseline_end=series.day(w0 - gap_days - 1),
         observed=float(y[surge == 1].sum()),
         expected=expected_window,
-        dispersion=float(fit.scale),
+        dispersion=scale,
         baseline=baseline + (" with trend" if trend else ""),
+        missing_days=missing,
+        outliers=tuple(series.day(int(i)) for i in sorted(set(days_used[spike].tolist()))),
     )
+
+
+def _count_regression(y: F64, design: F64) -> tuple[F64, float, float]:
+    """Negative-binomial regression of ``y`` on ``design`` (log link): (coefficients, standard
+    error of the last one, dispersion as variance over mean at the mean count).
+
+    The shape is estimated by moments from a Poisson fit first; the standard error is then
+    scaled by the Pearson statistic of the negative-binomial fit where that exceeds 1, so that
+    the interval stays honest when the variance is not quite quadratic in the mean."""
+    dof = max(len(y) - design.shape[1], 1)
+    params, _, mu = _irls(y, design, 0.0, None)
+    alpha = float(np.sum(((y - mu) ** 2 - mu) / np.maximum(mu, 1e-9) ** 2)) / dof
+    if alpha <= 1e-6:
+        alpha = 0.0
+    else:
+        params, _, mu = _irls(y, design, alpha, params)
+    params, cov, mu = _irls(y, design, alpha, params)
+    pearson = float(np.sum((y - mu) ** 2 / np.maximum(mu + alpha * mu**2, 1e-12))) / dof
+    scale = max(pearson, 1.0)
+    se = math.sqrt(max(float(cov[-1, -1]), 0.0) * scale)
+    mean = float(np.mean(mu))
+    return params, se, 1.0 + alpha * mean if alpha > 0 else pearson
+
+
+def _irls(
+    y: F64, design: F64, alpha: float, start: F64 | None, iterations: int = 100
+) -> tuple[F64, F64, F64]:
+    """Maximum likelihood of a log-link count regression with variance mu + alpha mu^2
+    (alpha 0: Poisson) by iteratively reweighted least squares: (coefficients, their
+    covariance, fitted means)."""
+    eta = np.log(y + 0.5) if start is None else design @ start
+    params = np.zeros(design.shape[1]) if start is None else start
+    previous = math.inf
+    for _ in range(iterations):
+        mu = np.exp(np.clip(eta, -30, 30))
+        weight = mu / (1 + alpha * mu)
+        working = eta + (y - mu) / mu
+        xw = design * weight[:, None]
+        information = design.T @ xw
+        try:
+            params = np.linalg.solve(information, xw.T @ working)
+        except np.linalg.LinAlgError:
+            params = np.linalg.lstsq(information, xw.T @ working, rcond=None)[0]
+        eta = design @ params
+        mu = np.exp(np.clip(eta, -30, 30))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logs = np.where(y > 0, y * np.log(y / mu), 0.0)
+        deviance = float(np.sum(logs - (y - mu)))
+        if abs(previous - deviance) <= 1e-9 * (abs(deviance) + 1e-3):
+            break
+        previous = deviance
+    mu = np.exp(np.clip(eta, -30, 30))
+    weight = mu / (1 + alpha * mu)
+    information = design.T @ (design * weight[:, None])
+    try:
+        cov = np.linalg.inv(information)
+    except np.linalg.LinAlgError:
+        cov = np.full_like(information, np.inf)
+    return np.asarray(params, dtype=np.float64), cov, mu
 
 
 # -- peak ------------------------------------------------------------------------------------------
@@ -354,14 +566,43 @@ class PeakResult:
         )
 
 
-def _smooth(values: F64, width: int = 7) -> F64:
-    """Centred moving mean (rows at a time for a 2-D array), zero-padded at the ends."""
+def _smooth(values: F64, width: int = 7, min_known: int = 4) -> F64:
+    """Centred moving mean of the known (finite) values (rows at a time for a 2-D array):
+    ``nan`` where fewer than ``min_known`` of the ``width`` days are known."""
     half = width // 2
     arr = np.atleast_2d(np.asarray(values, dtype=np.float64))
-    padded = np.pad(arr, ((0, 0), (half + 1, half)))
-    c = np.cumsum(padded, axis=1)
-    out = (c[:, width:] - c[:, :-width]) / width
+    known = np.isfinite(arr)
+    # the days known are the same in every row (draws of one series): count them once
+    pattern = known[0] if bool((known == known[0]).all()) else None
+    if pattern is not None:
+        n = np.cumsum(np.pad(pattern.astype(np.float64), (half + 1, half)))
+        seen = (n[width:] - n[:-width])[None, :]
+        values_known = arr if pattern.all() else np.where(known, arr, 0.0)
+    else:
+        n = np.cumsum(np.pad(known.astype(np.float64), ((0, 0), (half + 1, half))), axis=1)
+        seen = n[:, width:] - n[:, :-width]
+        values_known = np.where(known, arr, 0.0)
+    c = np.cumsum(np.pad(values_known, ((0, 0), (half + 1, half))), axis=1)
+    total = c[:, width:] - c[:, :-width]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(seen >= min_known, total / seen, np.nan)
     return out[0] if np.ndim(values) == 1 else out
+
+
+def clip_spikes_of(series: DailySeries, deviations: float = 4.0) -> F64:
+    """The series' values with one-day spikes clipped to ``deviations`` standard deviations
+    (negative binomial, the series' own dispersion) above the running median of the 15 days
+    around them; days without data stay ``nan``."""
+    y = np.asarray(series.values, dtype=np.float64)
+    known = np.isfinite(y)
+    if known.sum() <= 7:
+        return y
+    f = weekday_factors(series)[series.weekdays()]
+    k = count_dispersion(series)
+    m = np.full(len(y), np.nan)
+    m[known] = _running_median(y[known] / f[known], 7) * f[known]
+    bound = m + deviations * np.sqrt(m + m * m / k) + 1.0
+    return np.where(known, np.minimum(y, bound), np.nan)
 
 
 def peak(
@@ -373,28 +614,38 @@ def peak(
     seed: int = 0,
 ) -> PeakResult:
     """The day of the highest weekday-adjusted 7-day mean, with a parametric bootstrap
-    interval (counts redrawn around the smoothed level with the series' own dispersion)."""
+    interval (counts redrawn around the smoothed level with the series' own dispersion).
+
+    Days without data are left out of the means (a mean needs 4 of its 7 days), and one-day
+    spikes are clipped first (:func:`clip_spikes_of`): a viral batch is not a peak."""
     if len(series) < 21:
         raise InsufficientDataError(f"{series.label()}: {len(series)} days; a peak needs 21")
     factors = weekday_factors(series)
     dow = series.weekdays()
-    adjusted = series.values / factors[dow]
-    _require_complete(series)
+    known = np.isfinite(series.values)
+    if known.sum() < 21:
+        raise InsufficientDataError(
+            f"{series.label()}: {day_count(int(known.sum()))} with a value; a peak needs 21"
+        )
+    adjusted = clip_spikes_of(series) / factors[dow]
     lo = 3 if start is None else max(3, series.index(start))
     hi = len(series) - 3 if end is None else min(len(series) - 3, series.index(end) + 1)
     if hi - lo < 7:
         raise InsufficientDataError(f"{series.label()}: the peak search range is under a week")
     level = _smooth(adjusted)
-    best = lo + int(np.argmax(level[lo:hi]))
-    mean = np.clip(level * factors[dow], 1e-9, None)
-    # dispersion from the residuals around the smooth level: var = mu + mu^2 / k
-    resid = series.values[3:-3] - mean[3:-3]
-    excess = float(np.mean(resid**2 - mean[3:-3]))
-    k = float(np.mean(mean[3:-3] ** 2)) / excess if excess > 0 else 1e6
+    if not np.isfinite(level[lo:hi]).any():
+        raise InsufficientDataError(
+            f"{series.label()}: no week in the peak search range has 4 days with a value"
+        )
+    best = lo + int(np.nanargmax(level[lo:hi]))
+    finite = np.flatnonzero(np.isfinite(level))
+    filled = np.interp(np.arange(len(level)), finite, level[finite])
+    mean = np.clip(filled * factors[dow], 1e-9, None)
+    k = count_dispersion(series)
     # Only days whose smoothed level could plausibly top the peak can win a redraw: draw
     # those (with a margin for the smoothing) and leave out the rest of the series.
     sd = np.sqrt((mean + mean**2 / k) / 7) / factors[dow]
-    plausible = np.flatnonzero(level[lo:hi] + 3 * sd[lo:hi] >= level[best] - 3 * sd[best]) + lo
+    plausible = np.flatnonzero(filled[lo:hi] + 3 * sd[lo:hi] >= level[best] - 3 * sd[best]) + lo
     d0, d1 = max(0, int(plausible.min()) - 3), min(len(mean), int(plausible.max()) + 4)
     rng = np.random.default_rng(seed)
     mu = mean[d0:d1]
@@ -405,8 +656,8 @@ def peak(
     else:
         rates = rng.gamma(shape=k, scale=mu / k, size=(resamples, d1 - d0))
         counts = rng.poisson(rates).astype(np.float64)
-    draws = counts / factors[dow[d0:d1]]
-    smooth = _smooth(draws)
+    draws = np.where(known[d0:d1], counts, np.nan) / factors[dow[d0:d1]]
+    smooth = np.nan_to_num(_smooth(draws), nan=-np.inf)
     s0, s1 = max(lo, d0 + 3) - d0, min(hi, d1 - 3) - d0
     if s1 <= s0:  # a peak at the very edge: the window is the days drawn
         s0, s1 = 0, d1 - d0

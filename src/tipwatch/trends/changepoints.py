@@ -34,7 +34,7 @@ fitted around a detected change, with an interval of the onsets the data cannot 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +46,7 @@ __all__ = [
     "Change",
     "NoiseModel",
     "changepoints",
+    "clip_spikes",
     "detect_changes",
     "noise_model",
     "noise_sigma",
@@ -264,6 +265,16 @@ def _integrated_jumps(arr: F64, sigma_step: float, threshold_sd: float, min_size
     return found
 
 
+def clip_spikes(values: F64, sigma: float) -> F64:
+    """``values`` with one-point outliers clipped to ``CLIP_DEVIATIONS`` x ``sigma`` of a
+    running median of 7 points: a one-day spike is neither a change nor the start of one."""
+    if sigma <= 0 or len(values) <= 2 * _CLIP_HALF_WINDOW + 1:
+        return values
+    centre = _running_median(values, _CLIP_HALF_WINDOW)
+    bound = CLIP_DEVIATIONS * sigma
+    return np.asarray(np.clip(values, centre - bound, centre + bound), dtype=np.float64)
+
+
 def detect_changes(
     values: Sequence[float] | F64,
     *,
@@ -272,9 +283,13 @@ def detect_changes(
     max_changes: int | None = None,
     transform: str = "auto",
     trends: bool = True,
+    slope_penalty: float | None = None,
 ) -> tuple[list[Change], float]:
     """Change points with their gains, and the long-run noise sigma used (see the module
-    docstring). ``trends=False`` fits a mean to every segment (no lines)."""
+    docstring). ``trends=False`` fits a mean to every segment (no lines). ``slope_penalty``
+    prices a segment's line (x long-run variance x log n; default ``penalty``): a line has
+    no position to search, so a price below ``penalty`` keeps a gentle trend from being
+    read as a step."""
     arr = _as_array(values)
     if transform == "auto":
         transform = "sqrt" if _is_counts(arr) else "none"
@@ -292,11 +307,8 @@ def detect_changes(
     if sigma == 0.0:
         # constant pieces with no noise: any shift above rounding error is a change
         sigma = 1e-6 * scale
-    elif noise.sigma > 0 and n > 2 * _CLIP_HALF_WINDOW + 1:
-        # one-point outliers are clipped to the running median's neighbourhood
-        centre = _running_median(arr, _CLIP_HALF_WINDOW)
-        bound = CLIP_DEVIATIONS * noise.sigma
-        arr = np.clip(arr, centre - bound, centre + bound)
+    else:
+        arr = clip_spikes(arr, noise.sigma)
     threshold = penalty * sigma**2 * math.log(n)
     if noise.integrated:
         step = math.sqrt(_robust_var(np.diff(arr))) or 1e-6 * scale
@@ -311,7 +323,14 @@ def detect_changes(
             jump = float(arr[index] - arr[index - 1])
             changes.append(Change(index, jump * jump / step**2, before, after))
         return changes, sigma
-    segmenter = _Segmenter(arr, threshold if trends else math.inf, min_size)
+    slope_price = (
+        math.inf
+        if not trends
+        else threshold
+        if slope_penalty is None
+        else slope_penalty * sigma**2 * math.log(n)
+    )
+    segmenter = _Segmenter(arr, slope_price, min_size)
     best_of: dict[tuple[int, int], tuple[int, float]] = {(0, n): segmenter.best_split(0, n)}
     cuts: list[tuple[int, float]] = []
     while best_of and (max_changes is None or len(cuts) < max_changes):
@@ -361,9 +380,22 @@ def onset(
     before: int = 21,
     after: int = 14,
     max_ramp: int = 14,
+    later: int = 0,
+    marginal: bool = False,
+    ramp_penalty: float = 0.0,
+    shape: Callable[[F64], F64] | None = None,
+    tolerance: int = 0,
 ) -> tuple[int, int, int]:
     """Where a rise begins: a flat level, a straight ramp of 1 to ``max_ramp`` days, a new
-    level, fitted by least squares around the change found at ``near``.
+    level, fitted by least squares around the change found at ``near``. The rise may begin
+    up to ``before`` days before ``near`` and ``later`` days after it.
+
+    ``shape`` bends the ramp (it maps the straight ramp's 0..1 onto the analysed scale, e.g.
+    a straight ramp of counts seen through a square root). ``ramp_penalty`` x sigma^2 x
+    log(ramp) is added to each fit (2: a prior flat in the logarithm of the ramp's length).
+    ``marginal``: each onset's evidence is summed over the ramp lengths instead of taking its
+    best one. ``tolerance``: the onset returned is the centre of the ``2 tolerance + 1`` onsets
+    holding the most evidence (the one most likely within ``tolerance`` of the truth).
 
     Returns ``(onset, low, high)``: the first raised index of the best fit, and the range of
     such indices whose best fit is within the 95% likelihood-ratio bound (3.84 noise
@@ -371,16 +403,18 @@ def onset(
     """
     n = len(values)
     w_lo = max(0, near - before - 14)
-    w_hi = min(n, near + after + 7)
+    w_hi = min(n, near + later + after + 7)
     y = values[w_lo:w_hi]
     t = np.arange(w_lo, w_hi, dtype=np.float64)
-    taus = np.arange(max(w_lo + 3, near - before), min(w_hi - 3, near + 1) + 1)
+    taus = np.arange(max(w_lo + 3, near - before), min(w_hi - 3, near + 1 + later) + 1)
     if len(taus) == 0:
         return near, near, near
     ramps = np.arange(1, max_ramp + 1)
     tau_grid, ramp_grid = np.meshgrid(taus, ramps, indexing="ij")
     # shape (taus, ramps, days): 0 before the onset, 1 after the ramp
     x = np.clip((t[None, None, :] - tau_grid[..., None]) / ramp_grid[..., None], 0.0, 1.0)
+    if shape is not None:
+        x = shape(x)
     m = len(y)
     sx = x.sum(axis=2)
     sxx = (x * x).sum(axis=2)
@@ -393,11 +427,31 @@ def onset(
         explained = np.where(var_x > 0, cov * cov / var_x, 0.0)
     cost = (syy - sy * sy / m) - explained
     cost = np.where(slope > 0, cost, np.inf)  # a rise, not a fall
-    per_tau = cost.min(axis=1)
+    if ramp_penalty:
+        cost = cost + ramp_penalty * max(sigma, 1e-12) ** 2 * np.log(ramp_grid)
+    if marginal and np.isfinite(cost).any():
+        # Each onset's evidence summed over the ramp lengths, rather than its best ramp alone.
+        s2 = 2 * max(sigma, 1e-12) ** 2
+        floor = float(np.min(cost))
+        weight = np.exp(-(cost - floor) / s2).mean(axis=1)
+        safe = np.where(weight > 0, weight, 1.0)
+        per_tau = np.where(weight > 0, floor - s2 * np.log(safe), np.inf)
+    else:
+        per_tau = cost.min(axis=1)
     if not np.isfinite(per_tau).any():
         return near, near, near
     best = int(np.argmin(per_tau))
     bound = 3.84 * max(sigma, 1e-12) ** 2
     inside = taus[per_tau - per_tau[best] <= bound]
+    if tolerance > 0:
+        # The onset most likely to be within ``tolerance`` days of the truth: the centre of
+        # the window of onsets with the most evidence (likelihood) in it.
+        s2 = 2 * max(sigma, 1e-12) ** 2
+        mass = np.exp(-(per_tau - per_tau[best]) / s2)
+        width = 2 * tolerance + 1
+        windows = np.convolve(mass, np.ones(width), mode="same")
+        # among equally good windows, the one nearest the best single onset
+        ties = np.flatnonzero(windows >= windows.max() * (1 - 1e-9))
+        best = int(ties[np.argmin(np.abs(ties - best))])
     # tau is the last index on the old level; the rise shows from the next one.
     return int(taus[best]) + 1, int(inside.min()) + 1, int(inside.max()) + 1

@@ -26,9 +26,18 @@ from tipwatch.trends.analysis import (
     peak,
     surge_factor,
 )
-from tipwatch.trends.events import Event, event_name, first_events
+from tipwatch.trends.events import Event, choose_events, event_name
 
-__all__ = ["AlignmentResult", "CountryTrend", "alignment_test", "analyse_countries"]
+__all__ = [
+    "MIN_EXPECTED_TO_RANK",
+    "AlignmentResult",
+    "CountryTrend",
+    "RankedRise",
+    "alignment_test",
+    "analyse_countries",
+    "gap_notes",
+    "rank_rises",
+]
 
 
 @dataclass
@@ -42,6 +51,11 @@ class CountryTrend:
     lag_to_change: LagResult | None = None
     lag_to_peak: LagResult | None = None
     problems: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    """What the numbers rest on that a reader should know: an event of another kind used, days
+    without data (and which windows they fall in)."""
+    requested_event: str = ""
+    """The event kind asked for (``event`` may be another, see ``notes``)."""
 
     def sentences(self) -> list[str]:
         out = []
@@ -53,28 +67,40 @@ class CountryTrend:
             out.append(self.lag_to_change.explain())
         if self.peak is not None:
             out.append(self.peak.explain())
+        out.extend(self.notes)
         out.extend(self.problems)
         return out
 
     def as_dict(self) -> dict[str, Any]:
+        def value(v: Any) -> Any:
+            if isinstance(v, date):
+                return v.isoformat()
+            if isinstance(v, tuple):
+                return [value(x) for x in v]
+            return v
+
         def plain(obj: Any) -> Any:
             if obj is None:
                 return None
-            data = dict(obj.__dict__)
-            return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in data.items()}
+            return {k: value(v) for k, v in dict(obj.__dict__).items()}
 
         return {
             "country": self.country,
             "metric": self.metric,
             "event": None
             if self.event is None
-            else {"kind": self.event.kind, "date": self.event.date.isoformat()},
+            else {
+                "kind": self.event.kind,
+                "date": self.event.date.isoformat(),
+                "requested": self.requested_event or self.event.kind,
+            },
             "surge": plain(self.surge),
             "change": plain(self.change),
             "peak": plain(self.peak),
             "lag_to_change": plain(self.lag_to_change),
             "lag_to_peak": plain(self.lag_to_peak),
             "problems": list(self.problems),
+            "notes": list(self.notes),
             "sentences": self.sentences(),
         }
 
@@ -91,16 +117,24 @@ def analyse_countries(
     trend: bool = False,
 ) -> list[CountryTrend]:
     """For each country: the surge in the ``window_days`` from its own event (or from
-    ``window_start`` for all), the change and its lag from the event, the peak.
+    ``window_start`` for all), the change (a rise or a fall) and its lag from the event, the
+    peak.
 
-    A country whose series cannot support an analysis gets the reason in ``problems``
-    instead of a number."""
-    first_event = first_events(events, event_kind)
+    A country without an event of ``event_kind`` counts from the next kind it has in the
+    documented order (:data:`~tipwatch.trends.events.EVENT_FALLBACKS`), and its ``notes`` say
+    so. Days without data are left out of every analysis (never read as zero), and the
+    ``notes`` say which windows they fall in. A country whose series cannot support an
+    analysis gets the reason in ``problems`` instead of a number."""
+    chosen = choose_events(events, event_kind)
     out = []
     for country, s in sorted(series.items()):
-        event = first_event.get(country)
-        result = CountryTrend(country, s.metric, event)
+        pick = chosen.get(country)
+        event = pick.event if pick else None
+        result = CountryTrend(country, s.metric, event, requested_event=event_kind)
         problems: list[str] = []
+        notes: list[str] = []
+        if pick is not None and (note := pick.note()) is not None:
+            notes.append(note)
         start = window_start or (event.date if event else None)
         if start is None:
             problems.append(
@@ -141,9 +175,106 @@ def analyse_countries(
                 result.lag_to_peak = lag_from_event(event_name(event.kind), event.date, result.peak)
         except InsufficientDataError as exc:
             problems.append(str(exc))
+        notes.extend(gap_notes(s, result.surge))
         result.problems = tuple(problems)
+        result.notes = tuple(notes)
         out.append(result)
     return out
+
+
+def gap_notes(series: DailySeries, surge: SurgeResult | None = None, most: int = 5) -> list[str]:
+    """One sentence per stretch of days without data (at most ``most``, then a count): that it
+    is left out, and which of the surge factor's windows it falls in."""
+    missing = ~np.isfinite(series.values)
+    if not missing.any():
+        return []
+    edges = np.flatnonzero(np.diff(np.r_[0, missing.astype(np.int8), 0]))
+    runs = list(zip(edges[::2].tolist(), (edges[1::2] - 1).tolist(), strict=True))
+    out = []
+    for first, last in runs[:most]:
+        start, end = series.day(first), series.day(last)
+        span = f"{start:%d %b %Y}" if first == last else f"{start:%d %b %Y} to {end:%d %b %Y}"
+        where = []
+        if surge is not None:
+            if start <= surge.baseline_end and end >= surge.baseline_start:
+                where.append("the surge factor's baseline")
+            if start <= surge.window_end and end >= surge.window_start:
+                where.append("the surge factor's window")
+        out.append(
+            f"{series.label()}: no data on {day_count(last - first + 1)} ({span}), left out "
+            "of every analysis, never read as zero"
+            + (f"; they fall in {' and '.join(where)}" if where else "")
+        )
+    if len(runs) > most:
+        out.append(f"{series.label()}: {len(runs) - most} more stretches without data")
+    return out
+
+
+MIN_EXPECTED_TO_RANK = 100.0
+"""Counts a country's baseline must expect in the window before its rise is ranked."""
+
+
+@dataclass(frozen=True)
+class RankedRise:
+    """A country's surge factor as a ranking of rises uses it: shrunk towards the countries'
+    common level by its own uncertainty."""
+
+    country: str
+    factor: float
+    low: float
+    high: float
+    """The shrunk factor and its 95% interval."""
+    measured: SurgeResult
+
+
+def rank_rises(
+    trends: Sequence[CountryTrend], *, min_expected: float = MIN_EXPECTED_TO_RANK
+) -> tuple[list[RankedRise], list[str]]:
+    """The countries whose surge factor is clearly above 1, clearest first, and the countries
+    left out of the ranking for too little evidence.
+
+    A factor measured on a handful of referrals is mostly noise, and the noisiest factors are
+    the extremes. Two rules keep them from leading: a country is ranked only when its baseline
+    expects at least ``min_expected`` counts in the window (100: about 3.6 a day over four
+    weeks); and each log factor is shrunk towards the countries' common level (random-effects
+    meta-analysis: the between-country variance by the DerSimonian-Laird moments), the more the
+    wider its interval. Countries are ranked by the lower end of the shrunk 95% interval, and
+    only those whose lower end is above 1 are listed."""
+    measured = [(t.country, t.surge) for t in trends if t.surge is not None]
+    too_few = sorted(c for c, s in measured if s.expected < min_expected)
+    usable = [(c, s) for c, s in measured if s.expected >= min_expected and s.low > 0]
+    if not usable:
+        return [], too_few
+    b = np.array([math.log(s.factor) for _, s in usable])
+    se = np.array([(math.log(s.high) - math.log(s.low)) / (2 * 1.959964) for _, s in usable])
+    var = np.maximum(se**2, 1e-12)
+    w = 1 / var
+    mean_fixed = float((w * b).sum() / w.sum())
+    q = float((w * (b - mean_fixed) ** 2).sum())
+    c = float(w.sum() - (w**2).sum() / w.sum())
+    tau2 = max(0.0, (q - (len(b) - 1)) / c) if c > 0 else 0.0
+    if tau2 == 0.0:
+        # no spread between the countries beyond their noise: each is the common level
+        post_mean = np.full_like(b, mean_fixed)
+        post_var = np.full_like(b, 1 / float(w.sum()))
+    else:
+        w_star = 1 / (var + tau2)
+        common = float((w_star * b).sum() / w_star.sum())
+        post_var = 1 / (1 / var + 1 / tau2)
+        post_mean = post_var * (b / var + common / tau2)
+    ranked = [
+        RankedRise(
+            country,
+            math.exp(float(m)),
+            math.exp(float(m) - 1.959964 * math.sqrt(float(v))),
+            math.exp(float(m) + 1.959964 * math.sqrt(float(v))),
+            surge,
+        )
+        for (country, surge), m, v in zip(usable, post_mean, post_var, strict=True)
+    ]
+    ranked = [r for r in ranked if r.low > 1.0]
+    ranked.sort(key=lambda r: -r.low)
+    return ranked, too_few
 
 
 @dataclass(frozen=True)
@@ -197,7 +328,7 @@ def alignment_test(
     """Does a step at each country's own event (plus one common lag) fit the countries'
     series better than a step at one common date? Placebo: the same with the event dates
     shuffled among the countries."""
-    own = {c: e.date for c, e in first_events(events, event_kind).items() if c in series}
+    own = {c: e.event.date for c, e in choose_events(events, event_kind).items() if c in series}
     # An event outside a country's data (or too near its ends for a step to be seen) says
     # nothing about alignment, and a series with missing days has no defined fit: both are
     # left out, and the test says so, rather than reading "no better" into them.

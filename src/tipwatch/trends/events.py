@@ -4,10 +4,20 @@ Shipped with tipwatch: each country's 2020 school-closure and stay-at-home dates
 stringency, from the Oxford COVID-19 Government Response Tracker (OxCGRT, CC BY 4.0; see
 ``tipwatch/data/ATTRIBUTION.md``). The shipped kinds are
 
-* ``school-closure``: first day school closing was required (C1 >= 2);
-* ``stay-at-home``: first day staying at home was required (C6 >= 2); countries that never
-  required it (Sweden, Norway, Iceland in the first half of 2020) have no such event;
-* ``stay-at-home-recommended``: first day it was recommended (C6 >= 1).
+* ``stay-at-home``: first day staying at home was required in the whole country (C6 >= 2,
+  OxCGRT's "general" flag): the **national** order;
+* ``stay-at-home-regional``: first day it was required anywhere in the country, a region or
+  all of it (C6 >= 2, targeted or general): Italy's 23 February 2020 measures in Lombardy and
+  Veneto, where ``stay-at-home`` is its national order of 10 March;
+* ``stay-at-home-recommended``: first day it was recommended (C6 >= 1; OxCGRT's first dates
+  do not say whether nationally);
+* ``school-closure``: first day school closing was required in the whole country (C1 >= 2,
+  general); ``school-closure-regional``: first day anywhere (targeted or general).
+
+Countries that never required staying at home (Sweden, Norway, Iceland in the first half of
+2020) have no such event, and some (Germany, the United States) required it only regionally.
+:func:`choose_events` gives each country the event an analysis counts from, falling back along
+:data:`EVENT_FALLBACKS` when the country has no event of the kind asked for, and says so.
 
 Users add their own events (``tipwatch events add|import``); they are kept in the store.
 """
@@ -32,9 +42,12 @@ from tipwatch.store import Store
 from tipwatch.store.schema import events as events_table
 
 __all__ = [
+    "EVENT_FALLBACKS",
     "OXCGRT_CREDIT",
+    "ChosenEvent",
     "Event",
     "add_event",
+    "choose_events",
     "event_name",
     "first_events",
     "import_events",
@@ -49,17 +62,43 @@ OXCGRT_CREDIT = (
 )
 
 _SHIPPED_KINDS = {
-    "school-closure": ("c1_first_ge2", "schools required to close (OxCGRT C1 >= 2)"),
-    "stay-at-home": ("c6_first_ge2", "staying at home required (OxCGRT C6 >= 2)"),
+    "school-closure": (
+        "c1_first_ge2_general",
+        "schools required to close in the whole country (OxCGRT C1 >= 2, general)",
+    ),
+    "school-closure-regional": (
+        "c1_first_ge2",
+        "schools required to close somewhere in the country (OxCGRT C1 >= 2)",
+    ),
+    "stay-at-home": (
+        "c6_first_ge2_general",
+        "staying at home required in the whole country (OxCGRT C6 >= 2, general)",
+    ),
+    "stay-at-home-regional": (
+        "c6_first_ge2",
+        "staying at home required somewhere in the country (OxCGRT C6 >= 2)",
+    ),
     "stay-at-home-recommended": ("c6_first_ge1", "staying at home recommended (OxCGRT C6 >= 1)"),
 }
 
 
 EVENT_NAMES = {
     "stay-at-home": "stay-at-home order",
+    "stay-at-home-regional": "first regional stay-at-home order",
     "stay-at-home-recommended": "stay-at-home recommendation",
     "school-closure": "school closures",
+    "school-closure-regional": "first regional school closures",
 }
+
+EVENT_FALLBACKS = (
+    "stay-at-home",
+    "stay-at-home-regional",
+    "stay-at-home-recommended",
+    "school-closure",
+    "school-closure-regional",
+)
+"""The documented order of event kinds: a country without the kind asked for counts from the
+next kind it has (a national order before the same order in a region only)."""
 
 
 def event_name(kind: str) -> str:
@@ -83,6 +122,43 @@ def first_events(events: Iterable[Event], kind: str) -> dict[str, Event]:
         if e.kind == kind:
             first.setdefault(e.country, e)
     return first
+
+
+@dataclass(frozen=True, slots=True)
+class ChosenEvent:
+    """The event a country's analyses count from, and why when it is not the kind asked for."""
+
+    event: Event
+    requested: str
+
+    @property
+    def fallback(self) -> bool:
+        return self.event.kind != self.requested
+
+    def note(self) -> str | None:
+        """The sentence that says a fallback was used (``None`` when none was)."""
+        if not self.fallback:
+            return None
+        return (
+            f"{self.event.country}: no {event_name(self.requested)} in the calendar; measured "
+            f"from its {event_name(self.event.kind)} ({self.event.date:%d %b %Y}) instead"
+        )
+
+
+def choose_events(
+    events: Iterable[Event], kind: str, *, fallback: bool = True
+) -> dict[str, ChosenEvent]:
+    """Each country's event of ``kind`` (its first), or, with ``fallback`` and ``kind`` one of
+    :data:`EVENT_FALLBACKS`, its first event of the next kind in that order that it has."""
+    events = list(events)
+    chain = [kind]
+    if fallback and kind in EVENT_FALLBACKS:
+        chain = list(EVENT_FALLBACKS[EVENT_FALLBACKS.index(kind) :])
+    out: dict[str, ChosenEvent] = {}
+    for each in chain:
+        for country, event in first_events(events, each).items():
+            out.setdefault(country, ChosenEvent(event, kind))
+    return out
 
 
 def _data(name: str) -> str:
