@@ -53,8 +53,9 @@ _log = logging.getLogger("tipwatch.web")
 SESSION_COOKIE = "tipwatch_session"
 CSRF_HEADER = "X-CSRF-Token"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_MAX_ID = 2**63 - 1
-"""The largest id a store keeps (a 64-bit integer): a larger one names nothing."""
+_MAX_ID = 2**31 - 1
+"""The largest package or group id a store keeps (an INTEGER column, 32 bits on PostgreSQL):
+a larger one names nothing."""
 StoreId = Annotated[int, Field(ge=0, le=_MAX_ID)]
 
 
