@@ -261,8 +261,9 @@ class Matcher:
         """Bring the in-memory indexes up to date with the store.
 
         The first call builds the PDQ index; later calls add the entries imported since and
-        remove those retired or deleted, without a rebuild (the index merges additions itself
-        when they grow large).
+        remove those retired, held for review or deleted, without a rebuild (the index merges
+        additions itself when they grow large). Every active PDQ entry is read again, since an
+        entry can be held or synced without a new version of its list.
         """
         e = hash_entries.c
         with self.store.read() as conn:

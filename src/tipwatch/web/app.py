@@ -17,7 +17,9 @@ import base64
 import binascii
 import contextlib
 import dataclasses
+import hmac
 import io
+import logging
 import math
 import tempfile
 import uuid
@@ -46,9 +48,15 @@ from tipwatch.settings import get_settings
 
 __all__ = ["SESSION_COOKIE", "create_app"]
 
+_log = logging.getLogger("tipwatch.web")
+
 SESSION_COOKIE = "tipwatch_session"
 CSRF_HEADER = "X-CSRF-Token"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_MAX_ID = 2**31 - 1
+"""The largest package or group id a store keeps (an INTEGER column, 32 bits on PostgreSQL):
+a larger one names nothing."""
+StoreId = Annotated[int, Field(ge=0, le=_MAX_ID)]
 
 
 # -- the error body -------------------------------------------------------------------------
@@ -171,7 +179,7 @@ class SearchBody(BaseModel):
 class RouteBody(BaseModel):
     country: str = Field(min_length=2, max_length=3)
     report_ids: list[str] | None = Field(default=None, max_length=10_000)
-    group_ids: list[int] | None = Field(default=None, max_length=10_000)
+    group_ids: list[StoreId] | None = Field(default=None, max_length=10_000)
     since: datetime | None = None
     until: datetime | None = None
     include_sent: bool = False
@@ -262,6 +270,13 @@ def create_app(store: Any = None) -> FastAPI:
         where = ".".join(str(p) for p in first.get("loc", ()))
         return _error(422, "InputError", f"{where}: {first.get('msg')}", None)
 
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        # A fault of tipwatch's own, not of the request: logged with its traceback; the
+        # caller gets the one error shape and no internals.
+        _log.error("unexpected error", exc_info=exc)
+        return _error(500, "TipwatchError", "an unexpected error; it has been logged", None)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         kind = {404: "NotFoundError", 405: "InputError"}.get(exc.status_code, "HTTPError")
@@ -284,7 +299,10 @@ def _authenticate(request: Request) -> Actor:
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         actor, csrf = services.identity.authenticate_session(state.store, cookie)
-        if request.method not in _SAFE_METHODS and request.headers.get(CSRF_HEADER) != csrf:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if request.method not in _SAFE_METHODS and not hmac.compare_digest(
+            sent.encode("utf-8", "surrogateescape"), csrf.encode()
+        ):
             raise AuthenticationError(
                 f"a change made with a session cookie needs the {CSRF_HEADER} header of its login",
                 hint="send the csrf_token the login returned",
@@ -682,7 +700,7 @@ def _routes(app: FastAPI, state: _State) -> None:
 
     @app.get(f"{v1}/groups/{{group_id}}/notes", tags=["notes"])
     def group_notes(
-        group_id: int,
+        group_id: Annotated[int, PathParam(ge=0, le=_MAX_ID)],
         actor: Actor = Depends(_permit("note.read")),
         history: bool = False,
     ) -> list[dict[str, Any]]:
@@ -692,7 +710,7 @@ def _routes(app: FastAPI, state: _State) -> None:
 
     @app.post(f"{v1}/groups/{{group_id}}/notes", tags=["notes"], status_code=201)
     def add_group_note(
-        group_id: int,
+        group_id: Annotated[int, PathParam(ge=0, le=_MAX_ID)],
         body: NoteBody,
         actor: Actor = Depends(_permit("note.write")),
     ) -> dict[str, Any]:
@@ -749,7 +767,7 @@ def _routes(app: FastAPI, state: _State) -> None:
 
     @app.post(f"{v1}/packages/{{package_id}}/recall", tags=["routing"])
     def recall(
-        package_id: int,
+        package_id: Annotated[int, PathParam(ge=0, le=_MAX_ID)],
         body: RecallBody,
         actor: Actor = Depends(_permit("route.recall")),
     ) -> dict[str, Any]:
@@ -759,7 +777,7 @@ def _routes(app: FastAPI, state: _State) -> None:
 
     @app.post(f"{v1}/packages/{{package_id}}/ack", tags=["routing"])
     def acknowledge(
-        package_id: int,
+        package_id: Annotated[int, PathParam(ge=0, le=_MAX_ID)],
         actor: Actor = Depends(_permit("route.ack")),
         body: AckBody | None = None,
     ) -> dict[str, Any]:
