@@ -119,6 +119,7 @@ ACTIONS: dict[str, str] = {
     "event.read": "read the event calendar",
     "event.write": "add or import events",
     "trends.read": "analyse trends and alerts",
+    "alert.ack": "acknowledge an alert episode with a note",
     "assessment.create": "write the threat assessment",
     "demo.run": "run the demo",
     # the audit log
@@ -127,6 +128,7 @@ ACTIONS: dict[str, str] = {
     # identity
     "session.login": "log in",
     "session.logout": "log out",
+    "password.change": "change one's own password",
     "user.read": "list users",
     "user.write": "add, change or disable users",
     "user.unlock": "unlock a user locked out by failed logins",
@@ -159,7 +161,7 @@ _READ = frozenset(
         "list.read",
     }
 )
-_SESSION = frozenset({"session.login", "session.logout", "job.read"})
+_SESSION = frozenset({"session.login", "session.logout", "password.change", "job.read"})
 _CASES = frozenset(
     {
         "case.read",
@@ -197,6 +199,7 @@ _ANALYST = (
         "event.write",
         "assessment.create",
         "demo.run",
+        "alert.ack",
     }
 )
 
