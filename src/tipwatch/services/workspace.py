@@ -1,8 +1,10 @@
 """Workspace services: what the analyst's pages need beyond the other services.
 
 The worklist (triaged referrals with their case, filtered, sorted and paged), the day's
-counts, a referral's case history, changing one's own password, and acknowledging an alert
-episode. Each is authorised and audited like every service call.
+counts, the dossier page (the dossier with its case, notes, case history and viewers, read
+and audited as one view), the search box's guess of what a term is, changing one's own
+password, and acknowledging an alert episode. Each is authorised and audited like every
+service call.
 
 An alert acknowledgement is kept as its audit event (action ``alert.ack``, the episode as
 ``country:metric:start``, the note as the detail): the audit log is already the append-only
@@ -22,18 +24,22 @@ from tipwatch.settings import get_settings
 from tipwatch.store import Store
 
 if TYPE_CHECKING:
+    from tipwatch.store.audit import AuditRecord
+    from tipwatch.triage.config import TriageConfig
+    from tipwatch.triage.dossier import Dossier
     from tipwatch.workflow.worklist import WorklistRow
 
 __all__ = [
     "CASE_ACTIONS",
     "SEARCH_KINDS",
     "SORTS",
+    "DossierPage",
     "WorklistQuery",
     "acknowledge_alert",
     "alert_acknowledgements",
-    "case_history",
     "change_password",
     "detect_kind",
+    "dossier_page",
     "overview",
     "worklist",
 ]
@@ -160,22 +166,69 @@ def overview(store: Store, actor: Actor) -> dict[str, Any]:
         return overview_counts(work.conn, due_hours=get_settings().due_hours)  # type: ignore[arg-type]
 
 
-def case_history(store: Store, actor: Actor, report_id: str) -> list[dict[str, Any]]:
-    """What was done to a referral's case, newest first: status changes, claims,
-    assignments, notes and routing (from the audit log, successful actions only)."""
+@dataclass(frozen=True, slots=True)
+class DossierPage:
+    """Everything the dossier page shows, read in one snapshot and audited as one view.
+
+    ``case``, ``notes`` and ``history`` are ``None`` for a role that may not read them;
+    ``viewers`` (who opened the dossier) only for a role that reads the audit log."""
+
+    dossier: Dossier
+    case: dict[str, Any] | None
+    notes: list[dict[str, Any]] | None
+    """Every version of every note, oldest first."""
+    history: list[dict[str, Any]] | None
+    viewers: list[AuditRecord] | None
+
+
+def dossier_page(
+    store: Store, actor: Actor, report_id: str, *, config: TriageConfig
+) -> DossierPage:
+    """A referral's dossier with its case, notes, case history and (for those who read the
+    audit log) its viewers: one read, one audit event (``referral.show``)."""
+    from tipwatch.services.access import may
     from tipwatch.services.referrals import require_visible
     from tipwatch.store.audit import list_events
+    from tipwatch.triage.dossier import load_dossier
+    from tipwatch.workflow.cases import get_case, list_notes
 
     with unit(
-        store, actor, "case.read", object_type="referral", object_ids=[report_id], writes=False
-    ):
+        store, actor, "referral.show", object_type="referral", object_ids=[report_id], writes=False
+    ) as work:
+        conn = work.conn
+        assert conn is not None
         require_visible(store, actor, [report_id])
-        found = list_events(store, object_id=report_id, limit=500)
-    return [
-        {"at": e.at, "actor": e.actor, "action": e.action, "detail": e.detail}
-        for e in found
-        if e.action in CASE_ACTIONS and e.outcome == "ok"
-    ]
+        found = load_dossier(store, report_id, config=config)
+        case = (
+            get_case(conn, report_id, due_hours=get_settings().due_hours)
+            if may(actor, "case.read")
+            else None
+        )
+        notes = (
+            list_notes(conn, "referral", report_id, history=True)
+            if may(actor, "note.read")
+            else None
+        )
+        events = (
+            list_events(store, object_id=report_id, limit=1000)
+            if may(actor, "case.read") or may(actor, "audit.read")
+            else []
+        )
+    history = (
+        [
+            {"at": e.at, "actor": e.actor, "action": e.action, "detail": e.detail}
+            for e in events
+            if e.action in CASE_ACTIONS and e.outcome == "ok"
+        ][:200]
+        if may(actor, "case.read")
+        else None
+    )
+    viewers = (
+        [e for e in events if e.action == "referral.show"][:100]
+        if may(actor, "audit.read")
+        else None
+    )
+    return DossierPage(found, case, notes, history, viewers)
 
 
 def change_password(store: Store, actor: Actor, current: str, new: str) -> None:

@@ -362,24 +362,15 @@ def delete_search(
 @page
 def dossier(request: Request, report_id: str) -> Response:
     ctx = signed_in(request)
-    found = services.referrals.show_referral(ctx.store, ctx.actor, report_id, config=ctx.config)
-    case = services.cases.show_case(ctx.store, ctx.actor, report_id)
-    notes = services.cases.list_notes(ctx.store, ctx.actor, "referral", report_id, history=True)
+    view = services.workspace.dossier_page(ctx.store, ctx.actor, report_id, config=ctx.config)
+    found = view.dossier
+    notes = view.notes or []
     latest: dict[str, dict[str, Any]] = {}
     for note in notes:
         key = note["note_id"]
         if key not in latest or note["version"] > latest[key]["version"]:
             latest[key] = note
-    history = (
-        services.workspace.case_history(ctx.store, ctx.actor, report_id)
-        if ctx.may("case.read")
-        else []
-    )
-    viewers: list[Any] | None = None
-    if ctx.may("audit.read"):
-        viewers = services.audit.list_events(
-            ctx.store, ctx.actor, action="referral.show", object_id=report_id, limit=100
-        )
+    case, history, viewers = view.case, view.history or [], view.viewers
     whole = found.as_dict()
     return render(
         "pages/dossier.html",
