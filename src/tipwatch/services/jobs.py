@@ -74,9 +74,10 @@ def get_job(store: Store, actor: Actor, job_id: str) -> dict[str, Any]:
 
 
 def shutdown(wait: bool = True) -> None:
-    """Wait for running jobs (or not) and stop the job threads."""
+    """Stop the job threads: jobs not begun are dropped (their rows stay ``queued``), running
+    ones are waited for when ``wait``."""
     global _executor
     with _lock:
         if _executor is not None:
-            _executor.shutdown(wait=wait)
+            _executor.shutdown(wait=wait, cancel_futures=True)
             _executor = None

@@ -350,7 +350,7 @@ def _routes(app: FastAPI, state: _State) -> None:
     # -- health and identity ----------------------------------------------------------------
 
     @app.get(f"{v1}/health", tags=["health"])
-    def health() -> dict[str, str]:
+    async def health() -> dict[str, str]:
         """Whether the server answers; no credentials needed, no store access."""
         return {"status": "ok", "version": __version__}
 
