@@ -10,6 +10,7 @@ import pyotp
 from fastapi.testclient import TestClient
 
 from tipwatch import services
+from tipwatch.services.access import Actor, Role
 from tipwatch.web.app import create_app
 
 from .conftest import OPERATOR, PASSWORD, World
@@ -100,3 +101,40 @@ def test_changes_need_the_form_token_and_roles_fail_closed(world: World) -> None
     anonymous = TestClient(create_app(world.store))
     answer = anonymous.get("/queue", follow_redirects=False)
     assert answer.status_code == 303 and answer.headers["location"] == "/login"
+
+
+def test_saved_searches_and_bulk_assignment(world: World) -> None:
+    client = TestClient(create_app(world.store))
+    _sign_in(client, "analyst")
+    queue = client.get("/queue", params={"status": "new", "sort": "received"})
+    assert queue.status_code == 200
+    token = _token(queue.text)
+    picked = re.findall(r'name="report_id" value="([^"]+)"', queue.text)[:2]
+    assert len(picked) == 2, queue.text[:2000]
+    answer = client.post(
+        "/queue/assign",
+        data={"report_id": picked, "assignee": "reviewer", "csrf_token": token, "back": "/queue"},
+    )
+    assert answer.status_code == 200
+    for report_id in picked:
+        assert services.cases.show_case(world.store, OPERATOR, report_id)["assignee"] == "reviewer"
+    mine = client.get("/queue", params={"assignee": "reviewer"})
+    assert sorted(re.findall(r'name="report_id" value="([^"]+)"', mine.text)) == sorted(picked)
+
+    saved = client.post(
+        "/queue/searches",
+        data={
+            "name": "high, newest",
+            "query": "status=new&sort=received&page=3",
+            "csrf_token": token,
+        },
+    )
+    assert saved.status_code == 200 and "high, newest" in saved.text
+    searches = services.cases.list_searches(world.store, Actor("analyst", Role.ANALYST))
+    assert searches[0]["query"] == {"status": "new", "sort": "received"}
+    again = client.get("/queue", params={"saved": "high, newest"})
+    assert re.findall(r'name="report_id" value="([^"]+)"', again.text) == re.findall(
+        r'name="report_id" value="([^"]+)"', queue.text
+    )
+    gone = client.post("/queue/searches/delete", data={"name": "high, newest", "csrf_token": token})
+    assert gone.status_code == 200 and "high, newest" not in gone.text
