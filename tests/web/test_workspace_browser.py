@@ -213,6 +213,12 @@ def test_a_day_of_work(tab: Any, served: Served) -> None:
     page.wait_for_url("**/today")
     assert page.title() == "Today · tipwatch"
     check(page, "02-today")
+    page.select_option("#t-metric", "blocked_requests")
+    page.click(".today-metric button")
+    assert (
+        "metric=blocked_requests" in page.url
+        and "(blocked_requests)" in page.locator("main").inner_text()
+    )
 
     # The queue: filter by tier, claim the first referral in one click (htmx), open it.
     page.click("nav >> text=Queue")
@@ -359,8 +365,10 @@ def test_liaison_sees_only_its_country(tab: Any, served: Served) -> None:
     # No queue for a liaison officer; another country's referral is not there at all.
     page.goto(f"{served.url}/queue")
     assert page.locator("h1").inner_text() == "Not allowed"
+    check(page, "20-not-allowed")
     page.goto(f"{served.url}/referrals/{served.de_referral}")
     assert page.locator("h1").inner_text() == "Not found"
+    check(page, "21-not-found")
     page.goto(f"{served.url}/referrals/{served.nl_referral}")
     assert served.nl_referral in page.locator("h1").inner_text()
     assert page.locator("text=Set status").count() == 0

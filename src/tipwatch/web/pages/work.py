@@ -182,6 +182,10 @@ def today(
         for p in services.triage.packages(ctx.store, ctx.actor)
         if p.get("status") not in ("recalled",) and not p.get("acknowledged_at")
     ][:20]
+    metrics = ["referrals"]
+    if ctx.may("signal.read"):
+        signals = services.trends.list_signals(ctx.store, ctx.actor)
+        metrics += sorted({m["metric"] for m in signals} - {"referrals"})
     episodes: list[Any] = []
     surges: list[Any] = []
     problem: str | None = None
@@ -208,6 +212,7 @@ def today(
         episodes=episodes,
         surges=surges,
         metric=metric,
+        metrics=metrics,
         problem=problem,
     )
 
