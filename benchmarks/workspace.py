@@ -101,6 +101,65 @@ def build_store(count: int, base: int) -> tuple[Path, float]:
     return db, time.perf_counter() - start
 
 
+def with_audit_log(db: Path, events: int) -> tuple[Path, float]:
+    """A copy of ``db`` whose audit log holds ``events`` more entries (dossier views and queue
+    reads of the stored referrals), chained as the log chains its entries (each hash over the
+    entry and the one before, :func:`tipwatch.store.audit.canonical_form`) and written in bulk;
+    the head is moved to the last one, so that the chain still verifies."""
+    import hashlib
+    import random
+    import shutil
+
+    from sqlalchemy import insert, select, update
+
+    from tipwatch.store import Store
+    from tipwatch.store.audit import canonical_form
+    from tipwatch.store.schema import audit_events, audit_head
+
+    out = db.with_name(f"{db.stem}-audit{events}.db")
+    if out.exists():
+        return out, 0.0
+    building = out.with_suffix(".building")
+    start = time.perf_counter()
+    shutil.copyfile(db, building)
+    store = Store.open(str(building))
+    rng = random.Random(5)
+    with store.atomic() as conn:
+        ids = [r[0] for r in conn.exec_driver_sql("SELECT report_id FROM referrals LIMIT 100000")]
+        head = conn.execute(select(audit_head)).one()
+        last_id, last_hash = int(head.last_id), str(head.last_hash)
+        when = datetime.now(UTC).replace(tzinfo=None)
+        rows = []
+        for n in range(events):
+            viewed = rng.random() < 0.5
+            values = {
+                "id": last_id + 1,
+                "at": when,
+                "actor": "someone",
+                "role": "analyst",
+                "action": "referral.show" if viewed else "queue.read",
+                "object_type": "referral",
+                "outcome": "ok",
+                "detail": "",
+                "prev_hash": last_hash,
+            }
+            object_ids = [rng.choice(ids)] if viewed else []
+            last_hash = hashlib.sha256(canonical_form(object_ids=object_ids, **values)).hexdigest()
+            last_id += 1
+            rows.append({**values, "object_ids": json.dumps(object_ids), "hash": last_hash})
+            if len(rows) == 50_000 or n == events - 1:
+                conn.execute(insert(audit_events), rows)
+                rows = []
+        conn.execute(
+            update(audit_head).values(
+                last_id=last_id, last_hash=last_hash, entry_count=head.entry_count + events
+            )
+        )
+    store.close()
+    os.replace(building, out)
+    return out, time.perf_counter() - start
+
+
 def _median_ms(client: Any, path: str, repeat: int, expect: str) -> float:
     answer = client.get(path)  # warm: templates compiled, pages cached by SQLite
     assert answer.status_code == 200 and expect in answer.text, (path, answer.status_code)
@@ -118,8 +177,14 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--base", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument(
+        "--audit-events", type=int, default=0, help="audit events to add first (0: none)"
+    )
     args = parser.parse_args()
     db, built_s = build_store(args.count, args.base)
+    audit_s = 0.0
+    if args.audit_events:
+        db, audit_s = with_audit_log(db, args.audit_events)
 
     from fastapi.testclient import TestClient
     from sqlalchemy import func, select
@@ -169,8 +234,10 @@ def main() -> None:
                 "dossier_vs_sign_in_page": round(
                     figures["dossier_ms"] / figures["static_sign_in_page_ms"], 1
                 ),
+                "audit_events_added": args.audit_events,
                 "repeat": r,
                 "store_built_in_s": round(built_s, 1) if built_s else "earlier run",
+                "audit_log_built_in_s": round(audit_s, 1) if audit_s else None,
                 "cpus": os.cpu_count(),
                 "python": platform.python_version(),
                 "date": datetime.now(UTC).date().isoformat(),

@@ -211,6 +211,9 @@ def test_a_day_of_work(tab: Any, served: Served) -> None:
     check(page, "01-sign-in-refused")
     sign_in(page, served, "ana")
     page.wait_for_url("**/today")
+    page.goto(f"{served.url}/referrals/{served.nl_referral}")  # a view the admin will see
+    page.goto(f"{served.url}/today")
+    page.wait_for_url("**/today")
     assert page.title() == "Today · tipwatch"
     check(page, "02-today")
     page.select_option("#t-metric", "blocked_requests")
@@ -337,10 +340,12 @@ def test_admin_pages_and_alert_acknowledgement(tab: Any, served: Served) -> None
     page.click("nav >> text=Users")
     assert page.locator("td", has_text="lia").first.is_visible()
     check(page, "16-users")
-    # The administrator sees who has viewed a dossier.
+    # The administrator sees who has viewed a dossier (the analyst's view of it, above).
     page.goto(f"{served.url}/referrals/{served.nl_referral}")
-    assert page.locator("h2", has_text="Who viewed it").is_visible()
     check(page, "17-dossier-admin")
+    page.click("text=Views of this dossier in the audit log")
+    viewers = page.locator("table tbody").inner_text()
+    assert "ana (analyst)" in viewers and "adm (admin)" in viewers
 
 
 def test_hostile_strings_render_as_text(tab: Any, served: Served) -> None:

@@ -82,6 +82,8 @@ def test_changes_need_the_form_token_and_roles_fail_closed(world: World) -> None
     )
     assert answer.status_code == 200  # followed to the dossier
     assert services.cases.show_case(world.store, OPERATOR, report_id)["status"] == "in_review"
+    # The status history (read from the audit log by action) shows the change, and only once.
+    assert answer.text.count("case.write: status in_review") == 1
 
     # The search term travels in the body: the results page's URL is /search alone.
     found = client.post("/search", data={"q": report_id, "csrf_token": token})

@@ -1,8 +1,8 @@
 """Workspace services: what the analyst's pages need beyond the other services.
 
 The worklist (triaged referrals with their case, filtered, sorted and paged), the day's
-counts, the dossier page (the dossier with its case, notes, case history and viewers, read
-and audited as one view), the search box's guess of what a term is, changing one's own
+counts, the dossier page (the dossier with its case, notes and case history, read and
+audited as one view), the search box's guess of what a term is, changing one's own
 password, and acknowledging an alert episode. Each is authorised and audited like every
 service call.
 
@@ -24,7 +24,6 @@ from tipwatch.settings import get_settings
 from tipwatch.store import Store
 
 if TYPE_CHECKING:
-    from tipwatch.store.audit import AuditRecord
     from tipwatch.triage.config import TriageConfig
     from tipwatch.triage.dossier import Dossier
     from tipwatch.workflow.worklist import WorklistRow
@@ -47,8 +46,9 @@ __all__ = [
 SORTS = ("priority", "received", "incident", "due")
 """How the worklist can be ordered (see :mod:`tipwatch.workflow.worklist`)."""
 
-CASE_ACTIONS = ("case.write", "case.claim", "case.assign", "note.write", "route.create")
-"""The audited actions a referral's case history lists."""
+CASE_ACTIONS = ("case.write", "case.claim", "case.assign", "note.write")
+"""The audited actions a referral's case history lists (its routing history is the
+dossier's packages)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,28 +170,30 @@ def overview(store: Store, actor: Actor) -> dict[str, Any]:
 class DossierPage:
     """Everything the dossier page shows, read in one snapshot and audited as one view.
 
-    ``case``, ``notes`` and ``history`` are ``None`` for a role that may not read them;
-    ``viewers`` (who opened the dossier) only for a role that reads the audit log."""
+    ``case``, ``notes`` and ``history`` are ``None`` for a role that may not read them. Who
+    viewed a dossier is not here: it is the audit log's ``referral.show`` entries, which the
+    audit log's readers (administrators, auditors) look up there."""
 
     dossier: Dossier
     case: dict[str, Any] | None
     notes: list[dict[str, Any]] | None
     """Every version of every note, oldest first."""
     history: list[dict[str, Any]] | None
-    viewers: list[AuditRecord] | None
+    """Status changes, claims, assignments and notes, newest first (from the audit log)."""
 
 
 def dossier_page(
     store: Store, actor: Actor, report_id: str, *, config: TriageConfig
 ) -> DossierPage:
-    """A referral's dossier with its case, notes, case history and (for those who read the
-    audit log) its viewers: one read, one audit event (``referral.show``)."""
+    """A referral's dossier with its case, notes and case history: one read, one audit
+    event (``referral.show``)."""
     from tipwatch.services.access import may
     from tipwatch.services.referrals import require_visible
-    from tipwatch.store.audit import list_events
     from tipwatch.triage.dossier import load_dossier
     from tipwatch.workflow.cases import get_case, list_notes
+    from tipwatch.workflow.history import object_events
 
+    reads_case = may(actor, "case.read")
     with unit(
         store, actor, "referral.show", object_type="referral", object_ids=[report_id], writes=False
     ) as work:
@@ -199,36 +201,14 @@ def dossier_page(
         assert conn is not None
         require_visible(store, actor, [report_id])
         found = load_dossier(store, report_id, config=config)
-        case = (
-            get_case(conn, report_id, due_hours=get_settings().due_hours)
-            if may(actor, "case.read")
-            else None
-        )
+        case = get_case(conn, report_id, due_hours=get_settings().due_hours) if reads_case else None
         notes = (
             list_notes(conn, "referral", report_id, history=True)
             if may(actor, "note.read")
             else None
         )
-        events = (
-            list_events(store, object_id=report_id, limit=1000)
-            if may(actor, "case.read") or may(actor, "audit.read")
-            else []
-        )
-    history = (
-        [
-            {"at": e.at, "actor": e.actor, "action": e.action, "detail": e.detail}
-            for e in events
-            if e.action in CASE_ACTIONS and e.outcome == "ok"
-        ][:200]
-        if may(actor, "case.read")
-        else None
-    )
-    viewers = (
-        [e for e in events if e.action == "referral.show"][:100]
-        if may(actor, "audit.read")
-        else None
-    )
-    return DossierPage(found, case, notes, history, viewers)
+        history = object_events(conn, report_id, CASE_ACTIONS, limit=200) if reads_case else None
+    return DossierPage(found, case, notes, history)
 
 
 def change_password(store: Store, actor: Actor, current: str, new: str) -> None:

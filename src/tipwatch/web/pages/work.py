@@ -375,7 +375,7 @@ def dossier(request: Request, report_id: str) -> Response:
         key = note["note_id"]
         if key not in latest or note["version"] > latest[key]["version"]:
             latest[key] = note
-    case, history, viewers = view.case, view.history or [], view.viewers
+    case, history = view.case, view.history or []
     whole = found.as_dict()
     return render(
         "pages/dossier.html",
@@ -390,7 +390,6 @@ def dossier(request: Request, report_id: str) -> Response:
         notes=sorted(latest.values(), key=lambda n: n["created_at"]),
         versions=notes,
         history=history,
-        viewers=viewers,
         statuses=services.cases.CASE_STATUSES,
     )
 
