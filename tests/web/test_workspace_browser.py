@@ -211,8 +211,6 @@ def test_a_day_of_work(tab: Any, served: Served) -> None:
     check(page, "01-sign-in-refused")
     sign_in(page, served, "ana")
     page.wait_for_url("**/today")
-    page.goto(f"{served.url}/referrals/{served.nl_referral}")  # a view the admin will see
-    page.goto(f"{served.url}/today")
     page.wait_for_url("**/today")
     assert page.title() == "Today · tipwatch"
     check(page, "02-today")
@@ -340,7 +338,13 @@ def test_admin_pages_and_alert_acknowledgement(tab: Any, served: Served) -> None
     page.click("nav >> text=Users")
     assert page.locator("td", has_text="lia").first.is_visible()
     check(page, "16-users")
-    # The administrator sees who has viewed a dossier (the analyst's view of it, above).
+    # The administrator sees who has viewed a dossier: the analyst, then the administrator.
+    services.workspace.dossier_page(
+        served.store,
+        Actor("ana", Role.ANALYST),
+        served.nl_referral,
+        config=services.triage.load_triage_config(),
+    )
     page.goto(f"{served.url}/referrals/{served.nl_referral}")
     check(page, "17-dossier-admin")
     page.click("text=Views of this dossier in the audit log")

@@ -19,7 +19,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from tipwatch.services._unit import unit
-from tipwatch.services.access import Actor, bound_country
+from tipwatch.services.access import Actor
 from tipwatch.settings import get_settings
 from tipwatch.store import Store
 
@@ -263,18 +263,20 @@ def alert_acknowledgements(
     store: Store, actor: Actor, keys: Sequence[tuple[str, str, date]]
 ) -> dict[tuple[str, str, date], dict[str, Any]]:
     """The latest acknowledgement of each episode asked for (who, when, note)."""
-    from tipwatch.store.audit import list_events
+    from tipwatch.workflow.history import action_events
 
     wanted = {_episode_key(*k): k for k in keys}
     out: dict[tuple[str, str, date], dict[str, Any]] = {}
-    with unit(store, actor, "trends.read", object_type="alert", writes=False):
-        bound_country(actor)
-        for event in list_events(store, action="alert.ack", limit=5000):
-            if event.outcome != "ok":
-                continue
-            for key in event.object_ids:
-                if key in wanted and wanted[key] not in out:
-                    out[wanted[key]] = {"by": event.actor, "at": event.at, "note": event.detail}
+    with unit(store, actor, "trends.read", object_type="alert", writes=False) as work:
+        events = action_events(work.conn, "alert.ack")  # type: ignore[arg-type]
+    for event in events:
+        for key in event["object_ids"]:
+            if key in wanted and wanted[key] not in out:
+                out[wanted[key]] = {
+                    "by": event["actor"],
+                    "at": event["at"],
+                    "note": event["detail"],
+                }
     return out
 
 

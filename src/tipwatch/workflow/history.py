@@ -17,7 +17,7 @@ from sqlalchemy import Connection, select
 
 from tipwatch.store.schema import audit_events
 
-__all__ = ["object_events"]
+__all__ = ["action_events", "object_events"]
 
 
 def object_events(
@@ -47,4 +47,26 @@ def object_events(
             "detail": r.detail,
         }
         for r in rows[:limit]
+    ]
+
+
+def action_events(conn: Connection, action: str, *, limit: int = 5000) -> list[dict[str, Any]]:
+    """The latest successful audit entries of one action (through the action index), newest
+    first, with the ids each names."""
+    c = audit_events.c
+    found = conn.execute(
+        select(c.id, c.at, c.actor, c.object_ids, c.detail)
+        .where(c.action == action, c.outcome == "ok")
+        .order_by(c.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        {
+            "id": r.id,
+            "at": r.at.replace(tzinfo=UTC),
+            "actor": r.actor,
+            "object_ids": json.loads(r.object_ids),
+            "detail": r.detail,
+        }
+        for r in found
     ]
