@@ -149,15 +149,19 @@ def open_loop(
                 delay = scheduled - time.perf_counter()
                 if delay > 0:
                     time.sleep(delay)
-                if method == "GET":
-                    response = client.get(url)
-                else:
-                    body = bodies[i % len(bodies)] if bodies else None
-                    response = client.post(url, json=body)
+                try:
+                    if method == "GET":
+                        response = client.get(url)
+                    else:
+                        body = bodies[i % len(bodies)] if bodies else None
+                        response = client.post(url, json=body)
+                    ok = response.status_code == 200
+                except httpx.HTTPError:
+                    ok = False  # counted as a failure, its time as a latency
                 took = time.perf_counter() - scheduled
                 with lock:
                     latencies.append(took)
-                    failures += response.status_code != 200
+                    failures += not ok
 
     workers = [threading.Thread(target=client_loop) for _ in range(threads)]
     for w in workers:

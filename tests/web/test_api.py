@@ -437,3 +437,46 @@ def test_a_liaison_without_a_country_sees_nothing(world: World) -> None:
         services.referrals.list_referrals(world.store, stray)
     with pytest.raises(AccessDenied):
         services.triage.packages(world.store, stray)
+
+
+def test_the_index_is_built_once_and_refreshed_in_place(world: World) -> None:
+    from tipwatch.services.matching import _INDEXES
+
+    c, ana = world.client, world.auth("analyst")
+    first = "0" * 63 + "1"
+    _import_list(world, f"hash_type,hash\npdq,{first}\n", "1")
+    assert (
+        c.post("/api/v1/match", json={"items": [{"pdq": first}]}, headers=ana).json()["results"][0][
+            "status"
+        ]
+        == "known"
+    )
+    matcher = _INDEXES._matchers[id(world.store)][1]
+    second = "f" * 63 + "e"
+    _import_list(world, f"hash_type,hash\npdq,{first}\npdq,{second}\n", "2")
+    found = c.post(
+        "/api/v1/match", json={"items": [{"pdq": second}, {"pdq": first}]}, headers=ana
+    ).json()["results"]
+    assert [r["status"] for r in found] == ["known", "known"]
+    assert _INDEXES._matchers[id(world.store)][1] is matcher  # the same index, brought up to date
+    _import_list(world, f"hash_type,hash\npdq,{second}\n", "3")  # a full version retires `first`
+    found = c.post("/api/v1/match", json={"items": [{"pdq": first}]}, headers=ana).json()
+    assert found["results"][0]["status"] == "new"
+
+
+def test_the_assessment_is_a_job(world: World) -> None:
+    c, ana = world.client, world.auth("analyst")
+    started = c.post(
+        "/api/v1/assessment", json={"since": "2020-03-01", "until": "2020-03-31"}, headers=ana
+    )
+    assert started.status_code == 202
+    job = wait_for(world, started.json()["job_id"], "analyst", timeout=180)
+    assert (job["kind"], job["status"], job["error"]) == ("assessment", "done", None)
+    assert job["result"]["bytes"] > 1000
+    fetched = c.get(f"/api/v1/assessment/{job['id']}", headers=ana)
+    assert fetched.status_code == 200 and fetched.text.lstrip().startswith("<!")
+    assert fetched.headers["content-type"].startswith("text/html")
+    # another user's job is not there for them
+    assert (
+        c.get(f"/api/v1/assessment/{job['id']}", headers=world.auth("reviewer")).status_code == 404
+    )

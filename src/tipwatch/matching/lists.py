@@ -449,13 +449,16 @@ def remove_list(store: Store, name: str) -> int:
     return removed
 
 
-def lists_state(store: Store) -> tuple[int, int, int]:
-    """A cheap fingerprint of the lists: (lists, versions imported, newest version id).
+def lists_state(store: Store) -> tuple[int, int, int, Any]:
+    """A cheap fingerprint of the lists: (lists, versions imported, newest version id, last
+    change of any list).
 
     It changes whenever a version is imported or a list is removed, so an index built from
     the lists knows when to refresh."""
     v = hash_list_versions.c
     with store.read() as conn:
-        lists = conn.execute(select(func.count()).select_from(hash_lists)).scalar_one()
+        lists, changed = conn.execute(
+            select(func.count(), func.max(hash_lists.c.updated_at)).select_from(hash_lists)
+        ).one()
         count, newest = conn.execute(select(func.count(), func.max(v.id))).one()
-    return int(lists), int(count), int(newest or 0)
+    return int(lists), int(count), int(newest or 0), changed

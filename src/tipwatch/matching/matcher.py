@@ -21,7 +21,13 @@ from tipwatch.matching.pdq_index import PDQIndex, hexes_to_array
 from tipwatch.matching.schemes import get_scheme
 from tipwatch.store.bulk import bulk_insert, chunks
 from tipwatch.store.database import Store
-from tipwatch.store.schema import file_matches, hash_entries, hash_lists, referral_files
+from tipwatch.store.schema import (
+    file_matches,
+    hash_entries,
+    hash_list_versions,
+    hash_lists,
+    referral_files,
+)
 
 __all__ = ["FileVerdict", "Match", "MatchSummary", "Matcher", "match_media", "match_referrals"]
 
@@ -102,16 +108,20 @@ class Matcher:
         self.lists: dict[int, _ListInfo] = {}
         self.index = PDQIndex()
         self._pdq_meta: dict[int, tuple[int, str | None]] = {}
+        self._by_list: dict[int, set[int]] = {}
+        self._versions_seen: dict[int, set[tuple[int, Any]]] | None = None
         self.refresh()
 
     def refresh(self) -> None:
         """Bring the in-memory indexes up to date with the store.
 
-        The first call builds the PDQ index; later calls add the entries imported since and
-        remove those retired or deleted, without a rebuild (the index merges additions itself
-        when they grow large).
+        The first call builds the PDQ index. Later calls read again only the entries of the
+        lists that have had a version imported since (and drop those of lists removed), add
+        the entries new to the index and remove those retired or deleted, without a rebuild
+        (the index merges additions itself when they grow large). A refresh with nothing
+        changed reads two small tables.
         """
-        e = hash_entries.c
+        e, v = hash_entries.c, hash_list_versions.c
         with self.store.read() as conn:
             self.lists = {
                 r.id: _ListInfo(
@@ -119,20 +129,43 @@ class Matcher:
                 )
                 for r in conn.execute(select(hash_lists))
             }
-            rows = conn.execute(
-                select(e.id, e.list_id, e.value, e.category)
-                .where(e.algorithm == "pdq", e.retired_version.is_(None))
-                .order_by(e.id)
-            ).all()
-        current = {r.id for r in rows}
-        if not self._pdq_meta:
+            # Each list's versions as imported: a list whose versions differ from those last
+            # seen (a version imported; the list removed, or removed and made again) is read
+            # again. There are few versions, so this is a small read.
+            versions: dict[int, set[tuple[int, Any]]] = {}
+            for row in conn.execute(select(v.list_id, v.id, v.imported_at)):
+                versions.setdefault(row.list_id, set()).add((row.id, row.imported_at))
+            query = select(e.id, e.list_id, e.value, e.category).where(
+                e.algorithm == "pdq", e.retired_version.is_(None)
+            )
+            first = self._versions_seen is None
+            changed: set[int] = set()
+            if not first:
+                seen = self._versions_seen or {}
+                changed = {
+                    list_id
+                    for list_id in set(versions) | set(seen)
+                    if versions.get(list_id) != seen.get(list_id)
+                }
+                query = query.where(e.list_id.in_(sorted(changed)))
+            rows = conn.execute(query.order_by(e.id)).all() if first or changed else []
+        if first:
             ids = np.array([r.id for r in rows], dtype=np.int64)
             self.index = (
                 PDQIndex(hexes_to_array(r.value for r in rows), ids) if rows else PDQIndex()
             )
+            self._pdq_meta = {r.id: (r.list_id, r.category) for r in rows}
+            self._by_list = {}
+            for r in rows:
+                self._by_list.setdefault(r.list_id, set()).add(r.id)
         else:
+            stale = changed | (set(self._by_list) - set(self.lists))
+            known: set[int] = set()
+            for list_id in stale:
+                known |= self._by_list.pop(list_id, set())
+            current = {r.id for r in rows}
             added = [r for r in rows if r.id not in self._pdq_meta]
-            gone = set(self._pdq_meta) - current
+            gone = known - current
             if added:
                 self.index.add(
                     hexes_to_array(r.value for r in added),
@@ -140,7 +173,12 @@ class Matcher:
                 )
             if gone:
                 self.index.remove(gone)
-        self._pdq_meta = {r.id: (r.list_id, r.category) for r in rows}
+                for entry in gone:
+                    self._pdq_meta.pop(entry, None)
+            for r in rows:
+                self._pdq_meta[r.id] = (r.list_id, r.category)
+                self._by_list.setdefault(r.list_id, set()).add(r.id)
+        self._versions_seen = versions
         self._load_videos()
 
     def _load_videos(self) -> None:

@@ -258,7 +258,7 @@ class _IndexCache:
         import threading
 
         self._lock = threading.Lock()
-        self._matchers: dict[int, tuple[tuple[int, int, int], Any]] = {}
+        self._matchers: dict[int, tuple[tuple[int, int, int, Any], Any]] = {}
 
     def verdicts(
         self,

@@ -17,6 +17,7 @@ import base64
 import binascii
 import contextlib
 import dataclasses
+import hmac
 import io
 import math
 import tempfile
@@ -287,7 +288,10 @@ def _authenticate(request: Request) -> Actor:
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         actor, csrf = services.identity.authenticate_session(state.store, cookie)
-        if request.method not in _SAFE_METHODS and request.headers.get(CSRF_HEADER) != csrf:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if request.method not in _SAFE_METHODS and not hmac.compare_digest(
+            sent.encode("utf-8", "surrogateescape"), csrf.encode()
+        ):
             raise AuthenticationError(
                 f"a change made with a session cookie needs the {CSRF_HEADER} header of its login",
                 hint="send the csrf_token the login returned",
