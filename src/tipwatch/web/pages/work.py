@@ -192,7 +192,11 @@ def today(
     if ctx.may("trends.read"):
         try:
             result = services.trends.alerts(ctx.store, ctx.actor, metric=metric, quality=False)
-            episodes = sorted(result.surge, key=lambda e: e.start, reverse=True)[:10]
+            done = services.workspace.alert_acknowledgements(
+                ctx.store, ctx.actor, [(e.country, e.metric, e.start) for e in result.surge]
+            )
+            open_episodes = [e for e in result.surge if (e.country, e.metric, e.start) not in done]
+            episodes = sorted(open_episodes, key=lambda e: e.start, reverse=True)[:10]
             trends = services.trends.trends(ctx.store, ctx.actor, metric=metric, align=False)
             surges = sorted(
                 (t for t in trends.countries if t.surge is not None),
