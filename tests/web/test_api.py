@@ -480,3 +480,23 @@ def test_the_assessment_is_a_job(world: World) -> None:
     assert (
         c.get(f"/api/v1/assessment/{job['id']}", headers=world.auth("reviewer")).status_code == 404
     )
+
+
+def test_ids_too_large_for_the_store_are_bad_input(world: World) -> None:
+    c, ana = world.client, world.auth("analyst")
+    huge = str(10**22)
+    for response in (
+        c.post(f"/api/v1/packages/{huge}/ack", headers=world.auth("liaison")),
+        c.post(f"/api/v1/packages/{huge}/recall", json={"reason": "x"}, headers=ana),
+        c.get(f"/api/v1/groups/{huge}/notes", headers=ana),
+        c.post(
+            "/api/v1/routes/preview", json={"country": "NL", "group_ids": [10**22]}, headers=ana
+        ),
+    ):
+        assert response.status_code == 422 and error_of(response)["type"] == "InputError"
+    assert (
+        c.post(
+            "/api/v1/packages/9223372036854775807/ack", headers=world.auth("liaison")
+        ).status_code
+        == 404
+    )

@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import hmac
 import io
+import logging
 import math
 import tempfile
 import uuid
@@ -47,9 +48,14 @@ from tipwatch.settings import get_settings
 
 __all__ = ["SESSION_COOKIE", "create_app"]
 
+_log = logging.getLogger("tipwatch.web")
+
 SESSION_COOKIE = "tipwatch_session"
 CSRF_HEADER = "X-CSRF-Token"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_MAX_ID = 2**63 - 1
+"""The largest id a store keeps (a 64-bit integer): a larger one names nothing."""
+StoreId = Annotated[int, Field(ge=0, le=_MAX_ID)]
 
 
 # -- the error body -------------------------------------------------------------------------
@@ -172,7 +178,7 @@ class SearchBody(BaseModel):
 class RouteBody(BaseModel):
     country: str = Field(min_length=2, max_length=3)
     report_ids: list[str] | None = Field(default=None, max_length=10_000)
-    group_ids: list[int] | None = Field(default=None, max_length=10_000)
+    group_ids: list[StoreId] | None = Field(default=None, max_length=10_000)
     since: datetime | None = None
     until: datetime | None = None
     include_sent: bool = False
@@ -262,6 +268,13 @@ def create_app(store: Any = None) -> FastAPI:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(p) for p in first.get("loc", ()))
         return _error(422, "InputError", f"{where}: {first.get('msg')}", None)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        # A fault of tipwatch's own, not of the request: logged with its traceback; the
+        # caller gets the one error shape and no internals.
+        _log.error("unexpected error", exc_info=exc)
+        return _error(500, "TipwatchError", "an unexpected error; it has been logged", None)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -689,7 +702,7 @@ def _routes(app: FastAPI, state: _State) -> None:
 
     @app.get(f"{v1}/groups/{{group_id}}/notes", tags=["notes"])
     def group_notes(
-        group_id: int,
+        group_id: Annotated[int, PathParam(ge=0, le=_MAX_ID)],
         actor: Actor = Depends(_permit("note.read")),
         history: bool = False,
     ) -> list[dict[str, Any]]:
@@ -699,7 +712,7 @@ def _routes(app: FastAPI, state: _State) -> None:
 
     @app.post(f"{v1}/groups/{{group_id}}/notes", tags=["notes"], status_code=201)
     def add_group_note(
-        group_id: int,
+        group_id: Annotated[int, PathParam(ge=0, le=_MAX_ID)],
         body: NoteBody,
         actor: Actor = Depends(_permit("note.write")),
     ) -> dict[str, Any]:
@@ -756,7 +769,7 @@ def _routes(app: FastAPI, state: _State) -> None:
 
     @app.post(f"{v1}/packages/{{package_id}}/recall", tags=["routing"])
     def recall(
-        package_id: int,
+        package_id: Annotated[int, PathParam(ge=0, le=_MAX_ID)],
         body: RecallBody,
         actor: Actor = Depends(_permit("route.recall")),
     ) -> dict[str, Any]:
@@ -766,7 +779,7 @@ def _routes(app: FastAPI, state: _State) -> None:
 
     @app.post(f"{v1}/packages/{{package_id}}/ack", tags=["routing"])
     def acknowledge(
-        package_id: int,
+        package_id: Annotated[int, PathParam(ge=0, le=_MAX_ID)],
         actor: Actor = Depends(_permit("route.ack")),
         body: AckBody | None = None,
     ) -> dict[str, Any]:
