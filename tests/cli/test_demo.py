@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -42,3 +43,24 @@ def test_world_demo_prints_the_comparison(tmp_path: Path) -> None:
         assert text in out
     assert (tmp_path / "d" / "assessment.html").exists()
     assert (tmp_path / "d" / "world" / "truth.json").exists()
+    # The workspace account it prints signs in to the pages `tipwatch serve` serves.
+    found = re.search(r"sign in\s+at \S+ as (\S+)\s+password \(shown this once\): (\S+)", out)
+    assert found, out
+    name, password = found.groups()
+    from fastapi.testclient import TestClient
+
+    from tipwatch.services.stores import open_store
+    from tipwatch.web.app import create_app
+
+    store = open_store(str(tmp_path / "d" / "tipwatch.db"))
+    try:
+        with TestClient(create_app(store)) as client:
+            form = client.get("/login").text
+            token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+            answer = client.post(
+                "/login", data={"name": name, "password": password, "csrf_token": token}
+            )
+            assert answer.status_code == 200 and "<h1>Today</h1>" in answer.text
+            assert client.get("/queue").status_code == 200
+    finally:
+        store.close()

@@ -50,6 +50,7 @@ def test_the_public_names_are_pinned() -> None:
         "trends",
         "triage",
         "urls",
+        "workspace",
     ]
     for name in tipwatch.services.__all__:
         assert getattr(tipwatch.services, name) is not None

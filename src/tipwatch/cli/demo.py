@@ -62,6 +62,12 @@ def demo(
                 _actor(), out, scale=scale, seed=seed, progress=on_progress
             )
         _print_demo(report)
+        name, password = services.demo.add_workspace_account(_actor(), out / "tipwatch.db")
+        console.print(
+            f"\nWorkspace: run [bold]tipwatch serve --db {out / 'tipwatch.db'}[/] and sign in "
+            f"at http://127.0.0.1:8000/ as [bold]{name}[/]"
+        )
+        console.print(f"password (shown this once): [bold]{password}[/]", soft_wrap=True)
 
     _run(body)
 

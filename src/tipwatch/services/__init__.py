@@ -13,7 +13,8 @@ One module per area: :mod:`~tipwatch.services.referrals`, :mod:`~tipwatch.servic
 :mod:`~tipwatch.services.assessment`, :mod:`~tipwatch.services.audit`,
 :mod:`~tipwatch.services.access`, :mod:`~tipwatch.services.stores`,
 :mod:`~tipwatch.services.demo`, :mod:`~tipwatch.services.identity` (users, logins, tokens),
-:mod:`~tipwatch.services.cases` (the case workflow) and :mod:`~tipwatch.services.jobs`.
+:mod:`~tipwatch.services.cases` (the case workflow), :mod:`~tipwatch.services.jobs` and
+:mod:`~tipwatch.services.workspace` (what the analyst's pages need besides).
 """
 
 from typing import TYPE_CHECKING
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
         trends,
         triage,
         urls,
+        workspace,
     )
 
 __all__ = [
@@ -59,6 +61,7 @@ __all__ = [
     "trends",
     "triage",
     "urls",
+    "workspace",
 ]
 
 

@@ -130,6 +130,7 @@ ACTIONS: dict[str, str] = {
     "event.read": "read the event calendar",
     "event.write": "add or import events",
     "trends.read": "analyse trends and alerts",
+    "alert.ack": "acknowledge an alert episode with a note",
     "assessment.create": "write the threat assessment",
     "assessment.read": "list assessment drafts and their published versions",
     "assessment.edit": "draft an assessment: the analyst's sections and decisions on findings",
@@ -145,6 +146,7 @@ ACTIONS: dict[str, str] = {
     # identity
     "session.login": "log in",
     "session.logout": "log out",
+    "password.change": "change one's own password",
     "user.read": "list users",
     "user.write": "add, change or disable users",
     "user.unlock": "unlock a user locked out by failed logins",
@@ -181,7 +183,7 @@ _READ = frozenset(
         "assessment.read",
     }
 )
-_SESSION = frozenset({"session.login", "session.logout", "job.read"})
+_SESSION = frozenset({"session.login", "session.logout", "password.change", "job.read"})
 _CASES = frozenset(
     {
         "case.read",
@@ -231,6 +233,7 @@ _ANALYST = (
         "demo.run",
         "forum.ingest",
         "forum.purge",
+        "alert.ack",
     }
 )
 

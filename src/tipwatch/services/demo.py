@@ -10,14 +10,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tipwatch.services._unit import unit
-from tipwatch.services.access import Actor, authorise
+from tipwatch.services.access import Actor, Role, authorise
 from tipwatch.store import Store
 
 if TYPE_CHECKING:
     from tipwatch.demo import SampleDemo
     from tipwatch.demo.run import DemoReport
 
-__all__ = ["run_demo", "run_sample_demo"]
+__all__ = ["WORKSPACE_USER", "add_workspace_account", "run_demo", "run_sample_demo"]
+
+WORKSPACE_USER = "analyst"
+"""The workspace account the demo adds to its store."""
 
 
 def _record(db_path: Path, actor: Actor, detail: str) -> None:
@@ -49,3 +52,22 @@ def run_sample_demo(actor: Actor, out: Path) -> SampleDemo:
     result = _run(out)
     _record(result.db_path, actor, "the bundled samples")
     return result
+
+
+def add_workspace_account(actor: Actor, db_path: Path) -> tuple[str, str]:
+    """Add an analyst account to the demo's store, to sign in to the workspace with after
+    ``tipwatch serve``: its name and a new random password (returned this once; only its
+    hash is stored). No second factor: the analyst role does not require one."""
+    import secrets
+
+    from tipwatch.services.identity import add_user
+
+    authorise(actor, "demo.run")
+    password = secrets.token_urlsafe(15)
+    store = Store.open(str(db_path))
+    try:
+        # The demo's own administrator adds it, as it ran the rest of the demo's work.
+        add_user(store, Actor("tipwatch-demo", Role.ADMIN), WORKSPACE_USER, "analyst", password)
+    finally:
+        store.close()
+    return WORKSPACE_USER, password

@@ -283,6 +283,9 @@ def create_app(store: Any = None) -> FastAPI:
         return _error(exc.status_code, kind, str(exc.detail), None)
 
     _routes(app, state)
+    from tipwatch.web.pages import mount as mount_pages  # the workspace pages
+
+    mount_pages(app)
     return app
 
 

@@ -1,0 +1,407 @@
+"""The workspace in a real browser (Debian's Chromium through Playwright): a day's work from
+sign-in with a second factor to sign-out, role and CSRF checks that fail closed, hostile
+strings shown as text, a screenshot of every page at 1366x768 and an axe-core check of each.
+
+One server and one store for the module: an invented world from the demo (three countries,
+2020), with an analyst enrolled for a second factor, an administrator and a liaison officer
+for the Netherlands (whose referrals the demo routed).
+
+Screenshots go to ``test-artifacts/workspace/`` (ignored by git), or to the folder named by
+``TIPWATCH_SCREENSHOTS``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyotp
+import pytest
+
+from tipwatch import services
+from tipwatch.services.access import Actor, Role
+from tipwatch.settings import reload_settings
+from tipwatch.store import Store
+
+CHROMIUM = shutil.which("chromium")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+
+PASSWORD = "correct horse battery staple"
+OPERATOR = Actor("operator", Role.ADMIN)
+REPO = Path(__file__).resolve().parents[2]
+SHOTS = Path(os.environ.get("TIPWATCH_SCREENSHOTS", REPO / "test-artifacts" / "workspace"))
+AXE = "/static/vendor/axe-4.14.1.min.js"
+
+HOSTILE = {
+    "report_id": "<script>alert(1)</script>",
+    "platform": '"><img src=x onerror=alert(2)>',
+    "additional_info": '{{7*7}} <svg onload=alert(3)> javascript:alert(4) =HYPERLINK("x")',
+    "account": "<b onmouseover=alert(5)>u</b>",
+}
+
+
+@dataclass
+class Served:
+    url: str
+    store: Store
+    folder: Path
+    secrets: dict[str, str]
+    nl_referral: str
+    de_referral: str
+    account: str
+    md5: str
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _hostile_referral(folder: Path) -> Path:
+    record = {
+        "report_id": HOSTILE["report_id"],
+        "incident_type": "Child Pornography (possession, manufacture, and distribution)",
+        "incident_time": "2020-03-20T10:00:00Z",
+        "platform": HOSTILE["platform"],
+        "additional_info": HOSTILE["additional_info"],
+        "supplied_geolocation": {"country_code": "DE"},
+        "reported": [{"esp_identifier": HOSTILE["account"], "esp_service": "Example.invalid"}],
+    }
+    path = folder / "hostile.jsonl"
+    path.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    import uvicorn
+    from sqlalchemy import select
+
+    from tipwatch.demo.run import run_demo
+    from tipwatch.store.schema import attributions, referral_files, referral_identifiers
+    from tipwatch.web.app import create_app
+
+    folder = tmp_path_factory.mktemp("workspace")
+    os.environ["TIPWATCH_API_PACKAGE_DIR"] = str(folder / "packages")
+    reload_settings()
+    run_demo(
+        folder / "demo", scale=0.002, countries=["NL", "DE", "FR"], years=(2020,), assessment=False
+    )
+    store = Store.open(str(folder / "demo" / "tipwatch.db"))
+    services.referrals.ingest(store, OPERATOR, [_hostile_referral(folder)])
+    services.triage.run_triage(store, OPERATOR, config=services.triage.load_triage_config())
+    secrets: dict[str, str] = {}
+    analyst = services.identity.add_user(store, OPERATOR, "ana", "analyst", PASSWORD, totp=True)
+    secrets["ana"] = analyst["totp_enrolment"]["secret"]
+    admin = services.identity.add_user(store, OPERATOR, "adm", "admin", PASSWORD)
+    secrets["adm"] = admin["totp_enrolment"]["secret"]
+    services.identity.add_user(store, OPERATOR, "lia", "liaison", PASSWORD, country="NL")
+    with store.read() as conn:
+        a = attributions.c
+        nl = conn.execute(select(a.report_id).where(a.country == "NL").limit(1)).scalar_one()
+        de = conn.execute(
+            select(a.report_id).where(a.country == "DE").order_by(a.report_id).limit(1)
+        ).scalar_one()
+        f = referral_files.c
+        md5 = conn.execute(select(f.md5).where(f.md5.is_not(None)).limit(1)).scalar_one()
+        i = referral_identifiers.c
+        account = conn.execute(
+            select(i.value).where(i.kind == "account").order_by(i.value).limit(1)
+        ).scalar_one()
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "the server did not start"
+    try:
+        yield Served(f"http://127.0.0.1:{port}", store, folder, secrets, nl, de, account, md5)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        store.close()
+        os.environ.pop("TIPWATCH_API_PACKAGE_DIR", None)
+        reload_settings()
+
+
+@pytest.fixture(autouse=True)
+def _package_dir(served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The shared settings fixture clears TIPWATCH_* for each test: name the package folder
+    # again, so that packages sent from the pages land in the test's folder.
+    monkeypatch.setenv("TIPWATCH_API_PACKAGE_DIR", str(served.folder / "packages"))
+    reload_settings()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def tab(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.dialogs = dialogs
+    try:
+        yield page
+    finally:
+        assert dialogs == [], f"a script ran from page content: {dialogs}"
+        context.close()
+
+
+def check(page: Any, name: str) -> None:
+    """Screenshot the page (1366x768 viewport, whole page), check it does not overflow
+    sideways, and run axe-core: no serious or critical violation."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    overflow = page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, f"{name}: the page is {overflow}px wider than the window"
+    page.add_script_tag(url=AXE)
+    found = page.evaluate(
+        """async () => {
+            const r = await axe.run(document, {resultTypes: ['violations']});
+            return r.violations
+                .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                .map(v => v.id + ' (' + v.impact + '): ' + v.nodes.map(n => n.target).join(' | '));
+        }"""
+    )
+    assert found == [], f"{name}: {found}"
+
+
+def sign_in(page: Any, served: Served, name: str, *, code: bool = True) -> None:
+    page.goto(served.url + "/login")
+    page.fill("#name", name)
+    page.fill("#password", PASSWORD)
+    if code and name in served.secrets:
+        page.fill("#totp", pyotp.TOTP(served.secrets[name]).now())
+    page.click("button[type=submit]")
+
+
+def test_a_day_of_work(tab: Any, served: Served) -> None:
+    page = tab
+    # Without the second factor the analyst enrolled for one is refused.
+    sign_in(page, served, "ana", code=False)
+    assert page.locator(".error").is_visible()
+    check(page, "01-sign-in-refused")
+    sign_in(page, served, "ana")
+    page.wait_for_url("**/today")
+    page.wait_for_url("**/today")
+    assert page.title() == "Today · tipwatch"
+    check(page, "02-today")
+    page.select_option("#t-metric", "blocked_requests")
+    page.click(".today-metric button")
+    assert (
+        "metric=blocked_requests" in page.url
+        and "(blocked_requests)" in page.locator("main").inner_text()
+    )
+
+    # The queue: filter by tier, claim the first referral in one click (htmx), open it.
+    page.click("nav >> text=Queue")
+    check(page, "03-queue")
+    page.select_option("#f-tier", "high")
+    page.click(".filters button[type=submit]")
+    assert "tier=high" in page.url
+    tiers = page.locator("table.queue tbody .tier").all_inner_texts()
+    assert tiers and set(tiers) == {"high"}
+    first = page.locator("table.queue tbody tr").first
+    report_id = first.locator("td.id a").inner_text()
+    first.locator("button", has_text="Claim").click()
+    page.locator("table.queue tbody tr").first.locator("text=(claimed)").wait_for()
+    assert "ana" in page.locator("table.queue tbody tr").first.locator("td.assignee").inner_text()
+    case = services.cases.show_case(served.store, OPERATOR, report_id)
+    assert case["assignee"] == "ana"
+
+    first.locator("td.id a").click()
+    page.wait_for_url(f"**/referrals/{report_id}")
+    assert page.title() == f"Referral {report_id} · tipwatch"
+    assert page.locator("#h-files").is_visible() and page.locator("#h-attribution").is_visible()
+    assert page.locator("img, video").count() == 0  # no media, ever, by default
+    # A note, then its new version; the status moves on.
+    page.fill("#new-note", "Checked the uploader's other accounts.")
+    page.click("text=Add note")
+    page.locator(".note .body", has_text="other accounts").wait_for()
+    page.click("text=Edit (a new version; earlier ones stay)")
+    page.fill("#edit-1", "Checked the uploader's other accounts: two more found.")
+    page.click("text=Save new version")
+    page.locator(".note .body", has_text="two more found").wait_for()
+    page.select_option("#c-status", "in_review")
+    page.click("text=Set status")
+    page.locator(".case strong", has_text="in_review").wait_for()
+    assert page.locator("#h-history ~ table").inner_text().count("case.") >= 2
+    check(page, "04-dossier")
+    notes = services.cases.list_notes(served.store, OPERATOR, "referral", report_id, history=True)
+    assert [n["version"] for n in notes] == [1, 2]
+
+    # Search by account and by hash: the term goes in the body, never in the URL.
+    page.click("nav >> text=Search")
+    page.fill("#q", served.account)
+    page.click(".searchbox button")
+    assert "found" in (page.locator(".found").inner_text() + "found")
+    assert served.account not in page.url
+    assert page.locator("tbody td.id a").count() >= 1
+    assert "account" in page.locator(".found").inner_text()
+    check(page, "05-search-account")
+    page.fill("#q", served.md5)
+    page.click(".searchbox button")
+    assert "hash" in page.locator(".found").inner_text()
+    assert page.locator("tbody td.id a").count() >= 1
+    check(page, "06-search-hash")
+
+    # A country with its chart: labelled, with the baseline band and event lines.
+    page.goto(served.url + "/countries/NL")
+    chart = page.locator("svg.chart")
+    assert chart.get_attribute("role") == "img"
+    assert "referrals in NL" in (chart.locator("title").first.text_content() or "")
+    assert chart.locator("rect").count() >= 1 and chart.locator("path").count() == 1
+    check(page, "07-country")
+
+    # Routing: preview, send, recall.
+    page.click("nav >> text=Routing")
+    page.fill("#r-country", "DE")
+    page.click("button[value=preview]")
+    heading = page.locator("#h-preview").inner_text()
+    count = int(re.search(r"(\d+) referrals", heading).group(1))  # type: ignore[union-attr]
+    assert count > 0
+    check(page, "08-routing-preview")
+    page.click("button[value=send]")
+    sent = page.locator("p.found").inner_text()
+    package_id = int(re.search(r"Package (\d+) sent", sent).group(1))  # type: ignore[union-attr]
+    row = page.locator(f"#package-{package_id}")
+    assert f"{count}" in row.inner_text()
+    row.locator("input[name=reason]").fill("sent to the wrong office")
+    row.locator("button", has_text="Recall").click()
+    page.locator(f"#package-{package_id}", has_text="recalled").wait_for()
+    check(page, "09-routing-recalled")
+
+    for section, name in (("Alerts", "10-alerts"), ("Groups", "11-groups")):
+        page.click(f"nav >> text={section}")
+        check(page, name)
+    page.click("nav >> text=Hash lists")
+    assert page.locator("h2", has_text="demo-vics").is_visible()
+    check(page, "12-lists")
+    page.click("nav >> text=Countries")
+    check(page, "13-countries")
+    page.goto(served.url + "/password")
+    check(page, "14-password")
+
+    page.click("text=Sign out")
+    page.wait_for_url("**/login")
+    page.goto(served.url + "/queue")
+    assert page.url.endswith("/login")
+
+
+def test_admin_pages_and_alert_acknowledgement(tab: Any, served: Served) -> None:
+    page = tab
+    sign_in(page, served, "adm")
+    page.wait_for_url("**/today")
+    page.click("nav >> text=Alerts")
+    forms = page.locator("form[action='/alerts/ack']")
+    waiting = forms.count()
+    assert waiting > 0, "the demo world has surge episodes to acknowledge"
+    forms.first.locator("input[name=note]").fill("Seen; the lockdown explains it.")
+    forms.first.locator("button").click()
+    page.locator("td", has_text="adm, ").first.wait_for()
+    assert page.locator("form[action='/alerts/ack']").count() == waiting - 1
+    page.click("nav >> text=Audit")
+    page.click("text=Verify the chain")
+    assert "intact" in page.locator("[role=status]").inner_text()
+    check(page, "15-audit")
+    page.fill("#au-action", "referral.show")
+    page.click(".filters button")
+    assert "action=referral.show" in page.url
+    page.click("nav >> text=Users")
+    assert page.locator("td", has_text="lia").first.is_visible()
+    check(page, "16-users")
+    # The administrator sees who has viewed a dossier: the analyst, then the administrator.
+    services.workspace.dossier_page(
+        served.store,
+        Actor("ana", Role.ANALYST),
+        served.nl_referral,
+        config=services.triage.load_triage_config(),
+    )
+    page.goto(f"{served.url}/referrals/{served.nl_referral}")
+    check(page, "17-dossier-admin")
+    page.click("text=Views of this dossier in the audit log")
+    viewers = page.locator("table tbody").inner_text()
+    assert "ana (analyst)" in viewers and "adm (admin)" in viewers
+
+
+def test_hostile_strings_render_as_text(tab: Any, served: Served) -> None:
+    from urllib.parse import quote
+
+    page = tab
+    sign_in(page, served, "adm")
+    page.wait_for_url("**/today")
+    page.goto(f"{served.url}/referrals/{quote(HOSTILE['report_id'], safe='')}")
+    assert HOSTILE["report_id"] in page.locator("h1").inner_text()
+    body = page.locator("#h-fields ~ dl").inner_text()
+    assert HOSTILE["platform"] in body and HOSTILE["additional_info"] in body
+    assert HOSTILE["account"] in body
+    assert page.locator("img, svg:not(.chart) script, b[onmouseover]").count() == 0
+    check(page, "18-dossier-hostile")
+
+
+def test_liaison_sees_only_its_country(tab: Any, served: Served) -> None:
+    page = tab
+    sign_in(page, served, "lia")
+    page.wait_for_url("**/routing")
+    # No queue for a liaison officer; another country's referral is not there at all.
+    page.goto(f"{served.url}/queue")
+    assert page.locator("h1").inner_text() == "Not allowed"
+    check(page, "20-not-allowed")
+    page.goto(f"{served.url}/referrals/{served.de_referral}")
+    assert page.locator("h1").inner_text() == "Not found"
+    check(page, "21-not-found")
+    page.goto(f"{served.url}/referrals/{served.nl_referral}")
+    assert served.nl_referral in page.locator("h1").inner_text()
+    assert page.locator("text=Set status").count() == 0
+    page.click("nav >> text=Routing")
+    assert page.locator("#r-country").count() == 0  # no routing form for a liaison officer
+    check(page, "19-routing-liaison")
+    row = page.locator("form[action$='/ack']").first
+    row.locator("input[name=outcome]").fill("Opened an investigation")
+    row.locator("button").click()
+    page.locator("td", has_text="by lia: Opened an investigation").wait_for()
+
+
+def test_forms_without_their_token_are_refused(tab: Any, served: Served) -> None:
+    page = tab
+    sign_in(page, served, "ana")
+    page.wait_for_url("**/today")
+    before = services.cases.show_case(served.store, OPERATOR, served.de_referral)
+    url = f"{served.url}/referrals/{served.de_referral}/status"
+    for token in ({}, {"csrf_token": "not-the-token"}):
+        answer = page.request.post(url, form={"status": "closed", "reason": "x", **token})
+        assert answer.status == 403 and "security token" in answer.text()
+    assert services.cases.show_case(served.store, OPERATOR, served.de_referral) == before
+    # The sign-in form, too, needs the token its page gave.
+    answer = page.request.post(
+        served.url + "/login", form={"name": "ana", "password": PASSWORD, "csrf_token": "x"}
+    )
+    assert answer.status == 403
