@@ -299,7 +299,14 @@ class CodePage:
 
     def decode_folded(self, data: bytes) -> str:
         """The folded text that ``data``, this page's folded bytes, stand for."""
-        return data.decode("latin-1").translate(dict(enumerate(self.letters)))
+        if data.isascii():
+            return data.decode("ascii")
+        return data.decode("latin-1").translate(_letter_table(self.letters))
+
+
+@cache
+def _letter_table(letters: str) -> dict[int, str]:
+    return dict(enumerate(letters))
 
 
 def _code_page(name: str) -> CodePage:

@@ -33,6 +33,7 @@ from tipwatch.forums.normalise import (
     CodePage,
     Folded,
     fold_bytes,
+    fold_text,
     fold_text_by_words,
     fold_words,
     single_byte,
@@ -285,8 +286,27 @@ def _leet_disguised(text: str) -> bool:
     return _HAS_LEET.search(text) is not None
 
 
-_Hits = list[tuple[str, bool, list[list[Term]], str, list[tuple[int, int, int]]]]
-"""Per channel read: its name, whether leet, its terms by key, the folded text, the matches."""
+_Hits = list[
+    tuple[
+        str,
+        bool,
+        list[list[Term]],
+        Callable[[int, int], tuple[int, int]],
+        list[tuple[int, int, int]],
+    ]
+]
+"""Per channel read with matches: its name, whether leet, its terms by key, the way from a
+span of the folded text to the raw span of its words, the matches."""
+
+
+def _word_span(folded: bytes, shift: int, start: int, end: int) -> tuple[int, int]:
+    """The raw span of the words that ``folded[start:end]`` covers, where the folded text
+    is the raw text byte for byte, ``shift`` places on."""
+    first = start + 1 if folded[start] == 32 else start
+    last = end - 2 if folded[end - 1] == 32 else end - 1
+    begin = folded.rfind(b" ", 0, first + 1) + 1
+    stop = folded.find(b" ", last)
+    return begin + shift, stop + shift
 
 
 class Tagger:
@@ -355,29 +375,47 @@ class Tagger:
         if encoded is None:
             return self._hits_by_characters(text)
         page, data = encoded
-        (plain, plain_terms), (leet, leet_terms) = self._page_automata(page)
-        plain_bytes = fold_bytes(page, data)
-        plain_hits = plain(plain_bytes)
+        (plain, plain_terms), (leet, leet_terms) = self._paged.get(
+            page.name
+        ) or self._page_automata(page)
         found: _Hits = []
-        if plain_hits:
-            found.append(("plain", False, plain_terms, page.decode_folded(plain_bytes), plain_hits))
+        reads = [("plain", False, page.plain, plain, plain_terms)]
         if data.translate(None, _NOT_LEET_BYTE) and _HAS_LEET.search(text) is not None:
-            leet_bytes = fold_bytes(page, data, leet=True)
-            leet_hits = leet(leet_bytes)
-            if leet_hits:
-                found.append(("leet", True, leet_terms, page.decode_folded(leet_bytes), leet_hits))
+            reads.append(("leet", True, page.leet, leet, leet_terms))
+        for channel, leet_channel, table, automaton, terms in reads:
+            same = data.translate(table)  # one folded byte for each character of the text
+            if b"  " in same:  # runs of separators: one space each, and the way back by words
+                folded = fold_bytes(page, data, leet=leet_channel)
+                hits = automaton(folded)
+                if hits:
+                    spans = Folded(text, page.decode_folded(folded), self._tables[leet_channel])
+                    found.append((channel, leet_channel, terms, spans.raw_span, hits))
+                continue
+            folded = b" " + same.strip(b" ") + b" "
+            hits = automaton(folded)
+            if hits:
+                # Position i of the folded text is i - 1 of the text, or i with a separator
+                # in front.
+                shift = 0 if same[:1] == b" " else -1
+                span_of = functools.partial(_word_span, folded, shift)
+                found.append((channel, leet_channel, terms, span_of, hits))
         return found
 
     def _hits_by_characters(self, text: str) -> _Hits:
-        """:meth:`_hits` through the character table, for any text."""
+        """:meth:`_hits` for any text: ASCII folded by bytes, other text through the
+        character table, word by word."""
         found: _Hits = []
         for channel, leet, automaton, terms in self._channels:
             if leet and not _leet_disguised(text):
                 continue
-            folded = fold_text_by_words(text, leet=leet)
+            if text.isascii():
+                folded = fold_text(text, leet=leet)
+            else:
+                folded = fold_text_by_words(text, leet=leet)
             hits = automaton.matches(folded)
             if hits:
-                found.append((channel, leet, terms, folded, hits))
+                spans = Folded(text, folded, self._tables[leet])
+                found.append((channel, leet, terms, spans.raw_span, hits))
         return found
 
     def themes_of(self, text: str) -> set[str]:
@@ -395,18 +433,18 @@ class Tagger:
         return self._evidence(text, found) if found else {}
 
     def tag_by_characters(self, text: str) -> dict[str, list[Evidence]]:
-        """:meth:`tag` through the character table for any text (the way every post was
-        read before the code-page path; kept as the benchmark's reference)."""
+        """:meth:`tag` without the code pages: ASCII folded by bytes and searched as text,
+        other text through the character table, word by word (the way every post was read
+        before; the reference of the tests and the benchmark)."""
         found = self._hits_by_characters(text)
         return self._evidence(text, found) if found else {}
 
     def _evidence(self, text: str, found: _Hits) -> dict[str, list[Evidence]]:
         out: dict[str, list[Evidence]] = {}
         seen: set[tuple[str, str, int]] = set()
-        for channel, leet_channel, terms, folded_text, matches in found:
-            folded = Folded(text, folded_text, self._tables[leet_channel])
+        for channel, _leet, terms, span_of, matches in found:
             for index, s, e in matches:
-                start, end = folded.raw_span(s, e)
+                start, end = span_of(s, e)
                 for term in terms[index]:
                     key = (term.theme, term.text, start)
                     if key in seen:
