@@ -27,6 +27,7 @@ from typing import Any, NamedTuple, Protocol
 
 from tipwatch.errors import ConfigError
 from tipwatch.forums.normalise import (
+    _ASCII_PAGE,
     _LEET,
     _PLAIN,
     LEET,
@@ -371,35 +372,55 @@ class Tagger:
     def _hits(self, text: str) -> _Hits:
         """The matches of ``text`` in each channel read (the leet one only where a digit,
         @ or $ touches a letter); empty when there are none."""
-        encoded = single_byte(text)
-        if encoded is None:
-            return self._hits_by_characters(text)
-        page, data = encoded
-        (plain, plain_terms), (leet, leet_terms) = self._paged.get(
-            page.name
-        ) or self._page_automata(page)
+        if text.isascii():  # the common case, without a call
+            page, data = _ASCII_PAGE, text.encode("ascii")
+        else:
+            encoded = single_byte(text)
+            if encoded is None:
+                return self._hits_by_characters(text)
+            page, data = encoded
+        (plain, plain_terms), leet = self._paged.get(page.name) or self._page_automata(page)
         found: _Hits = []
-        reads = [("plain", False, page.plain, plain, plain_terms)]
-        if data.translate(None, _NOT_LEET_BYTE) and _HAS_LEET.search(text) is not None:
-            reads.append(("leet", True, page.leet, leet, leet_terms))
-        for channel, leet_channel, table, automaton, terms in reads:
-            same = data.translate(table)  # one folded byte for each character of the text
-            if b"  " in same:  # runs of separators: one space each, and the way back by words
-                folded = fold_bytes(page, data, leet=leet_channel)
-                hits = automaton(folded)
-                if hits:
-                    spans = Folded(text, page.decode_folded(folded), self._tables[leet_channel])
-                    found.append((channel, leet_channel, terms, spans.raw_span, hits))
-                continue
+        same = data.translate(page.plain)  # one folded byte for each character of the text
+        if b"  " in same:  # runs of separators: one space each
+            self._read(text, page, data, False, plain, plain_terms, found)
+        else:
             folded = b" " + same.strip(b" ") + b" "
-            hits = automaton(folded)
+            hits = plain(folded)
             if hits:
                 # Position i of the folded text is i - 1 of the text, or i with a separator
                 # in front.
                 shift = 0 if same[:1] == b" " else -1
                 span_of = functools.partial(_word_span, folded, shift)
-                found.append((channel, leet_channel, terms, span_of, hits))
+                found.append(("plain", False, plain_terms, span_of, hits))
+        if data.translate(None, _NOT_LEET_BYTE) and _HAS_LEET.search(text) is not None:
+            self._read(text, page, data, True, *leet, found)
         return found
+
+    def _read(
+        self,
+        text: str,
+        page: CodePage,
+        data: bytes,
+        leet: bool,
+        automaton: Callable[[bytes], list[tuple[int, int, int]]],
+        terms: list[list[Term]],
+        found: _Hits,
+    ) -> None:
+        """One channel's matches of ``data``, ``text`` encoded in ``page``, into ``found``."""
+        folded = fold_bytes(page, data, leet=leet)
+        hits = automaton(folded)
+        if not hits:
+            return
+        if len(folded) == len(data) + 2 and folded[1:-1] == data.translate(
+            page.leet if leet else page.plain
+        ):
+            span_of: Callable[[int, int], tuple[int, int]] = functools.partial(
+                _word_span, folded, -1
+            )
+        else:  # separators were merged: the way back goes word by word
+            span_of = Folded(text, page.decode_folded(folded), self._tables[leet]).raw_span
+        found.append(("leet" if leet else "plain", leet, terms, span_of, hits))
 
     def _hits_by_characters(self, text: str) -> _Hits:
         """:meth:`_hits` for any text: ASCII folded by bytes, other text through the
