@@ -212,3 +212,16 @@ def test_a_key_outside_a_code_page_is_still_found_in_other_text(tmp_path: Path) 
         assert term in {e.term for e in found["t"]}, text
         assert found == tagger.tag_by_characters(text)
     assert tagger.tag("\u0434\u043e\u043c\u0430\u0448\u043d\u0438\u0439") == {}
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["k1ds @t h0me", "so k1ds @t h0me now", " k1ds @t h0me", "k1ds @t h0me!", "k1ds @t  h0me"],
+)
+def test_leet_evidence_spans_with_and_without_merged_separators(text: str) -> None:
+    tagger = Tagger(load_themes())
+    found = tagger.tag(text)
+    assert found == tagger.tag_by_characters(text)
+    leet = [e for e in found["lockdown"] if e.channel == "leet"]
+    assert [e.raw.split() for e in leet] == [["k1ds", "@t", "h0me"]]
+    assert text[leet[0].start : leet[0].end] == leet[0].raw
