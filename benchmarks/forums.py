@@ -20,7 +20,9 @@ Three parts, each beside its baseline measured in the same run:
    ``--regex-posts`` of the posts. Times are CPU time of this process (``time.process_time``),
    so that other work on a shared machine does not count (it still slows the caches and the
    shared core: a calibration loop of ``str.lower().split()`` over the same posts is printed
-   beside, to compare machines). Bar: 150,000 posts a second.
+   beside, to compare machines), and so is the tagger's reading before its code-page path
+   (``Tagger.tag_by_characters``), which must give the same evidence. Bar: 150,000 posts a
+   second.
 
     python benchmarks/forums.py [--posts 100000] [--labelled 6000] [--stream-days 150]
                                 [--only themes|emerging|speed]
@@ -119,14 +121,24 @@ def tagging_speed(posts: int, regex_posts: int, seed: int) -> dict[str, object]:
     # The tagger and the calibration loop (str.lower().split() over the same posts) in turn,
     # best of five each: a busy shared machine slows both alike, so their ratio says what
     # to expect elsewhere.
+    # The reading before the code-page path (tag_by_characters: ASCII by bytes, other text
+    # through the character table word by word) is measured in turn with them, and must give
+    # the same evidence.
     runs: list[float] = []
     calibration_runs: list[float] = []
+    before_runs: list[float] = []
     tagged = 0
+    same_as_before = 0
     for _ in range(5):
         started = time.process_time()
         results = [tagger.tag(t) for t in texts]
         runs.append(time.process_time() - started)
         tagged = sum(1 for r in results if r)
+        started = time.process_time()
+        before = [tagger.tag_by_characters(t) for t in texts]
+        before_runs.append(time.process_time() - started)
+        same_as_before = sum(a == b for a, b in zip(results, before, strict=True))
+        del before
         started = time.process_time()
         for t in texts:
             t.lower().split()
@@ -140,8 +152,16 @@ def tagging_speed(posts: int, regex_posts: int, seed: int) -> dict[str, object]:
         def tag_all(posts: list[str] = part) -> object:
             return [tagger.tag(t) for t in posts]
 
+        def tag_before(posts: list[str] = part) -> object:
+            return [tagger.tag_by_characters(t) for t in posts]
+
         best = min(_cpu(tag_all) for _ in range(3))
-        by_script[name] = {"posts": len(part), "posts_per_second": round(len(part) / best)}
+        best_before = min(_cpu(tag_before) for _ in range(3))
+        by_script[name] = {
+            "posts": len(part),
+            "posts_per_second": round(len(part) / best),
+            "before_posts_per_second": round(len(part) / best_before),
+        }
     regex = regex_matchers(theme_set)
     sample = texts[:regex_posts]
     started = time.process_time()
@@ -159,6 +179,10 @@ def tagging_speed(posts: int, regex_posts: int, seed: int) -> dict[str, object]:
         "posts_with_themes": tagged,
         "tagger_posts_per_second": round(ours),
         "tagger_runs_seconds": [round(r, 2) for r in runs],
+        "before_posts_per_second": round(posts / min(before_runs)),
+        "before_runs_seconds": [round(r, 2) for r in before_runs],
+        "speedup_over_before": round(ours / (posts / min(before_runs)), 2),
+        "same_evidence_as_before": f"{same_as_before}/{posts}",
         "regex_posts": len(sample),
         "regex_posts_per_second": round(baseline, 1),
         "speedup": round(ours / baseline),

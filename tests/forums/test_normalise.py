@@ -83,3 +83,31 @@ def test_the_fast_paths_fold_as_the_character_table_does() -> None:
             table = normalise._LEET if leet else normalise._PLAIN
             expected = " " + " ".join(text.translate(table).split()) + " "
             assert fold_text(text, leet=leet) == expected, text
+
+
+def test_every_character_of_the_code_pages_folds_as_the_character_table_does() -> None:
+    """Each character of each code page, alone, between letters and doubled, folds through
+    the page's bytes exactly as through the character table; characters that fold to none
+    or several (a soft hyphen, ß) send the text to the character table instead."""
+    from tipwatch.forums import normalise
+
+    assert normalise.single_byte("Stra\u00dfe") is None
+    assert normalise.single_byte("k\u00adids") is None
+    pages = list(normalise._code_pages())
+    assert {p.name for p in pages} == {"cp1250", "cp1251", "cp1252", "cp1253"}
+    checked = 0
+    for page in pages:
+        assert len(page.safe) > 200, page.name
+        for byte in page.safe:
+            char = bytes([byte]).decode(page.name)
+            for text in (char, f"a{char}b", f"{char}{char} x{char}", f"1{char}3 {char}@"):
+                encoded = normalise.single_byte(text)
+                assert encoded is not None, (page.name, char)
+                for leet in (False, True):
+                    table = normalise._LEET if leet else normalise._PLAIN
+                    expected = " " + " ".join(text.translate(table).split()) + " "
+                    got = encoded[0].decode_folded(normalise.fold_bytes(*encoded, leet=leet))
+                    assert got == expected, (page.name, char, leet)
+                    assert fold_text(text, leet=leet) == expected
+                    checked += 1
+    assert checked > 7000

@@ -152,3 +152,76 @@ def test_evidence_spans_hold_the_term_on_every_labelled_post() -> None:
             assert fold_words(evidence.raw, leet=leet) == fold_words(evidence.term, leet=leet)
             checked += 1
     assert checked > 900
+
+
+def test_the_code_page_path_tags_as_the_character_table_does() -> None:
+    """Posts that a single-byte code page holds (ASCII, Latin with accents, Cyrillic, Greek)
+    are read as bytes; the themes and evidence are those of the character table's reading,
+    on generated posts in six languages and on the speed corpus (a tenth in Cyrillic)."""
+    from tipwatch.forums.normalise import single_byte
+    from tipwatch.forums.simulate import labelled_posts, speed_corpus
+
+    themes = load_themes()
+    tagger = Tagger(themes)
+    texts = [p.text for p in labelled_posts(themes, 2000, seed=5)]
+    texts += [
+        "ДЕТИ ДОМА, конкурс",
+        "Schulen geschlossen, Kinder zu Hause; Straße",  # ß folds to two letters
+        "les écoles fermées, les enfants à la maison",
+        "k1ds @t h0me, \u0434\u0435\u0442\u0438 \u04340\u043c\u0430",
+        "\u03ba\u03b9\u03b4\u03c2 at home",  # Greek look-alikes
+        "",
+        "...",
+    ]
+    by_bytes = sum(single_byte(t) is not None and not t.isascii() for t in texts)
+    assert by_bytes > 300  # the non-ASCII code-page path is exercised
+    tagged = 0
+    for text in texts:
+        expected = tagger.tag_by_characters(text)
+        assert tagger.tag(text) == expected, text
+        assert tagger.themes_of(text) == set(expected), text
+        tagged += bool(expected)
+    assert tagged > 900
+    lexicon, posts = speed_corpus(posts=3000, terms=2000, seed=4)
+    on_lexicon = Tagger(lexicon)
+    for text in posts:
+        assert on_lexicon.tag(text) == on_lexicon.tag_by_characters(text), text
+    assert sum(not t.isascii() for t in posts) > 200
+
+
+def test_a_key_outside_a_code_page_is_still_found_in_other_text(tmp_path: Path) -> None:
+    """A Georgian or Arabic phrase (no code page holds it) is found through the character
+    table, and a Cyrillic one in a post that also holds a character outside its code page."""
+    path = tmp_path / "themes.toml"
+    path.write_text(
+        '[t]\nka = ["\u10e1\u10d9\u10dd\u10da\u10d0"]\nru = ["\u0434\u043e\u043c\u0430"]\n'
+        'ar = ["\u0645\u062f\u0631\u0633\u0629"]\n',
+        encoding="utf-8",
+    )
+    tagger = Tagger(load_themes(path))
+    for text, term in [
+        ("a \u10e1\u10d9\u10dd\u10da\u10d0 b", "\u10e1\u10d9\u10dd\u10da\u10d0"),
+        (
+            "\u0434\u043e\u043c\u0430 \u0645\u062f\u0631\u0633\u0629",
+            "\u0645\u062f\u0631\u0633\u0629",
+        ),
+        ("\u0434\u043e\u043c\u0430 \u10e1", "\u0434\u043e\u043c\u0430"),
+        ("\u0414\u041e\u041c\u0410!", "\u0434\u043e\u043c\u0430"),
+    ]:
+        found = tagger.tag(text)
+        assert term in {e.term for e in found["t"]}, text
+        assert found == tagger.tag_by_characters(text)
+    assert tagger.tag("\u0434\u043e\u043c\u0430\u0448\u043d\u0438\u0439") == {}
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["k1ds @t h0me", "so k1ds @t h0me now", " k1ds @t h0me", "k1ds @t h0me!", "k1ds @t  h0me"],
+)
+def test_leet_evidence_spans_with_and_without_merged_separators(text: str) -> None:
+    tagger = Tagger(load_themes())
+    found = tagger.tag(text)
+    assert found == tagger.tag_by_characters(text)
+    leet = [e for e in found["lockdown"] if e.channel == "leet"]
+    assert [e.raw.split() for e in leet] == [["k1ds", "@t", "h0me"]]
+    assert text[leet[0].start : leet[0].end] == leet[0].raw

@@ -41,12 +41,16 @@ from importlib import resources
 
 __all__ = [
     "LEET",
+    "CodePage",
     "Folded",
     "fold",
+    "fold_bytes",
     "fold_phrase",
     "fold_text",
+    "fold_text_by_words",
     "fold_words",
     "light_words",
+    "single_byte",
     "skeleton_map",
 ]
 
@@ -259,8 +263,124 @@ _LEET_ASCII = _ascii_bytes(_LEET)
 
 
 _SPACE_RUN = re.compile("  +")
+_SPACE_RUN_BYTES = re.compile(b"  +")
 _WORD_CACHE: tuple[dict[str, str], dict[str, str]] = ({}, {})
 _WORD_CACHE_SIZE = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class CodePage:
+    """A single-byte encoding in which a post can be folded byte for byte.
+
+    Text whose every character is in the encoding ``name``, and folds to one character in
+    both channels, is folded by ``bytes.translate`` (no lookup per character in Python):
+    ASCII, and through Windows code pages the Latin letters of Western and Central Europe,
+    Cyrillic and Greek. ``plain`` and ``leet`` are the 256-byte tables from a byte of ``name``
+    to a byte of the folded form, whose characters are ``letters`` (ASCII as itself, the
+    others, such as the look-alike prototypes of Cyrillic letters, numbered from 128 on);
+    ``safe`` the bytes that fold so (a post holding any other takes the character table)."""
+
+    name: str
+    plain: bytes
+    leet: bytes
+    safe: bytes
+    letters: str
+
+    def encode_folded(self, text: str) -> bytes | None:
+        """Folded ``text`` (a key) in this page's folded bytes, or ``None`` if it cannot be
+        written there (then no text of this page holds it)."""
+        if text.isascii():
+            return text.encode("ascii")
+        codes = {c: i for i, c in enumerate(self.letters) if i >= 128}
+        try:
+            return bytes(ord(c) if c.isascii() else codes[c] for c in text)
+        except KeyError:
+            return None
+
+    def decode_folded(self, data: bytes) -> str:
+        """The folded text that ``data``, this page's folded bytes, stand for."""
+        if data.isascii():
+            return data.decode("ascii")
+        return data.decode("latin-1").translate(_letter_table(self.letters))
+
+
+@cache
+def _letter_table(letters: str) -> dict[int, str]:
+    return dict(enumerate(letters))
+
+
+def _code_page(name: str) -> CodePage:
+    plain = bytearray(range(256))
+    leet = bytearray(range(256))
+    safe = bytearray()
+    letters = [chr(i) for i in range(128)]
+    codes: dict[str, int] = {}
+
+    def code(char: str) -> int | None:
+        if char.isascii():
+            return ord(char)
+        if char not in codes:
+            if len(letters) == 256:
+                return None
+            codes[char] = len(letters)
+            letters.append(char)
+        return codes[char]
+
+    for b in range(256):
+        try:
+            char = bytes([b]).decode(name)
+        except UnicodeDecodeError:
+            continue
+        p, q = _PLAIN[ord(char)], _LEET[ord(char)]
+        if len(p) != 1 or len(q) != 1:
+            continue
+        p_code, q_code = code(p), code(q)
+        if p_code is not None and q_code is not None:
+            plain[b], leet[b] = p_code, q_code
+            safe.append(b)
+    letters += ["\x00"] * (256 - len(letters))
+    return CodePage(name, bytes(plain), bytes(leet), bytes(safe), "".join(letters))
+
+
+_ASCII_PAGE = CodePage(
+    "ascii", _PLAIN_ASCII, _LEET_ASCII, bytes(range(128)), "".join(map(chr, range(256)))
+)
+_CODE_PAGES: list[CodePage] = []
+"""Tried in turn for text that is not ASCII, the last one that fitted first (built on first
+use: their tables read the confusables data)."""
+
+
+def _code_pages() -> list[CodePage]:
+    if not _CODE_PAGES:
+        _CODE_PAGES.extend(_code_page(n) for n in ("cp1252", "cp1251", "cp1250", "cp1253"))
+    return _CODE_PAGES
+
+
+def single_byte(raw: str) -> tuple[CodePage, bytes] | None:
+    """``raw`` encoded in a :class:`CodePage` it folds in byte for byte, or ``None``."""
+    if raw.isascii():
+        return _ASCII_PAGE, raw.encode("ascii")
+    pages = _CODE_PAGES or _code_pages()
+    for i, page in enumerate(pages):
+        try:
+            data = raw.encode(page.name)
+        except UnicodeEncodeError:
+            continue
+        if data.translate(None, page.safe):
+            continue  # a character that folds to none or several (ß, a soft hyphen ...)
+        if i:
+            pages.insert(0, pages.pop(i))
+        return page, data
+    return None
+
+
+def fold_bytes(page: CodePage, data: bytes, *, leet: bool = False) -> bytes:
+    """The folded form (as :func:`fold_text`) of ``data``, text encoded in ``page``, as the
+    page's folded bytes: one byte a character, so that positions are those of the text."""
+    folded = data.translate(page.leet if leet else page.plain)
+    if b"  " in folded:  # runs of separators become one space (a search first: often none)
+        folded = _SPACE_RUN_BYTES.sub(b" ", folded)
+    return b" " + folded.strip(b" ") + b" "
 
 
 def fold_text(raw: str, *, leet: bool = False) -> str:
@@ -271,8 +391,17 @@ def fold_text(raw: str, *, leet: bool = False) -> str:
         if "  " in text:  # runs of separators become one space (a search first: often none)
             text = _SPACE_RUN.sub(" ", text)
         return f" {text.strip(' ')} "
-    # Other text word by word: str.translate costs a lookup per character, and words recur,
-    # so each word's form is remembered (the cache is emptied when it grows large).
+    encoded = single_byte(raw)
+    if encoded is not None:
+        page, data = encoded
+        return page.decode_folded(fold_bytes(page, data, leet=leet))
+    return fold_text_by_words(raw, leet=leet)
+
+
+def fold_text_by_words(raw: str, *, leet: bool = False) -> str:
+    """:func:`fold_text` through the character table, word by word, for any text."""
+    # str.translate costs a lookup per character, and words recur, so each word's form is
+    # remembered (the cache is emptied when it grows large).
     cache = _WORD_CACHE[leet]
     if len(cache) > _WORD_CACHE_SIZE:
         cache.clear()
