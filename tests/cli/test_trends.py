@@ -191,6 +191,13 @@ def test_absurd_feed_rows_are_refused_and_alerts_stay_quick(db_url: str, tmp_pat
     assert code == 0, out
     assert time.perf_counter() - began < 20
     assert json.loads(out)["surge"]
+    # a start or end outside the feeds' dates is refused at once, not analysed for minutes
+    for command in ("trends", "alerts", "signals show"):
+        code, out = invoke(
+            *command.split(), *(["calls"] if command == "signals show" else ["--metric", "calls"]),
+            "--since", "0476-05-28", "--db", db_url,
+        )  # fmt: skip
+        assert code == 65 and "0476-05-28 lies outside 1990-01-01" in out, (command, out)
 
 
 def test_changepoints_command(tmp_path: Path) -> None:

@@ -186,3 +186,12 @@ def test_consecutive_quality_alerts_of_one_kind_are_one_episode() -> None:
         ("all", "service-outage", d + timedelta(days=1), d + timedelta(days=1), 1),
     ]
     assert episodes[0].detail.startswith("2 days; the first: no data where about 150")
+
+
+def test_quality_alerts_on_a_series_shorter_than_their_four_weeks() -> None:
+    # 22 days (an assessment of a short month on a young store): a gap is still found, and the
+    # level around each day is taken from the days the series has
+    values = np.full(22, 30.0)
+    values[10] = 0.0
+    found = quality_alerts(None, {"NL": DailySeries(date(2020, 3, 10), values, "NL", "referrals")})
+    assert [(a.day, a.kind) for a in found] == [(date(2020, 3, 20), "gap")]

@@ -59,6 +59,21 @@ def list_signals(store: Store, actor: Actor) -> list[dict[str, Any]]:
         return _list(store)
 
 
+def _check_span(since: date | None, until: date | None) -> None:
+    """Refuse a start or end outside the dates any feed may carry (1990 to the end of next
+    year): a start such as 0476-05-28 would make every daily series 570,000 days long."""
+    from tipwatch.errors import InputError
+    from tipwatch.formats.feeds import EARLIEST_DATE, latest_date
+
+    latest = latest_date()
+    for name, day in (("start", since), ("end", until)):
+        if day is not None and not EARLIEST_DATE <= day <= latest:
+            raise InputError(
+                f"the {name} date {day} lies outside {EARLIEST_DATE} to {latest}",
+                hint="choose a start and an end within that range",
+            )
+
+
 def series(
     store: Store,
     actor: Actor,
@@ -71,6 +86,8 @@ def series(
 ) -> dict[str, DailySeries]:
     """Daily series of ``metric`` per country, ``since`` and ``until`` inclusive."""
     from tipwatch.trends.signals import series_of
+
+    _check_span(since, until)
 
     with unit(store, actor, "signal.read", object_type="signal", object_ids=[metric], writes=False):
         return series_of(
@@ -154,6 +171,7 @@ def trends(
 
     if baseline not in ("before", "year"):
         raise InputError(f"the baseline is before or year, not {baseline!r}")
+    _check_span(since, until)
     with unit(store, actor, "trends.read", object_type="signal", object_ids=[metric], writes=False):
         data = series_of(
             store,
@@ -219,6 +237,7 @@ def alerts(
     )
     from tipwatch.trends.signals import series_of
 
+    _check_span(since, until)
     if since is not None and until is not None and since > until:
         raise InputError(
             f"the alerts' start ({since}) is after their end ({until})",

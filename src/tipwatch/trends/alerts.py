@@ -582,7 +582,8 @@ def quality_alerts(
         f = weekday_factors(s)[s.weekdays()]
         # the level around each day from the days with data only (a gap is not zeros)
         known = np.isfinite(y)
-        kernel = np.ones(28)
+        # (a kernel longer than the series would make "same" return the kernel's length)
+        kernel = np.ones(min(28, len(y)))
         seen = np.convolve(known.astype(np.float64), kernel, mode="same")
         with np.errstate(divide="ignore", invalid="ignore"):
             level = np.convolve(np.where(known, y / f, 0.0), kernel, mode="same") / seen
