@@ -5,8 +5,10 @@ what a page may say in its title and URL."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pyotp
+import pytest
 from fastapi.testclient import TestClient
 
 from tipwatch import services
@@ -22,12 +24,25 @@ def _token(html: str) -> str:
     return found.group(1)
 
 
+def _pending(html: str) -> str:
+    found = re.search(r'name="pending" value="([^"]+)"', html)
+    assert found, html[:500]
+    return found.group(1)
+
+
 def _sign_in(client: TestClient, name: str, code: str | None = None) -> str:
     form = client.get("/login")
     data = {"name": name, "password": PASSWORD, "csrf_token": _token(form.text)}
-    if code:
-        data["totp"] = code
     answer = client.post("/login", data=data, follow_redirects=False)
+    if code:
+        # The password was accepted: the second step asks for the one-time code.
+        assert answer.status_code == 200 and 'action="/login/code"' in answer.text, answer.text
+        second = {"pending": _pending(answer.text), "totp": code}
+        answer = client.post(
+            "/login/code",
+            data={**second, "csrf_token": _token(answer.text)},
+            follow_redirects=False,
+        )
     assert answer.status_code == 303, answer.text
     (session,) = [
         c for c in answer.headers.get_list("set-cookie") if c.startswith("tipwatch_session=")
@@ -48,10 +63,18 @@ def test_headers_cookies_and_tokens(world: World) -> None:
     assert page.headers["x-frame-options"] == "DENY"
     assert "<script>" not in page.text and " style=" not in page.text  # no inline script or style
 
-    # Admins need the second factor; the refusal says nothing of which part was wrong.
-    refused = client.post(
+    # Admins need the second factor: the password alone opens no session, and a wrong code
+    # is refused without saying which part was wrong.
+    asked = client.post(
         "/login",
         data={"name": "admin", "password": PASSWORD, "csrf_token": _token(page.text)},
+    )
+    assert asked.status_code == 200 and "tipwatch_session" not in asked.headers.get(
+        "set-cookie", ""
+    )
+    refused = client.post(
+        "/login/code",
+        data={"pending": _pending(asked.text), "totp": "000000", "csrf_token": _token(asked.text)},
     )
     assert refused.status_code == 401 and "not right" in refused.text
     cookie = _sign_in(client, "admin", pyotp.TOTP(world.totp["admin"]).now())
@@ -61,6 +84,110 @@ def test_headers_cookies_and_tokens(world: World) -> None:
     # Over plain HTTP the cookie cannot be Secure (the browser would drop it).
     plain = TestClient(create_app(world.store))
     assert "secure" not in _sign_in(plain, "analyst").lower()
+
+
+def _failures(world: World, name: str) -> int:
+    (user,) = [u for u in services.identity.list_users(world.store, OPERATOR) if u["name"] == name]
+    count: int = user["failed_logins"]
+    return count
+
+
+def _password_step(client: TestClient, name: str, password: str = PASSWORD) -> Any:
+    form = client.get("/login")
+    return client.post(
+        "/login",
+        data={"name": name, "password": password, "csrf_token": _token(form.text)},
+        follow_redirects=False,
+    )
+
+
+def test_two_step_sign_in(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = TestClient(create_app(world.store))
+    code = pyotp.TOTP(world.totp["admin"])
+    # A wrong password fails at the first step and counts towards the lockout.
+    wrong = _password_step(client, "admin", "not the password")
+    assert wrong.status_code == 401 and "not right" in wrong.text
+    assert 'action="/login/code"' not in wrong.text
+    assert _failures(world, "admin") == 1
+
+    # The right password gives the code form with a pending sign-in, not a session.
+    asked = _password_step(client, "admin")
+    assert asked.status_code == 200 and 'action="/login/code"' in asked.text
+    pending = _pending(asked.text)
+    assert "tipwatch_session" not in asked.headers.get("set-cookie", "")
+    # The pending sign-in is no session: as a cookie it opens nothing.
+    probe = TestClient(create_app(world.store))
+    probe.cookies.set("tipwatch_session", pending)
+    assert probe.get("/today", follow_redirects=False).headers["location"] == "/login"
+    # A wrong code is a failed login and uses the pending sign-in up.
+    answer = client.post(
+        "/login/code",
+        data={"pending": pending, "totp": "000000", "csrf_token": _token(asked.text)},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 401 and "sign in again" in answer.text
+    assert _failures(world, "admin") == 2
+    replay = client.post(
+        "/login/code",
+        data={"pending": pending, "totp": code.now(), "csrf_token": _token(answer.text)},
+        follow_redirects=False,
+    )
+    assert replay.status_code == 401 and "tipwatch_session" not in replay.headers.get(
+        "set-cookie", ""
+    )
+
+    # The right code with a fresh pending sign-in opens the session and resets the count;
+    # the same pending sign-in cannot be used a second time.
+    asked = _password_step(client, "admin")
+    pending = _pending(asked.text)
+    done = client.post(
+        "/login/code",
+        data={"pending": pending, "totp": code.now(), "csrf_token": _token(asked.text)},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303 and "tipwatch_session=" in done.headers["set-cookie"]
+    assert _failures(world, "admin") == 0
+    again = TestClient(create_app(world.store))
+    form = again.get("/login")
+    replay = again.post(
+        "/login/code",
+        data={"pending": pending, "totp": code.now(), "csrf_token": _token(form.text)},
+        follow_redirects=False,
+    )
+    assert replay.status_code == 401
+
+    # A pending sign-in that has expired is refused even with the right code.
+    monkeypatch.setattr(services.identity, "SECOND_FACTOR_MINUTES", -1)
+    asked = _password_step(client, "admin")
+    expired = client.post(
+        "/login/code",
+        data={
+            "pending": _pending(asked.text),
+            "totp": code.now(),
+            "csrf_token": _token(asked.text),
+        },
+        follow_redirects=False,
+    )
+    assert expired.status_code == 401
+    # The second form, too, needs the token its page gave.
+    forged = client.post(
+        "/login/code", data={"pending": pending, "totp": code.now(), "csrf_token": "x"}
+    )
+    assert forged.status_code == 403
+
+    # Each step is in the audit log: the failures with their reasons, and the session opened.
+    events = services.audit.list_events(world.store, OPERATOR, who="admin", limit=50)
+    details = [e.detail for e in events if e.action == "session.login"]
+    assert "wrong password" in details
+    assert "wrong or missing TOTP code" in details
+    assert "second-factor token used" in details
+    assert "second-factor token expired" in details
+    assert details.count("password accepted; second factor pending") == 3
+    assert "session opened" in details
+
+    # A user without a second factor is signed in by the password alone.
+    plain = TestClient(create_app(world.store))
+    assert _password_step(plain, "analyst").status_code == 303
 
 
 def test_changes_need_the_form_token_and_roles_fail_closed(world: World) -> None:

@@ -24,12 +24,16 @@ from tipwatch.settings import get_settings
 from tipwatch.store import Store
 
 __all__ = [
+    "SECOND_FACTOR_MINUTES",
+    "SecondFactorNeeded",
     "Session",
     "add_user",
     "authenticate_session",
     "authenticate_token",
+    "begin_login",
     "create_token",
     "disable_user",
+    "finish_login",
     "list_tokens",
     "list_users",
     "login",
@@ -182,6 +186,88 @@ def _actor_of(user: dict[str, Any], scopes: frozenset[str] | None = None) -> Act
     return Actor(user["name"], Role(user["role"]), user["country"], scopes)
 
 
+SECOND_FACTOR_MINUTES = 5
+"""How long a sign-in waits for its second factor after the password was accepted."""
+
+
+@dataclass(frozen=True, slots=True)
+class SecondFactorNeeded:
+    """The password was right; the sign-in goes on with the one-time code. ``token`` (a
+    secret, single-use, shown this once) is redeemed with :func:`finish_login`."""
+
+    token: str
+    expires_at: datetime
+    user: str
+
+
+def _refused() -> AuthenticationError:
+    return AuthenticationError(
+        "the user name, password or one-time code is not right, or the account is locked",
+        hint="try again; after repeated failures ask an administrator to unlock the account",
+    )
+
+
+def _conclude(store: Store, name: str, result: Any) -> Session | None:
+    """Audit a login attempt's result; on success (and if the role may log in) open the
+    session. Runs inside the caller's transaction. ``AccessDenied`` for a token-only role."""
+    from tipwatch.workflow.identity import create_session
+
+    user = result.user
+    who = _actor_of(user) if user is not None else Actor(name[:200], Role.ANALYST)
+    if not result.ok:
+        record(
+            store,
+            who,
+            "session.login",
+            outcome="failed",
+            detail=result.reason,
+            object_type="user",
+            object_ids=[name[:200]],
+            role=None if user is not None else "unknown",
+        )
+        return None
+    if not may(who, "session.login"):
+        record(
+            store,
+            who,
+            "session.login",
+            outcome="denied",
+            detail=f"the {who.role.value} role logs in with tokens only",
+            object_type="user",
+            object_ids=[name],
+        )
+        raise AccessDenied(who.name, who.role.value, "session.login", what="log in")
+    with unit(store, who, "session.login", object_type="user", object_ids=[name]) as w:
+        cookie, csrf, expires = create_session(
+            w.conn,  # type: ignore[arg-type]
+            name,
+            hours=get_settings().session_hours,
+        )
+        w.detail = "session opened"
+    return Session(cookie, csrf, expires, who)
+
+
+def _attempt(store: Store, name: str, check: Any) -> Any:
+    """Run ``check(conn)`` (a login step), its effect on the failure count and its audit
+    event as one transaction; a denial is raised after the transaction is kept."""
+    denied: AccessDenied | None = None
+    outcome: Any = None
+    with store.atomic() as conn:
+        result = check(conn)
+        if getattr(result, "pending", False):
+            outcome = result
+        else:
+            try:
+                outcome = _conclude(store, result.user["name"] if result.user else name, result)
+            except AccessDenied as exc:
+                denied = exc
+    if denied is not None:
+        raise denied
+    if outcome is None:
+        raise _refused()
+    return outcome
+
+
 def login(store: Store, name: str, password: str, totp_code: str | None = None) -> Session:
     """Check a user's password (and TOTP code where needed) and open a session.
 
@@ -189,19 +275,12 @@ def login(store: Store, name: str, password: str, totp_code: str | None = None) 
     failures in a row lock the account (settings ``login_max_failures`` and
     ``login_lockout_minutes``). The error says nothing of which part was wrong.
     """
-    from tipwatch.workflow.identity import create_session
     from tipwatch.workflow.identity import login as _login
 
     settings = get_settings()
-    refused = AuthenticationError(
-        "the user name, password or one-time code is not right, or the account is locked",
-        hint="try again; after repeated failures ask an administrator to unlock the account",
-    )
-    session: Session | None = None
-    denied: AccessDenied | None = None
-    # The check, its effect on the failure count and its audit event are one transaction.
-    with store.atomic() as conn:
-        result = _login(
+
+    def check(conn: Any) -> Any:
+        return _login(
             conn,
             name,
             password,
@@ -209,43 +288,76 @@ def login(store: Store, name: str, password: str, totp_code: str | None = None) 
             max_failures=settings.login_max_failures,
             lockout=timedelta(minutes=settings.login_lockout_minutes),
         )
-        user = result.user
-        who = _actor_of(user) if user is not None else Actor(name[:200], Role.ANALYST)
-        if not result.ok:
-            record(
-                store,
-                who,
-                "session.login",
-                outcome="failed",
-                detail=result.reason,
-                object_type="user",
-                object_ids=[name[:200]],
-                role=None if user is not None else "unknown",
-            )
-        elif not may(who, "session.login"):
-            record(
-                store,
-                who,
-                "session.login",
-                outcome="denied",
-                detail=f"the {who.role.value} role logs in with tokens only",
-                object_type="user",
-                object_ids=[name],
-            )
-            denied = AccessDenied(who.name, who.role.value, "session.login", what="log in")
-        else:
-            with unit(store, who, "session.login", object_type="user", object_ids=[name]) as w:
-                cookie, csrf, expires = create_session(
-                    w.conn,  # type: ignore[arg-type]
-                    name,
-                    hours=settings.session_hours,
-                )
-                w.detail = "session opened"
-            session = Session(cookie, csrf, expires, who)
-    if denied is not None:
-        raise denied
-    if session is None:
-        raise refused
+
+    session: Session = _attempt(store, name, check)
+    return session
+
+
+def begin_login(store: Store, name: str, password: str) -> Session | SecondFactorNeeded:
+    """The first step of a sign-in in two: the password alone. A wrong password is a failed
+    login (audited, counted towards the lockout) as with :func:`login`. A user without a
+    second factor gets the session at once; one with a second factor gets a pending sign-in
+    (:class:`SecondFactorNeeded`, valid :data:`SECOND_FACTOR_MINUTES` minutes, used once),
+    audited as ``session.login`` ok with "password accepted; second factor pending"."""
+    from tipwatch.workflow.identity import begin_second_factor
+    from tipwatch.workflow.identity import login as _login
+
+    settings = get_settings()
+
+    def check(conn: Any) -> Any:
+        return _login(
+            conn,
+            name,
+            password,
+            None,
+            max_failures=settings.login_max_failures,
+            lockout=timedelta(minutes=settings.login_lockout_minutes),
+            defer_second_factor=True,
+        )
+
+    outcome = _attempt(store, name, check)
+    if isinstance(outcome, Session):
+        return outcome
+    who = _actor_of(outcome.user)
+    if not may(who, "session.login"):
+        record(
+            store,
+            who,
+            "session.login",
+            outcome="denied",
+            detail=f"the {who.role.value} role logs in with tokens only",
+            object_type="user",
+            object_ids=[name],
+        )
+        raise AccessDenied(who.name, who.role.value, "session.login", what="log in")
+    with unit(store, who, "session.login", object_type="user", object_ids=[name]) as w:
+        token, expires = begin_second_factor(
+            w.conn,  # type: ignore[arg-type]
+            name,
+            minutes=SECOND_FACTOR_MINUTES,
+        )
+        w.detail = "password accepted; second factor pending"
+    return SecondFactorNeeded(token, expires, name)
+
+
+def finish_login(store: Store, token: str, totp_code: str) -> Session:
+    """The second step: redeem a pending sign-in with the TOTP code and open the session.
+    The pending sign-in is used up by the attempt; a wrong code is a failed login (audited,
+    counted), and an unknown, used or expired token is refused (audited too)."""
+    from tipwatch.workflow.identity import redeem_second_factor
+
+    settings = get_settings()
+
+    def check(conn: Any) -> Any:
+        return redeem_second_factor(
+            conn,
+            token,
+            totp_code,
+            max_failures=settings.login_max_failures,
+            lockout=timedelta(minutes=settings.login_lockout_minutes),
+        )
+
+    session: Session = _attempt(store, "(second-factor token)", check)
     return session
 
 

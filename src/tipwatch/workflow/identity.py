@@ -24,10 +24,12 @@ from tipwatch.errors import AuthenticationError, ConflictError, InputError, NotF
 from tipwatch.store.schema import api_tokens, users, web_sessions
 
 __all__ = [
+    "PENDING_MARK",
     "TOKEN_PREFIX",
     "TOTP_ROLES",
     "LoginResult",
     "add_user",
+    "begin_second_factor",
     "check_password",
     "create_session",
     "create_token",
@@ -38,6 +40,7 @@ __all__ = [
     "list_users",
     "login",
     "now_utc",
+    "redeem_second_factor",
     "resolve_session",
     "resolve_token",
     "revoke_token",
@@ -50,6 +53,11 @@ TOKEN_PREFIX = "tw_"
 TOTP_ROLES = frozenset({"admin", "reviewer"})
 """Roles that must give a TOTP code at login."""
 _SESSION_PREFIX = "tws_"
+_PENDING_PREFIX = "twp_"
+PENDING_MARK = "*second-factor-pending*"
+"""Held in a ``web_sessions`` row's CSRF column while the row is a sign-in waiting for its
+second factor, not a session: a real CSRF token never contains ``*``, and a pending row is
+never resolved as a session."""
 
 
 def now_utc() -> datetime:
@@ -238,6 +246,53 @@ class LoginResult:
     reason: str
     """For the audit log: why it failed (never shown to the caller)."""
     locked_now: bool = False
+    pending: bool = False
+    """The password was right and the second factor is still to come."""
+
+
+def _failed(
+    conn: Connection,
+    row: Any,
+    user: dict[str, Any],
+    reason: str,
+    *,
+    max_failures: int,
+    lockout: timedelta,
+    now: datetime,
+) -> LoginResult:
+    failures = row.failed_logins + 1
+    locked = failures >= max_failures
+    conn.execute(
+        update(users)
+        .where(users.c.id == row.id)
+        .values(failed_logins=failures, locked_until=now + lockout if locked else None)
+    )
+    if locked:
+        reason += f"; locked after {failures} failures"
+    return LoginResult(False, user, reason, locked_now=locked)
+
+
+def _succeeded(conn: Connection, row: Any, user: dict[str, Any]) -> LoginResult:
+    conn.execute(
+        update(users).where(users.c.id == row.id).values(failed_logins=0, locked_until=None)
+    )
+    return LoginResult(True, user, "ok")
+
+
+def _refusal_before_password(row: Any, user: dict[str, Any], now: datetime) -> str | None:
+    if row.disabled:
+        return "disabled"
+    if row.locked_until is not None and row.locked_until > now:
+        return f"locked until {row.locked_until.isoformat()}Z"
+    return None
+
+
+def _code_ok(secret: str, code: str | None, now: datetime) -> bool:
+    import pyotp
+
+    return bool(code) and pyotp.TOTP(secret).verify(
+        (code or "").strip(), for_time=now.replace(tzinfo=UTC), valid_window=1
+    )
 
 
 def login(
@@ -249,46 +304,123 @@ def login(
     max_failures: int,
     lockout: timedelta,
     now: datetime | None = None,
+    defer_second_factor: bool = False,
 ) -> LoginResult:
-    """Check a login and record its effect on the failure count (the caller commits it)."""
-    import pyotp
+    """Check a login and record its effect on the failure count (the caller commits it).
 
+    With ``defer_second_factor``, a right password of a user who needs a second factor is
+    answered ``pending`` (neither a success nor a failure: the count is left as it is, so
+    only a full sign-in resets it); :func:`begin_second_factor` then opens the second step.
+    """
     now = now or now_utc()
     row = conn.execute(select(users).where(users.c.name == name)).first()
     if row is None:
         _spend_like_a_verify(password)
         return LoginResult(False, None, "unknown user")
     user = _user_dict(row)
-    if row.disabled:
+    refusal = _refusal_before_password(row, user, now)
+    if refusal is not None:
         _spend_like_a_verify(password)
-        return LoginResult(False, user, "disabled")
-    if row.locked_until is not None and row.locked_until > now:
-        _spend_like_a_verify(password)
-        return LoginResult(False, user, f"locked until {row.locked_until.isoformat()}Z")
-    good = verify_password(row.password_hash, password)
-    reason = "wrong password"
-    if good and (row.totp_secret is not None or row.role in TOTP_ROLES):
-        if row.totp_secret is None:
-            good, reason = False, "no TOTP enrolled for a role that needs it"
-        elif not totp_code or not pyotp.TOTP(row.totp_secret).verify(
-            totp_code.strip(), for_time=now.replace(tzinfo=UTC), valid_window=1
-        ):
-            good, reason = False, "wrong or missing TOTP code"
-    if good:
-        conn.execute(
-            update(users).where(users.c.id == row.id).values(failed_logins=0, locked_until=None)
+        return LoginResult(False, user, refusal)
+    if not verify_password(row.password_hash, password):
+        return _failed(
+            conn, row, user, "wrong password", max_failures=max_failures, lockout=lockout, now=now
         )
-        return LoginResult(True, user, "ok")
-    failures = row.failed_logins + 1
-    locked = failures >= max_failures
+    if row.totp_secret is not None or row.role in TOTP_ROLES:
+        if row.totp_secret is None:
+            return _failed(
+                conn,
+                row,
+                user,
+                "no TOTP enrolled for a role that needs it",
+                max_failures=max_failures,
+                lockout=lockout,
+                now=now,
+            )
+        if defer_second_factor:
+            return LoginResult(
+                False, user, "password accepted; second factor pending", pending=True
+            )
+        if not _code_ok(row.totp_secret, totp_code, now):
+            return _failed(
+                conn,
+                row,
+                user,
+                "wrong or missing TOTP code",
+                max_failures=max_failures,
+                lockout=lockout,
+                now=now,
+            )
+    return _succeeded(conn, row, user)
+
+
+def begin_second_factor(
+    conn: Connection, name: str, *, minutes: float, now: datetime | None = None
+) -> tuple[str, datetime]:
+    """A sign-in waiting for its second factor: a random token (shown once; the store keeps
+    its SHA-256 in ``web_sessions``, marked :data:`PENDING_MARK`) and its expiry."""
+    row = _user_row(conn, name)
+    token = _PENDING_PREFIX + secrets.token_urlsafe(32)
+    now = now or now_utc()
+    expires = now + timedelta(minutes=minutes)
     conn.execute(
-        update(users)
-        .where(users.c.id == row.id)
-        .values(failed_logins=failures, locked_until=now + lockout if locked else None)
+        insert(web_sessions).values(
+            session_hash=_sha256(token),
+            user_id=row.id,
+            csrf_token=PENDING_MARK,
+            created_at=now,
+            expires_at=expires,
+            ended_at=None,
+        )
     )
-    if locked:
-        reason += f"; locked after {failures} failures"
-    return LoginResult(False, user, reason, locked_now=locked)
+    return token, expires
+
+
+def redeem_second_factor(
+    conn: Connection,
+    token: str,
+    code: str | None,
+    *,
+    max_failures: int,
+    lockout: timedelta,
+    now: datetime | None = None,
+) -> LoginResult:
+    """Redeem a pending sign-in with its TOTP code. The token is used up by this attempt,
+    right or wrong (a wrong code counts as a failed login; the password is asked again).
+    An unknown, used or expired token is a failure without a user."""
+    now = now or now_utc()
+    s = web_sessions.c
+    pending = conn.execute(
+        select(web_sessions).where(s.session_hash == _sha256(token), s.csrf_token == PENDING_MARK)
+    ).first()
+    if pending is None:
+        return LoginResult(False, None, "unknown second-factor token")
+    row = conn.execute(select(users).where(users.c.id == pending.user_id)).first()
+    if row is None:
+        return LoginResult(False, None, "unknown second-factor token")
+    user = _user_dict(row)
+    used = conn.execute(
+        update(web_sessions)
+        .where(s.id == pending.id, s.ended_at.is_(None), s.expires_at > now)
+        .values(ended_at=now)
+    )
+    if not used.rowcount:
+        state = "used" if pending.ended_at is not None else "expired"
+        return LoginResult(False, user, f"second-factor token {state}")
+    refusal = _refusal_before_password(row, user, now)
+    if refusal is not None:
+        return LoginResult(False, user, refusal)
+    if row.totp_secret is None or not _code_ok(row.totp_secret, code, now):
+        return _failed(
+            conn,
+            row,
+            user,
+            "wrong or missing TOTP code",
+            max_failures=max_failures,
+            lockout=lockout,
+            now=now,
+        )
+    return _succeeded(conn, row, user)
 
 
 def create_session(conn: Connection, name: str, *, hours: float) -> tuple[str, str, datetime]:
@@ -322,7 +454,12 @@ def resolve_session(conn: Connection, cookie: str) -> tuple[dict[str, Any], str]
     """The user of a live session and the session's CSRF token."""
     s = web_sessions.c
     row = conn.execute(select(web_sessions).where(s.session_hash == _sha256(cookie))).first()
-    if row is None or row.ended_at is not None or row.expires_at <= now_utc():
+    if (
+        row is None
+        or row.csrf_token == PENDING_MARK
+        or row.ended_at is not None
+        or row.expires_at <= now_utc()
+    ):
         raise AuthenticationError("the session has ended or expired", hint="log in again")
     return _user_dict(_live_user(conn, row.user_id)), row.csrf_token
 
@@ -331,7 +468,11 @@ def end_session(conn: Connection, cookie: str) -> bool:
     s = web_sessions.c
     done = conn.execute(
         update(web_sessions)
-        .where(s.session_hash == _sha256(cookie), s.ended_at.is_(None))
+        .where(
+            s.session_hash == _sha256(cookie),
+            s.ended_at.is_(None),
+            s.csrf_token != PENDING_MARK,
+        )
         .values(ended_at=now_utc())
     )
     return bool(done.rowcount)

@@ -24,7 +24,7 @@ __all__ = ["mount"]
 
 def mount(app: FastAPI) -> None:
     """Serve the workspace pages from ``app`` (which already serves the API)."""
-    from tipwatch.web.pages import oversight, work
+    from tipwatch.web.pages import assessment, oversight, work
 
     @app.middleware("http")
     async def _headers(request: Request, call_next: RequestResponseEndpoint) -> Response:
@@ -39,3 +39,4 @@ def mount(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
     app.include_router(work.router)
     app.include_router(oversight.router)
+    app.include_router(assessment.router)

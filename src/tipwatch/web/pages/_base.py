@@ -165,6 +165,7 @@ NAV = (
     ("search", "Search", "/search", "referral.list"),
     ("countries", "Countries", "/countries", "signal.read"),
     ("alerts", "Alerts", "/alerts", "trends.read"),
+    ("assessment", "Assessment", "/assessment", "assessment.create"),
     ("groups", "Groups", "/groups", "links.read"),
     ("lists", "Hash lists", "/lists", "list.read"),
     ("routing", "Routing", "/routing", "package.read"),

@@ -58,11 +58,7 @@ def home(request: Request) -> Response:
     return RedirectResponse("/password", status_code=303)
 
 
-def _login_page(request: Request, error: str | None = None, status: int = 200) -> Response:
-    token = new_login_token()
-    response = render(
-        "pages/login.html", None, title="Sign in", status=status, error=error, login_token=token
-    )
+def _login_cookie(request: Request, response: Response, token: str) -> Response:
     response.set_cookie(
         LOGIN_COOKIE,
         token,
@@ -75,36 +71,39 @@ def _login_page(request: Request, error: str | None = None, status: int = 200) -
     return response
 
 
-@router.get("/login")
-def login_form(request: Request) -> Response:
-    return _login_page(request)
+def _login_page(request: Request, error: str | None = None, status: int = 200) -> Response:
+    token = new_login_token()
+    response = render(
+        "pages/login.html", None, title="Sign in", status=status, error=error, login_token=token
+    )
+    return _login_cookie(request, response, token)
 
 
-@router.post("/login")
-def login(
-    request: Request,
-    name: Annotated[str, Form(max_length=200)] = "",
-    password: Annotated[str, Form(max_length=1000)] = "",
-    totp: Annotated[str, Form(max_length=12)] = "",
-    csrf_token: Token = "",
-) -> Response:
+def _code_page(request: Request, pending: str, error: str | None = None) -> Response:
+    token = new_login_token()
+    response = render(
+        "pages/login_code.html",
+        None,
+        title="Sign in: one-time code",
+        status=200,
+        error=error,
+        login_token=token,
+        pending=pending,
+    )
+    return _login_cookie(request, response, token)
+
+
+def _login_form_ok(request: Request, csrf_token: str) -> bool:
     import hmac
 
     expected = request.cookies.get(LOGIN_COOKIE, "")
-    if not expected or not csrf_token or not hmac.compare_digest(expected, csrf_token):
-        return _login_page(
-            request, "The form had expired or was not sent from this page: try again.", 403
-        )
-    store = request.app.state.tipwatch.store
-    try:
-        session = services.identity.login(store, name, password, totp.strip() or None)
-    except TipwatchError as exc:
-        message = (
-            str(exc)
-            if not isinstance(exc, AuthenticationError)
-            else ("The name, password or one-time code is not right, or the account is locked.")
-        )
-        return _login_page(request, message, 401 if isinstance(exc, AuthenticationError) else 403)
+    return bool(expected and csrf_token and hmac.compare_digest(expected, csrf_token))
+
+
+_EXPIRED_FORM = "The form had expired or was not sent from this page: try again."
+
+
+def _signed_in_response(request: Request, session: Any) -> Response:
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -117,6 +116,62 @@ def login(
     )
     response.delete_cookie(LOGIN_COOKIE, path="/login")
     return response
+
+
+def _refusal(exc: TipwatchError) -> tuple[str, int]:
+    if isinstance(exc, AuthenticationError):
+        return "The name, password or one-time code is not right, or the account is locked.", 401
+    return str(exc), 403
+
+
+@router.get("/login")
+def login_form(request: Request) -> Response:
+    return _login_page(request)
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    name: Annotated[str, Form(max_length=200)] = "",
+    password: Annotated[str, Form(max_length=1000)] = "",
+    csrf_token: Token = "",
+) -> Response:
+    """The first step: the password. A user with a second factor is asked for the code."""
+    if not _login_form_ok(request, csrf_token):
+        return _login_page(request, _EXPIRED_FORM, 403)
+    store = request.app.state.tipwatch.store
+    try:
+        outcome = services.identity.begin_login(store, name, password)
+    except TipwatchError as exc:
+        return _login_page(request, *_refusal(exc))
+    if isinstance(outcome, services.identity.SecondFactorNeeded):
+        return _code_page(request, outcome.token)
+    return _signed_in_response(request, outcome)
+
+
+@router.post("/login/code")
+def login_code(
+    request: Request,
+    pending: Annotated[str, Form(max_length=200)] = "",
+    totp: Annotated[str, Form(max_length=12)] = "",
+    csrf_token: Token = "",
+) -> Response:
+    """The second step: the one-time code, with the pending sign-in of the first. The
+    pending sign-in is used once: after a wrong code the password is asked again."""
+    if not _login_form_ok(request, csrf_token):
+        return _login_page(request, _EXPIRED_FORM, 403)
+    store = request.app.state.tipwatch.store
+    try:
+        session = services.identity.finish_login(store, pending, totp.strip())
+    except TipwatchError as exc:
+        message, status = _refusal(exc)
+        if isinstance(exc, AuthenticationError):
+            message = (
+                "The one-time code is not right, or the sign-in had expired or was used "
+                "already: sign in again."
+            )
+        return _login_page(request, message, status)
+    return _signed_in_response(request, session)
 
 
 @router.post("/logout")
