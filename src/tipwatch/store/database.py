@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -113,7 +114,17 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any, busy_timeout_ms: int) -> None
     # Takes effect only on a new, empty file: 16 KiB pages make bulk intake ~10% faster
     # than the 4 KiB default (measured with benchmarks/intake_xml.py).
     cur.execute("PRAGMA page_size=16384")
-    cur.execute("PRAGMA journal_mode=WAL")
+    # Switching a new file to WAL while another process creates the same store can be refused
+    # at once (SQLite does not wait on that lock): try again until the busy timeout.
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     # A write transaction waits this long before it says it waits (see _sqlite_begin).
