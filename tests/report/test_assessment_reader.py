@@ -306,7 +306,7 @@ def test_every_number_in_the_executive_summary_recomputed_from_the_store(
 
 # -- the page in a browser ---------------------------------------------------------------------
 
-AXE = resources.files("tipwatch.report") / "vendor" / "axe.min.js"
+AXE = resources.files("tipwatch.web") / "static" / "vendor" / "axe-4.14.1.min.js"
 
 
 def watch(tab: Any, problems: list[str]) -> None:
