@@ -271,7 +271,7 @@ def serve(
     ] = 1,
     db: DbOption = None,
 ) -> None:
-    """Serve the REST API (/api/v1, its OpenAPI document at /openapi.json)."""
+    """Serve the analysts' workspace (sign in at /) and the REST API (/api/v1; /openapi.json)."""
 
     def body() -> None:
         import uvicorn
