@@ -412,3 +412,54 @@ def test_a_large_fingerprint_is_fetched_on_demand(store: Store) -> None:
             exchanges.large_fingerprint(
                 store, ALICE, "ncmec", "vid1", "videntifier", credentials=credentials
             )
+
+
+def test_matching_by_hash_counts_towards_the_flood_quarantine(store: Store, tmp_path: Path) -> None:
+    """The API's path (hashes in, verdicts out, nothing of them stored) counts block-list
+    matches too: an entry matching a burst of uploads is held, and the process's in-memory
+    PDQ index drops it at once, and takes it back when a reviewer releases it."""
+    logo, other = "f" * 16 + "0" * 48, "0" * 48 + "f" * 16
+    (tmp_path / "pdq.txt").write_text(logo + "\n" + other + "\n")
+    matching.import_list(
+        store, ALICE, tmp_path / "pdq.txt", name="p", version="1", hash_type="pdq", scheme="none"
+    )
+    rule = FloodRule(factor=10, min_matches=5, history_days=28)
+    (first,) = matching.match_hashes(store, ALICE, [{"pdq": logo}], flood=rule)
+    assert first.status == "known"  # the index is built and cached in this process
+    burst = matching.match_hashes(store, ALICE, [{"pdq": logo}] * 12, flood=rule)
+    assert [v.status for v in burst] == ["known"] * 12  # the request that trips the hold
+    (held,) = exchanges.holds(store, ALICE)
+    assert held["value"] == logo and held["matches"] == 13
+    assert "held for review (flood)" in _audit_text(store)
+    (after,) = matching.match_hashes(store, ALICE, [{"pdq": logo}], flood=rule)
+    assert after.status == "new"
+    (untouched,) = matching.match_hashes(store, ALICE, [{"pdq": other}], flood=rule)
+    assert untouched.status == "known"
+    exchanges.review_hold(store, BOB, held["hold"], retire=False)
+    (released,) = matching.match_hashes(store, ALICE, [{"pdq": logo}], flood=rule)
+    assert released.status == "known"
+
+
+def test_a_hold_made_elsewhere_reaches_a_cached_index(store: Store, tmp_path: Path) -> None:
+    """A hold made by another process (here: straight in the store) changes the lists'
+    fingerprint, so a long-running server's index leaves the entry out at its next request."""
+    from datetime import UTC, datetime
+
+    from tipwatch.matching.flood import check_floods, record_matches
+    from tipwatch.store.schema import hash_entries
+
+    value = "a" * 64
+    (tmp_path / "pdq.txt").write_text(value + "\n")
+    matching.import_list(
+        store, ALICE, tmp_path / "pdq.txt", name="p", version="1", hash_type="pdq", scheme="none"
+    )
+    (warm,) = matching.match_hashes(store, ALICE, [{"pdq": value}])
+    assert warm.status == "known"
+    day = datetime.now(UTC).date()
+    with store.atomic() as conn:
+        (entry_id,) = [r.id for r in conn.execute(select(hash_entries.c.id))]
+        record_matches(conn, {entry_id: 50}, day)
+        made = check_floods(conn, [entry_id], day, FloodRule(5, 10, 28))
+    assert [h["entry_id"] for h in made] == [entry_id]
+    (cold,) = matching.match_hashes(store, ALICE, [{"pdq": value}])
+    assert cold.status == "new"

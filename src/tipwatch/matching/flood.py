@@ -65,6 +65,12 @@ def record_matches(conn: Connection, counts: Mapping[int, int], day: date) -> No
             )
 
 
+def _touch_list(conn: Connection, list_id: int, now: datetime) -> None:
+    """Mark the list changed, so that in-memory indexes of other processes (an API server's)
+    see a hold or its release at their next check instead of at the list's next version."""
+    conn.execute(update(hash_lists).where(hash_lists.c.id == list_id).values(updated_at=now))
+
+
 def check_floods(
     conn: Connection, entry_ids: list[int], day: date, rule: FloodRule
 ) -> list[dict[str, Any]]:
@@ -134,6 +140,7 @@ def check_floods(
             )
             .returning(h.id)
         ).scalar_one()
+        _touch_list(conn, r.list_id, now)
         made.append(
             {
                 "hold": int(hold_id),
@@ -234,6 +241,7 @@ def review_hold(conn: Connection, hold_id: int, *, by: str, retire: bool) -> dic
     if retire:
         values["retired_version"] = f"retired on review {now.date().isoformat()}"
     conn.execute(update(hash_entries).where(e.id == row.entry_id).values(**values))
+    _touch_list(conn, row.list_id, now)
     conn.execute(
         update(entry_holds)
         .where(h.id == hold_id)

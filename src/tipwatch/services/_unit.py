@@ -61,6 +61,12 @@ def _authorised(store: Store, actor: Actor, action: str, work: Work) -> Work:
     return work
 
 
+def require(store: Store, actor: Actor, action: str, *, object_type: str | None = None) -> None:
+    """Authorise ``action`` ahead of a unit that decides later whether it writes; a refusal is
+    recorded and raised as :func:`unit` does."""
+    _authorised(store, actor, action, Work(None, object_type, [], ""))
+
+
 @contextmanager
 def unit(
     store: Store,

@@ -6,11 +6,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from tipwatch.services._unit import batch, unit
+from tipwatch.services._unit import batch, require, unit
 from tipwatch.services.access import Actor, authorise
 from tipwatch.store import Store
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from tipwatch.matching.flood import FloodRule
     from tipwatch.matching.hashfile import HashVerdict
     from tipwatch.matching.lists import ImportSummary
@@ -331,6 +333,8 @@ class _IndexCache:
         import threading
 
         self._lock = threading.Lock()
+        # Keyed by ``id(store)``: each matcher holds its store, so no address is reused while
+        # its entry lives.
         self._matchers: dict[int, tuple[tuple[int, int, int, Any], Any]] = {}
 
     def verdicts(
@@ -367,6 +371,13 @@ class _IndexCache:
 
 _INDEXES = _IndexCache()
 
+
+def forget_index(store: Store) -> None:
+    """Drop this process's in-memory index of ``store``; the next match builds it afresh. For
+    a store whose entries were replaced wholesale (emptied, or restored from a backup), where
+    the incremental refresh, which follows entry ids, cannot tell old entries from new."""
+    _INDEXES.forget(store)
+
 MATCH_ALGORITHMS = ("md5", "sha1", "sha256", "pdq")
 MAX_MATCH_ITEMS = 1000
 
@@ -378,11 +389,14 @@ def match_hashes(
     *,
     qualities: Sequence[int | None] | None = None,
     video: list[tuple[str, int]] | None = None,
+    flood: FloodRule | None = None,
 ) -> list[FileVerdict]:
     """Match hashes (each item: ``algorithm -> hex value``, for md5, sha1, sha256, pdq)
-    against the lists with the process's in-memory index; nothing is stored but the audit
-    event. Exact and near matches are kept apart; each names its list, category, algorithm,
-    distance and entry id."""
+    against the lists with the process's in-memory index. Exact and near matches are kept
+    apart; each names its list, category, algorithm, distance and entry id. Nothing of the
+    hashes is stored: only the audit event and, for block-list matches, the entries' counts
+    towards the flood quarantine (``flood``, default: the ``flood_*`` settings), which holds
+    an entry whose matches in a day jump far above its history."""
     from tipwatch.errors import InputError
     from tipwatch.models import normalise_hash_value
 
@@ -409,11 +423,35 @@ def match_hashes(
     quality_list: list[int | None] = (
         list(qualities) if qualities is not None else [None for _ in files]
     )
-    with unit(store, actor, "match.run", object_type="hash", writes=False) as work:
-        verdicts = _INDEXES.verdicts(store, files, quality_list, video)
+    require(store, actor, "match.run", object_type="hash")
+    verdicts = _INDEXES.verdicts(store, files, quality_list, video)
+    counts: dict[int, int] = {}
+    for verdict in verdicts:
+        for entry_id in {m.entry_id for m in verdict.matches if m.purpose == "block"}:
+            counts[entry_id] = counts.get(entry_id, 0) + 1
+    # Only a request that matched a block list writes (its entries' counts towards the flood
+    # quarantine, and any hold they make); the others append their audit event alone.
+    with unit(store, actor, "match.run", object_type="hash", writes=bool(counts)) as work:
         known = sum(1 for v in verdicts if v.matches)
         work.detail = f"{len(files)} files by hash: {known} known, {len(files) - known} new"
+        if counts and work.conn is not None:
+            work.detail += _held_detail(_count_floods(work.conn, counts, flood))
     return verdicts
+
+
+def _count_floods(
+    conn: Connection, counts: dict[int, int], flood: FloodRule | None
+) -> list[dict[str, Any]]:
+    """Record a request's block-list matches per entry for today and hold the floods among
+    them (``flood``, default: the ``flood_*`` settings); the holds made."""
+    from datetime import UTC, datetime
+
+    from tipwatch.matching.flood import check_floods, record_matches
+
+    rule = _flood_rule() if flood is None else flood
+    day = datetime.now(UTC).date()
+    record_matches(conn, counts, day)
+    return check_floods(conn, list(counts), day, rule)
 
 
 def match_upload(store: Store, actor: Actor, path: Path) -> tuple[MediaHashes, FileVerdict | None]:
