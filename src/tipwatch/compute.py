@@ -594,13 +594,13 @@ def _resolve(
             continue
         except _WorkerLost as exc:
             reason = str(exc)
-        if not engine.retries_lost_work:
-            # Another item's crash may have broken the pool under this one: once more, alone.
-            try:
-                out.extend(engine.result(engine.submit(f"{batch.key}-alone", [item])))
-                continue
-            except _WorkerLost as exc:
-                reason = str(exc)
+        # Another item's crash may have taken this one down with it (a broken process pool; a
+        # Dask worker that held it queued behind the crashing item, twice): once more, alone.
+        try:
+            out.extend(engine.result(engine.submit(f"{batch.key}-alone", [item])))
+            continue
+        except _WorkerLost as exc:
+            reason = str(exc)
         if on_crash is None:
             raise TipwatchError(f"an item of batch {batch.key} stops its worker: {reason}")
         out.append(on_crash(item, reason))
