@@ -34,7 +34,11 @@ def gradient_png(seed: int = 0) -> bytes:
 
     image = Image.new("RGB", (96, 64))
     image.putdata(
-        [((x * 2 + seed) % 256, (y * 4) % 256, (x + y + seed) % 256) for y in range(64) for x in range(96)]
+        [
+            ((x * 2 + seed) % 256, (y * 4) % 256, (x + y + seed) % 256)
+            for y in range(64)
+            for x in range(96)
+        ]
     )
     out = io.BytesIO()
     image.save(out, format="PNG")
@@ -42,9 +46,9 @@ def gradient_png(seed: int = 0) -> bytes:
 
 
 def write_referral(folder: Path, image: bytes) -> Path:
-    """One referral with three files: ``seen`` (viewed by the service: may be viewed),
-    ``legal`` (flags unstated: needs legal process before viewing) and ``stated`` (its md5
-    stated by the sender)."""
+    """One referral with four files: ``seen`` (viewed by the service: may be viewed),
+    ``legal`` (flags unstated: needs legal process before viewing), ``clip`` (publicly
+    available: may be viewed) and ``stated`` (its md5 stated by the sender)."""
     record = {
         "report_id": RID,
         "incident_type": "Child Pornography (possession, manufacture, and distribution)",
@@ -52,6 +56,7 @@ def write_referral(folder: Path, image: bytes) -> Path:
         "files": [
             {"file_id": "seen", "viewed_by_service": "yes"},
             {"file_id": "legal"},
+            {"file_id": "clip", "publicly_available": "yes"},
             {
                 "file_id": "stated",
                 "viewed_by_service": "yes",
@@ -197,7 +202,9 @@ def test_a_file_needing_legal_process_is_never_offered(
 def test_each_reveal_is_audited_and_counted(referral: Store, image: Path, keeping: None) -> None:
     store = referral
     services.media.attach_media(store, OPERATOR, RID, "seen", image)
-    assert services.media.kept_for_dossier(store, REVIEWER, RID, config=_config()).exposures_today == 0
+    assert (
+        services.media.kept_for_dossier(store, REVIEWER, RID, config=_config()).exposures_today == 0
+    )
     # Opening the blurred bytes is audited but is not an exposure.
     services.media.media_content(store, REVIEWER, RID, "seen", config=_config())
     assert services.media.exposures_today(store, REVIEWER) == 0

@@ -48,9 +48,7 @@ class MediaKey:
         """The key written as URL-safe base64 (padding optional)."""
         cleaned = text.strip()
         try:
-            raw = base64.urlsafe_b64decode(
-                cleaned.encode("ascii") + b"=" * (-len(cleaned) % 4)
-            )
+            raw = base64.urlsafe_b64decode(cleaned.encode("ascii") + b"=" * (-len(cleaned) % 4))
         except (binascii.Error, UnicodeEncodeError, ValueError):
             raise MediaKeyError("the media key is not URL-safe base64") from None
         return cls(raw)
@@ -99,13 +97,10 @@ def open_sealed(key: MediaKey, sealed: SealedMedia, *, report_id: str, file_id: 
 
     if sealed.key_id != key.key_id:
         raise MediaKeyError(
-            f"the media were sealed with key {sealed.key_id}, not the configured "
-            f"key {key.key_id}"
+            f"the media were sealed with key {sealed.key_id}, not the configured key {key.key_id}"
         )
     try:
-        return AESGCM(key.raw).decrypt(
-            sealed.nonce, sealed.ciphertext, _bound(report_id, file_id)
-        )
+        return AESGCM(key.raw).decrypt(sealed.nonce, sealed.ciphertext, _bound(report_id, file_id))
     except InvalidTag:
         raise MediaKeyError(
             "the sealed media do not open: altered, or stored for another file"

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tipwatch.errors import AccessDenied, ConfigError, InputError, NotFoundError
-from tipwatch.services._unit import unit
+from tipwatch.services._unit import require, unit
 from tipwatch.services.access import Actor
 from tipwatch.settings import get_settings
 from tipwatch.store import Store
@@ -128,6 +128,7 @@ def attach_media(
     from tipwatch.services.referrals import require_visible
     from tipwatch.store.media import KeptMedia, file_exists, put_kept
 
+    require(store, actor, "media.attach", object_type="file")  # before reading anything
     settings = get_settings()
     where = f"media of file {file_id!r} of referral {report_id!r}"
     limit = settings.api_max_upload_bytes
@@ -248,7 +249,11 @@ def kept_for_dossier(
 
 
 def _open(
-    conn: Connection, actor: Actor, store: Store, report_id: str, file_id: str,
+    conn: Connection,
+    actor: Actor,
+    store: Store,
+    report_id: str,
+    file_id: str,
     config: TriageConfig,
 ) -> MediaContent:
     from tipwatch.media.sealed import MediaKeyError, SealedMedia, open_sealed

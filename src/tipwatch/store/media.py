@@ -99,7 +99,9 @@ def get_kept(conn: Connection, report_id: str, file_id: str) -> KeptMedia | None
     )
 
 
-def kept_files(conn: Connection, report_ids: Sequence[str]) -> dict[tuple[str, str], dict[str, str]]:
+def kept_files(
+    conn: Connection, report_ids: Sequence[str]
+) -> dict[tuple[str, str], dict[str, str]]:
     """``(report id, file id) -> kind and media type`` of the files with media kept (the
     bytes are not read)."""
     k = kept_media.c
