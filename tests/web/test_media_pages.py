@@ -133,7 +133,15 @@ def test_by_default_a_reviewer_is_offered_no_media(
     with_media: World, tmp_path: Path, image: bytes
 ) -> None:
     world = with_media
-    _attach(world, tmp_path, image, "seen")  # keeping is off: hashed and discarded
+    # Keeping is off: media handed in through the API are hashed and discarded.
+    answer = world.client.put(
+        f"/api/v1/referrals/{RID}/files/seen/media",
+        files={"file": ("x.png", image, "image/png")},
+        headers=world.auth("ingest"),
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["kept"] is False
+    assert answer.json()["media"] == "hashed and discarded; not stored"
     client = _client(world, "reviewer")
     html = client.get(f"/referrals/{RID}").text
     assert "/media?" not in html and "No media are shown" in html
