@@ -644,6 +644,8 @@ audit_events = Table(
     Index("ix_audit_events_at", "at"),
     Index("ix_audit_events_actor", "actor"),
     Index("ix_audit_events_action", "action"),
+    # One user's entries of one action since a time: a reviewer's exposures today (0016).
+    Index("ix_audit_events_actor_action_at", "actor", "action", "at"),
 )
 """Append-only (database triggers refuse UPDATE and DELETE); each entry chains the SHA-256
 of the one before it (see :mod:`tipwatch.store.audit`)."""

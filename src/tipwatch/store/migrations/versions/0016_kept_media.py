@@ -5,7 +5,8 @@ Revises: 0015
 
 By default tipwatch keeps no media (the table stays empty). A deployment that turns
 ``media_keep`` on keeps the media that arrive with a referral's file here, encrypted with
-AES-256-GCM under ``media_key``; the key itself is never stored, only its id.
+AES-256-GCM under ``media_key``; the key itself is never stored, only its id. An index on
+the audit log finds a reviewer's reveals of the day (their exposure count).
 """
 
 from __future__ import annotations
@@ -41,7 +42,11 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("report_id", "file_id", name=op.f("pk_kept_media")),
     )
+    # A reviewer's exposures today are counted from the audit log: one user's entries of one
+    # action since midnight, found without walking every entry of the action or the user.
+    op.create_index("ix_audit_events_actor_action_at", "audit_events", ["actor", "action", "at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_audit_events_actor_action_at", table_name="audit_events")
     op.drop_table("kept_media")
