@@ -389,6 +389,14 @@ class Settings(BaseSettings):
                 "media_keep is on but media_key is unset: kept media are encrypted at rest, "
                 "so a key is needed (32 random bytes in URL-safe base64)"
             )
+        if self.media_keep:
+            import importlib.util
+
+            if importlib.util.find_spec("cryptography") is None:
+                raise ValueError(
+                    "media_keep is on but the cryptography package (which encrypts kept "
+                    "media) is not installed: install tipwatch's dependencies again"
+                )
         return self
 
     @property

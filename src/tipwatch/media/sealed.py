@@ -15,6 +15,7 @@ import hashlib
 import os
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "MediaKey",
@@ -80,31 +81,42 @@ def _bound(report_id: str, file_id: str) -> bytes:
     return f"tipwatch kept media\x00{report_id}\x00{file_id}".encode()
 
 
+def _aesgcm(key: MediaKey) -> Any:
+    try:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    except ImportError:
+        raise MediaKeyError(
+            "the cryptography package, which encrypts kept media, is not installed"
+        ) from None
+    return AESGCM(key.raw)
+
+
 def seal(key: MediaKey, plaintext: bytes, *, report_id: str, file_id: str) -> SealedMedia:
     """``plaintext`` encrypted and authenticated, bound to the referral's file."""
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
     nonce = os.urandom(_NONCE_BYTES)
-    ciphertext = AESGCM(key.raw).encrypt(nonce, plaintext, _bound(report_id, file_id))
+    ciphertext: bytes = _aesgcm(key).encrypt(nonce, plaintext, _bound(report_id, file_id))
     return SealedMedia(nonce, ciphertext, key.key_id)
 
 
 def open_sealed(key: MediaKey, sealed: SealedMedia, *, report_id: str, file_id: str) -> bytes:
     """The plaintext of ``sealed``; :class:`MediaKeyError` when another key sealed it, or it
     was altered, or it belongs to another file."""
-    from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
     if sealed.key_id != key.key_id:
         raise MediaKeyError(
             f"the media were sealed with key {sealed.key_id}, not the configured key {key.key_id}"
         )
+    cipher = _aesgcm(key)
+    from cryptography.exceptions import InvalidTag
+
     try:
-        return AESGCM(key.raw).decrypt(sealed.nonce, sealed.ciphertext, _bound(report_id, file_id))
+        plaintext: bytes = cipher.decrypt(
+            sealed.nonce, sealed.ciphertext, _bound(report_id, file_id)
+        )
     except InvalidTag:
         raise MediaKeyError(
             "the sealed media do not open: altered, or stored for another file"
         ) from None
+    return plaintext
 
 
 _BROWSER_TYPES: tuple[tuple[int, bytes, str], ...] = (
