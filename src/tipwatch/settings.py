@@ -23,7 +23,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, PrivateAttr, SecretStr, ValidationError
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -162,6 +162,16 @@ class Settings(BaseSettings):
         default=2 * 1024**3,
         ge=256 * 1024**2,
         description="Memory limit of the process that decodes one video, in bytes.",
+    )
+    media_keep: bool = Field(
+        default=False,
+        description="Keep the media that arrive with a referral's files, encrypted with "
+        "media_key, for reviewers to view (else they are hashed and discarded).",
+    )
+    media_key: SecretStr | None = Field(
+        default=None,
+        description="The key that encrypts kept media at rest (AES-256-GCM): 32 random "
+        "bytes in URL-safe base64.",
     )
     list_max_rejected_share: float = Field(
         default=0.05,
@@ -368,6 +378,27 @@ class Settings(BaseSettings):
         default=720.0, gt=0, description="Hours to act on an informational-tier referral."
     )
 
+    @model_validator(mode="after")
+    def _media_key_when_kept(self) -> Settings:
+        # Media are never kept in the clear: keeping them without a usable key is refused
+        # when the settings are read, before anything arrives.
+        if self.media_key is not None:
+            _check_media_key(self.media_key.get_secret_value())
+        if self.media_keep and self.media_key is None:
+            raise ValueError(
+                "media_keep is on but media_key is unset: kept media are encrypted at rest, "
+                "so a key is needed (32 random bytes in URL-safe base64)"
+            )
+        if self.media_keep:
+            import importlib.util
+
+            if importlib.util.find_spec("cryptography") is None:
+                raise ValueError(
+                    "media_keep is on but the cryptography package (which encrypts kept "
+                    "media) is not installed: install tipwatch's dependencies again"
+                )
+        return self
+
     @property
     def due_hours(self) -> dict[str, float]:
         """Hours allowed per priority tier."""
@@ -396,6 +427,18 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # First wins: explicit values, then variables, then the file. No .env or secrets dir.
         return init_settings, env_settings, _TomlFileSource(settings_cls, find_config_file())
+
+
+def _check_media_key(text: str) -> None:
+    import base64
+    import binascii
+
+    try:
+        raw = base64.urlsafe_b64decode(text.strip().encode("ascii") + b"=" * (-len(text) % 4))
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        raise ValueError("media_key is not URL-safe base64") from None
+    if len(raw) != 32:
+        raise ValueError(f"media_key must be 32 bytes in URL-safe base64, not {len(raw)} bytes")
 
 
 def config_file_candidates() -> list[Path]:
@@ -483,6 +526,10 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
 
 def _invalid(exc: ValidationError, path: Path | None) -> ConfigError:
     error = exc.errors()[0]
+    if not error["loc"]:  # a rule between settings (media_keep needs media_key)
+        message = str(error["msg"]).removeprefix("Value error, ")
+        where = "options, TIPWATCH_* variables" + (f" or {path}" if path else "")
+        return ConfigError(f"invalid settings: {message}", hint=f"correct them in {where}")
     name = ".".join(str(part) for part in error["loc"]) or "?"
     sources = f"an option, TIPWATCH_{name.upper()}" + (f" or {path}" if path else "")
     return ConfigError(f"invalid setting {name!r}: {error['msg']}", hint=f"correct it in {sources}")

@@ -15,7 +15,7 @@ from tipwatch.cli import app
 from tipwatch.demo import sample_files
 from tipwatch.errors import AccessDenied, InputError, NotFoundError
 from tipwatch.services import Actor, Role
-from tipwatch.services.access import ACTIONS, PERMISSIONS
+from tipwatch.services.access import ACTIONS, MEDIA_VIEWING, PERMISSIONS
 from tipwatch.store import Store
 from tipwatch.store.audit import list_events, verify_chain
 from tipwatch.store.schema import audit_events, quarantine, referrals
@@ -45,6 +45,7 @@ def test_the_public_names_are_pinned() -> None:
         "identity",
         "jobs",
         "matching",
+        "media",
         "referrals",
         "stores",
         "trends",
@@ -56,9 +57,13 @@ def test_the_public_names_are_pinned() -> None:
         assert getattr(tipwatch.services, name) is not None
 
 
-def test_every_role_is_in_the_table_and_admin_may_do_everything() -> None:
+def test_every_role_is_in_the_table_and_admin_may_do_everything_but_view_media() -> None:
     assert set(PERMISSIONS) == set(Role)
-    assert PERMISSIONS[Role.ADMIN] == frozenset(ACTIONS)
+    assert PERMISSIONS[Role.ADMIN] == frozenset(ACTIONS) - MEDIA_VIEWING
+    # Kept media are seen by reviewers alone.
+    assert {"media.view", "media.reveal"} == MEDIA_VIEWING
+    assert [r for r in Role if MEDIA_VIEWING & PERMISSIONS[r]] == [Role.REVIEWER]
+    assert PERMISSIONS[Role.REVIEWER] >= MEDIA_VIEWING
     for allowed in PERMISSIONS.values():
         assert allowed <= frozenset(ACTIONS)
     # Least privilege: a liaison officer reads, an auditor reads the log; neither writes.

@@ -28,6 +28,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/triage"): "triage.run",
     ("GET", "/api/v1/referrals"): "referral.list",
     ("GET", "/api/v1/referrals/{report_id}"): "referral.show",
+    ("PUT", "/api/v1/referrals/{report_id}/files/{file_id}/media"): "media.attach",
     ("GET", "/api/v1/referrals/{report_id}/case"): "case.read",
     ("POST", "/api/v1/referrals/{report_id}/status"): "case.write",
     ("POST", "/api/v1/referrals/{report_id}/claim"): "case.claim",
@@ -72,6 +73,7 @@ PATH_VALUES = {
     "name": "watch-list",
     "group_id": "1",
     "package_id": "999",
+    "file_id": "no-such-file",
 }
 
 BODIES: dict[tuple[str, str], dict[str, object]] = {
@@ -92,6 +94,9 @@ BODIES: dict[tuple[str, str], dict[str, object]] = {
     },
     ("POST", "/api/v1/match"): {"json": {"items": [{"md5": "1" * 32}]}},
     ("POST", "/api/v1/match/media"): {"files": {"file": ("x.txt", b"not an image", "text/plain")}},
+    ("PUT", "/api/v1/referrals/{report_id}/files/{file_id}/media"): {
+        "files": {"file": ("x.txt", b"not an image", "text/plain")}
+    },
     ("POST", "/api/v1/assessment"): {"json": {"since": "2020-03-01", "until": "2020-03-31"}},
 }
 

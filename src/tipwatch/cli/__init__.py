@@ -664,6 +664,27 @@ def referrals_show(
     _run(body)
 
 
+@referrals_app.command("attach-media")
+def referrals_attach_media(
+    report_id: Annotated[str, typer.Argument(help="The referral's report id.")],
+    file_id: Annotated[str, typer.Argument(help="The file's id in the referral.")],
+    media: Annotated[
+        Path, typer.Argument(help="The file's media: an image or a video.", show_default=False)
+    ],
+    db: DbOption = None,
+    fmt: ShowFormatOption = ObjectFormat.JSON,
+) -> None:
+    """Hand in the media of a stored referral's file. They are hashed and checked against the
+    hashes the referral states; then discarded, unless the deployment keeps media
+    (media_keep, with media_key): then they are kept encrypted, for reviewers to view."""
+
+    def body() -> None:
+        done = services.media.attach_media(_open(db), _actor(), report_id, file_id, media)
+        _show(done.as_dict(), fmt)
+
+    _run(body)
+
+
 # -- quarantine -----------------------------------------------------------------------------
 
 _QUARANTINE_COLUMNS = ("id", "source_file", "location", "record_key", "reason", "status")

@@ -1,4 +1,5 @@
-"""Media hashing: PDQ and vPDQ perceptual hashes, MD5/SHA-1/SHA-256. Media are never kept."""
+"""Media hashing: PDQ and vPDQ perceptual hashes, MD5/SHA-1/SHA-256. Hashing keeps nothing;
+:mod:`tipwatch.media.sealed` encrypts the media a deployment chooses to keep (off by default)."""
 
 from tipwatch.media.hashing import MediaHashes, VideoFrameHash, hash_file, hash_paths
 

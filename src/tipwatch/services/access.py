@@ -9,7 +9,8 @@ Roles:
 
 - ``admin``: everything, including users, settings and verifying the audit log.
 - ``analyst``: intake, matching, triage, routing, trends and the assessment; reads dossiers.
-- ``reviewer``: an analyst who may also view media where a deployment keeps them.
+- ``reviewer``: an analyst who may also view media where a deployment keeps them (the
+  only role that may: not an administrator, and never through a token).
 - ``liaison``: a national liaison officer: reads the referrals and packages routed to its
   country (and only those), and acknowledges them.
 - ``auditor``: reads the audit log and verifies it; changes nothing.
@@ -36,6 +37,7 @@ from tipwatch.errors import AccessDenied
 __all__ = [
     "ACTIONS",
     "COUNTRY_BOUND_ROLES",
+    "MEDIA_VIEWING",
     "PERMISSIONS",
     "SCOPES",
     "SCOPE_ACTIONS",
@@ -102,6 +104,10 @@ ACTIONS: dict[str, str] = {
     "list.export": "export a hash list",
     "list.remove": "remove a hash list",
     "match.run": "match media or referrals against the lists",
+    "media.attach": "hand in the media of a referral's file (hashed; kept, sealed, only "
+    "where the deployment keeps media)",
+    "media.view": "see a referral's kept media, greyscale and blurred (reviewers only)",
+    "media.reveal": "reveal a kept medium in full, counted as an exposure (reviewers only)",
     "list.connect": "feed a hash list from an exchange (NCMEC, StopNCII, ThreatExchange)",
     "list.sync": "sync a hash list from its exchange",
     "list.vote": "propose a vote on an exchange's entry, to be sent back to it",
@@ -237,10 +243,14 @@ _ANALYST = (
     }
 )
 
+MEDIA_VIEWING = frozenset({"media.view", "media.reveal"})
+"""Seeing kept media: the reviewer's alone. Not an administrator's (who can do all else),
+and not through any token scope: a reviewer sees media in a signed-in session only."""
+
 PERMISSIONS: dict[Role, frozenset[str]] = {
-    Role.ADMIN: frozenset(ACTIONS),
-    Role.ANALYST: frozenset(_ANALYST),
-    Role.REVIEWER: frozenset(_ANALYST),
+    Role.ADMIN: frozenset(ACTIONS) - MEDIA_VIEWING,
+    Role.ANALYST: frozenset(_ANALYST | {"media.attach"}),
+    Role.REVIEWER: frozenset(_ANALYST | {"media.attach"} | MEDIA_VIEWING),
     # A liaison officer acknowledges what was sent to them and reports its outcome; the
     # object rule (bound_country) keeps them to their own country's referrals and packages.
     Role.LIAISON: _SESSION
@@ -256,7 +266,7 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.AUDITOR: _SESSION | {"audit.read", "audit.verify"},
     # A partner system's account: it writes referrals and hash lists, through tokens only
     # (no session.login), and follows the jobs it started.
-    Role.INGEST: frozenset({"intake.ingest", "list.import", "job.read"}),
+    Role.INGEST: frozenset({"intake.ingest", "list.import", "media.attach", "job.read"}),
 }
 """The actions each role may perform."""
 
@@ -275,7 +285,7 @@ SCOPE_ACTIONS: dict[str, frozenset[str]] = {
         "quarantine.list",
         "quarantine.show",
     },
-    "ingest": frozenset({"intake.ingest", "list.import", "job.read"}),
+    "ingest": frozenset({"intake.ingest", "list.import", "media.attach", "job.read"}),
     "match": frozenset({"match.run", "media.hash", "list.read", "job.read"}),
     "route": frozenset(
         {
@@ -295,7 +305,7 @@ SCOPE_ACTIONS: dict[str, frozenset[str]] = {
             "job.read",
         }
     ),
-    "admin": frozenset(ACTIONS),
+    "admin": frozenset(ACTIONS) - MEDIA_VIEWING,
 }
 """The actions each token scope covers (the role must allow them too)."""
 

@@ -14,8 +14,10 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -48,6 +50,7 @@ __all__ = [
     "hash_lists",
     "ingest_runs",
     "jobs",
+    "kept_media",
     "link_group_events",
     "link_groups",
     "list_sync_state",
@@ -641,6 +644,8 @@ audit_events = Table(
     Index("ix_audit_events_at", "at"),
     Index("ix_audit_events_actor", "actor"),
     Index("ix_audit_events_action", "action"),
+    # One user's entries of one action since a time: a reviewer's exposures today (0016).
+    Index("ix_audit_events_actor_action_at", "actor", "action", "at"),
 )
 """Append-only (database triggers refuse UPDATE and DELETE); each entry chains the SHA-256
 of the one before it (see :mod:`tipwatch.store.audit`)."""
@@ -880,3 +885,28 @@ assessment_versions = Table(
         "findings", Text, nullable=False, doc="The published findings with their numbers (JSON)."
     ),
 )
+
+# -- kept media (migration 0016) ---------------------------------------------------------------
+
+kept_media = Table(
+    "kept_media",
+    metadata,
+    Column("report_id", String(128), primary_key=True),
+    Column("file_id", String(200), primary_key=True),
+    Column("kind", String(8), nullable=False, doc="image or video"),
+    Column("media_type", String(100), nullable=False, doc="What a browser is told it is."),
+    Column("size", BigInteger, nullable=False, doc="Bytes of the plaintext."),
+    Column("sha256", String(64), nullable=False, doc="Of the plaintext."),
+    Column("key_id", String(16), nullable=False, doc="Names the key that sealed it."),
+    Column("nonce", LargeBinary, nullable=False),
+    Column("ciphertext", LargeBinary, nullable=False, doc="AES-256-GCM, with its tag."),
+    Column("kept_at", DateTime, nullable=False),
+    Column("kept_by", String(200), nullable=False),
+    ForeignKeyConstraint(
+        ["report_id", "file_id"],
+        ["referral_files.report_id", "referral_files.file_id"],
+        ondelete="CASCADE",
+    ),
+)
+"""Media kept with a referral's file where a deployment keeps media (``media_keep``), sealed
+with the ``media_key``; by default this table stays empty."""

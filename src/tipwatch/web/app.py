@@ -543,6 +543,33 @@ def _routes(app: FastAPI, state: _State) -> None:
         found = services.referrals.show_referral(store, actor, report_id, config=state.config)
         return _obj(found)
 
+    @app.put(f"{v1}/referrals/{{report_id}}/files/{{file_id}}/media", tags=["referrals"])
+    async def attach_media(
+        report_id: str,
+        file_id: str,
+        file: Annotated[UploadFile, File(description="The file's image or video.")],
+        actor: Actor = Depends(_permit("media.attach")),
+    ) -> dict[str, Any]:
+        """Hand in the media of a referral's file. They are hashed and checked against the
+        hashes the referral states, then discarded (a private temporary file in /dev/shm
+        where there is one, while they are hashed), unless the deployment keeps media: then
+        they are kept encrypted at rest, for reviewers to view in the workspace."""
+        limit = get_settings().api_max_upload_bytes
+        suffix = Path(file.filename or "upload").suffix[:10]
+        with _spooled(suffix) as path:
+            size = 0
+            with path.open("wb") as fh:
+                while chunk := await file.read(1 << 20):
+                    size += len(chunk)
+                    if size > limit:
+                        raise UnsafeInputError(
+                            f"the upload is larger than the limit of {limit:,} bytes"
+                        )
+                    fh.write(chunk)
+            await file.close()
+            done = services.media.attach_media(store, actor, report_id, file_id, path)
+        return done.as_dict()
+
     @app.get(f"{v1}/referrals/{{report_id}}/case", tags=["cases"])
     def case(report_id: str, actor: Actor = Depends(_permit("case.read"))) -> dict[str, Any]:
         """A referral's case: status, reason, assignee, version, tier, due time, overdue."""

@@ -6,7 +6,9 @@ logic of their own: each calls services, which authorise the signed-in user and 
 
 Wellbeing by default: no page shows media. Files are described by their hashes, the lists
 they match, categories, algorithms and distances; tipwatch keeps no media unless a deployment
-turns that on, and these pages offer no view of media in any case.
+turns that on (``media_keep``). Where it does, a reviewer's dossier (and only a reviewer's)
+offers the kept media greyscale and blurred until clicked, never for a file that needs legal
+process before viewing; each reveal is audited and counted (:mod:`.media`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ __all__ = ["mount"]
 
 def mount(app: FastAPI) -> None:
     """Serve the workspace pages from ``app`` (which already serves the API)."""
-    from tipwatch.web.pages import assessment, oversight, work
+    from tipwatch.web.pages import assessment, media, oversight, work
 
     @app.middleware("http")
     async def _headers(request: Request, call_next: RequestResponseEndpoint) -> Response:
@@ -40,3 +42,4 @@ def mount(app: FastAPI) -> None:
     app.include_router(work.router)
     app.include_router(oversight.router)
     app.include_router(assessment.router)
+    app.include_router(media.router)

@@ -436,6 +436,12 @@ def dossier(request: Request, report_id: str) -> Response:
             latest[key] = note
     case, history = view.case, view.history or []
     whole = found.as_dict()
+    # Kept media, for a reviewer only (and only where the deployment keeps media).
+    media = (
+        services.media.kept_for_dossier(ctx.store, ctx.actor, report_id, config=ctx.config)
+        if ctx.may("media.view")
+        else None
+    )
     return render(
         "pages/dossier.html",
         ctx,
@@ -450,6 +456,7 @@ def dossier(request: Request, report_id: str) -> Response:
         versions=notes,
         history=history,
         statuses=services.cases.CASE_STATUSES,
+        media=media,
     )
 
 
