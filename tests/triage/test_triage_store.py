@@ -412,12 +412,27 @@ def test_group_detail_members_countries_and_the_evidence_of_each_link(
     assert account[0]["evidence"] == "account:example photo service|u-1"
     assert new_file == [{"kind": "new file", "evidence": "md5:" + "3" * 32, "strength": 0.8}]
     assert detail["shared"] == [] and detail["links_left_out"] == 0
+    # The same evidence by what is shared, with the members sharing it.
+    assert detail["keys"] == [
+        {
+            "kind": "account",
+            "evidence": "account:example photo service|u-1",
+            "strength": 1.0,
+            "members": ["r-nl-1", "r-nl-2"],
+        },
+        {
+            "kind": "new file",
+            "evidence": "md5:" + "3" * 32,
+            "strength": 0.8,
+            "members": ["r-fr-1", "r-nl-2"],
+        },
+    ]
     # Bounded: the first members by report id, and the strongest links.
     small = group_detail(filled, listed["group_id"], max_members=2, max_links=1)
     assert [m["report_id"] for m in small["members"]] == ["r-fr-1", "r-nl-1"]
-    assert small["links"] == [] and small["size"] == 3  # r-fr-1 and r-nl-1 share nothing
+    assert small["links"] == small["keys"] == [] and small["size"] == 3  # nothing shared
     capped = group_detail(filled, listed["group_id"], max_links=1)
     assert [(x["a"], x["b"]) for x in capped["links"]] == [("r-nl-1", "r-nl-2")]
-    assert capped["links_left_out"] == 1
+    assert capped["links_left_out"] == 1 and len(capped["keys"]) == 2  # keys of every pair
     with pytest.raises(NotFoundError, match="no link group 999"):
         group_detail(filled, 999)

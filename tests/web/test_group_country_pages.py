@@ -62,8 +62,15 @@ def test_a_group_shows_members_countries_and_why_linked(world: World) -> None:
     countries = page.text.split('id="h-countries"')[1].split("</table>")[0]
     assert re.search(r">NL</a></td><td class=\"num\">2<", countries)
     assert re.search(r">FR</a></td><td class=\"num\">1<", countries)
+    # What the members share, strongest first, with who shares it.
+    shared = page.text.split('<table class="keys">')[1].split("</table>")[0]
+    keys = re.findall(r'<span class="tie">([^<]+)</span>.*?<td class="hash">([^<]+)</td>', shared)
+    assert keys == [
+        ("account", "account:example photo service|u-1"),
+        ("new file", "md5:" + "3" * 32),
+    ]
     # Each link with its evidence: the account first (the strongest tie), then the file.
-    links = page.text.split('id="h-links"')[1].split("</table>")[0]
+    links = page.text.split('<table class="links">')[1].split("</table>")[0]
     pairs = re.findall(
         r"<tr><td class=\"id\"><a [^>]*>([^<]+)</a></td><td class=\"id\">"
         r"<a [^>]*>([^<]+)</a></td>\s*<td>(.*?)</td></tr>",

@@ -43,6 +43,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("DELETE", "/api/v1/searches/{name}"): "search.write",
     ("GET", "/api/v1/groups"): "links.read",
     ("GET", "/api/v1/groups/circulating"): "links.read",
+    ("GET", "/api/v1/groups/{group_id}"): "links.read",
     ("GET", "/api/v1/groups/{group_id}/notes"): "note.read",
     ("POST", "/api/v1/groups/{group_id}/notes"): "note.write",
     ("POST", "/api/v1/routes/preview"): "route.preview",
@@ -57,6 +58,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/match/media"): "match.run",
     ("GET", "/api/v1/series"): "signal.read",
     ("GET", "/api/v1/signals"): "signal.read",
+    ("GET", "/api/v1/countries/{country}/attribution"): "queue.read",
     ("GET", "/api/v1/trends"): "trends.read",
     ("GET", "/api/v1/alerts"): "trends.read",
     ("POST", "/api/v1/assessment"): "assessment.create",
@@ -72,6 +74,7 @@ PATH_VALUES = {
     "name": "watch-list",
     "group_id": "1",
     "package_id": "999",
+    "country": "NL",
 }
 
 BODIES: dict[tuple[str, str], dict[str, object]] = {

@@ -46,7 +46,7 @@ def _day_range(since: date | None, until: date | None) -> list[ColumnElement[boo
     out: list[ColumnElement[bool]] = []
     if since is not None:
         out.append(r.incident_time >= datetime.combine(since, time.min))
-    if until is not None:
+    if until is not None and until < date.max:  # the last day there is has no day after
         out.append(r.incident_time < datetime.combine(until + timedelta(days=1), time.min))
     return out
 

@@ -395,8 +395,10 @@ def group_detail(
     In an offender group (``linked``) a link is a pair of listed members that share something
     (an account, a new file, a near file, an address within the window), with every tie and
     its strength, strongest pairs first (at most ``max_links``); members joined only through
-    others share nothing directly and form no pair. A circulating or viral group links no one:
-    what its members share is the file, given as ``shared`` instead."""
+    others share nothing directly and form no pair. ``keys`` gives the same evidence by what
+    is shared: each key (an address once, whatever the hours between its uses) with the
+    listed members that share it in some link, strongest first. A circulating or viral group
+    links no one: what its members share is the file, given as ``shared`` instead."""
     settings = settings or LinkSettings()
     g, lk, r = link_groups.c, referral_links.c, referrals.c
     with store.read() as conn:
@@ -436,6 +438,7 @@ def group_detail(
             }
         )
     links: list[dict[str, Any]] = []
+    by_key: list[dict[str, Any]] = []
     shared: list[str] = []
     if row.kind == "linked":
         for i, a_id in enumerate(ids):
@@ -446,6 +449,20 @@ def group_detail(
                 if ties:
                     links.append({"a": a_id, "b": b_id, "ties": ties})
         links.sort(key=lambda x: (-max(float(t["strength"]) for t in x["ties"]), x["a"], x["b"]))
+        holders: dict[tuple[str, str], tuple[float, set[str]]] = {}
+        for link in links:
+            for tie in link["ties"]:
+                # An address is one key whatever the hours between its two uses.
+                text = tie["evidence"].split(" (")[0] if tie["kind"] == "ip" else tie["evidence"]
+                _strength, holding = holders.setdefault(
+                    (tie["kind"], text), (float(tie["strength"]), set())
+                )
+                holding.update((link["a"], link["b"]))
+        by_key = [
+            {"kind": kind, "evidence": text, "strength": strength, "members": sorted(held)}
+            for (kind, text), (strength, held) in holders.items()
+        ]
+        by_key.sort(key=lambda k: (-k["strength"], -len(k["members"]), k["kind"], k["evidence"]))
     else:
         held = [keys[rid].listed | keys[rid].files for rid in ids if rid in keys]
         shared = sorted(set.intersection(*held)) if held else []
@@ -459,6 +476,7 @@ def group_detail(
         "history": history,
         "by_country": by_country,
         "members": members,
+        "keys": by_key,
         "links": links[:max_links],
         "links_left_out": max(len(links) - max_links, 0),
         "shared": shared,

@@ -28,7 +28,7 @@ router = APIRouter(include_in_schema=False)
 
 Token = Annotated[str, Form(max_length=200)]
 Note = Annotated[str, Form(max_length=20_000)]
-GroupId = Annotated[int, PathParam(ge=0, le=2**62)]
+GroupId = Annotated[int, PathParam(ge=0, le=2**31 - 1)]
 Code = Annotated[str, Form(max_length=3)]
 
 
