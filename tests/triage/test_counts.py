@@ -202,6 +202,8 @@ def test_country_attribution_quality_by_evidence_confidence_and_proxy(store: Sto
     # The first and last days a date can name are ends like any other.
     widest = country_attribution_quality(store, "NL", since=date.min, until=date.max)
     assert widest.attributed == 6 and widest.not_triaged == 1
+    # Referrals not attributed yet are counted in the whole store, whatever the period.
+    assert country_attribution_quality(store, "NL", since=D3, until=D3).not_triaged == 1
     assert country_attribution_quality(store, "BE", since=D1, until=D3).by_level == {
         "file_upload_ip": 1
     }
