@@ -21,7 +21,14 @@ from tipwatch.store.schema import (
     routing_packages,
 )
 from tipwatch.triage.config import load_config
-from tipwatch.triage.queries import attribution_of, legal_status, links_of, priority_of, queue
+from tipwatch.triage.queries import (
+    attribution_of,
+    group_detail,
+    legal_status,
+    links_of,
+    priority_of,
+    queue,
+)
 from tipwatch.triage.routing import route_country
 from tipwatch.triage.run import triage_store
 
@@ -362,3 +369,70 @@ def test_a_listed_file_links_no_one_and_shows_as_circulating(filled: Store, tmp_
     assert item["file"] == "md5:" + "3" * 32 and item["listed"]
     assert (item["referrals"], item["accounts"], item["countries"]) == (2, 2, 2)
     assert item["by_country"] == {"NL": 1, "FR": 1}
+    # The circulating group's detail: what its members share is the file, and no pair of
+    # them is a link.
+    detail = group_detail(filled, item["group_id"])
+    assert detail["kind"] == "circulating" and detail["links"] == []
+    assert detail["shared"] == ["md5:" + "3" * 32]
+    assert [m["report_id"] for m in detail["members"]] == ["r-fr-1", "r-nl-2"]
+    assert detail["by_country"] == {"FR": 1, "NL": 1}
+
+
+def test_group_detail_members_countries_and_the_evidence_of_each_link(
+    filled: Store, tmp_path: Path
+) -> None:
+    from tipwatch.errors import NotFoundError
+    from tipwatch.triage.queries import list_groups
+
+    triage_store(filled, geoip=write_mmdb(tmp_path / "geo.mmdb", DOC_NETWORKS))
+    (listed,) = list_groups(filled)
+    assert listed["members"] == ["r-fr-1", "r-nl-1", "r-nl-2"]
+    assert listed["by_country"] == {"NL": 2, "FR": 1}
+    detail = group_detail(filled, listed["group_id"])
+    assert (detail["kind"], detail["size"], detail["reasons"]) == (
+        "linked",
+        3,
+        {"account": 1, "new file": 1},
+    )
+    assert detail["by_country"] == {"NL": 2, "FR": 1}
+    assert [(m["report_id"], m["country"], m["routed_to"]) for m in detail["members"]] == [
+        ("r-fr-1", "FR", []),
+        ("r-nl-1", "NL", []),
+        ("r-nl-2", "NL", []),
+    ]
+    assert all(m["confidence"] > 0.5 for m in detail["members"])
+    # Only pairs that share something directly, strongest tie first: r-nl-1 and r-fr-1 are
+    # in the group through r-nl-2 alone.
+    assert [(x["a"], x["b"]) for x in detail["links"]] == [
+        ("r-nl-1", "r-nl-2"),
+        ("r-fr-1", "r-nl-2"),
+    ]
+    account, new_file = (x["ties"] for x in detail["links"])
+    assert [(t["kind"], t["strength"]) for t in account] == [("account", 1.0)]
+    assert account[0]["evidence"] == "account:example photo service|u-1"
+    assert new_file == [{"kind": "new file", "evidence": "md5:" + "3" * 32, "strength": 0.8}]
+    assert detail["shared"] == [] and detail["links_left_out"] == 0
+    # The same evidence by what is shared, with the members sharing it.
+    assert detail["keys"] == [
+        {
+            "kind": "account",
+            "evidence": "account:example photo service|u-1",
+            "strength": 1.0,
+            "members": ["r-nl-1", "r-nl-2"],
+        },
+        {
+            "kind": "new file",
+            "evidence": "md5:" + "3" * 32,
+            "strength": 0.8,
+            "members": ["r-fr-1", "r-nl-2"],
+        },
+    ]
+    # Bounded: the first members by report id, and the strongest links.
+    small = group_detail(filled, listed["group_id"], max_members=2, max_links=1)
+    assert [m["report_id"] for m in small["members"]] == ["r-fr-1", "r-nl-1"]
+    assert small["links"] == small["keys"] == [] and small["size"] == 3  # nothing shared
+    capped = group_detail(filled, listed["group_id"], max_links=1)
+    assert [(x["a"], x["b"]) for x in capped["links"]] == [("r-nl-1", "r-nl-2")]
+    assert capped["links_left_out"] == 1 and len(capped["keys"]) == 2  # keys of every pair
+    with pytest.raises(NotFoundError, match="no link group 999"):
+        group_detail(filled, 999)

@@ -44,6 +44,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("DELETE", "/api/v1/searches/{name}"): "search.write",
     ("GET", "/api/v1/groups"): "links.read",
     ("GET", "/api/v1/groups/circulating"): "links.read",
+    ("GET", "/api/v1/groups/{group_id}"): "links.read",
     ("GET", "/api/v1/groups/{group_id}/notes"): "note.read",
     ("POST", "/api/v1/groups/{group_id}/notes"): "note.write",
     ("POST", "/api/v1/routes/preview"): "route.preview",
@@ -58,6 +59,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/match/media"): "match.run",
     ("GET", "/api/v1/series"): "signal.read",
     ("GET", "/api/v1/signals"): "signal.read",
+    ("GET", "/api/v1/countries/{country}/attribution"): "queue.read",
     ("GET", "/api/v1/trends"): "trends.read",
     ("GET", "/api/v1/alerts"): "trends.read",
     ("POST", "/api/v1/assessment"): "assessment.create",
@@ -74,6 +76,7 @@ PATH_VALUES = {
     "group_id": "1",
     "package_id": "999",
     "file_id": "no-such-file",
+    "country": "NL",
 }
 
 BODIES: dict[tuple[str, str], dict[str, object]] = {

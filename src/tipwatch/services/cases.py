@@ -201,15 +201,21 @@ def edit_note(
     body: str,
     *,
     expected_version: int | None = None,
+    of: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A new version of a note (only its author, or an administrator, may write one)."""
-    from tipwatch.errors import AccessDenied
+    """A new version of a note (only its author, or an administrator, may write one).
+
+    ``of`` (object type and id): the note must be on that referral or link group, else it is
+    not found there (a page that edits a group's note names the group)."""
+    from tipwatch.errors import AccessDenied, NotFoundError
     from tipwatch.services.access import Role
     from tipwatch.workflow.cases import edit_note as _edit
     from tipwatch.workflow.cases import note_target
 
     with unit(store, actor, "note.write", object_type="note", object_ids=[note_id]) as w:
-        _type, _id, author = note_target(w.conn, note_id)  # type: ignore[arg-type]
+        on_type, on_id, author = note_target(w.conn, note_id)  # type: ignore[arg-type]
+        if of is not None and (on_type, on_id) != tuple(of):
+            raise NotFoundError(f"no note {note_id!r} on the {of[0]} {of[1]!r}")
         if author != actor.name and actor.role is not Role.ADMIN:
             raise AccessDenied(
                 actor.name,

@@ -10,19 +10,28 @@ from typing import TYPE_CHECKING, Any
 from tipwatch.services._unit import batch, unit
 from tipwatch.services.access import Actor, bound_country
 from tipwatch.store import Store
+from tipwatch.triage.attribution import LEVEL_LABELS
+from tipwatch.triage.counts import CONFIDENCE_BANDS as _BANDS
 from tipwatch.triage.priority import TIERS as PRIORITY_TIERS
 
 if TYPE_CHECKING:
+    from datetime import date
+
     from tipwatch.triage.config import TriageConfig
+    from tipwatch.triage.counts import CountryAttributionQuality
     from tipwatch.triage.queries import QueueEntry
     from tipwatch.triage.routing import RoutePreview, RoutingPackage
     from tipwatch.triage.run import ProgressCallback, TriageSummary
 
 __all__ = [
+    "CONFIDENCE_BANDS",
+    "EVIDENCE_LEVELS",
     "TIERS",
     "acknowledge_package",
     "add_recipient",
+    "attribution_quality",
     "circulating",
+    "group",
     "link_groups",
     "links_of",
     "list_recipients",
@@ -39,6 +48,12 @@ __all__ = [
 
 TIERS = PRIORITY_TIERS
 """The priority tiers, most urgent first (the triage package's own)."""
+
+CONFIDENCE_BANDS = _BANDS
+"""An attribution's confidence bands (name, lowest confidence), highest first."""
+
+EVIDENCE_LEVELS = dict(LEVEL_LABELS)
+"""The kinds of attribution evidence in order of precedence, each with a readable name."""
 
 
 def load_triage_config(path: str | Path | None = None) -> TriageConfig:
@@ -128,6 +143,48 @@ def link_groups(
         raise InputError(f"a group kind is linked, viral or circulating, not {kind!r}")
     with unit(store, actor, "links.read", object_type="link_group", writes=False):
         return list_groups(store, kind=kind, min_size=min_size, limit=limit)
+
+
+def group(
+    store: Store, actor: Actor, group_id: int, *, config: TriageConfig, max_members: int = 60
+) -> dict[str, Any]:
+    """One link group: why linked, its members with their countries, its members by
+    country, and the evidence of each link (see :func:`tipwatch.triage.queries.group_detail`)."""
+    from tipwatch.triage.queries import group_detail
+
+    with unit(
+        store,
+        actor,
+        "links.read",
+        object_type="link_group",
+        object_ids=[str(group_id)],
+        writes=False,
+    ):
+        return group_detail(store, group_id, settings=config.linking, max_members=max_members)
+
+
+def attribution_quality(
+    store: Store,
+    actor: Actor,
+    country: str,
+    *,
+    since: date | None = None,
+    until: date | None = None,
+) -> CountryAttributionQuality:
+    """How ``country``'s referrals of a period (incident days, both ends included) were
+    attributed: by which evidence, how confidently, how many through possible proxies; and
+    how many of the period's referrals have no country."""
+    from tipwatch.countries import alpha3_to_alpha2, require_country
+    from tipwatch.errors import InputError
+    from tipwatch.triage.counts import country_attribution_quality
+
+    code = require_country(alpha3_to_alpha2(country) or country.upper(), "country")
+    if since is not None and until is not None and since > until:
+        raise InputError(f"the period starts ({since}) after it ends ({until})")
+    with unit(
+        store, actor, "queue.read", object_type="attribution", object_ids=[code], writes=False
+    ):
+        return country_attribution_quality(store, code, since=since, until=until)
 
 
 def circulating(store: Store, actor: Actor, *, limit: int = 50) -> list[dict[str, Any]]:

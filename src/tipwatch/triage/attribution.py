@@ -28,6 +28,8 @@ from tipwatch.triage.geoip import REGISTERED_ONLY_NOTE, IPLocation
 
 __all__ = [
     "LEVELS",
+    "LEVEL_LABELS",
+    "PROXY_DECIDED",
     "Attribution",
     "Evidence",
     "IPLocator",
@@ -63,6 +65,11 @@ REGISTERED_ONLY_FACTOR = 0.6
 """A GeoIP answer naming only the network's registered country (where the block is
 registered, often a multinational's head office) says less than a located country."""
 LOWER_DISAGREES_FACTOR = 0.85
+
+PROXY_DECIDED = "the deciding evidence is a possible proxy"
+"""The warning of an attribution whose deciding evidence is all possible proxies (a sender's
+flag, or a GeoIP database's anonymous-proxy or satellite mark): the country is where the
+proxy, VPN exit or hosting network is, perhaps not where the person is."""
 
 
 class IPLocator(Protocol):
@@ -239,7 +246,7 @@ def decide(evidence: list[Evidence]) -> Attribution:
         winners = [e for e in usable if e.country == country]
         if all(e.proxy for e in winners):
             confidence *= PROXY_FACTOR
-            warnings.append("the deciding evidence is a possible proxy")
+            warnings.append(PROXY_DECIDED)
         elif any(e.proxy for e in items):
             warnings.append("some evidence at this level is a possible proxy")
         if all(_registered_only(e) for e in winners):

@@ -37,6 +37,7 @@ __all__ = [
     "attribution_of",
     "attributions_of",
     "circulating_material",
+    "group_detail",
     "legal_status",
     "legal_statuses",
     "links_of",
@@ -313,10 +314,31 @@ def _group_history(conn: Connection, group_ids: Sequence[int]) -> dict[int, list
     return out
 
 
+def _countries_of_groups(conn: Connection, group_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """Members of each group by attributed country (``unknown`` for none), most first."""
+    lk, a = referral_links.c, attributions.c
+    countries: dict[int, dict[str, int]] = {}
+    for part in chunks(list(group_ids)):
+        for r in conn.execute(
+            select(lk.group_id, a.country, func.count())
+            .select_from(referral_links.outerjoin(attributions, a.report_id == lk.report_id))
+            .where(lk.group_id.in_(part))
+            .group_by(lk.group_id, a.country)
+        ):
+            found = countries.setdefault(r.group_id, {})
+            key = r.country or "unknown"
+            found[key] = found.get(key, 0) + int(r[2])
+    return {
+        gid: dict(sorted(found.items(), key=lambda kv: (-kv[1], kv[0])))
+        for gid, found in countries.items()
+    }
+
+
 def list_groups(
     store: Store, *, kind: str | None = None, min_size: int = 2, limit: int = 100
 ) -> list[dict[str, Any]]:
-    """Link groups, largest first, each with all its members (report ids, in order)."""
+    """Link groups, largest first, each with all its members (report ids, in order) and its
+    members by attributed country (``by_country``, most first)."""
     g = link_groups.c
     query = select(link_groups).where(g.size >= min_size)
     if kind:
@@ -325,6 +347,7 @@ def list_groups(
     with store.read() as conn:
         rows = conn.execute(query).all()
         history = _group_history(conn, [row.id for row in rows])
+        countries = _countries_of_groups(conn, [row.id for row in rows])
         out = []
         for row in rows:
             sample = [
@@ -351,16 +374,120 @@ def list_groups(
                         if h["event"] != "created"
                     ),
                     "members": sample,
+                    "by_country": countries.get(row.id, {}),
                 }
             )
     return out
+
+
+def group_detail(
+    store: Store,
+    group_id: int,
+    *,
+    settings: LinkSettings | None = None,
+    max_members: int = 60,
+    max_links: int = 300,
+) -> dict[str, Any]:
+    """One link group: why it was formed, its members (the first ``max_members`` by report
+    id) with their attributed country and where they were routed, its members by country, and
+    the evidence of each link.
+
+    In an offender group (``linked``) a link is a pair of listed members that share something
+    (an account, a new file, a near file, an address within the window), with every tie and
+    its strength, strongest pairs first (at most ``max_links``); members joined only through
+    others share nothing directly and form no pair. ``keys`` gives the same evidence by what
+    is shared: each key (an address once, whatever the hours between its uses) with the
+    listed members that share it in some link, strongest first. A circulating or viral group
+    links no one: what its members share is the file, given as ``shared`` instead."""
+    settings = settings or LinkSettings()
+    g, lk, r = link_groups.c, referral_links.c, referrals.c
+    with store.read() as conn:
+        row = conn.execute(select(link_groups).where(g.id == group_id)).first()
+        if row is None:
+            raise NotFoundError(f"no link group {group_id}")
+        ids = list(
+            conn.execute(
+                select(lk.report_id)
+                .where(lk.group_id == group_id)
+                .order_by(lk.report_id)
+                .limit(max_members)
+            ).scalars()
+        )
+        keys = _keys_of(conn, ids)
+        attributed = _attributions_of(conn, ids)
+        routed = {
+            rid: sorted({p["country"] for p in found})
+            for rid, found in _packages_of(conn, ids).items()
+        }
+        incidents = {
+            x.report_id: x.incident_time
+            for x in conn.execute(select(r.report_id, r.incident_time).where(r.report_id.in_(ids)))
+        }
+        by_country = _countries_of_groups(conn, [group_id]).get(group_id, {})
+        history = _group_history(conn, [group_id]).get(group_id, [])
+    members = []
+    for rid in ids:
+        found = attributed.get(rid)
+        members.append(
+            {
+                "report_id": rid,
+                "country": found["country"] if found else "unknown",
+                "confidence": found["confidence"] if found else None,
+                "incident_time": _utc(incidents.get(rid)),
+                "routed_to": routed.get(rid, []),
+            }
+        )
+    links: list[dict[str, Any]] = []
+    by_key: list[dict[str, Any]] = []
+    shared: list[str] = []
+    if row.kind == "linked":
+        for i, a_id in enumerate(ids):
+            for b_id in ids[i + 1 :]:
+                if a_id not in keys or b_id not in keys:
+                    continue
+                ties = shared_ties(keys[a_id], keys[b_id], settings)
+                if ties:
+                    links.append({"a": a_id, "b": b_id, "ties": ties})
+        links.sort(key=lambda x: (-max(float(t["strength"]) for t in x["ties"]), x["a"], x["b"]))
+        holders: dict[tuple[str, str], tuple[float, set[str]]] = {}
+        for link in links:
+            for tie in link["ties"]:
+                # An address is one key whatever the hours between its two uses.
+                text = tie["evidence"].split(" (")[0] if tie["kind"] == "ip" else tie["evidence"]
+                _strength, holding = holders.setdefault(
+                    (tie["kind"], text), (float(tie["strength"]), set())
+                )
+                holding.update((link["a"], link["b"]))
+        by_key = [
+            {"kind": kind, "evidence": text, "strength": strength, "members": sorted(held)}
+            for (kind, text), (strength, held) in holders.items()
+        ]
+        by_key.sort(key=lambda k: (-k["strength"], -len(k["members"]), k["kind"], k["evidence"]))
+    else:
+        held = [keys[rid].listed | keys[rid].files for rid in ids if rid in keys]
+        shared = sorted(set.intersection(*held)) if held else []
+    return {
+        "group_id": row.id,
+        "kind": row.kind,
+        "size": row.size,
+        "reasons": json.loads(row.reasons),
+        "first_incident": _utc(row.first_incident),
+        "last_incident": _utc(row.last_incident),
+        "history": history,
+        "by_country": by_country,
+        "members": members,
+        "keys": by_key,
+        "links": links[:max_links],
+        "links_left_out": max(len(links) - max_links, 0),
+        "shared": shared,
+    }
 
 
 def circulating_material(store: Store, *, limit: int = 100) -> list[dict[str, Any]]:
     """Files that circulate (on a hash list, sent by many accounts, or viral), most shared
     first: how many referrals, accounts and countries share each. For victim identification
     and for spotting viral batches; these files link no offenders."""
-    g, lk, a = link_groups.c, referral_links.c, attributions.c
+    g, lk = link_groups.c, referral_links.c
     query = (
         select(link_groups)
         .where(g.kind.in_(["circulating", "viral"]))
@@ -371,16 +498,9 @@ def circulating_material(store: Store, *, limit: int = 100) -> list[dict[str, An
     with store.read() as conn:
         rows = conn.execute(query).all()
         ids = [row.id for row in rows]
-        countries: dict[int, dict[str, int]] = {}
+        countries = _countries_of_groups(conn, ids)
         firsts: dict[int, list[str]] = {}
         for part in chunks(ids):
-            for r in conn.execute(
-                select(lk.group_id, a.country, func.count())
-                .select_from(referral_links.outerjoin(attributions, a.report_id == lk.report_id))
-                .where(lk.group_id.in_(part))
-                .group_by(lk.group_id, a.country)
-            ):
-                countries.setdefault(r.group_id, {})[r.country or "unknown"] = r[2]
             rank = (
                 func.row_number()
                 .over(partition_by=lk.group_id, order_by=lk.report_id)

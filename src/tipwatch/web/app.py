@@ -728,6 +728,19 @@ def _routes(app: FastAPI, state: _State) -> None:
         """Files that circulate: listed, shared by many accounts, or viral."""
         return _rows(services.triage.circulating(store, actor, limit=limit))
 
+    @app.get(f"{v1}/groups/{{group_id}}", tags=["groups"])
+    def group(
+        group_id: Annotated[int, PathParam(ge=0, le=_MAX_ID)],
+        actor: Actor = Depends(_permit("links.read")),
+        max_members: Annotated[int, Query(ge=2, le=500)] = 60,
+    ) -> dict[str, Any]:
+        """One link group: why linked, its members with their countries, its members by
+        country, what they share and the evidence of each linked pair."""
+        found = services.triage.group(
+            store, actor, group_id, config=state.config, max_members=max_members
+        )
+        return _obj(found)
+
     @app.get(f"{v1}/groups/{{group_id}}/notes", tags=["notes"])
     def group_notes(
         group_id: Annotated[int, PathParam(ge=0, le=_MAX_ID)],
@@ -955,6 +968,19 @@ def _routes(app: FastAPI, state: _State) -> None:
             }
             for code, s in found.items()
         }
+
+    @app.get(f"{v1}/countries/{{country}}/attribution", tags=["trends"])
+    def attribution_quality(
+        country: Annotated[str, PathParam(min_length=2, max_length=3)],
+        actor: Actor = Depends(_permit("queue.read")),
+        since: date | None = None,
+        until: date | None = None,
+    ) -> dict[str, Any]:
+        """How a country's referrals of a period (incident days, both ends included) were
+        attributed: by which evidence, in which confidence band, how many through possible
+        proxies; and how many of the period's referrals have no country."""
+        found = services.triage.attribution_quality(store, actor, country, since=since, until=until)
+        return {**_obj(found), "confidence_bands": dict(services.triage.CONFIDENCE_BANDS)}
 
     @app.get(f"{v1}/signals", tags=["trends"])
     def signals(actor: Actor = Depends(_permit("signal.read"))) -> list[dict[str, Any]]:

@@ -19,6 +19,10 @@ __all__ = ["Band", "Marker", "series_svg"]
 
 WIDTH, HEIGHT = 900, 300
 LEFT, RIGHT, TOP, BOTTOM = 56, 16, 28, 40
+LABEL_ROWS = 6
+"""Rows of marker labels at the top of the plot, before a label is left out."""
+LABEL_CHAR_WIDTH = 6.6
+"""A generous width of one character of an 11-unit label, to keep labels apart."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +142,7 @@ def series_svg(
         parts.append(
             f'<path d="{" ".join(path)}" fill="none" stroke="#1f3b63" stroke-width="1.6"/>'
         )
-    labelled = 0
+    rows: list[list[tuple[float, float]]] = [[] for _ in range(LABEL_ROWS)]
     for marker in markers:
         at = index_of(marker.day)
         if not 0 <= at <= n - 1:
@@ -150,16 +154,26 @@ def series_svg(
             f"<title>{escape(marker.day.isoformat() + ': ' + marker.label)}</title></line>"
         )
         if marker.short:
-            # Staggered rows, and to the left of the line in the right half, so labels
-            # neither collide nor leave the chart.
+            # To the left of the line in the right half, so that no label leaves the chart,
+            # in the first row where it overlaps no other label; a label that finds no free
+            # row is left out (the line still names it when pointed at, and the page lists
+            # the events).
             right_half = xx > LEFT + plot_w * 0.55
+            width = LABEL_CHAR_WIDTH * len(marker.short)
+            x0, x1 = (xx - 4 - width, xx - 4) if right_half else (xx + 4, xx + 4 + width)
+            row = next(
+                (i for i, taken in enumerate(rows) if all(x1 < a or x0 > b for a, b in taken)),
+                None,
+            )
+            if row is None:
+                continue
+            rows[row].append((x0 - 2, x1 + 2))
             parts.append(
                 f'<text x="{xx + (-4 if right_half else 4):.1f}" '
-                f'y="{TOP + 12 + 13 * (labelled % 4)}" font-size="11" '
+                f'y="{TOP + 12 + 13 * row}" font-size="11" '
                 f'text-anchor="{"end" if right_half else "start"}" fill="{marker.colour}">'
                 f"{escape(marker.short)}</text>"
             )
-            labelled += 1
     parts.append(
         f'<line x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{TOP + plot_h}" stroke="#333"/>'
         f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{TOP + plot_h}" y2="{TOP + plot_h}" '

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import Path as PathParam
 from fastapi.responses import RedirectResponse, Response
 
 from tipwatch import services
@@ -26,6 +27,8 @@ __all__ = ["router"]
 router = APIRouter(include_in_schema=False)
 
 Token = Annotated[str, Form(max_length=200)]
+Note = Annotated[str, Form(max_length=20_000)]
+GroupId = Annotated[int, PathParam(ge=0, le=2**31 - 1)]
 Code = Annotated[str, Form(max_length=3)]
 
 
@@ -83,6 +86,8 @@ def country(
     code: str,
     metric: Annotated[str, Query(min_length=1, max_length=120)] = "referrals",
     event: Annotated[str, Query(max_length=60)] = "stay-at-home",
+    since: Annotated[str, Query(max_length=10)] = "",
+    until: Annotated[str, Query(max_length=10)] = "",
 ) -> Response:
     ctx = signed_in(request)
     code = code.upper()[:3]
@@ -92,6 +97,13 @@ def country(
     if code not in data:
         raise InputError(f"no {metric} series for {code}", hint="see the countries page")
     series = data[code]
+    metrics = sorted(
+        {
+            m["metric"]
+            for m in services.trends.list_signals(ctx.store, ctx.actor)
+            if m["country"] == code and m["metric"] != "referrals"
+        }
+    )
     events = services.trends.list_events(ctx.store, ctx.actor, country=code)
     trend = None
     problem: str | None = None
@@ -131,6 +143,16 @@ def country(
         bands=bands,
         markers=markers,
     )
+    # Attribution quality of the period asked for, else of the days the chart shows.
+    quality = None
+    period = {"since": since, "until": until}
+    if ctx.may("queue.read"):
+        first = _date(since, "since") or series.start
+        last = _date(until, "until") or series.end
+        quality = services.triage.attribution_quality(
+            ctx.store, ctx.actor, code, since=first, until=last
+        )
+        period = {"since": first.isoformat(), "until": last.isoformat()}
     routed: dict[str, Any] | None = None
     packages: list[dict[str, Any]] = []
     if ctx.may("package.read"):
@@ -145,15 +167,22 @@ def country(
         section="countries",
         code=code,
         metric=metric,
+        metrics=["referrals", *metrics],
+        event=event,
         chart=chart,
         trend=trend,
         problem=problem,
         events=events,
         alerts=alerts,
+        quality=quality,
+        bands=services.triage.CONFIDENCE_BANDS,
+        level_labels=services.triage.EVIDENCE_LEVELS,
+        period=period,
         routed=routed,
         packages=packages[:20],
         sent=len(packages),
         acknowledged=sum(1 for p in packages if p.get("acknowledged_at")),
+        recalled=sum(1 for p in packages if p.get("status") == "recalled"),
     )
 
 
@@ -235,6 +264,69 @@ def groups(
         kind=kind,
         min_size=min_size,
     )
+
+
+@router.get("/groups/{group_id}")
+@page
+def group(request: Request, group_id: GroupId) -> Response:
+    ctx = signed_in(request)
+    found = services.triage.group(ctx.store, ctx.actor, group_id, config=ctx.config)
+    notes: list[dict[str, Any]] = []
+    versions: list[dict[str, Any]] = []
+    if ctx.may("note.read"):
+        oid = str(group_id)
+        notes = services.cases.list_notes(ctx.store, ctx.actor, "group", oid)
+        versions = services.cases.list_notes(ctx.store, ctx.actor, "group", oid, history=True)
+    return render(
+        "pages/group.html",
+        ctx,
+        title=f"Group {group_id}",
+        section="groups",
+        g=found,
+        notes=notes,
+        versions=versions,
+    )
+
+
+@router.post("/groups/{group_id}/notes")
+@page
+def add_group_note(
+    request: Request,
+    group_id: GroupId,
+    body: Note = "",
+    csrf_token: Token = "",
+) -> Response:
+    ctx = signed_in(request)
+    check_csrf(ctx, csrf_token)
+    if not body.strip():
+        raise InputError("a note needs some text")
+    services.cases.add_note(ctx.store, ctx.actor, "group", str(group_id), body)
+    return RedirectResponse(f"/groups/{group_id}#h-notes", status_code=303)
+
+
+@router.post("/groups/{group_id}/notes/{note_id}")
+@page
+def edit_group_note(
+    request: Request,
+    group_id: GroupId,
+    note_id: Annotated[str, PathParam(max_length=64)],
+    body: Note = "",
+    expected_version: Annotated[int | None, Form()] = None,
+    csrf_token: Token = "",
+) -> Response:
+    ctx = signed_in(request)
+    check_csrf(ctx, csrf_token)
+    if not body.strip():
+        raise InputError("a note needs some text")
+    services.cases.edit_note(
+        ctx.store,
+        ctx.actor,
+        note_id,
+        body,
+        expected_version=expected_version,
+        of=("group", str(group_id)),
+    )
+    return RedirectResponse(f"/groups/{group_id}#h-notes", status_code=303)
 
 
 # -- hash lists -----------------------------------------------------------------------------
