@@ -21,6 +21,8 @@ import numpy as np
 from tipwatch import __version__
 from tipwatch.countries import country_name
 from tipwatch.errors import InputError, InsufficientDataError
+from tipwatch.forums.emerging import EmergingSettings
+from tipwatch.forums.run import PeriodTerm, emerging_in_period
 from tipwatch.models import IncidentType
 from tipwatch.report.model import Chart, Table
 from tipwatch.report.periods import Period, RatioEstimate, confidence_of, ratio_estimate
@@ -237,6 +239,9 @@ class _Data:
     _totals: dict[str, DailySeries | None] = field(default_factory=dict)
     _signals: dict[tuple[str, str], dict[str, DailySeries]] = field(default_factory=dict)
     _classes: dict[str, DailySeries] | None = None
+    emerging: list[tuple[str, str, int, int]] = field(default_factory=list)
+    """The emerging terms of the forum section (week, term, posts, posts before), for the
+    inputs' fingerprint."""
 
     def total(self, metric: str, *, collapse_viral: bool = True) -> DailySeries | None:
         """The daily sum over the attributed countries of a referral metric, or ``None``."""
@@ -1517,6 +1522,8 @@ def _forum_section(
     findings: list[Finding],
     key_figures: list[KeyFigure],
 ) -> None:
+    """Forum posts by theme, and the terms that emerged in the period's weeks; left out when
+    the store holds no forum posts for the period."""
     section = _dimension_section(
         data,
         baseline,
@@ -1533,8 +1540,124 @@ def _forum_section(
         key_figures,
         45.0,
     )
-    if section is not None:
-        sections.append(section)
+    windows, terms = emerging_in_period(data.store, data.period.start, data.period.end)
+    data.emerging = [
+        (t.first_until.isoformat(), t.term.term, t.term.window_posts, t.term.reference_posts)
+        for t in terms
+    ]
+    if section is None and windows == 0:
+        return
+    if section is None:
+        section = Section(
+            "forums",
+            "Forum posts",
+            2,
+            ["Posts in lawfully obtained exports of offender forums (no theme matched them)."],
+        )
+    section.paragraphs.append(_emerging_words(windows, terms))
+    if terms:
+        shown = sorted(terms, key=lambda t: -t.term.z)[:EMERGING_SHOWN]
+        shown.sort(key=lambda t: (t.first_until, -t.term.z, t.term.term))
+        section.tables.append(
+            Table(
+                "table-emerging",
+                f"Emerging terms of {data.period.label}: the week in which each first rose, its "
+                "posts in that week and in the eight weeks before, the rise in its rate "
+                "(smoothed), the distinct pseudonymous authors and threads using it, and in "
+                "how many of the period's weeks it was emerging"
+                + (
+                    f" (the {EMERGING_SHOWN} strongest of {len(terms)})."
+                    if len(terms) > EMERGING_SHOWN
+                    else "."
+                ),
+                [
+                    "term",
+                    "week to",
+                    "posts that week",
+                    "posts 8 weeks before",
+                    "rate ratio",
+                    "authors",
+                    "threads",
+                    "weeks",
+                ],
+                [
+                    [
+                        t.term.term,
+                        t.first_until.isoformat(),
+                        f"{t.term.window_posts:,}",
+                        f"{t.term.reference_posts:,}",
+                        f"{t.term.ratio:.1f}",
+                        f"{t.term.authors:,}",
+                        f"{t.term.threads:,}",
+                        f"{t.windows} of {windows}",
+                    ]
+                    for t in shown
+                ],
+                [False, False, True, True, True, True, True, True],
+            )
+        )
+        strongest = max(terms, key=lambda t: t.term.z)
+        findings.append(_emerging_finding(strongest, len(terms), data.period))
+    sections.append(section)
+
+
+EMERGING_SHOWN = 20
+"""The most emerging terms the assessment's table lists (the strongest)."""
+
+
+def _emerging_words(windows: int, terms: list[PeriodTerm]) -> str:
+    s = EmergingSettings()
+    test = (
+        f"A term emerges in a week when its use in posts rose against the "
+        f"{s.reference_days // 7} weeks before beyond chance (weighted log-odds z of "
+        f"{s.min_z:g} or more, confirmed by Dunning's G2), at least {s.min_ratio:g} times "
+        f"its earlier rate, in {s.min_posts} or more posts by {s.min_authors} or more authors "
+        f"in more than one thread."
+    )
+    if windows == 0:
+        return (
+            f"No week of the period had posts both in it and in the {s.reference_days // 7} "
+            "weeks before it, so no term could be tested for a rise."
+        )
+    weeks = _plural(windows, "week")
+    if not terms:
+        return f"No term emerged in the {weeks} of the period with posts to test. {test}"
+    return f"{_plural(len(terms), 'term')} emerged in the {weeks} of the period tested. {test}"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+
+
+def _emerging_finding(strongest: PeriodTerm, count: int, period: Period) -> Finding:
+    t = strongest.term
+    confidence = "high" if t.z >= 5 else "moderate" if t.z >= 4 else "low"
+    text = (
+        f"{_plural(count, 'term')} emerged in forum posts in {period.label}; the strongest, "
+        f"\u201c{t.term}\u201d, rose in the week to {strongest.first_until:%d %B %Y} to "
+        f"{t.window_posts:,} posts by {t.authors:,} authors in {t.threads:,} threads, "
+        f"{t.ratio:.1f} times its rate of the eight weeks before (z = {t.z:.1f}; "
+        f"{confidence} confidence)."
+    )
+    return Finding(
+        text,
+        40.0 + min(t.z, 10.0),
+        {
+            "terms": count,
+            "term": t.term,
+            "week_to": strongest.first_until,
+            "posts": t.window_posts,
+            "reference_posts": t.reference_posts,
+            "authors": t.authors,
+            "threads": t.threads,
+            "ratio": t.ratio,
+            "z": t.z,
+        },
+        id="forums-emerging",
+        section="forums",
+        confidence=confidence,
+        headline=f"{t.window_posts:,}",
+    )
 
 
 def _timing_section(
@@ -1725,7 +1848,9 @@ def _caveats(data: _Data, quality: Sequence[Any], sections: list[Section]) -> li
     if "forums" in ids:
         out.append(
             "Forum counts cover the exports received, matched by wording: a theme's count is "
-            "posts whose words matched it, not a reading of every post."
+            "posts whose words matched it, not a reading of every post. An emerging term is a "
+            "word whose use rose, a lead for an analyst to read the posts, not a finding of "
+            "what the posters meant."
         )
     out.append(
         "Referral counts follow detection and reporting by services, not the level of "
@@ -1755,6 +1880,8 @@ def _provenance(
         for country in sorted(found):
             digest.update(f"{name}|{where}|{country}".encode())
             digest.update(np.nan_to_num(found[country].values, nan=-1).astype("<f8").tobytes())
+    for row in data.emerging:
+        digest.update(json.dumps(row).encode())
     settings = {
         "metric": metric,
         "event": event_kind,
