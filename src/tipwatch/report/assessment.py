@@ -1554,7 +1554,9 @@ def _forum_section(
             2,
             ["Posts in lawfully obtained exports of offender forums (no theme matched them)."],
         )
-    section.paragraphs.append(_emerging_words(windows, terms))
+    if windows:
+        # Without posts to test (forum series imported without their posts), say nothing.
+        section.paragraphs.append(_emerging_words(windows, terms))
     if terms:
         shown = sorted(terms, key=lambda t: -t.term.z)[:EMERGING_SHOWN]
         shown.sort(key=lambda t: (t.first_until, -t.term.z, t.term.term))
@@ -1614,11 +1616,6 @@ def _emerging_words(windows: int, terms: list[PeriodTerm]) -> str:
         f"its earlier rate, in {s.min_posts} or more posts by {s.min_authors} or more authors "
         f"in more than one thread."
     )
-    if windows == 0:
-        return (
-            f"No week of the period had posts both in it and in the {s.reference_days // 7} "
-            "weeks before it, so no term could be tested for a rise."
-        )
     weeks = _plural(windows, "week")
     if not terms:
         return f"No term emerged in the {weeks} of the period with posts to test. {test}"
