@@ -7,6 +7,7 @@ the foot of a page). Screenshots of the first pages are kept in the test's outpu
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import shutil
@@ -80,9 +81,9 @@ def test_structure_of_each_period(written: dict[str, Written]) -> None:
             "referrals-material",
             "blocked",
             "helplines",
+            "forums",
         ):
             assert wanted in ids, (name, wanted)
-        assert "forums" not in ids, "no forum series in the demo: the section is left out"
         assert len(a.summary) == 5
         assert [f.weight for f in a.findings] == sorted(
             (f.weight for f in a.findings), reverse=True
@@ -261,11 +262,16 @@ def _recompute(store: Store, a: Assessment, f: Finding) -> None:
         _check_number(f, share, ".1%")
         _check_number(f, before, ".1%")
         _check_number(f, (share - before) * 100, "+.1f")
-    elif f.id in ("blocked-total",) or f.id.startswith("helplines-"):
+    elif f.id == "forums-emerging":
+        _recount_emerging(store, f)
+    elif f.id in ("blocked-total",) or f.id.startswith(("helplines-", "forums-")):
         metric, where = "blocked_requests", None
         if f.id.startswith("helplines-"):
             metric, where = "helpline_contacts", {"age_band": f.id.removeprefix("helplines-")}
-        other = _comparison(a, f)
+        if f.id.startswith("forums-"):
+            metric, where = "forum_posts", {"theme": f.id.removeprefix("forums-")}
+        other = Period(f.numbers["then_from"], f.numbers["then_to"])
+        assert other == _comparison(a, f) or f.numbers["against"] == "baseline"
         now = _window(signal_series(store, metric, where=where, start=p.start, end=p.end), p)
         then = _window(
             signal_series(store, metric, where=where, start=other.start, end=other.end), other
@@ -290,6 +296,57 @@ def _recompute(store: Store, a: Assessment, f: Finding) -> None:
         assert f"p = {check.placebo_p:.3f}" in f.text
     else:  # pragma: no cover - a new kind of finding needs its recomputation here
         pytest.fail(f"no recomputation for finding {f.id!r}: {f.text}")
+
+
+def _recount_emerging(store: Store, f: Finding) -> None:
+    """An emerging term's posts, authors and threads in its week and its posts in the eight
+    weeks before, counted again from the store's forum posts."""
+    from tipwatch.store.forums import post_terms_between
+
+    term, week_to = f.numbers["term"], f.numbers["week_to"]
+    week = Period(week_to - timedelta(days=6), week_to)
+    before = Period(week.start - timedelta(days=56), week.start - timedelta(days=1))
+    using = [p for p in post_terms_between(store, before.start, week.end) if term in p.terms]
+    now = [p for p in using if p.day >= week.start]
+    assert f"{len(now):,} posts by {len({p.author for p in now}):,} authors" in f.text, f.text
+    assert f"in {len({p.thread for p in now}):,} threads" in f.text
+    assert f.numbers["reference_posts"] == len(using) - len(now)
+    assert f"{week_to.day} {week_to:%B %Y}" in f.text and f"\u201c{term}\u201d" in f.text
+
+
+def test_forums_show_themes_and_the_term_that_emerged(
+    written: dict[str, Written], demo_db: Path
+) -> None:
+    """The demo's forum export plants an invented word taken up after the lockdowns: the
+    half-year and the year list it, at the week it rose, with its numbers counted again from
+    the store; June, weeks after it faded, lists no emerging term but still has its themes."""
+    truth = json.loads((demo_db.parent / "world" / "truth.json").read_text())["planted"]["forum"]
+    term = truth["emerging_term"]
+    used_from, used_to = (date.fromisoformat(d) for d in truth["emerging_term_days"])
+    store = Store.open(str(demo_db))
+    try:
+        for name in ("h1-2020", "year-2020"):
+            a = written[name].assessment
+            section = next(s for s in a.sections if s.id == "forums")
+            themes = next(t for t in section.tables if t.id == "table-forums")
+            rising = {row[0] for row in themes.rows}
+            assert {"lockdown", "competitions"} <= rising
+            emerging = next(t for t in section.tables if t.id == "table-emerging")
+            rows = {r[0]: dict(zip(emerging.columns, r, strict=True)) for r in emerging.rows}
+            assert term in rows, rows
+            week_to = date.fromisoformat(rows[term]["week to"])
+            assert used_from <= week_to <= used_to + timedelta(days=6)
+            (found,) = [f for f in a.findings if f.id == "forums-emerging"]
+            assert found.numbers["term"] == term
+            _recount_emerging(store, found)
+            html = written[name].html.read_text(encoding="utf-8")
+            assert 'id="table-emerging"' in html and term in html
+    finally:
+        store.close()
+    june = written["june-2020"].assessment
+    section = next(s for s in june.sections if s.id == "forums")
+    assert [t.id for t in section.tables] == ["table-forums"]
+    assert any(p.startswith("No term emerged") for p in section.paragraphs)
 
 
 def test_every_number_in_the_executive_summary_recomputed_from_the_store(

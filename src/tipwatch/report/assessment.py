@@ -752,17 +752,17 @@ def _comparison_finding(
     """``what`` in the period against the same period a year earlier (or, without one, the
     period before; failing both, the baseline weeks), with the ratio's interval and
     confidence."""
-    choices: list[tuple[RatioEstimate | None, str, str]] = [
-        (versus_year, "the same period a year earlier", "year"),
-        (versus_previous, "the period before", "previous"),
+    choices: list[tuple[RatioEstimate | None, str, str, Period]] = [
+        (versus_year, "the same period a year earlier", "year", period.year_earlier()),
+        (versus_previous, "the period before", "previous", period.previous()),
     ]
     if versus_baseline is not None:
         estimate, weeks = versus_baseline
-        choices.append((estimate, f"the baseline weeks ({weeks.span})", "baseline"))
-    chosen = next(((r, words, key) for r, words, key in choices if r is not None), None)
+        choices.append((estimate, f"the baseline weeks ({weeks.span})", "baseline", weeks))
+    chosen = next((c for c in choices if c[0] is not None), None)
     if chosen is None:
         return None
-    compared, against, key = chosen
+    compared, against, key, then = chosen
     assert compared is not None
     text = (
         f"{what} numbered {current:,.0f}{unit} in {period.label}, {_ratio_words(compared)} "
@@ -779,6 +779,8 @@ def _comparison_finding(
             "low": compared.low,
             "high": compared.high,
             "against": key,
+            "then_from": then.start,
+            "then_to": then.end,
         },
         id=fid,
         section=section,
@@ -1631,7 +1633,8 @@ def _emerging_finding(strongest: PeriodTerm, count: int, period: Period) -> Find
     confidence = "high" if t.z >= 5 else "moderate" if t.z >= 4 else "low"
     text = (
         f"{_plural(count, 'term')} emerged in forum posts in {period.label}; the strongest, "
-        f"\u201c{t.term}\u201d, rose in the week to {strongest.first_until:%d %B %Y} to "
+        f"\u201c{t.term}\u201d, rose in the week to {strongest.first_until.day} "
+        f"{strongest.first_until:%B %Y} to "
         f"{t.window_posts:,} posts by {t.authors:,} authors in {t.threads:,} threads, "
         f"{t.ratio:.1f} times its rate of the eight weeks before (z = {t.z:.1f}; "
         f"{confidence} confidence)."
