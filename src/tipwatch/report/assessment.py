@@ -79,6 +79,8 @@ BLOCKED_METRICS = {
 LIST_SIZE_METRIC = "blocked_list_size"
 HELPLINE_METRIC = "helpline_contacts"
 FORUM_METRIC = "forum_posts"
+FORUM_ALL_METRIC = "forum_posts_all"
+"""Every forum post once (``forum_posts`` counts a post under each theme it matched)."""
 
 ANNOTATIONS = {
     "annotation:liveStreaming": "webcam or live streaming",
@@ -1401,7 +1403,10 @@ def _dimension_section(
     findings: list[Finding],
     key_figures: list[KeyFigure],
     weight: float,
+    whole_metric: str | None = None,
 ) -> Section | None:
+    """``metric`` by the values of ``dim``; its key figure is the sum over them, or the
+    metric ``whole_metric`` where the values overlap (a forum post can match two themes)."""
     from tipwatch.report import charts as ch
 
     period = data.period
@@ -1446,7 +1451,7 @@ def _dimension_section(
     grand = sum(totals.values())
     for row in rows:
         row.insert(2, f"{totals[row[0]] / grand:.1%}" if grand else "")
-    whole = _sum_series(data.signal(metric), data.first)
+    whole = _sum_series(data.signal(whole_metric or metric), data.first)
     if whole is not None:
         figure = _figure(data, title, whole, baseline, referrals=False)
         if figure is not None:
@@ -1541,6 +1546,7 @@ def _forum_section(
         findings,
         key_figures,
         45.0,
+        whole_metric=FORUM_ALL_METRIC,
     )
     windows, terms = emerging_in_period(data.store, data.period.start, data.period.end)
     data.emerging = [
