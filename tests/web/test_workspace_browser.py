@@ -668,3 +668,48 @@ def test_draft_forms_need_their_token_and_the_role(served: Served) -> None:
     # A liaison officer can neither read nor write drafts.
     other = _client_signed_in(served, "lia")
     assert other.get("/assessment/draft?name=token-check").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("form", "label"),
+    [
+        ({"kind": "range", "since": "2020-01-01", "until": "2020-06-30"}, "H1 2020"),
+        ({"kind": "year", "value": "2020"}, "2020"),
+    ],
+)
+def test_the_assessment_page_builds_the_half_year_and_the_year(
+    served: Served, form: dict[str, str], label: str
+) -> None:
+    """The page builds the structure of the issue from the demo for the first half of 2020
+    and for the whole year: every section in order, the measures' timing and the forum
+    section's emerging terms."""
+    client = _client_signed_in(served, "ana")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/assessment").text)
+    assert token
+    started = client.post(
+        "/assessment", data={**form, "csrf_token": token.group(1)}, follow_redirects=False
+    )
+    assert started.status_code == 303
+    job_page = started.headers["location"]
+    deadline = time.monotonic() + 240
+    while 'http-equiv="refresh"' in (progress := client.get(job_page)).text:
+        assert time.monotonic() < deadline, progress.text
+        time.sleep(0.5)
+    assert "The build failed" not in progress.text, progress.text
+    html = client.get(job_page + "/html").text
+    order = [
+        "summary",
+        "key-figures",
+        "referrals",
+        "referrals-country",
+        "blocked",
+        "helplines",
+        "forums",
+        "timing",
+        "caveats",
+        "method",
+    ]
+    found = [m for m in re.findall(r'<section id="([\w-]+)"', html) if m in order]
+    assert found == order, found
+    assert 'id="table-emerging"' in html and "quizathon" in html
+    assert label in html.split('<header class="title-page">')[1].split("</header>")[0]
