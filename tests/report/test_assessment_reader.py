@@ -172,6 +172,37 @@ def test_every_chart_has_a_finding_title_a_caption_and_its_numbers(
     assert {r["country"] for r in daily["data"]["values"]} >= {"Netherlands", "Sweden"}
 
 
+def _grey(colour: str) -> bool:
+    if colour.startswith("rgb("):
+        r, g, b = (int(v) for v in colour[4:-1].split(","))
+    else:
+        h = colour.lstrip("#")
+        h = "".join(c * 2 for c in h) if len(h) == 3 else h
+        r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+    return max(r, g, b) - min(r, g, b) <= 8
+
+
+def test_every_chart_is_drawn_in_colour_blind_safe_colours(written: dict[str, Written]) -> None:
+    """Every colour a chart draws (its SVG's fills and strokes) is one of the Okabe-Ito palette
+    or a grey; the map's colours come from the diverging blue-orange scheme."""
+    from tipwatch.report.charts import OKABE_ITO, render_svg
+
+    safe = {c.lower() for c in OKABE_ITO}
+    for name, w in written.items():
+        for chart in w.assessment.charts.values():
+            svg = render_svg(chart.spec)
+            drawn = {
+                c.lower()
+                for c in re.findall(r'(?:fill|stroke)="(#[0-9a-fA-F]{3,6}|rgb\([^)]*\))"', svg)
+            }
+            coloured = {c for c in drawn if not _grey(c)}
+            if chart.name == "map":
+                assert chart.spec["encoding"]["color"]["scale"]["scheme"] == "blueorange"
+                assert coloured, "the map colours its countries"
+            else:
+                assert coloured and coloured <= safe, (name, chart.name, coloured - safe)
+
+
 # -- the executive summary, recomputed from the store -----------------------------------------
 
 
