@@ -107,6 +107,9 @@ def test_structure_of_each_period(written: dict[str, Written]) -> None:
         assert any(k.startswith("Blocked access") for k in key)
         html = w.html.read_text(encoding="utf-8")
         assert MARKING in html and "Contents" in html and "Team lead" in html
+        title_page = html.split('<header class="title-page">')[1].split("</header>")[0]
+        assert f"<dt>Date</dt><dd>{page.made_on:%d %B %Y}</dd>" in title_page
+        assert f"<dt>Handling</dt><dd>{MARKING}</dd>" in title_page
     assert written["h1-2020"].assessment.title_page.period == "H1 2020"
     assert written["june-2020"].assessment.title_page.period == "June 2020"
     year = written["year-2020"].assessment
