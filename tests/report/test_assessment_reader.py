@@ -7,6 +7,7 @@ the foot of a page). Screenshots of the first pages are kept in the test's outpu
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import shutil
@@ -80,9 +81,9 @@ def test_structure_of_each_period(written: dict[str, Written]) -> None:
             "referrals-material",
             "blocked",
             "helplines",
+            "forums",
         ):
             assert wanted in ids, (name, wanted)
-        assert "forums" not in ids, "no forum series in the demo: the section is left out"
         assert len(a.summary) == 5
         assert [f.weight for f in a.findings] == sorted(
             (f.weight for f in a.findings), reverse=True
@@ -106,6 +107,9 @@ def test_structure_of_each_period(written: dict[str, Written]) -> None:
         assert any(k.startswith("Blocked access") for k in key)
         html = w.html.read_text(encoding="utf-8")
         assert MARKING in html and "Contents" in html and "Team lead" in html
+        title_page = html.split('<header class="title-page">')[1].split("</header>")[0]
+        assert f"<dt>Date</dt><dd>{page.made_on:%d %B %Y}</dd>" in title_page
+        assert f"<dt>Handling</dt><dd>{MARKING}</dd>" in title_page
     assert written["h1-2020"].assessment.title_page.period == "H1 2020"
     assert written["june-2020"].assessment.title_page.period == "June 2020"
     year = written["year-2020"].assessment
@@ -169,6 +173,37 @@ def test_every_chart_has_a_finding_title_a_caption_and_its_numbers(
     daily = h1.charts["daily"].spec
     assert daily["resolve"]["scale"]["y"] == "shared"
     assert {r["country"] for r in daily["data"]["values"]} >= {"Netherlands", "Sweden"}
+
+
+def _grey(colour: str) -> bool:
+    if colour.startswith("rgb("):
+        r, g, b = (int(v) for v in colour[4:-1].split(","))
+    else:
+        h = colour.lstrip("#")
+        h = "".join(c * 2 for c in h) if len(h) == 3 else h
+        r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+    return max(r, g, b) - min(r, g, b) <= 8
+
+
+def test_every_chart_is_drawn_in_colour_blind_safe_colours(written: dict[str, Written]) -> None:
+    """Every colour a chart draws (its SVG's fills and strokes) is one of the Okabe-Ito palette
+    or a grey; the map's colours come from the diverging blue-orange scheme."""
+    from tipwatch.report.charts import OKABE_ITO, render_svg
+
+    safe = {c.lower() for c in OKABE_ITO}
+    for name, w in written.items():
+        for chart in w.assessment.charts.values():
+            svg = render_svg(chart.spec)
+            drawn = {
+                c.lower()
+                for c in re.findall(r'(?:fill|stroke)="(#[0-9a-fA-F]{3,6}|rgb\([^)]*\))"', svg)
+            }
+            coloured = {c for c in drawn if not _grey(c)}
+            if chart.name == "map":
+                assert chart.spec["encoding"]["color"]["scale"]["scheme"] == "blueorange"
+                assert coloured, "the map colours its countries"
+            else:
+                assert coloured and coloured <= safe, (name, chart.name, coloured - safe)
 
 
 # -- the executive summary, recomputed from the store -----------------------------------------
@@ -261,11 +296,16 @@ def _recompute(store: Store, a: Assessment, f: Finding) -> None:
         _check_number(f, share, ".1%")
         _check_number(f, before, ".1%")
         _check_number(f, (share - before) * 100, "+.1f")
-    elif f.id in ("blocked-total",) or f.id.startswith("helplines-"):
+    elif f.id == "forums-emerging":
+        _recount_emerging(store, f)
+    elif f.id in ("blocked-total",) or f.id.startswith(("helplines-", "forums-")):
         metric, where = "blocked_requests", None
         if f.id.startswith("helplines-"):
             metric, where = "helpline_contacts", {"age_band": f.id.removeprefix("helplines-")}
-        other = _comparison(a, f)
+        if f.id.startswith("forums-"):
+            metric, where = "forum_posts", {"theme": f.id.removeprefix("forums-")}
+        other = Period(f.numbers["then_from"], f.numbers["then_to"])
+        assert other == _comparison(a, f) or f.numbers["against"] == "baseline"
         now = _window(signal_series(store, metric, where=where, start=p.start, end=p.end), p)
         then = _window(
             signal_series(store, metric, where=where, start=other.start, end=other.end), other
@@ -290,6 +330,60 @@ def _recompute(store: Store, a: Assessment, f: Finding) -> None:
         assert f"p = {check.placebo_p:.3f}" in f.text
     else:  # pragma: no cover - a new kind of finding needs its recomputation here
         pytest.fail(f"no recomputation for finding {f.id!r}: {f.text}")
+
+
+def _recount_emerging(store: Store, f: Finding) -> None:
+    """An emerging term's posts, authors and threads in its week and its posts in the eight
+    weeks before, counted again from the store's forum posts."""
+    from tipwatch.store.forums import post_terms_between
+
+    term, week_to = f.numbers["term"], f.numbers["week_to"]
+    week = Period(week_to - timedelta(days=6), week_to)
+    before = Period(week.start - timedelta(days=56), week.start - timedelta(days=1))
+    using = [p for p in post_terms_between(store, before.start, week.end) if term in p.terms]
+    now = [p for p in using if p.day >= week.start]
+    assert f"{len(now):,} posts by {len({p.author for p in now}):,} authors" in f.text, f.text
+    assert f"in {len({p.thread for p in now}):,} threads" in f.text
+    assert f.numbers["reference_posts"] == len(using) - len(now)
+    assert f"{week_to.day} {week_to:%B %Y}" in f.text and f"\u201c{term}\u201d" in f.text
+
+
+def test_forums_show_themes_and_the_term_that_emerged(
+    written: dict[str, Written], demo_db: Path
+) -> None:
+    """The demo's forum export plants an invented word taken up after the lockdowns: the
+    half-year and the year list it, at the week it rose, with its numbers counted again from
+    the store; June, weeks after it faded, lists no emerging term but still has its themes."""
+    truth = json.loads((demo_db.parent / "world" / "truth.json").read_text())["planted"]["forum"]
+    term = truth["emerging_term"]
+    used_from, used_to = (date.fromisoformat(d) for d in truth["emerging_term_days"])
+    store = Store.open(str(demo_db))
+    try:
+        for name in ("h1-2020", "year-2020"):
+            a = written[name].assessment
+            section = next(s for s in a.sections if s.id == "forums")
+            themes = next(t for t in section.tables if t.id == "table-forums")
+            rising = {row[0] for row in themes.rows}
+            assert {"lockdown", "competitions"} <= rising
+            emerging = next(t for t in section.tables if t.id == "table-emerging")
+            rows = {r[0]: dict(zip(emerging.columns, r, strict=True)) for r in emerging.rows}
+            assert term in rows, rows
+            week_to = date.fromisoformat(rows[term]["week to"])
+            assert used_from <= week_to <= used_to + timedelta(days=6)
+            (found,) = [f for f in a.findings if f.id == "forums-emerging"]
+            assert found.numbers["term"] == term
+            _recount_emerging(store, found)
+            html = written[name].html.read_text(encoding="utf-8")
+            assert 'id="table-emerging"' in html and term in html
+            # The key figure counts posts once, however many themes a post matched.
+            key = {k.label: k for k in a.key_figures}["Forum posts"]
+            assert key.current == truth["posts"]
+    finally:
+        store.close()
+    june = written["june-2020"].assessment
+    section = next(s for s in june.sections if s.id == "forums")
+    assert [t.id for t in section.tables] == ["table-forums"]
+    assert any(p.startswith("No term emerged") for p in section.paragraphs)
 
 
 def test_every_number_in_the_executive_summary_recomputed_from_the_store(
@@ -329,7 +423,7 @@ def test_the_page_in_a_browser_at_desk_and_phone_width(
     axe = AXE.read_text(encoding="utf-8")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        for name in ("h1-2020", "june-2020"):
+        for name in PERIODS:
             w = written[name]
             for width, height in ((1366, 768), (390, 844)):
                 problems: list[str] = []
@@ -457,8 +551,27 @@ def test_no_table_wider_than_the_page_and_no_heading_left_at_a_page_foot(
                     )
 
 
-def test_the_assess_command_on_the_demo_for_june(
-    demo_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+SECTIONS = (
+    "summary",
+    "key-figures",
+    "referrals",
+    "referrals-country",
+    "referrals-incident-type",
+    "referrals-platform",
+    "referrals-annotations",
+    "referrals-material",
+    "blocked",
+    "helplines",
+    "forums",
+    "caveats",
+    "method",
+)
+"""The sections every period of the demo has, in the order a reader meets them."""
+
+
+@pytest.mark.parametrize("name", list(PERIODS))
+def test_the_assess_command_on_the_demo(
+    name: str, demo_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from typer.testing import CliRunner
 
@@ -468,14 +581,22 @@ def test_the_assess_command_on_the_demo_for_june(
     monkeypatch.setenv("TIPWATCH_ASSESSMENT_MARKING", "TLP:GREEN")
     reload_settings()
 
-    out = tmp_path / "june.html"
+    start, end = PERIODS[name]
+    out = tmp_path / f"{name}.html"
     result = CliRunner().invoke(
         app,
-        ["assess", "--since", "2020-06-01", "--until", "2020-06-30", "--out", str(out),
+        ["assess", "--since", start.isoformat(), "--until", end.isoformat(), "--out", str(out),
          "--db", str(demo_db)],
         env={"COLUMNS": "200"},
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     html = out.read_text(encoding="utf-8")
-    assert "Executive summary" in html and "June 2020" in html and "TLP:GREEN" in html
-    assert "p = " not in result.output and "June 2020" in result.output
+    assert '<header class="title-page">' in html and "TLP:GREEN" in html
+    found = [m for m in re.findall(r'<section id="([\w-]+)"', html) if m in SECTIONS]
+    assert found == list(SECTIONS), found
+    assert ('<section id="timing"' in html) == (name != "june-2020")
+    assert 'id="table-emerging"' in html or name == "june-2020"
+    label = {"h1-2020": "H1 2020", "june-2020": "June 2020", "year-2020": "2020"}[name]
+    assert label in html and label in result.output
+    if name == "june-2020":  # no measure in June: no test whose headline is undefined
+        assert "p = " not in result.output and "fits no better" not in html

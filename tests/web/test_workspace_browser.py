@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pyotp
 import pytest
@@ -512,7 +513,7 @@ def test_the_assessment_in_the_browser(tab: Any, served: Served) -> None:
     page.click("nav >> text=Assessment")
     page.wait_for_url("**/assessment")
     check(page, "assessment")
-    page.check("input[name=kind][value=month]")
+    page.check("form[action='/assessment'] input[name=kind][value=month]")
     page.fill("#a-value", "2020-06")
     page.uncheck("input[name=pdf]")
     page.click("button:has-text('Build the assessment')")
@@ -526,3 +527,189 @@ def test_the_assessment_in_the_browser(tab: Any, served: Served) -> None:
     assert page.locator("h2", has_text="Executive summary").is_visible()
     page.screenshot(path=str(SHOTS / "assessment-document.png"))
     assert errors == [], errors
+
+
+def test_drafting_and_publishing_in_the_browser(tab: Any, served: Served) -> None:
+    """An analyst starts a draft of the first half of 2020, writes an introduction and
+    recommendations in Markdown, drops one finding and edits another (keeping its number),
+    publishes twice, and reads each published version as it was published."""
+    page = tab
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if "Refused" in m.text else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    sign_in(page, served, "ana")
+    page.wait_for_url("**/today")
+    page.click("nav >> text=Assessment")
+    page.fill("#d-name", "2020-H1 <b>draft</b>")
+    page.check("form[action='/assessment/drafts'] input[name=kind][value=range]")
+    page.fill("#d-since", "2020-01-01")
+    page.fill("#d-until", "2020-06-30")
+    page.click("button:has-text('Start the draft')")
+    page.wait_for_url("**/assessment/draft?name=*")
+    name = "2020-H1 <b>draft</b>"
+    assert page.locator("h1").inner_text() == f"Draft {name}"  # the name shown as text
+    assert "2020-01-01 to 2020-06-30" in page.locator("dl.fields").inner_text()
+    check(page, "assessment-draft-new")
+
+    # Two sections of the analyst's, the first with raw HTML that must stay text.
+    page.fill("#s-title", "Introduction")
+    page.select_option("#s-before", "summary")
+    page.fill(
+        "#s-text",
+        "This assessment covers **the first half** of 2020.\n\n<script>alert(9)</script>",
+    )
+    page.click("button:has-text('Add the section')")
+    page.locator("#section-1 h3", has_text="Introduction").wait_for()
+    page.fill("#s-title", "Recommendations")
+    page.select_option("#s-before", "end")
+    page.fill("#s-text", "1. Keep the hotline staffed.\n2. Watch the webcam share.")
+    page.click("button:has-text('Add the section')")
+    page.locator("#section-2 h3", has_text="Recommendations").wait_for()
+    draft = services.assessment.show_draft(served.store, OPERATOR, name)
+    assert [(s.position, s.title, s.before) for s in draft.sections] == [
+        (1, "Introduction", "summary"),
+        (2, "Recommendations", "end"),
+    ]
+    # Edit the first section in place: same position, new text.
+    page.click("text=Edit section 1")
+    page.fill("#s-text-1", "This assessment covers **the first half** of 2020, for the board.")
+    page.click("button:has-text('Save section 1')")
+    page.locator("#section-1 .body", has_text="for the board").wait_for()
+
+    # Findings: drop the first, edit the second; an edit without the number is refused.
+    findings = services.assessment.draft_findings(served.store, OPERATOR, name)
+    assert len(findings) >= 2
+    dropped, edited = findings[0], next(f for f in findings[1:] if f.number)
+    page.locator(f"#finding-{dropped.id} button", has_text="Drop").click()
+    page.locator(f"#finding-{dropped.id} td.decision", has_text="drop").wait_for()
+    assert page.locator(f"#finding-{dropped.id} del").inner_text() == dropped.text
+    row = page.locator(f"#finding-{edited.id}")
+    row.locator("textarea").fill("A sentence without its figure.")
+    row.locator("button", has_text="Save the edit").click()
+    assert page.locator("h1").inner_text() == "Not done"
+    assert f"leaves out its number {edited.number}" in page.locator("main").inner_text()
+    page.go_back()
+    page.reload()
+    new_text = f"Our reading: the measure stood at {edited.number}, see the source section."
+    row = page.locator(f"#finding-{edited.id}")
+    row.locator("textarea").fill(new_text)
+    row.locator("button", has_text="Save the edit").click()
+    page.locator(f"#finding-{edited.id}", has_text="Edited:").wait_for()
+    check(page, "assessment-draft-decided")
+    decided = {
+        f.id: (f.decision, f.edited)
+        for f in services.assessment.draft_findings(served.store, OPERATOR, name)
+    }
+    assert decided[dropped.id] == ("drop", "")
+    assert decided[edited.id] == ("edit", new_text)
+
+    # Publish: a job; its page names the version and leads back to the draft.
+    page.click("button:has-text('Publish version 1')")
+    page.locator("text=Published as version 1").wait_for(timeout=180_000)
+    check(page, "assessment-draft-published")
+    page.click(f"a:has-text('{name}')")
+    page.locator("#version-1").wait_for()
+    page.click("button:has-text('Publish version 2')")
+    page.locator("text=Published as version 2").wait_for(timeout=180_000)
+    page.goto(f"{served.url}/assessment/draft?name={quote(name, safe='')}")
+    assert page.locator("table.versions tbody tr").count() == 2
+    check(page, "assessment-draft-versions")
+    href = page.locator("#version-1 a").get_attribute("href")
+    assert href is not None
+
+    # The first version as published: the analyst's sections in their places, the dropped
+    # finding gone, the edited one in the analyst's words, the raw HTML shown as text.
+    page.goto(served.url + href)
+    html = page.content()
+    body = page.locator("body").inner_text()
+    assert "published version 1" in body
+    assert dropped.text not in body and new_text in body
+    headings = page.locator("h2").all_inner_texts()
+    assert headings.index("Introduction") < headings.index("Executive summary")
+    assert headings.index("Recommendations") > headings.index("Method, sources and inputs")
+    assert "<strong>the first half</strong>" in html and "for the board" in body
+    assert page.locator("main script").count() == 0
+    kept = services.assessment.list_versions(served.store, OPERATOR, name)
+    assert [v.version for v in kept] == [1, 2]
+    assert kept[0].html_sha256 != kept[1].html_sha256  # each kept as its own page
+    assert errors == [], errors
+
+
+def test_draft_forms_need_their_token_and_the_role(served: Served) -> None:
+    client = _client_signed_in(served, "ana")
+    page = client.get("/assessment").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    made = client.post(
+        "/assessment/drafts",
+        data={"name": "token-check", "kind": "month", "value": "2020-06", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert made.status_code == 303
+    for path, data in (
+        ("/assessment/drafts", {"name": "x", "kind": "month", "value": "2020-05"}),
+        ("/assessment/draft/section", {"name": "token-check", "title": "T", "markdown": "m"}),
+        ("/assessment/draft/finding", {"name": "token-check", "finding": "f", "action": "drop"}),
+        ("/assessment/draft/publish", {"name": "token-check"}),
+    ):
+        answer = client.post(path, data={**data, "csrf_token": "wrong"})
+        assert answer.status_code == 403 and "security token" in answer.text, path
+    draft = services.assessment.show_draft(served.store, OPERATOR, "token-check")
+    assert draft.sections == [] and draft.decisions == [] and draft.versions == 0
+    names = [d.name for d in services.assessment.list_drafts(served.store, OPERATOR)]
+    assert "x" not in names
+    # A section placed nowhere known, and a draft of no period, are refused as bad input.
+    bad = client.post(
+        "/assessment/draft/section",
+        data={"name": "token-check", "title": "T", "before": "nowhere", "csrf_token": token},
+    )
+    assert bad.status_code == 422 and "nowhere" in bad.text
+    missing = client.get("/assessment/draft?name=no-such-draft")
+    assert missing.status_code == 404 and "no-such-draft" in missing.text
+    # A liaison officer can neither read nor write drafts.
+    other = _client_signed_in(served, "lia")
+    assert other.get("/assessment/draft?name=token-check").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("form", "label"),
+    [
+        ({"kind": "range", "since": "2020-01-01", "until": "2020-06-30"}, "H1 2020"),
+        ({"kind": "year", "value": "2020"}, "2020"),
+    ],
+)
+def test_the_assessment_page_builds_the_half_year_and_the_year(
+    served: Served, form: dict[str, str], label: str
+) -> None:
+    """The page builds the structure of the issue from the demo for the first half of 2020
+    and for the whole year: every section in order, the measures' timing and the forum
+    section's emerging terms."""
+    client = _client_signed_in(served, "ana")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/assessment").text)
+    assert token
+    started = client.post(
+        "/assessment", data={**form, "csrf_token": token.group(1)}, follow_redirects=False
+    )
+    assert started.status_code == 303
+    job_page = started.headers["location"]
+    deadline = time.monotonic() + 240
+    while 'http-equiv="refresh"' in (progress := client.get(job_page)).text:
+        assert time.monotonic() < deadline, progress.text
+        time.sleep(0.5)
+    assert "The build failed" not in progress.text, progress.text
+    html = client.get(job_page + "/html").text
+    order = [
+        "summary",
+        "key-figures",
+        "referrals",
+        "referrals-country",
+        "blocked",
+        "helplines",
+        "forums",
+        "timing",
+        "caveats",
+        "method",
+    ]
+    found = [m for m in re.findall(r'<section id="([\w-]+)"', html) if m in order]
+    assert found == order, found
+    assert 'id="table-emerging"' in html and "quizathon" in html
+    assert label in html.split('<header class="title-page">')[1].split("</header>")[0]

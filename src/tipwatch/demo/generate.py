@@ -1,5 +1,5 @@
 """Writing the demo world to files: CyberTipline XML, a GeoIP database, hash lists (VICS JSON
-and CSV), feeds (blocked access, helplines) and the truth beside them.
+and CSV), feeds (blocked access, helplines), a forum export and the truth beside them.
 
 All values are invented and benign: IPv6 addresses from the documentation range
 (2001:db8::/32, one /48 per country), ``.invalid`` domains, random hashes, and generated
@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -49,6 +50,10 @@ class DemoFiles:
     blocked: Path
     helpline: Path
     truth: Path
+    forum: Path | None = None
+    forum_truth: dict[str, Any] = field(default_factory=dict)
+    """What the forum export plants: the lockdown day its themes follow, the invented term
+    that emerges and the days it is used."""
     referrals: int = 0
     planted_links: list[list[str]] = field(default_factory=list)
     """Report ids sharing a repeat account (each group must come out linked)."""
@@ -131,6 +136,7 @@ def write_world(world: DemoWorld, folder: Path, progress: Progress | None = None
         blocked=folder / "blocked-gb.csv",
         helpline=folder / "helpline.csv",
         truth=folder / "truth.json",
+        forum=folder / "forum-export.jsonl",
     )
     if progress:
         progress("generating known images", 0, 1)
@@ -164,6 +170,7 @@ def write_world(world: DemoWorld, folder: Path, progress: Progress | None = None
     ]
     _write_lists(files, known_md5, originals)
     _write_feeds(world, files, rng)
+    _write_forum(world, files)
     truth = world.truth_json()
     truth["planted"] = {
         "repeat_account_groups": len(files.planted_links),
@@ -174,6 +181,7 @@ def write_world(world: DemoWorld, folder: Path, progress: Progress | None = None
         "known_files_near": sum(v == "near" for v in files.known_files.values()),
         "new_files": files.new_files,
         "viral_batch_referrals": len(files.viral_ids),
+        "forum": files.forum_truth,
     }
     files.truth.write_text(json.dumps(truth, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return files
@@ -452,3 +460,99 @@ def _write_feeds(world: DemoWorld, files: DemoFiles, rng: np.random.Generator) -
                 )
             day += timedelta(days=1)
     files.helpline.write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
+FORUM_FILLER = {
+    "en": [
+        "the weather was mild today",
+        "we baked bread with the new oven",
+        "the garden needs water",
+        "my bicycle has a flat tyre",
+        "the train was late again",
+        "this recipe uses lentils",
+        "the library opens on monday",
+        "I painted the fence blue",
+        "our cat sleeps all day",
+        "the match ended in a draw",
+        "the market sells fresh fish",
+        "the river is high after the rain",
+    ],
+    "de": ["das wetter war heute mild", "wir haben brot gebacken", "der garten braucht wasser"],
+    "nl": ["het weer was zacht vandaag", "we hebben brood gebakken", "de tuin heeft water nodig"],
+}
+"""Benign sentences the demo's forum posts are made of (invented, about nothing)."""
+
+FORUM_THEMES = {
+    # theme: (phrases of the shipped theme file by language, share of posts before, after)
+    "lockdown": (
+        {
+            "en": ["kids at home", "schools closed"],
+            "de": ["kinder zu hause"],
+            "nl": ["scholen dicht"],
+        },
+        0.02,
+        0.18,
+    ),
+    "competitions": ({"en": ["weekly challenge", "contest"], "nl": ["wedstrijd"]}, 0.02, 0.07),
+    "live-requests": ({"en": ["cam session"], "de": ["webcam anfrage"]}, 0.02, 0.04),
+    "security-advice": ({"en": ["which vpn", "tor browser"], "de": ["welches vpn"]}, 0.04, 0.04),
+}
+"""The neutral theme phrases of the shipped theme file the demo's posts use, and how often."""
+
+FORUM_TERM = "quizathon"
+"""An invented word the demo's forum members take up after lockdown: the emerging term."""
+
+
+def _write_forum(world: DemoWorld, files: DemoFiles) -> None:
+    """A forum export (JSON Lines) over the world's days: invented handles and threads on one
+    board, benign filler sentences, the neutral phrases of the shipped themes (lockdown,
+    competitions and live requests rising after the median stay-at-home order, security
+    advice steady), and one invented word taken up by many members in several threads in the
+    fortnight from ten days after it. Its own random stream: the other files do not change."""
+    assert files.forum is not None
+    rng = random.Random(world.seed * 7 + 3)
+    events = sorted(t.event for t in world.countries.values() if t.event is not None)
+    lockdown = events[len(events) // 2] if events else date(2020, 3, 16)
+    term_from, term_to = lockdown + timedelta(days=10), lockdown + timedelta(days=23)
+    languages = ("en", "en", "en", "de", "nl")
+    lines = []
+    n = term_posts = 0
+    day = world.start
+    while day <= world.end:
+        after = day >= lockdown
+        for i in range(rng.randint(14, 22) if not after else rng.randint(22, 32)):
+            n += 1
+            language = rng.choice(languages)
+            parts = [rng.choice(FORUM_FILLER[language]) for _ in range(rng.randint(1, 2))]
+            for phrases, before_share, after_share in FORUM_THEMES.values():
+                said = phrases.get(language)
+                if said and rng.random() < (after_share if after else before_share):
+                    parts.insert(rng.randrange(len(parts) + 1), rng.choice(said))
+            author, thread = f"member-{rng.randrange(400):03d}", f"thread-{rng.randrange(60)}"
+            if term_from <= day <= term_to and i < 4:
+                # The word amid ordinary ones, so that no phrase around it rises with it.
+                words = rng.choice(FORUM_FILLER[language]).split()
+                words.insert(rng.randrange(len(words) + 1), FORUM_TERM)
+                parts.append(" ".join(words))
+                author, thread = f"member-{rng.randrange(400, 440):03d}", f"thread-{i}"
+                term_posts += 1
+            when = f"{day.isoformat()}T{8 + i % 14:02d}:{(7 * i) % 60:02d}:00Z"
+            post = {
+                "forum": "demo-board",
+                "thread": thread,
+                "post_id": f"demo-{n}",
+                "author": author,
+                "time": when,
+                "language": language,
+                "text": ", ".join(parts),
+            }
+            lines.append(json.dumps(post, ensure_ascii=False))
+        day += timedelta(days=1)
+    files.forum.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    files.forum_truth = {
+        "posts": n,
+        "themes_rise_from": lockdown.isoformat(),
+        "emerging_term": FORUM_TERM,
+        "emerging_term_days": [term_from.isoformat(), term_to.isoformat()],
+        "emerging_term_posts": term_posts,
+    }

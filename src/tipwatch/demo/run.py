@@ -2,8 +2,9 @@
 
 Stages: write the world's files; ingest the CyberTipline XML; import the hash lists (VICS
 JSON and CSV); match the referrals' files; triage (attribution with the generated GeoIP
-database, links, priority); route the package for the Netherlands; import the feeds; trends
-and alerts; the assessment. Then :class:`DemoReport` puts what tipwatch found beside the truth.
+database, links, priority); route the package for the Netherlands; import the feeds and the
+forum export; trends and alerts; the assessment. Then :class:`DemoReport` puts what tipwatch
+found beside the truth.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ from tipwatch.trends.signals import referral_series
 __all__ = ["CountryCheck", "DemoReport", "run_demo"]
 
 Progress = Callable[[str, int, int], None]
+
+DEMO_PSEUDONYM_KEY = "tipwatch-demo-only-pseudonym-key"
+"""The key the demo pseudonymises its invented forum handles with where the ``pseudonym_key``
+setting names none (a real deployment sets its own secret)."""
 
 
 @dataclass
@@ -233,6 +238,10 @@ def run_demo(
         done = _timed(seconds, "signals")
         services.trends.import_signals(store, actor, files.blocked, "blocked")
         services.trends.import_signals(store, actor, files.helpline, "helpline")
+        if files.forum is not None:
+            services.forums.ingest(
+                store, actor, [files.forum], pseudonym_key=DEMO_PSEUDONYM_KEY, progress=progress
+            )
         done()
         done = _timed(seconds, "trends")
         report = _compare(store, world, files, out, seconds)

@@ -77,6 +77,8 @@ __all__ = [
     "NO_COUNTRY",
     "ForumIngest",
     "ForumIngestSummary",
+    "PeriodTerm",
+    "emerging_in_period",
     "expand_theme",
     "forum_emerging",
     "forum_summary",
@@ -591,6 +593,65 @@ def forum_emerging(
     end = until or _last_day(conn)
     start = end - timedelta(days=s.window_days + s.reference_days - 1)
     return end, _post_index(conn, start, end, forum).emerging(end, s)
+
+
+@dataclass(frozen=True)
+class PeriodTerm:
+    """A term that emerged in a period: the first window (of ``window_days`` to
+    ``first_until``) in which it did, its figures in that window, and in how many of the
+    period's windows it did."""
+
+    first_until: date
+    term: EmergingTerm
+    windows: int
+
+
+def emerging_in_period(
+    store: Store | Connection,
+    start: date,
+    end: date,
+    *,
+    settings: EmergingSettings | None = None,
+) -> tuple[int, list[PeriodTerm]]:
+    """The terms that emerged in any window of ``start``..``end``: the windows end every
+    ``window_days`` from the period's first full window, and on its last day; each window is
+    weighed against the ``reference_days`` before it, which may reach before ``start``.
+    Returns how many windows were tested (those with posts, and posts before them to compare
+    with), and the terms in the order they first emerged (then strongest first)."""
+    s = settings or EmergingSettings()
+    first = start + timedelta(days=s.window_days - 1)
+    if first > end:
+        first = end
+    ends: list[date] = []
+    day = first
+    while day <= end:
+        ends.append(day)
+        day += timedelta(days=s.window_days)
+    if ends[-1] != end:
+        ends.append(end)
+    read_from = first - timedelta(days=s.window_days + s.reference_days - 1)
+    index = TermIndex(
+        PostTerms(p.post_id, p.thread, p.author, p.day, frozenset(p.terms), p.forum)
+        for p in post_terms_between(store, read_from, end)
+    )
+    found: dict[str, PeriodTerm] = {}
+    tested = 0
+    for until in ends:
+        w_start = until - timedelta(days=s.window_days - 1)
+        r_start = w_start - timedelta(days=s.reference_days)
+        if not any(w_start <= d <= until for d in index.by_day) or not any(
+            r_start <= d < w_start for d in index.by_day
+        ):
+            continue  # no posts in the window, or none before it to compare with
+        tested += 1
+        for term in index.emerging(until, s):
+            seen = found.get(term.term)
+            if seen is None:
+                found[term.term] = PeriodTerm(until, term, 1)
+            else:
+                found[term.term] = PeriodTerm(seen.first_until, seen.term, seen.windows + 1)
+    ordered = sorted(found.values(), key=lambda t: (t.first_until, -t.term.z, t.term.term))
+    return tested, ordered
 
 
 def forum_summary(

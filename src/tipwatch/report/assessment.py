@@ -21,6 +21,8 @@ import numpy as np
 from tipwatch import __version__
 from tipwatch.countries import country_name
 from tipwatch.errors import InputError, InsufficientDataError
+from tipwatch.forums.emerging import EmergingSettings
+from tipwatch.forums.run import PeriodTerm, emerging_in_period
 from tipwatch.models import IncidentType
 from tipwatch.report.model import Chart, Table
 from tipwatch.report.periods import Period, RatioEstimate, confidence_of, ratio_estimate
@@ -77,6 +79,8 @@ BLOCKED_METRICS = {
 LIST_SIZE_METRIC = "blocked_list_size"
 HELPLINE_METRIC = "helpline_contacts"
 FORUM_METRIC = "forum_posts"
+FORUM_ALL_METRIC = "forum_posts_all"
+"""Every forum post once (``forum_posts`` counts a post under each theme it matched)."""
 
 ANNOTATIONS = {
     "annotation:liveStreaming": "webcam or live streaming",
@@ -237,6 +241,9 @@ class _Data:
     _totals: dict[str, DailySeries | None] = field(default_factory=dict)
     _signals: dict[tuple[str, str], dict[str, DailySeries]] = field(default_factory=dict)
     _classes: dict[str, DailySeries] | None = None
+    emerging: list[tuple[str, str, int, int]] = field(default_factory=list)
+    """The emerging terms of the forum section (week, term, posts, posts before), for the
+    inputs' fingerprint."""
 
     def total(self, metric: str, *, collapse_viral: bool = True) -> DailySeries | None:
         """The daily sum over the attributed countries of a referral metric, or ``None``."""
@@ -747,17 +754,17 @@ def _comparison_finding(
     """``what`` in the period against the same period a year earlier (or, without one, the
     period before; failing both, the baseline weeks), with the ratio's interval and
     confidence."""
-    choices: list[tuple[RatioEstimate | None, str, str]] = [
-        (versus_year, "the same period a year earlier", "year"),
-        (versus_previous, "the period before", "previous"),
+    choices: list[tuple[RatioEstimate | None, str, str, Period]] = [
+        (versus_year, "the same period a year earlier", "year", period.year_earlier()),
+        (versus_previous, "the period before", "previous", period.previous()),
     ]
     if versus_baseline is not None:
         estimate, weeks = versus_baseline
-        choices.append((estimate, f"the baseline weeks ({weeks.span})", "baseline"))
-    chosen = next(((r, words, key) for r, words, key in choices if r is not None), None)
+        choices.append((estimate, f"the baseline weeks ({weeks.span})", "baseline", weeks))
+    chosen = next((c for c in choices if c[0] is not None), None)
     if chosen is None:
         return None
-    compared, against, key = chosen
+    compared, against, key, then = chosen
     assert compared is not None
     text = (
         f"{what} numbered {current:,.0f}{unit} in {period.label}, {_ratio_words(compared)} "
@@ -774,6 +781,8 @@ def _comparison_finding(
             "low": compared.low,
             "high": compared.high,
             "against": key,
+            "then_from": then.start,
+            "then_to": then.end,
         },
         id=fid,
         section=section,
@@ -1394,7 +1403,10 @@ def _dimension_section(
     findings: list[Finding],
     key_figures: list[KeyFigure],
     weight: float,
+    whole_metric: str | None = None,
 ) -> Section | None:
+    """``metric`` by the values of ``dim``; its key figure is the sum over them, or the
+    metric ``whole_metric`` where the values overlap (a forum post can match two themes)."""
     from tipwatch.report import charts as ch
 
     period = data.period
@@ -1439,7 +1451,7 @@ def _dimension_section(
     grand = sum(totals.values())
     for row in rows:
         row.insert(2, f"{totals[row[0]] / grand:.1%}" if grand else "")
-    whole = _sum_series(data.signal(metric), data.first)
+    whole = _sum_series(data.signal(whole_metric or metric), data.first)
     if whole is not None:
         figure = _figure(data, title, whole, baseline, referrals=False)
         if figure is not None:
@@ -1517,6 +1529,8 @@ def _forum_section(
     findings: list[Finding],
     key_figures: list[KeyFigure],
 ) -> None:
+    """Forum posts by theme, and the terms that emerged in the period's weeks; left out when
+    the store holds no forum posts for the period."""
     section = _dimension_section(
         data,
         baseline,
@@ -1532,9 +1546,124 @@ def _forum_section(
         findings,
         key_figures,
         45.0,
+        whole_metric=FORUM_ALL_METRIC,
     )
-    if section is not None:
-        sections.append(section)
+    windows, terms = emerging_in_period(data.store, data.period.start, data.period.end)
+    data.emerging = [
+        (t.first_until.isoformat(), t.term.term, t.term.window_posts, t.term.reference_posts)
+        for t in terms
+    ]
+    if section is None and windows == 0:
+        return
+    if section is None:
+        section = Section(
+            "forums",
+            "Forum posts",
+            2,
+            ["Posts in lawfully obtained exports of offender forums (no theme matched them)."],
+        )
+    if windows:
+        # Without posts to test (forum series imported without their posts), say nothing.
+        section.paragraphs.append(_emerging_words(windows, terms))
+    if terms:
+        shown = sorted(terms, key=lambda t: -t.term.z)[:EMERGING_SHOWN]
+        shown.sort(key=lambda t: (t.first_until, -t.term.z, t.term.term))
+        section.tables.append(
+            Table(
+                "table-emerging",
+                f"Emerging terms of {data.period.label}: the week in which each first rose, its "
+                "posts in that week and in the eight weeks before, the rise in its rate "
+                "(smoothed), the distinct pseudonymous authors and threads using it, and in "
+                "how many of the period's weeks it was emerging"
+                + (
+                    f" (the {EMERGING_SHOWN} strongest of {len(terms)})."
+                    if len(terms) > EMERGING_SHOWN
+                    else "."
+                ),
+                [
+                    "term",
+                    "week to",
+                    "posts that week",
+                    "posts 8 weeks before",
+                    "rate ratio",
+                    "authors",
+                    "threads",
+                    "weeks",
+                ],
+                [
+                    [
+                        t.term.term,
+                        t.first_until.isoformat(),
+                        f"{t.term.window_posts:,}",
+                        f"{t.term.reference_posts:,}",
+                        f"{t.term.ratio:.1f}",
+                        f"{t.term.authors:,}",
+                        f"{t.term.threads:,}",
+                        f"{t.windows} of {windows}",
+                    ]
+                    for t in shown
+                ],
+                [False, False, True, True, True, True, True, True],
+            )
+        )
+        strongest = max(terms, key=lambda t: t.term.z)
+        findings.append(_emerging_finding(strongest, len(terms), data.period))
+    sections.append(section)
+
+
+EMERGING_SHOWN = 20
+"""The most emerging terms the assessment's table lists (the strongest)."""
+
+
+def _emerging_words(windows: int, terms: list[PeriodTerm]) -> str:
+    s = EmergingSettings()
+    test = (
+        f"A term emerges in a week when its use in posts rose against the "
+        f"{s.reference_days // 7} weeks before beyond chance (weighted log-odds z of "
+        f"{s.min_z:g} or more, confirmed by Dunning's G2), at least {s.min_ratio:g} times "
+        f"its earlier rate, in {s.min_posts} or more posts by {s.min_authors} or more authors "
+        f"in more than one thread."
+    )
+    weeks = _plural(windows, "week")
+    if not terms:
+        return f"No term emerged in the {weeks} of the period with posts to test. {test}"
+    return f"{_plural(len(terms), 'term')} emerged in the {weeks} of the period tested. {test}"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+
+
+def _emerging_finding(strongest: PeriodTerm, count: int, period: Period) -> Finding:
+    t = strongest.term
+    confidence = "high" if t.z >= 5 else "moderate" if t.z >= 4 else "low"
+    text = (
+        f"{_plural(count, 'term')} emerged in forum posts in {period.label}; the strongest, "
+        f"\u201c{t.term}\u201d, rose in the week to {strongest.first_until.day} "
+        f"{strongest.first_until:%B %Y} to "
+        f"{t.window_posts:,} posts by {t.authors:,} authors in {t.threads:,} threads, "
+        f"{t.ratio:.1f} times its rate of the eight weeks before (z = {t.z:.1f}; "
+        f"{confidence} confidence)."
+    )
+    return Finding(
+        text,
+        40.0 + min(t.z, 10.0),
+        {
+            "terms": count,
+            "term": t.term,
+            "week_to": strongest.first_until,
+            "posts": t.window_posts,
+            "reference_posts": t.reference_posts,
+            "authors": t.authors,
+            "threads": t.threads,
+            "ratio": t.ratio,
+            "z": t.z,
+        },
+        id="forums-emerging",
+        section="forums",
+        confidence=confidence,
+        headline=f"{t.window_posts:,}",
+    )
 
 
 def _timing_section(
@@ -1725,7 +1854,9 @@ def _caveats(data: _Data, quality: Sequence[Any], sections: list[Section]) -> li
     if "forums" in ids:
         out.append(
             "Forum counts cover the exports received, matched by wording: a theme's count is "
-            "posts whose words matched it, not a reading of every post."
+            "posts whose words matched it, not a reading of every post. An emerging term is a "
+            "word whose use rose, a lead for an analyst to read the posts, not a finding of "
+            "what the posters meant."
         )
     out.append(
         "Referral counts follow detection and reporting by services, not the level of "
@@ -1755,6 +1886,8 @@ def _provenance(
         for country in sorted(found):
             digest.update(f"{name}|{where}|{country}".encode())
             digest.update(np.nan_to_num(found[country].values, nan=-1).astype("<f8").tobytes())
+    for row in data.emerging:
+        digest.update(json.dumps(row).encode())
     settings = {
         "metric": metric,
         "event": event_kind,

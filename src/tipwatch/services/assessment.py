@@ -33,6 +33,7 @@ __all__ = [
     "publish",
     "published_version",
     "remove_section",
+    "show_draft",
     "write_assessment",
 ]
 
@@ -108,6 +109,9 @@ class DraftFinding:
     decision: str
     """``accept``, ``edit``, ``drop`` or ``undecided``."""
     edited: str
+    number: str = ""
+    """The finding's main number: an edit must keep it (it ties the sentence to its
+    source)."""
 
 
 @dataclass
@@ -195,6 +199,17 @@ def list_drafts(store: Store, actor: Actor) -> list[DraftRecord]:
         return drafts.list_drafts(w.conn)
 
 
+def show_draft(store: Store, actor: Actor, name: str) -> DraftRecord:
+    """The draft ``name``: its period, the analyst's sections in order, the decisions on its
+    findings and how many versions were published."""
+    from tipwatch.store import assessments as drafts
+
+    with unit(store, actor, "assessment.read", object_type="assessment_draft", writes=False) as w:
+        assert w.conn is not None
+        w.object_ids = [name]
+        return drafts.draft_named(w.conn, name)
+
+
 def add_section(
     store: Store,
     actor: Actor,
@@ -236,6 +251,7 @@ def remove_section(store: Store, actor: Actor, name: str, position: int) -> None
 def draft_findings(store: Store, actor: Actor, name: str) -> list[DraftFinding]:
     """The findings of the draft's assessment as the store stands now, each with the
     analyst's decision."""
+    from tipwatch.report.render import headline_number
     from tipwatch.store import assessments as drafts
 
     with unit(store, actor, "assessment.read", object_type="assessment_draft", writes=False) as w:
@@ -252,6 +268,7 @@ def draft_findings(store: Store, actor: Actor, name: str) -> list[DraftFinding]:
             f.confidence,
             decided[f.id].action if f.id in decided else "undecided",
             decided[f.id].text if f.id in decided else "",
+            headline_number(f) or "",
         )
         for f in assessment.findings
     ]

@@ -62,10 +62,13 @@ def ingest(
     batch_size: int = 500,
     progress: ProgressCallback | None = None,
     now: datetime | None = None,
+    pseudonym_key: str | None = None,
 ) -> tuple[ForumIngestSummary, list[str]]:
     """Read forum exports into the store (committed batch by batch); the summary, and the
     problems of the keyword lists' bad entries. Authors are pseudonymised with the
-    ``pseudonym_key`` setting; text is kept as the ``forum_keep_text`` setting says."""
+    ``pseudonym_key`` setting (or ``pseudonym_key`` given here: the demo's own, for its
+    invented handles, where no setting names one); text is kept as the ``forum_keep_text``
+    setting says."""
     from tipwatch.errors import InputError
     from tipwatch.formats.forum_exports import ForumFormat
     from tipwatch.forums.run import ingest_forum_paths
@@ -78,6 +81,7 @@ def ingest(
         work.object_ids = [str(p) for p in paths]
         tagger, problems = _tagger(themes_file, lexicons)
         key = settings.pseudonym_key.get_secret_value() if settings.pseudonym_key else None
+        key = key or pseudonym_key
         result = ingest_forum_paths(
             store,
             paths,

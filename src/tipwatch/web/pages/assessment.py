@@ -1,5 +1,7 @@
 """The threat assessment from the browser: choose a period, build it as a job, follow its
-progress, read the HTML and download the PDF.
+progress, read the HTML and download the PDF; or draft it under a name: the analyst's own
+Markdown sections, a decision on each finding (accept, edit keeping its number, drop), publish
+versions as jobs and read every published version as it was published.
 
 The assessment is a self-contained document with its own inline stylesheet and one small
 inline script (sortable tables). It is served on its own address with a policy of its own:
@@ -18,8 +20,9 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from tipwatch import services
@@ -32,6 +35,23 @@ __all__ = ["period_bounds", "router"]
 router = APIRouter(include_in_schema=False)
 
 Field = Annotated[str, Form(max_length=40)]
+Token = Annotated[str, Form(max_length=200)]
+DraftName = Annotated[str, Form(max_length=200)]
+
+PLACES = (
+    ("summary", "Before the executive summary"),
+    ("key-figures", "Before the key figures"),
+    ("referrals", "Before the referrals"),
+    ("blocked", "Before blocked access"),
+    ("helplines", "Before the helplines"),
+    ("forums", "Before the forums"),
+    ("timing", "Before the timing by country"),
+    ("caveats", "Before the caveats"),
+    ("method", "Before the method"),
+    ("end", "At the end"),
+)
+"""Where an analyst's section can go (a section named for one the assessment leaves out goes
+before the executive summary)."""
 
 
 def _day(text: str, what: str) -> date:
@@ -75,8 +95,16 @@ def period_bounds(kind: str, value: str, since: str = "", until: str = "") -> tu
 def assessment_form(request: Request) -> Response:
     ctx = signed_in(request)
     services.identity.require(ctx.store, ctx.actor, "assessment.create")
+    drafts = (
+        services.assessment.list_drafts(ctx.store, ctx.actor) if ctx.may("assessment.read") else []
+    )
     return render(
-        "pages/assessment.html", ctx, title="Assessment", section="assessment", error=None
+        "pages/assessment.html",
+        ctx,
+        title="Assessment",
+        section="assessment",
+        error=None,
+        drafts=drafts,
     )
 
 
@@ -195,3 +223,176 @@ def assessment_pdf(request: Request, job_id: str) -> Response:
         raise NotFoundError("this assessment was built without a PDF")
     name = f"assessment-{result['since']}-{result['until']}.pdf"
     return FileResponse(result["pdf"], media_type="application/pdf", filename=name)
+
+
+# -- drafts: the analyst's sections, decisions on findings, published versions -----------------
+
+
+def _draft_url(name: str, anchor: str = "") -> str:
+    return f"/assessment/draft?name={quote(name, safe='')}" + (f"#{anchor}" if anchor else "")
+
+
+@router.post("/assessment/drafts")
+@page
+def draft_create(
+    request: Request,
+    name: DraftName = "",
+    kind: Field = "month",
+    value: Field = "",
+    since: Field = "",
+    until: Field = "",
+    countries: Annotated[str, Form(max_length=2000)] = "",
+    csrf_token: Token = "",
+) -> Response:
+    """Start a draft of the chosen period under a name."""
+    ctx = signed_in(request)
+    check_csrf(ctx, csrf_token)
+    start, end = period_bounds(kind, value, since, until)
+    draft = services.assessment.create_draft(
+        ctx.store,
+        ctx.actor,
+        name=name.strip(),
+        since=start,
+        until=end,
+        countries=services.assessment.countries_of(countries.strip() or None, None),
+    )
+    return RedirectResponse(_draft_url(draft.name), status_code=303)
+
+
+@router.get("/assessment/draft")
+@page
+def draft_page(request: Request, name: Annotated[str, Query(max_length=200)] = "") -> Response:
+    """A draft: the analyst's sections (edit, remove, add), the findings of its assessment as
+    the store stands with a decision on each, publishing, and the published versions."""
+    ctx = signed_in(request)
+    draft = services.assessment.show_draft(ctx.store, ctx.actor, name)
+    findings = services.assessment.draft_findings(ctx.store, ctx.actor, name)
+    versions = services.assessment.list_versions(ctx.store, ctx.actor, name)
+    places = dict(PLACES)
+    return render(
+        "pages/assessment_draft.html",
+        ctx,
+        title=f"Draft {draft.name}",
+        section="assessment",
+        draft=draft,
+        findings=findings,
+        versions=versions,
+        places=PLACES,
+        place_of=lambda before: places.get(before, before),
+        decided=sum(f.decision != "undecided" for f in findings),
+    )
+
+
+@router.post("/assessment/draft/section")
+@page
+def draft_section(
+    request: Request,
+    name: DraftName = "",
+    title: Annotated[str, Form(max_length=300)] = "",
+    markdown: Annotated[str, Form(max_length=100_000)] = "",
+    before: Field = "summary",
+    position: Field = "",
+    csrf_token: Token = "",
+) -> Response:
+    """Add the analyst's section to the draft, or replace the one at ``position``."""
+    ctx = signed_in(request)
+    check_csrf(ctx, csrf_token)
+    if before not in dict(PLACES):
+        raise InputError(f"a section goes before one of the assessment's parts, not {before!r}")
+    at = None
+    if position.strip():
+        if not position.strip().isdigit():
+            raise InputError(f"section position: {position!r} is not a number")
+        at = int(position)
+    number = services.assessment.add_section(
+        ctx.store, ctx.actor, name, title=title.strip(), markdown=markdown, before=before,
+        position=at,
+    )  # fmt: skip
+    return RedirectResponse(_draft_url(name, f"section-{number}"), status_code=303)
+
+
+@router.post("/assessment/draft/section/remove")
+@page
+def draft_section_remove(
+    request: Request, name: DraftName = "", position: Field = "", csrf_token: Token = ""
+) -> Response:
+    ctx = signed_in(request)
+    check_csrf(ctx, csrf_token)
+    if not position.strip().isdigit():
+        raise InputError(f"section position: {position!r} is not a number")
+    services.assessment.remove_section(ctx.store, ctx.actor, name, int(position))
+    return RedirectResponse(_draft_url(name, "sections"), status_code=303)
+
+
+@router.post("/assessment/draft/finding")
+@page
+def draft_decide(
+    request: Request,
+    name: DraftName = "",
+    finding: Annotated[str, Form(max_length=200)] = "",
+    action: Field = "",
+    text: Annotated[str, Form(max_length=5000)] = "",
+    csrf_token: Token = "",
+) -> Response:
+    """Accept, edit (the sentence must keep the finding's number) or drop a finding."""
+    ctx = signed_in(request)
+    check_csrf(ctx, csrf_token)
+    services.assessment.decide_finding(ctx.store, ctx.actor, name, finding, action, text.strip())
+    return RedirectResponse(_draft_url(name, f"finding-{finding}"), status_code=303)
+
+
+@router.post("/assessment/draft/publish")
+@page
+def draft_publish(
+    request: Request, name: DraftName = "", pdf: Field = "", csrf_token: Token = ""
+) -> Response:
+    """Publish a new version of the draft as a job; its page follows it."""
+    ctx = signed_in(request)
+    check_csrf(ctx, csrf_token)
+    draft = services.assessment.show_draft(ctx.store, ctx.actor, name)
+    settings = get_settings()
+    folder = Path(settings.api_package_dir) / "assessments"
+    folder.mkdir(parents=True, exist_ok=True)
+    store, actor = ctx.store, ctx.actor
+    with_pdf = pdf == "yes"
+
+    def work(progress: Callable[[str, int, int], None]) -> Any:
+        progress("publishing", 0, 1)
+        stem = folder / f"draft-{uuid.uuid4().hex}"
+        done = services.assessment.publish(
+            store,
+            actor,
+            draft.name,
+            out=stem.with_suffix(".html"),
+            pdf=stem.with_suffix(".pdf") if with_pdf else None,
+            chromium=settings.chromium,
+        )
+        progress("publishing", 1, 1)
+        return {
+            "html": str(done.html_path),
+            "bytes": done.html_path.stat().st_size,
+            "pdf": str(done.pdf_path) if done.pdf_path else None,
+            "since": draft.start.isoformat(),
+            "until": draft.end.isoformat(),
+            "draft": draft.name,
+            "version": done.version,
+            "findings": done.findings,
+        }
+
+    job_id = services.jobs.submit(store, actor, "assessment", "assessment.publish", work)
+    return RedirectResponse(f"/assessment/jobs/{job_id}", status_code=303)
+
+
+@router.get("/assessment/draft/version")
+@page
+def draft_version(
+    request: Request,
+    name: Annotated[str, Query(max_length=200)] = "",
+    version: Annotated[int, Query(ge=1)] = 1,
+) -> Response:
+    """A published version's page, exactly as it was published."""
+    ctx = signed_in(request)
+    found = services.assessment.published_version(ctx.store, ctx.actor, name, version)
+    response = Response(found.html, media_type="text/html; charset=utf-8")
+    response.headers["Content-Security-Policy"] = document_policy(found.html)
+    return response
