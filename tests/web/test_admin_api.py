@@ -155,3 +155,37 @@ def test_other_roles_and_narrow_tokens_are_refused(world: World) -> None:
         "auditor",
         "ingest",
     }
+
+
+def test_the_identifier_backfill_runs_as_a_job(world: World) -> None:
+    from sqlalchemy import delete, func, select
+
+    from tipwatch.store.schema import referral_identifiers, referrals
+
+    from .test_api import wait_for
+
+    c, admin = world.client, world.auth("admin")
+
+    def by_account() -> list[str]:
+        found = c.get("/api/v1/referrals", params={"by": "account", "value": "u-1"}, headers=admin)
+        assert found.status_code == 200
+        return [r["report_id"] for r in found.json()["items"]]
+
+    assert by_account() == ["r-nl-1", "r-nl-2"]
+    with world.store.atomic() as conn:  # as a store written before the index existed
+        rows = conn.execute(select(referral_identifiers)).all()
+        conn.execute(delete(referral_identifiers))
+        stored = conn.execute(select(func.count()).select_from(referrals)).scalar_one()
+    assert by_account() == []
+    assert c.post("/api/v1/referrals/reindex", headers=world.auth("analyst")).status_code == 403
+    started = c.post("/api/v1/referrals/reindex", headers=admin)
+    assert started.status_code == 202
+    job = wait_for(world, started.json()["job_id"], "admin")
+    assert job["status"] == "done", job
+    assert job["result"] == {
+        "missing": stored,
+        "indexed": len({r.report_id for r in rows}),
+        "rows": len(rows),
+    }
+    assert (job["done"], job["total"]) == (job["result"]["missing"],) * 2
+    assert by_account() == ["r-nl-1", "r-nl-2"]

@@ -33,6 +33,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/ingest"): "intake.ingest",
     ("POST", "/api/v1/triage"): "triage.run",
     ("GET", "/api/v1/referrals"): "referral.list",
+    ("POST", "/api/v1/referrals/reindex"): "referral.reindex",
     ("GET", "/api/v1/referrals/{report_id}"): "referral.show",
     ("GET", "/api/v1/referrals/{report_id}/case"): "case.read",
     ("POST", "/api/v1/referrals/{report_id}/status"): "case.write",

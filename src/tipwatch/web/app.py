@@ -605,6 +605,20 @@ def _routes(app: FastAPI, state: _State) -> None:
 
         return _accepted(response, services.jobs.submit(store, actor, "triage", "triage.run", work))
 
+    @app.post(f"{v1}/referrals/reindex", tags=["referrals"], status_code=202)
+    def reindex(
+        response: Response, actor: Actor = Depends(_permit("referral.reindex"))
+    ) -> Accepted:
+        """Index the identifiers (accounts, e-mail addresses, screen names, IPs, URLs) of
+        referrals that have no index rows, such as those stored before the identifier
+        search existed, as a job; its result counts them. Safe to run again."""
+
+        def work(progress: Callable[[str, int, int], None]) -> Any:
+            return services.referrals.reindex_identifiers(store, actor, progress=progress).as_dict()
+
+        job_id = services.jobs.submit(store, actor, "reindex", "referral.reindex", work)
+        return _accepted(response, job_id)
+
     # -- referrals and cases ----------------------------------------------------------------
 
     @app.get(f"{v1}/referrals", tags=["referrals"])
