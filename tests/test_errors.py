@@ -38,7 +38,7 @@ ERROR_CLASSES = [
 
 
 def test_every_exported_error_is_a_tipwatch_error_drawn_in_the_docstring() -> None:
-    assert len(ERROR_CLASSES) == 12
+    assert len(ERROR_CLASSES) == 13
     doc = errors.__doc__ or ""
     for cls in ERROR_CLASSES:
         assert issubclass(cls, TipwatchError)

@@ -25,6 +25,7 @@ EXPORTED = [
     "Store",
     "StoreError",
     "TipwatchError",
+    "TooManyAttempts",
     "UnsafeInputError",
     "__version__",
 ]

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         RecordError,
         StoreError,
         TipwatchError,
+        TooManyAttempts,
         UnsafeInputError,
     )
     from tipwatch.models import Referral
@@ -49,6 +50,7 @@ __all__ = [
     "Store",
     "StoreError",
     "TipwatchError",
+    "TooManyAttempts",
     "UnsafeInputError",
     "__version__",
 ]
@@ -66,6 +68,7 @@ _HOMES = {
     "RecordError": "tipwatch.errors",
     "StoreError": "tipwatch.errors",
     "TipwatchError": "tipwatch.errors",
+    "TooManyAttempts": "tipwatch.errors",
     "UnsafeInputError": "tipwatch.errors",
     "Referral": "tipwatch.models",
     "Store": "tipwatch.store",

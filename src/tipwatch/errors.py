@@ -11,6 +11,7 @@ Every error is a :class:`TipwatchError`; catch that to catch them all::
     ├── ConflictError         the object exists already, or changed since it was read
     ├── AccessDenied          the actor's role may not do the action
     ├── AuthenticationError   no valid credentials: unknown user, wrong password, expired token
+    │   └── TooManyAttempts   too many failed logins from one client address: wait, then retry
     ├── ConfigError           a setting or option is invalid
     ├── ExchangeError         a hash exchange (NCMEC, StopNCII, ThreatExchange) failed or refused
     └── InsufficientDataError a series is too short (or too gappy) for the analysis asked
@@ -34,6 +35,7 @@ StoreError                 69   503   EX_UNAVAILABLE: the store cannot be used n
 ConflictError              73   409   EX_CANTCREAT: it exists already or changed
 AccessDenied               77   403   EX_NOPERM: the role may not do this
 AuthenticationError        77   401   EX_NOPERM: who is asking is not established
+TooManyAttempts            75   429   EX_TEMPFAIL: refused for now; retry later
 ConfigError                78   500   EX_CONFIG: a setting or option is invalid
 ExchangeError              69   502   EX_UNAVAILABLE: a hash exchange failed or refused
 ========================  ====  ====  ===============================================
@@ -57,6 +59,7 @@ __all__ = [
     "RecordError",
     "StoreError",
     "TipwatchError",
+    "TooManyAttempts",
     "UnsafeInputError",
     "exit_code_of",
     "http_status_of",
@@ -129,6 +132,16 @@ class AuthenticationError(TipwatchError):
     has not proved who it is."""
 
 
+class TooManyAttempts(AuthenticationError):
+    """Logins from the caller's client address are refused for a while, after too many
+    failures from it (over any accounts). ``retry_after`` is how many seconds remain; the
+    REST API sends it as the ``Retry-After`` header of its 429 answer."""
+
+    def __init__(self, message: str, *, retry_after: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = max(1, retry_after)
+
+
 class ConfigError(TipwatchError):
     """A setting or option is invalid."""
 
@@ -151,6 +164,7 @@ ERROR_STATUS: dict[type[TipwatchError], tuple[int, int]] = {
     ConflictError: (73, 409),
     AccessDenied: (77, 403),
     AuthenticationError: (77, 401),
+    TooManyAttempts: (75, 429),
     ConfigError: (78, 500),
     ExchangeError: (69, 502),
 }

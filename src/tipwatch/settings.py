@@ -291,8 +291,7 @@ class Settings(BaseSettings):
     )
     cluster_tls_ca: Path | None = Field(
         default=None,
-        description="The certificate authority (PEM) that signed the Dask cluster's "
-        "certificates.",
+        description="The certificate authority (PEM) that signed the Dask cluster's certificates.",
     )
     cluster_tls_cert: Path | None = Field(
         default=None,
@@ -304,8 +303,7 @@ class Settings(BaseSettings):
     )
     cluster_insecure_loopback: bool = Field(
         default=False,
-        description="Allow a Dask scheduler without TLS (tcp://) when it is on 127.0.0.1 "
-        "or ::1.",
+        description="Allow a Dask scheduler without TLS (tcp://) when it is on 127.0.0.1 or ::1.",
     )
     compute_batch_size: int = Field(
         default=64,
@@ -342,6 +340,18 @@ class Settings(BaseSettings):
     )
     login_lockout_minutes: float = Field(
         default=15.0, gt=0, description="Minutes an account stays locked after too many failures."
+    )
+    login_address_max_failures: int = Field(
+        default=20,
+        ge=0,
+        description="Failed logins from one client address (any accounts) within the window "
+        "after which the address is refused for a while; 0: no limit per address.",
+    )
+    login_address_window_minutes: float = Field(
+        default=15.0, gt=0, description="Minutes over which failed logins per address count."
+    )
+    login_address_block_minutes: float = Field(
+        default=15.0, gt=0, description="Minutes a client address is refused after too many."
     )
     session_hours: float = Field(
         default=12.0, gt=0, description="Hours a login session (cookie) lasts."

@@ -4,6 +4,7 @@ the real app."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -11,14 +12,14 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from tipwatch import services
 from tipwatch.intake import ingest_paths
 from tipwatch.services.access import SCOPES, Actor, Role
 from tipwatch.settings import reload_settings
 from tipwatch.store import Store
-from tipwatch.store.schema import api_tokens, referrals
+from tipwatch.store.schema import api_tokens, referrals, users
 from tipwatch.triage.run import triage_store
 from tipwatch.web.app import create_app
 
@@ -80,6 +81,26 @@ def add_users(world: World) -> None:
         world.store, OPERATOR, "analyst", "gone", ["read"]
     )
     services.identity.revoke_token(world.store, OPERATOR, row["token_id"])
+
+
+def fresh_totp(store: Store, name: str, secret: str) -> str:
+    """A TOTP code of ``name``'s that the server will still accept: a code is taken once, so
+    a test that signs the same user in again within one 30-second step gives the next step's
+    code (the server accepts one step ahead), and waits for the clock only past that."""
+    import pyotp
+
+    totp = pyotp.TOTP(secret)
+    with store.read() as conn:
+        last = conn.execute(
+            select(users.c.totp_last_step).where(users.c.name == name)
+        ).scalar_one_or_none()
+    while True:
+        now = time.time()
+        current = int(now // totp.interval)
+        for step in (current, current + 1):
+            if last is None or step > last:
+                return str(totp.generate_otp(step))
+        time.sleep((current + 1) * totp.interval - now + 0.05)
 
 
 @pytest.fixture

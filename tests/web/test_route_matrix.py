@@ -23,10 +23,17 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/session"): PUBLIC,
     ("DELETE", "/api/v1/session"): ANY_USER,
     ("GET", "/api/v1/me"): ANY_USER,
+    ("GET", "/api/v1/users"): "user.read",
+    ("POST", "/api/v1/users"): "user.write",
+    ("POST", "/api/v1/users/{name}/disable"): "user.write",
+    ("GET", "/api/v1/tokens"): "token.read",
+    ("POST", "/api/v1/tokens"): "token.write",
+    ("POST", "/api/v1/tokens/{token_id}/revoke"): "token.write",
     ("GET", "/api/v1/jobs/{job_id}"): "job.read",
     ("POST", "/api/v1/ingest"): "intake.ingest",
     ("POST", "/api/v1/triage"): "triage.run",
     ("GET", "/api/v1/referrals"): "referral.list",
+    ("POST", "/api/v1/referrals/reindex"): "referral.reindex",
     ("GET", "/api/v1/referrals/{report_id}"): "referral.show",
     ("PUT", "/api/v1/referrals/{report_id}/files/{file_id}/media"): "media.attach",
     ("GET", "/api/v1/referrals/{report_id}/case"): "case.read",
@@ -77,11 +84,16 @@ PATH_VALUES = {
     "package_id": "999",
     "file_id": "no-such-file",
     "country": "NL",
+    "token_id": "0000000000000000",
 }
 
 BODIES: dict[tuple[str, str], dict[str, object]] = {
     ("POST", "/api/v1/session"): {"json": {"name": "nobody", "password": "not-the-one"}},
     ("POST", "/api/v1/ingest"): {"content": b"{}\n"},
+    ("POST", "/api/v1/users"): {
+        "json": {"name": "matrix-user", "role": "analyst", "password": "a long passphrase"}
+    },
+    ("POST", "/api/v1/tokens"): {"json": {"user": "analyst", "scopes": ["read"]}},
     ("POST", "/api/v1/referrals/{report_id}/status"): {"json": {"status": "in_review"}},
     ("POST", "/api/v1/referrals/{report_id}/assign"): {"json": {"assignee": "analyst"}},
     ("POST", "/api/v1/referrals/{report_id}/notes"): {"json": {"body": "a note"}},

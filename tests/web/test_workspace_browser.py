@@ -25,13 +25,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import pyotp
 import pytest
 
 from tipwatch import services
 from tipwatch.services.access import Actor, Role
 from tipwatch.settings import get_settings, reload_settings
 from tipwatch.store import Store
+
+from .conftest import fresh_totp
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
@@ -204,7 +205,10 @@ def sign_in(page: Any, served: Served, name: str, *, code: bool = True) -> None:
     page.click("button[type=submit]")
     if name in served.secrets:
         page.locator("#totp").wait_for()
-        page.fill("#totp", pyotp.TOTP(served.secrets[name]).now() if code else "000000")
+        page.fill(
+            "#totp",
+            fresh_totp(served.store, name, served.secrets[name]) if code else "000000",
+        )
         page.click("button[type=submit]")
 
 
@@ -433,7 +437,7 @@ def _client_signed_in(served: Served, name: str) -> Any:
             "/login/code",
             data={
                 "pending": token(answer.text, "pending"),
-                "totp": pyotp.TOTP(served.secrets[name]).now(),
+                "totp": fresh_totp(served.store, name, served.secrets[name]),
                 "csrf_token": token(answer.text),
             },
         )

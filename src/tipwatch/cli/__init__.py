@@ -685,6 +685,38 @@ def referrals_attach_media(
     _run(body)
 
 
+@referrals_app.command("reindex")
+def referrals_reindex(
+    db: DbOption = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="Referrals per transaction.", min=1, max=100_000)
+    ] = 1000,
+    fmt: ShowFormatOption = ObjectFormat.TABLE,
+) -> None:
+    """Index the accounts, e-mail addresses, screen names, IPs and URLs of referrals that
+    have no index rows (those stored before the identifier search existed), so that a search
+    by one of them finds them. Commits batch by batch with a progress bar; safe to stop and
+    run again (a complete index is left as it is). Administrators only; audited."""
+
+    def body() -> None:
+        progress, on_progress = _stage_progress(enabled=fmt is ObjectFormat.TABLE)
+        with progress:
+            result = services.referrals.reindex_identifiers(
+                _open(db), _actor(), batch_size=batch_size, progress=on_progress
+            )
+        if fmt is ObjectFormat.JSON:
+            _show(result.as_dict(), fmt)
+            return
+        console.print(
+            Text(
+                f"{result.missing} referrals had no identifier rows: {result.indexed} indexed "
+                f"({result.rows} rows), {result.missing - result.indexed} name no identifier"
+            )
+        )
+
+    _run(body)
+
+
 # -- quarantine -----------------------------------------------------------------------------
 
 _QUARANTINE_COLUMNS = ("id", "source_file", "location", "record_key", "reason", "status")

@@ -93,6 +93,7 @@ ACTIONS: dict[str, str] = {
     "intake.ingest": "read referral files into the store",
     "referral.list": "list referrals",
     "referral.show": "read a referral's dossier",
+    "referral.reindex": "write the search index of referrals stored before it existed",
     "quarantine.list": "list quarantined records",
     "quarantine.show": "read a quarantined record",
     "quarantine.retry": "read quarantined records again",

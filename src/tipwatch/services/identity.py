@@ -12,8 +12,9 @@ does is.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -112,10 +113,17 @@ def list_users(store: Store, actor: Actor) -> list[dict[str, Any]]:
 
 
 def disable_user(store: Store, actor: Actor, name: str) -> dict[str, Any]:
-    """Disable a user: its sessions end and its tokens are revoked."""
+    """Disable a user: its sessions end and its tokens are revoked. An administrator does
+    not disable its own account (that would lock out the one acting)."""
+    from tipwatch.errors import ConflictError
     from tipwatch.workflow.identity import update_user
 
     with unit(store, actor, "user.write", object_type="user", object_ids=[name]) as work:
+        if name == actor.name:
+            raise ConflictError(
+                f"{name} may not disable its own account",
+                hint="ask another administrator to disable it",
+            )
         user, _ = update_user(work.conn, name, disabled=True)  # type: ignore[arg-type]
         work.detail = "disabled; sessions ended, tokens revoked"
     return user
@@ -247,20 +255,71 @@ def _conclude(store: Store, name: str, result: Any) -> Session | None:
     return Session(cookie, csrf, expires, who)
 
 
-def _attempt(store: Store, name: str, check: Any) -> Any:
-    """Run ``check(conn)`` (a login step), its effect on the failure count and its audit
-    event as one transaction; a denial is raised after the transaction is kept."""
+def _address_refused(store: Store, name: str, key: str, until: datetime, now: datetime) -> None:
+    """Audit and raise the refusal of a login from a client address that is held back."""
+    from tipwatch.errors import TooManyAttempts
+
+    seconds = math.ceil((until - now).total_seconds())
+    record(
+        store,
+        Actor(name[:200], Role.ANALYST),
+        "session.login",
+        outcome="denied",
+        detail=f"client address {key} refused until {until.isoformat()}Z "
+        "after too many failed logins from it",
+        object_type="user",
+        object_ids=[name[:200]],
+        role="unknown",
+    )
+    raise TooManyAttempts(
+        "too many failed logins from this address: logins from it are refused for now",
+        retry_after=seconds,
+        hint=f"wait {seconds} seconds, then try again",
+    )
+
+
+def _attempt(store: Store, name: str, check: Any, client: str | None) -> Any:
+    """Run ``check(conn)`` (a login step), its effect on the failure counts (the account's,
+    and the client address's) and its audit event as one transaction; a denial is raised
+    after the transaction is kept. A client address held back after too many failures is
+    refused before anything is checked (:class:`~tipwatch.errors.TooManyAttempts`)."""
+    from tipwatch.store.throttle import address_key, blocked_until, note_failure
+    from tipwatch.workflow.identity import now_utc
+
+    settings = get_settings()
+    key = address_key(client) if settings.login_address_max_failures > 0 else None
     denied: AccessDenied | None = None
     outcome: Any = None
     with store.atomic() as conn:
-        result = check(conn)
-        if getattr(result, "pending", False):
-            outcome = result
-        else:
-            try:
-                outcome = _conclude(store, result.user["name"] if result.user else name, result)
-            except AccessDenied as exc:
-                denied = exc
+        now = now_utc()
+        until = blocked_until(conn, key, now) if key is not None else None
+        if until is None:
+            result = check(conn)
+            if getattr(result, "pending", False):
+                outcome = result
+            else:
+                if not result.ok and key is not None:
+                    failures, blocked = note_failure(
+                        conn,
+                        key,
+                        max_failures=settings.login_address_max_failures,
+                        window=timedelta(minutes=settings.login_address_window_minutes),
+                        block=timedelta(minutes=settings.login_address_block_minutes),
+                        now=now,
+                    )
+                    if blocked is not None:
+                        result = replace(
+                            result,
+                            reason=f"{result.reason}; client address {key} refused until "
+                            f"{blocked.isoformat()}Z after {failures} failed logins from it",
+                        )
+                try:
+                    outcome = _conclude(store, result.user["name"] if result.user else name, result)
+                except AccessDenied as exc:
+                    denied = exc
+    if until is not None:
+        assert key is not None
+        _address_refused(store, name, key, until, now)
     if denied is not None:
         raise denied
     if outcome is None:
@@ -268,7 +327,14 @@ def _attempt(store: Store, name: str, check: Any) -> Any:
     return outcome
 
 
-def login(store: Store, name: str, password: str, totp_code: str | None = None) -> Session:
+def login(
+    store: Store,
+    name: str,
+    password: str,
+    totp_code: str | None = None,
+    *,
+    client: str | None = None,
+) -> Session:
     """Check a user's password (and TOTP code where needed) and open a session.
 
     Every attempt is audited (``session.login``, ok or failed with the reason). Too many
@@ -289,16 +355,19 @@ def login(store: Store, name: str, password: str, totp_code: str | None = None) 
             lockout=timedelta(minutes=settings.login_lockout_minutes),
         )
 
-    session: Session = _attempt(store, name, check)
+    session: Session = _attempt(store, name, check, client)
     return session
 
 
-def begin_login(store: Store, name: str, password: str) -> Session | SecondFactorNeeded:
+def begin_login(
+    store: Store, name: str, password: str, *, client: str | None = None
+) -> Session | SecondFactorNeeded:
     """The first step of a sign-in in two: the password alone. A wrong password is a failed
     login (audited, counted towards the lockout) as with :func:`login`. A user without a
     second factor gets the session at once; one with a second factor gets a pending sign-in
     (:class:`SecondFactorNeeded`, valid :data:`SECOND_FACTOR_MINUTES` minutes, used once),
-    audited as ``session.login`` ok with "password accepted; second factor pending"."""
+    audited as ``session.login`` ok with "password accepted; second factor pending".
+    ``client`` is throttled as in :func:`login`."""
     from tipwatch.workflow.identity import begin_second_factor
     from tipwatch.workflow.identity import login as _login
 
@@ -315,7 +384,7 @@ def begin_login(store: Store, name: str, password: str) -> Session | SecondFacto
             defer_second_factor=True,
         )
 
-    outcome = _attempt(store, name, check)
+    outcome = _attempt(store, name, check, client)
     if isinstance(outcome, Session):
         return outcome
     who = _actor_of(outcome.user)
@@ -340,7 +409,7 @@ def begin_login(store: Store, name: str, password: str) -> Session | SecondFacto
     return SecondFactorNeeded(token, expires, name)
 
 
-def finish_login(store: Store, token: str, totp_code: str) -> Session:
+def finish_login(store: Store, token: str, totp_code: str, *, client: str | None = None) -> Session:
     """The second step: redeem a pending sign-in with the TOTP code and open the session.
     The pending sign-in is used up by the attempt; a wrong code is a failed login (audited,
     counted), and an unknown, used or expired token is refused (audited too)."""
@@ -357,7 +426,7 @@ def finish_login(store: Store, token: str, totp_code: str) -> Session:
             lockout=timedelta(minutes=settings.login_lockout_minutes),
         )
 
-    session: Session = _attempt(store, "(second-factor token)", check)
+    session: Session = _attempt(store, "(second-factor token)", check, client)
     return session
 
 

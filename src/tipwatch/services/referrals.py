@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from tipwatch.formats.detect import InputFormat
     from tipwatch.intake import IngestSummary, ProgressCallback
     from tipwatch.store.quarantine import QuarantineEntry
-    from tipwatch.store.referrals import ReferralSummary
+    from tipwatch.store.referrals import IdentifierBackfill, ReferralSummary
     from tipwatch.triage.config import TriageConfig
     from tipwatch.triage.dossier import Dossier
 
@@ -28,6 +28,7 @@ __all__ = [
     "list_quarantined",
     "list_referrals",
     "referral_schema",
+    "reindex_identifiers",
     "require_visible",
     "retry_quarantined",
     "search_referrals",
@@ -71,6 +72,35 @@ def ingest(
             f"{len(summary.skipped)} skipped"
         )
     return summary
+
+
+def reindex_identifiers(
+    store: Store,
+    actor: Actor,
+    *,
+    batch_size: int = 1000,
+    progress: ProgressCallback | None = None,
+) -> IdentifierBackfill:
+    """Index the identifiers (accounts, e-mail addresses, screen names, IPs, URLs) of the
+    referrals that have none, such as those stored before migration 0010, so that a search by
+    one of them finds them. Committed batch by batch, safe to stop and to run again (a
+    complete index is left as it is); administrators only, audited as
+    ``referral.reindex``. ``progress`` is called as ``("identifiers", done, total)``."""
+    from tipwatch.store.referrals import backfill_identifiers
+
+    with batch(store, actor, "referral.reindex", object_type="referral") as work:
+        result = backfill_identifiers(
+            store,
+            batch_size=batch_size,
+            progress=(lambda done, total: progress("identifiers", done, total))
+            if progress is not None
+            else None,
+        )
+        work.detail = (
+            f"{result.missing} referrals without identifier rows; {result.indexed} indexed "
+            f"({result.rows} rows); {result.missing - result.indexed} name no identifier"
+        )
+    return result
 
 
 def list_referrals(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -14,15 +14,17 @@ from sqlalchemy import Connection, Select, func, select, text
 
 from tipwatch.errors import NotFoundError
 from tipwatch.models import IncidentType, MediaFile, Referral
-from tipwatch.store.bulk import chunks
+from tipwatch.store.bulk import bulk_insert, chunks
 from tipwatch.store.database import Store
-from tipwatch.store.schema import referral_files, referrals, revisions
+from tipwatch.store.schema import referral_files, referral_identifiers, referrals, revisions
 
 __all__ = [
     "IDENTIFIER_KINDS",
+    "IdentifierBackfill",
     "ReferralFilter",
     "ReferralSummary",
     "UnstorableRecord",
+    "backfill_identifiers",
     "check_report_id",
     "count_referrals",
     "file_row",
@@ -185,6 +187,81 @@ def identifier_rows(referral: Referral) -> list[dict[str, Any]]:
             add("ip", event.ip_address)
     rid = referral.report_id
     return [{"report_id": rid, "kind": k, "value": v} for k, v in sorted(found)]
+
+
+@dataclass(frozen=True, slots=True)
+class IdentifierBackfill:
+    """What :func:`backfill_identifiers` did: the referrals it found without identifier
+    rows, those it indexed (the rest name no identifier), and the rows it wrote."""
+
+    missing: int
+    indexed: int
+    rows: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {"missing": self.missing, "indexed": self.indexed, "rows": self.rows}
+
+
+def _unindexed(after: str | None) -> Select[Any]:
+    r, i = referrals.c, referral_identifiers.c
+    query = select(r.report_id, r.document, r.received_at).where(
+        ~select(i.report_id).where(i.report_id == r.report_id).exists()
+    )
+    if after is not None:
+        query = query.where(r.report_id > after)
+    return query.order_by(r.report_id)
+
+
+def backfill_identifiers(
+    store: Store,
+    *,
+    batch_size: int = 1000,
+    progress: Callable[[int, int], None] | None = None,
+) -> IdentifierBackfill:
+    """Write the ``referral_identifiers`` rows of every referral that has none: referrals
+    stored before the identifier index existed (migration 0010) are otherwise missed by a
+    search by account, e-mail, screen name, IP or URL.
+
+    Each batch (in report id order) is one transaction; the work can stop anywhere and be
+    run again, and a run over a complete index writes nothing. ``progress(done, total)``
+    follows the referrals checked out of those missing at the start. A referral that
+    names no identifier stays without rows and is checked again by the next run."""
+    r = referrals.c
+    with store.read() as conn:
+        total = int(
+            conn.execute(
+                select(func.count()).select_from(
+                    _unindexed(None).with_only_columns(r.report_id).subquery()
+                )
+            ).scalar_one()
+        )
+    if progress is not None:
+        progress(0, total)
+    after: str | None = None
+    done = indexed = written = 0
+    while True:
+        with store.atomic() as conn:
+            ids = [
+                row.report_id
+                for row in conn.execute(
+                    _unindexed(after).with_only_columns(r.report_id).limit(batch_size)
+                )
+            ]
+            if not ids:
+                break
+            # Intake revising one of these referrals now would rewrite its rows: take turns.
+            lock_report_ids(conn, ids)
+            rows = list(conn.execute(_unindexed(None).where(r.report_id.in_(ids))))
+            new = [row for referral in _load(conn, rows) for row in identifier_rows(referral)]
+            if new:
+                bulk_insert(conn, referral_identifiers, new)
+            indexed += len({row["report_id"] for row in new})
+            written += len(new)
+        after = ids[-1]
+        done += len(ids)
+        if progress is not None:
+            progress(done, max(total, done))
+    return IdentifierBackfill(missing=total, indexed=indexed, rows=written)
 
 
 def file_row(report_id: str, media: MediaFile, position: int) -> dict[str, Any]:

@@ -54,6 +54,7 @@ __all__ = [
     "link_group_events",
     "link_groups",
     "list_sync_state",
+    "login_throttle",
     "metadata",
     "notes",
     "package_referrals",
@@ -677,6 +678,11 @@ users = Table(
     Column("created_by", String(200), nullable=False),
     Column("created_at", DateTime, nullable=False),
     Column("password_changed_at", DateTime, nullable=False),
+    Column(
+        "totp_last_step",
+        BigInteger,
+        doc="TOTP time step of the last code accepted (migration 0017): never accepted again.",
+    ),
 )
 
 api_tokens = Table(
@@ -775,6 +781,17 @@ referral_identifiers = Table(
     Index("ix_referral_identifiers_kind_value", "kind", "value"),
 )
 """What a referral names its parties by, for search (written at intake, current revision)."""
+
+login_throttle = Table(
+    "login_throttle",
+    metadata,
+    Column("address", String(64), primary_key=True, doc="A client address; IPv6 by its /64."),
+    Column("failures", Integer, nullable=False, doc="Failed logins since window_start."),
+    Column("window_start", DateTime, nullable=False),
+    Column("blocked_until", DateTime, doc="Logins from the address are refused until then."),
+)
+"""Failed logins per client address (migration 0017), across every account they named."""
+
 # -- forum monitoring (migration 0012) ---------------------------------------------------------
 
 forum_posts = Table(

@@ -8,7 +8,8 @@ service, which authorises again, runs one transaction and appends the audit even
 Errors have one body shape, ``{"error": {"type", "status", "message", "hint"}}``, and each
 error class has one status (``tipwatch.errors.ERROR_STATUS``): 401 no valid credentials, 403
 not allowed, 404 not found (also what a liaison officer gets for another country's
-referral), 409 conflict, 422 bad input, 503 store unavailable.
+referral), 409 conflict, 422 bad input, 429 too many failed logins from the caller's address
+(with ``Retry-After``), 503 store unavailable.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from tipwatch.errors import (
     AuthenticationError,
     InputError,
     TipwatchError,
+    TooManyAttempts,
     UnsafeInputError,
     http_status_of,
 )
@@ -75,10 +77,19 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-def _error(status: int, kind: str, message: str, hint: str | None = None) -> JSONResponse:
+def _error(
+    status: int,
+    kind: str,
+    message: str,
+    hint: str | None = None,
+    *,
+    retry_after: int | None = None,
+) -> JSONResponse:
     body = ErrorBody(error=ErrorDetail(type=kind, status=status, message=message, hint=hint))
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers or None)
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -144,6 +155,32 @@ class LoginBody(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     password: str = Field(min_length=1, max_length=1000)
     totp: str | None = Field(default=None, max_length=12, description="The one-time code.")
+
+
+class UserBody(BaseModel):
+    name: str = Field(min_length=1, max_length=200, description="The login name.")
+    role: Literal["admin", "analyst", "reviewer", "liaison", "auditor", "ingest"]
+    password: str = Field(min_length=1, max_length=1000)
+    country: str | None = Field(
+        default=None,
+        min_length=2,
+        max_length=3,
+        description="The country (ISO code) a liaison officer receives; needed for liaison.",
+    )
+    totp: bool = Field(
+        default=False, description="Enrol a TOTP second factor (always for admin, reviewer)."
+    )
+
+
+class TokenBody(BaseModel):
+    user: str = Field(min_length=1, max_length=200, description="The user the token acts as.")
+    name: str = Field(default="api", min_length=1, max_length=200, description="What it is for.")
+    scopes: list[Literal["ingest", "read", "match", "route", "admin"]] = Field(
+        min_length=1, max_length=5
+    )
+    days: int | None = Field(
+        default=None, ge=1, le=3650, description="Days until it expires (default: token_days)."
+    )
 
 
 class StatusBody(BaseModel):
@@ -262,7 +299,10 @@ def create_app(store: Any = None) -> FastAPI:
 
     @app.exception_handler(TipwatchError)
     async def _tipwatch_error(_request: Request, exc: TipwatchError) -> JSONResponse:
-        return _error(http_status_of(exc), type(exc).__name__, str(exc), exc.hint)
+        retry = exc.retry_after if isinstance(exc, TooManyAttempts) else None
+        return _error(
+            http_status_of(exc), type(exc).__name__, str(exc), exc.hint, retry_after=retry
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -372,12 +412,29 @@ def _routes(app: FastAPI, state: _State) -> None:
         """Whether the server answers; no credentials needed, no store access."""
         return {"status": "ok", "version": __version__}
 
-    @app.post(f"{v1}/session", tags=["identity"])
-    def log_in(body: LoginBody, response: Response) -> dict[str, Any]:
-        """Log in with a password (and a TOTP code for admins and reviewers). Sets the
-        session cookie; changes made with it need the returned ``csrf_token`` in the
-        X-CSRF-Token header."""
-        session = services.identity.login(store, body.name, body.password, body.totp)
+    @app.post(
+        f"{v1}/session",
+        tags=["identity"],
+        responses={
+            429: {
+                "model": ErrorBody,
+                "description": "Too many failed logins from the caller's address: refused "
+                "for the seconds the Retry-After header gives",
+            }
+        },
+    )
+    def log_in(body: LoginBody, request: Request, response: Response) -> dict[str, Any]:
+        """Log in with a password (and a TOTP code for admins and reviewers; a code is
+        accepted once). Sets the session cookie; changes made with it need the returned
+        ``csrf_token`` in the X-CSRF-Token header. Too many failed logins from one client
+        address, over any accounts, refuse its logins for a while (429, Retry-After)."""
+        session = services.identity.login(
+            store,
+            body.name,
+            body.password,
+            body.totp,
+            client=request.client.host if request.client is not None else None,
+        )
         response.set_cookie(
             SESSION_COOKIE,
             session.cookie,
@@ -414,6 +471,65 @@ def _routes(app: FastAPI, state: _State) -> None:
             "country": actor.country,
             "scopes": sorted(actor.scopes) if actor.scopes is not None else None,
         }
+
+    # -- users and tokens (administrators) -------------------------------------------------
+
+    @app.get(f"{v1}/users", tags=["identity"])
+    def users(actor: Actor = Depends(_permit("user.read"))) -> list[dict[str, Any]]:
+        """The users: role, country, whether disabled, TOTP enrolled, locked (never a
+        password hash or a TOTP secret)."""
+        return _rows(services.identity.list_users(store, actor))
+
+    @app.post(f"{v1}/users", tags=["identity"], status_code=201)
+    def add_user(body: UserBody, actor: Actor = Depends(_permit("user.write"))) -> dict[str, Any]:
+        """Add a user. An admin or reviewer (or a user added with ``totp``) is enrolled in
+        TOTP: the secret and its ``otpauth://`` URI come back once, under
+        ``totp_enrolment``, and are never shown again."""
+        user = services.identity.add_user(
+            store,
+            actor,
+            body.name,
+            body.role,
+            body.password,
+            country=body.country,
+            totp=body.totp,
+        )
+        return _obj(user)
+
+    @app.post(f"{v1}/users/{{name}}/disable", tags=["identity"])
+    def disable_user(
+        name: Annotated[str, PathParam(min_length=1, max_length=200)],
+        actor: Actor = Depends(_permit("user.write")),
+    ) -> dict[str, Any]:
+        """Disable a user: its sessions end and its tokens are revoked."""
+        return _obj(services.identity.disable_user(store, actor, name))
+
+    @app.get(f"{v1}/tokens", tags=["identity"])
+    def tokens(
+        actor: Actor = Depends(_permit("token.read")),
+        user: Annotated[str | None, Query(max_length=200, description="Only this user's.")] = None,
+    ) -> list[dict[str, Any]]:
+        """API tokens (never their secrets): active, expired or revoked."""
+        return _rows(services.identity.list_tokens(store, actor, user=user))
+
+    @app.post(f"{v1}/tokens", tags=["identity"], status_code=201)
+    def create_token(
+        body: TokenBody, actor: Actor = Depends(_permit("token.write"))
+    ) -> dict[str, Any]:
+        """Create an API token. Its secret comes back this once, as ``token``: the store
+        keeps only its hash, and no call shows it again."""
+        secret, row = services.identity.create_token(
+            store, actor, body.user, body.name, body.scopes, days=body.days
+        )
+        return {"token": secret, **_obj(row)}
+
+    @app.post(f"{v1}/tokens/{{token_id}}/revoke", tags=["identity"])
+    def revoke_token(
+        token_id: Annotated[str, PathParam(min_length=1, max_length=32)],
+        actor: Actor = Depends(_permit("token.write")),
+    ) -> dict[str, Any]:
+        """Revoke an API token at once (409 when it was revoked already)."""
+        return _obj(services.identity.revoke_token(store, actor, token_id))
 
     # -- jobs -------------------------------------------------------------------------------
 
@@ -488,6 +604,20 @@ def _routes(app: FastAPI, state: _State) -> None:
             )
 
         return _accepted(response, services.jobs.submit(store, actor, "triage", "triage.run", work))
+
+    @app.post(f"{v1}/referrals/reindex", tags=["referrals"], status_code=202)
+    def reindex(
+        response: Response, actor: Actor = Depends(_permit("referral.reindex"))
+    ) -> Accepted:
+        """Index the identifiers (accounts, e-mail addresses, screen names, IPs, URLs) of
+        referrals that have no index rows, such as those stored before the identifier
+        search existed, as a job; its result counts them. Safe to run again."""
+
+        def work(progress: Callable[[str, int, int], None]) -> Any:
+            return services.referrals.reindex_identifiers(store, actor, progress=progress).as_dict()
+
+        job_id = services.jobs.submit(store, actor, "reindex", "referral.reindex", work)
+        return _accepted(response, job_id)
 
     # -- referrals and cases ----------------------------------------------------------------
 

@@ -6,7 +6,9 @@ their SHA-256 (they are long and random, so a slow hash adds nothing). A token r
 ``tw_<id>_<secret>``: the id finds the row, the secret proves possession.
 
 Logins are throttled: after ``max_failures`` failures in a row an account is locked for a
-while; only a success or an administrator's unlock resets the count.
+while; only a success or an administrator's unlock resets the count. A TOTP code is accepted
+once: the time step of the last code accepted is kept per user (``users.totp_last_step``) and
+a code of that step or an earlier one is refused, even inside its window.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, or_, select, update
 
 from tipwatch.errors import AuthenticationError, ConflictError, InputError, NotFoundError
 from tipwatch.store.schema import api_tokens, users, web_sessions
@@ -287,12 +289,38 @@ def _refusal_before_password(row: Any, user: dict[str, Any], now: datetime) -> s
     return None
 
 
-def _code_ok(secret: str, code: str | None, now: datetime) -> bool:
+def _code_step(secret: str, code: str | None, now: datetime) -> int | None:
+    """The TOTP time step whose code ``code`` is (the step before ``now``'s, its own or the
+    next, for clocks a little apart), or ``None`` when it is none of them."""
     import pyotp
 
-    return bool(code) and pyotp.TOTP(secret).verify(
-        (code or "").strip(), for_time=now.replace(tzinfo=UTC), valid_window=1
+    given = (code or "").strip()
+    if not given:
+        return None
+    totp = pyotp.TOTP(secret)
+    current = totp.timecode(now.replace(tzinfo=UTC))
+    for step in (current - 1, current, current + 1):
+        if hmac.compare_digest(totp.generate_otp(step), given):
+            return step
+    return None
+
+
+def _take_code(conn: Connection, row: Any, code: str | None, now: datetime) -> str | None:
+    """Accept ``code`` for the user of ``row`` once: its time step must come after the last
+    step accepted for the user, which it then becomes (a conditional update, so that two
+    logins racing with one code cannot both win). ``None`` when accepted, else why not."""
+    step = _code_step(row.totp_secret, code, now)
+    if step is None:
+        return "wrong or missing TOTP code"
+    u = users.c
+    taken = conn.execute(
+        update(users)
+        .where(u.id == row.id, or_(u.totp_last_step.is_(None), u.totp_last_step < step))
+        .values(totp_last_step=step)
     )
+    if not taken.rowcount:
+        return "TOTP code already used"
+    return None
 
 
 def login(
@@ -341,15 +369,10 @@ def login(
             return LoginResult(
                 False, user, "password accepted; second factor pending", pending=True
             )
-        if not _code_ok(row.totp_secret, totp_code, now):
+        refused = _take_code(conn, row, totp_code, now)
+        if refused is not None:
             return _failed(
-                conn,
-                row,
-                user,
-                "wrong or missing TOTP code",
-                max_failures=max_failures,
-                lockout=lockout,
-                now=now,
+                conn, row, user, refused, max_failures=max_failures, lockout=lockout, now=now
             )
     return _succeeded(conn, row, user)
 
@@ -410,15 +433,10 @@ def redeem_second_factor(
     refusal = _refusal_before_password(row, user, now)
     if refusal is not None:
         return LoginResult(False, user, refusal)
-    if row.totp_secret is None or not _code_ok(row.totp_secret, code, now):
+    refused = "no TOTP enrolled" if row.totp_secret is None else _take_code(conn, row, code, now)
+    if refused is not None:
         return _failed(
-            conn,
-            row,
-            user,
-            "wrong or missing TOTP code",
-            max_failures=max_failures,
-            lockout=lockout,
-            now=now,
+            conn, row, user, refused, max_failures=max_failures, lockout=lockout, now=now
         )
     return _succeeded(conn, row, user)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -12,7 +13,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from tipwatch import services
-from tipwatch.errors import AuthenticationError, InputError, TipwatchError
+from tipwatch.errors import AuthenticationError, InputError, TipwatchError, TooManyAttempts
 from tipwatch.web.pages._base import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
@@ -119,9 +120,29 @@ def _signed_in_response(request: Request, session: Any) -> Response:
 
 
 def _refusal(exc: TipwatchError) -> tuple[str, int]:
+    if isinstance(exc, TooManyAttempts):
+        minutes = math.ceil(exc.retry_after / 60)
+        return (
+            "Too many failed sign-ins from this address: sign-ins from it are refused for "
+            f"now. Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+            429,
+        )
     if isinstance(exc, AuthenticationError):
         return "The name, password or one-time code is not right, or the account is locked.", 401
     return str(exc), 403
+
+
+def _client(request: Request) -> str | None:
+    """The caller's address, for counting failed sign-ins per address (behind a proxy,
+    Uvicorn takes it from the proxy's forwarded header when the proxy is trusted)."""
+    return request.client.host if request.client is not None else None
+
+
+def _refused_page(request: Request, exc: TipwatchError) -> Response:
+    response = _login_page(request, *_refusal(exc))
+    if isinstance(exc, TooManyAttempts):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @router.get("/login")
@@ -141,9 +162,9 @@ def login(
         return _login_page(request, _EXPIRED_FORM, 403)
     store = request.app.state.tipwatch.store
     try:
-        outcome = services.identity.begin_login(store, name, password)
+        outcome = services.identity.begin_login(store, name, password, client=_client(request))
     except TipwatchError as exc:
-        return _login_page(request, *_refusal(exc))
+        return _refused_page(request, exc)
     if isinstance(outcome, services.identity.SecondFactorNeeded):
         return _code_page(request, outcome.token)
     return _signed_in_response(request, outcome)
@@ -162,15 +183,17 @@ def login_code(
         return _login_page(request, _EXPIRED_FORM, 403)
     store = request.app.state.tipwatch.store
     try:
-        session = services.identity.finish_login(store, pending, totp.strip())
+        session = services.identity.finish_login(
+            store, pending, totp.strip(), client=_client(request)
+        )
     except TipwatchError as exc:
-        message, status = _refusal(exc)
-        if isinstance(exc, AuthenticationError):
+        if isinstance(exc, AuthenticationError) and not isinstance(exc, TooManyAttempts):
             message = (
                 "The one-time code is not right, or the sign-in had expired or was used "
                 "already: sign in again."
             )
-        return _login_page(request, message, status)
+            return _login_page(request, message, 401)
+        return _refused_page(request, exc)
     return _signed_in_response(request, session)
 
 
