@@ -1,7 +1,7 @@
 """login guards: a TOTP code is accepted once, and failed logins are counted per client address
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 
 ``users.totp_last_step`` holds the TOTP time step (Unix time // 30) of the last code accepted
 for the user: a code of that step or an earlier one is refused, so a code seen over a
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0017"
-down_revision = "0015"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
