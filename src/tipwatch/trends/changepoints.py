@@ -385,6 +385,9 @@ def onset(
     ramp_penalty: float = 0.0,
     shape: Callable[[F64], F64] | None = None,
     tolerance: int = 0,
+    history: int = 14,
+    gradual_tolerance: int | None = None,
+    fast_ramp: int = 7,
 ) -> tuple[int, int, int]:
     """Where a rise begins: a flat level, a straight ramp of 1 to ``max_ramp`` days, a new
     level, fitted by least squares around the change found at ``near``. The rise may begin
@@ -396,13 +399,19 @@ def onset(
     ``marginal``: each onset's evidence is summed over the ramp lengths instead of taking its
     best one. ``tolerance``: the onset returned is the centre of the ``2 tolerance + 1`` onsets
     holding the most evidence (the one most likely within ``tolerance`` of the truth).
+    ``history``: days of the old level fitted before the earliest onset searched.
+    ``gradual_tolerance`` (with ``marginal`` and ``tolerance``): a rise whose ramp is longer
+    than ``fast_ramp`` days counts as placed when within ``gradual_tolerance`` days of its
+    start, a faster one within ``tolerance``; the onset returned is the one most likely to be
+    placed, the evidence of each onset and ramp length weighed with its own tolerance (a
+    gradual rise has no sharp start, so a date a week off is as close as its data allow).
 
     Returns ``(onset, low, high)``: the first raised index of the best fit, and the range of
     such indices whose best fit is within the 95% likelihood-ratio bound (3.84 noise
     variances) of the best.
     """
     n = len(values)
-    w_lo = max(0, near - before - 14)
+    w_lo = max(0, near - before - history)
     w_hi = min(n, near + later + after + 7)
     y = values[w_lo:w_hi]
     t = np.arange(w_lo, w_hi, dtype=np.float64)
@@ -429,11 +438,13 @@ def onset(
     cost = np.where(slope > 0, cost, np.inf)  # a rise, not a fall
     if ramp_penalty:
         cost = cost + ramp_penalty * max(sigma, 1e-12) ** 2 * np.log(ramp_grid)
+    s2 = 2 * max(sigma, 1e-12) ** 2
+    joint: F64 | None = None
     if marginal and np.isfinite(cost).any():
         # Each onset's evidence summed over the ramp lengths, rather than its best ramp alone.
-        s2 = 2 * max(sigma, 1e-12) ** 2
         floor = float(np.min(cost))
-        weight = np.exp(-(cost - floor) / s2).mean(axis=1)
+        joint = np.exp(-(cost - floor) / s2)  # (taus, ramps): relative likelihood
+        weight = joint.mean(axis=1)
         safe = np.where(weight > 0, weight, 1.0)
         per_tau = np.where(weight > 0, floor - s2 * np.log(safe), np.inf)
     else:
@@ -443,10 +454,24 @@ def onset(
     best = int(np.argmin(per_tau))
     bound = 3.84 * max(sigma, 1e-12) ** 2
     inside = taus[per_tau - per_tau[best] <= bound]
-    if tolerance > 0:
+    if tolerance > 0 and joint is not None and gradual_tolerance is not None:
+        # The onset most likely to be placed: for each candidate, the evidence of the onsets
+        # and ramps it would place (within ``tolerance`` of a fast ramp's start, within
+        # ``gradual_tolerance`` of a gradual one's).
+        count = len(taus)
+        sums = np.concatenate([np.zeros((1, len(ramps))), np.cumsum(joint, axis=0)], axis=0)
+        at = np.arange(count)
+        placed = np.zeros(count)
+        for j, ramp in enumerate(ramps):
+            reach = tolerance if ramp <= fast_ramp else gradual_tolerance
+            lo = np.clip(at - reach, 0, count)
+            hi = np.clip(at + reach + 1, 0, count)
+            placed += sums[hi, j] - sums[lo, j]
+        ties = np.flatnonzero(placed >= placed.max() * (1 - 1e-9))
+        best = int(ties[np.argmin(np.abs(ties - best))])
+    elif tolerance > 0:
         # The onset most likely to be within ``tolerance`` days of the truth: the centre of
         # the window of onsets with the most evidence (likelihood) in it.
-        s2 = 2 * max(sigma, 1e-12) ** 2
         mass = np.exp(-(per_tau - per_tau[best]) / s2)
         width = 2 * tolerance + 1
         windows = np.convolve(mass, np.ones(width), mode="same")
