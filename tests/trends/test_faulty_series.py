@@ -292,6 +292,22 @@ def test_onset_tolerances_alike_reduce_to_the_window_of_most_evidence() -> None:
         assert fit(values, 7)[1:] == fit(values, None)[1:]
 
 
+def test_a_surge_that_fades_is_one_episode_dated_at_its_rise() -> None:
+    from tipwatch.trends.analysis import _episodes
+    from tipwatch.trends.changepoints import Change
+
+    rise, fade = Change(400, 30.0, 10.0, 14.0), Change(440, 45.0, 14.0, 11.0)
+    (episode,) = _episodes([rise, fade])
+    assert episode.index == 400 and episode.gain == 45.0 and episode.after > episode.before
+    # a fall past the level before the rise is a change of its own
+    assert len(_episodes([rise, Change(440, 45.0, 14.0, 8.0)])) == 2
+    # so is a second rise
+    assert len(_episodes([rise, Change(440, 45.0, 14.0, 18.0)])) == 2
+    # a fall and a partial recovery
+    (fall,) = _episodes([Change(400, 30.0, 10.0, 5.0), Change(440, 35.0, 5.0, 7.0)])
+    assert fall.index == 400 and fall.after < fall.before
+
+
 def test_growth_alone_is_no_change() -> None:
     found = 0
     for seed in range(10):

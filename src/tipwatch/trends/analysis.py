@@ -9,7 +9,7 @@ saying what is missing, rather than returning a number that means nothing.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from functools import lru_cache
 
@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tipwatch.errors import InsufficientDataError
-from tipwatch.trends.changepoints import clip_spikes, detect_changes, noise_model, onset
+from tipwatch.trends.changepoints import Change, clip_spikes, detect_changes, noise_model, onset
 
 __all__ = [
     "ChangeResult",
@@ -241,6 +241,24 @@ def _level(value: float) -> str:
     return f"{value:,.1f}" if value < 9.95 else f"{value:,.0f}"
 
 
+def _episodes(changes: list[Change]) -> list[Change]:
+    """The changes with each return folded into the change it ends: a rise followed by a fall
+    that stays above the level before the rise (a surge that fades) is one episode, dated at
+    its rise, as strong as the stronger of the two; likewise a fall and a partial recovery."""
+    out: list[Change] = []
+    for change in changes:
+        if out:
+            first = out[-1]
+            up = first.after > first.before
+            returns = (change.after < change.before) if up else (change.after > change.before)
+            low, high = sorted((first.before, first.after))
+            if returns and low <= change.after <= high:
+                out[-1] = replace(first, gain=max(first.gain, change.gain))
+                continue
+        out.append(change)
+    return out
+
+
 def detect_change(series: DailySeries, *, direction: str = "any") -> ChangeResult | None:
     """The strongest change of level (``up``, ``down`` or ``any``), with its onset fitted as a
     ramp and a date interval; ``None`` when there is no change.
@@ -250,10 +268,13 @@ def detect_change(series: DailySeries, *, direction: str = "any") -> ChangeResul
     quiet series, a log for busy ones, so that a rise and a fall of the same ratio weigh alike
     and a steady growth of volume is a straight line); one-day spikes (more than
     :data:`SPIKE_DEVIATIONS` above the running median of their week) are left out like days
-    without data, milder outliers clipped; changes are found by binary segmentation whose segments are a level or a trend (a trend costs half a
-    change, :data:`SLOPE_PENALTY`). Days without data are left out (the days either side of a
-    gap are compared directly), so a gap never hides a change elsewhere and is never read as a
-    fall to zero.
+    without data, milder outliers clipped; changes are found by binary segmentation whose
+    segments are a level or a trend (a trend costs half a change, :data:`SLOPE_PENALTY`).
+    Days without data are left out (the days either side of a gap are compared directly), so
+    a gap never hides a change elsewhere and is never read as a fall to zero. A rise followed
+    by a fall that stays above the level before it (a surge that fades), or a fall and a
+    partial recovery, is one episode: with ``direction="any"`` it is reported at its start,
+    as strong as the stronger of its two changes.
 
     The date is where the rise (or fall) begins: a flat level, a ramp of 1 to 28 days (a
     straight ramp of the counts; shorter ramps a priori likelier, the prior flat in the
@@ -284,6 +305,8 @@ def detect_change(series: DailySeries, *, direction: str = "any") -> ChangeResul
     used = known[ordinary]
     z = clip_spikes(z[ordinary], spread)
     changes, sigma = detect_changes(z, transform="none", min_size=7, slope_penalty=SLOPE_PENALTY)
+    if direction == "any":
+        changes = _episodes(changes)
     if direction == "up":
         changes = [c for c in changes if c.after > c.before]
     elif direction == "down":
