@@ -31,11 +31,11 @@ def test_the_bars_at_overdispersion_8() -> None:
     score = faulty_accuracy(8.0, range(8), countries=40, quiet_countries=20)
     assert score.fast_rises_within_3.total >= 50 and score.slow_rises_within_7.total >= 10
     # The bars are 90% of rises with ramps of up to 7 days (5 a day or more) dated within 3
-    # days and 80% of 21-day ramps within 7 days; over worlds 0 to 19 the analyses reach 89.2%
-    # and 78.3% (docs/benchmarks.md; on these 8 worlds 87.5% and 87%): the bars are still
-    # missed, so this test holds the line at 85% and 75%.
+    # days and 80% of 21-day ramps within 7 days. Over worlds 0 to 39 the analyses reach 90.0%
+    # and 79.0% (docs/benchmarks.md; on these 8 worlds 87.5% and 87%): the 21-day bar holds
+    # here, the fast-rise bar does not, so this test holds that line at 85%.
     assert score.fast_rises_within_3.share >= 0.85, score.as_dict()
-    assert score.slow_rises_within_7.share >= 0.75, score.as_dict()
+    assert score.slow_rises_within_7.share >= 0.8, score.as_dict()
     # falls are reported as falls (the bar: 90%), and dated within 7 days nearly as often
     assert score.falls_as_falls.share >= 0.9, score.as_dict()
     assert score.falls_found.share >= 0.85, score.as_dict()
