@@ -24,7 +24,9 @@ long-run variance x log(n) per change (3 log n, as the modified BIC of Zhang and
 charges a change in mean). Single outlying points are clipped to 3 noise deviations of a
 running median first (the robust loss idea of robust FPOP), so a one-day spike is not a
 change. Series of non-negative integers are read as counts and square-root transformed
-first, so that busy and quiet periods weigh alike. Each split scans its segment once with
+first, so that busy and quiet periods weigh alike; a positive series whose level spans a
+factor of 2 or more and whose noise grows with it (:func:`choose_transform`) is read on a log
+scale, where exponential growth is a line and its noise even. Each split scans its segment once with
 cumulative sums, and each segment's best split is kept: the whole search is O(n x changes).
 
 :func:`onset` refines where a rise *begins* (a ramp, not a step): a hinge, flat then rising,
@@ -46,6 +48,7 @@ __all__ = [
     "Change",
     "NoiseModel",
     "changepoints",
+    "choose_transform",
     "clip_spikes",
     "detect_changes",
     "noise_model",
@@ -162,6 +165,47 @@ def _as_array(values: Sequence[float] | F64) -> F64:
 
 def _is_counts(arr: F64) -> bool:
     return bool(len(arr)) and bool(np.all(arr >= 0)) and bool(np.all(arr == np.round(arr)))
+
+
+PROPORTIONAL_SLOPE = 0.5
+"""How steeply the spread of a positive series' steps must grow with its level (on log-log
+axes: 1 when the noise is a fixed share of the level, 0 when it is fixed) for the series to be
+read on a log scale."""
+
+
+def _is_proportional(arr: F64) -> bool:
+    """True for a positive series whose level spans at least a factor of 2 and whose noise
+    grows with it (the spread of its steps, in four bands of level, rises at least
+    ``PROPORTIONAL_SLOPE`` on log-log axes): a log makes its noise even and its growth a line."""
+    n = len(arr)
+    if n < 40 or not bool(np.all(arr > 0)):
+        return False
+    level = (arr[1:] + arr[:-1]) / 2
+    low, high = np.quantile(level, [0.05, 0.95])
+    if high < 2 * low:
+        return False
+    steps = np.diff(arr)
+    bands = np.array_split(np.argsort(level), 4)
+    spreads = []
+    for band in bands:
+        d = steps[band]
+        spreads.append(float(np.median(np.abs(d - np.median(d)))))
+    if min(spreads) <= 0:
+        return False
+    x = np.log([float(np.median(level[band])) for band in bands])
+    y = np.log(spreads)
+    slope = float(np.polyfit(x, y, 1)[0])
+    return slope >= PROPORTIONAL_SLOPE
+
+
+def choose_transform(values: Sequence[float] | F64) -> str:
+    """The scale :func:`detect_changes` reads a series on by default: ``sqrt`` for counts,
+    ``log`` for a positive series whose noise grows in proportion to its level, else
+    ``none``."""
+    arr = _as_array(values)
+    if _is_counts(arr):
+        return "sqrt"
+    return "log" if _is_proportional(arr) else "none"
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,11 +336,16 @@ def detect_changes(
     read as a step."""
     arr = _as_array(values)
     if transform == "auto":
-        transform = "sqrt" if _is_counts(arr) else "none"
+        transform = choose_transform(arr)
     if transform == "sqrt":
         arr = np.sqrt(arr + 3.0 / 8.0)
+    elif transform == "log":
+        if not bool(np.all(arr > 0)):
+            bad = int(np.flatnonzero(arr <= 0)[0])
+            raise InputError(f"value {bad} of the series is {arr[bad]}: a log needs values above 0")
+        arr = np.log(arr)
     elif transform != "none":
-        raise InputError(f"transform must be auto, sqrt or none, got {transform!r}")
+        raise InputError(f"transform must be auto, sqrt, log or none, got {transform!r}")
     n = len(arr)
     min_size = max(1, int(min_size))
     if n < 2 * min_size:
