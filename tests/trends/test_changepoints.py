@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from tipwatch.errors import InputError
-from tipwatch.trends.changepoints import changepoints, detect_changes, noise_model, noise_sigma
+from tipwatch.trends.changepoints import (
+    changepoints,
+    choose_transform,
+    detect_changes,
+    noise_model,
+    noise_sigma,
+)
 
 
 def steps(levels: list[float], length: int, noise: float, seed: int = 0) -> np.ndarray:
@@ -162,3 +168,38 @@ def test_one_point_outliers_are_not_changes() -> None:
     y = rng.normal(0, 1, 500)
     y[[50, 200, 201, 420]] += 25.0
     assert changepoints(y) == []
+
+
+def exponential(n: int, rate: float, seed: int, jump_at: int | None = None) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    level = 100 * np.exp(rate * np.arange(n))
+    if jump_at is not None:
+        level[jump_at:] *= 1.5
+    return np.asarray(level * (1 + rng.normal(0, 0.02, n)), dtype=np.float64)
+
+
+def test_no_change_in_exponential_growth() -> None:
+    """Noise a fixed share of a growing level: read on a log scale, the growth is one line (on
+    the scale of the data, the widening noise and the curve read as a dozen changes)."""
+    for seed in range(10):
+        y = exponential(300, 0.015, seed)
+        assert changepoints(y) == [], seed
+        assert len(detect_changes(y, transform="none")[0]) >= 3
+
+
+def test_a_jump_in_exponential_growth_is_found() -> None:
+    found = changepoints(exponential(300, 0.01, 3, jump_at=150))
+    assert len(found) == 1 and abs(found[0] - 150) <= 3, found
+
+
+def test_the_scale_is_chosen_from_the_noise() -> None:
+    rng = np.random.default_rng(4)
+    t = np.arange(400, dtype=float)
+    assert choose_transform(rng.poisson(20, 300).astype(float)) == "sqrt"
+    assert choose_transform(exponential(300, 0.01, 1)) == "log"
+    # a positive trend with noise that does not grow with it
+    assert choose_transform(50 + 0.5 * t + rng.normal(0, 2, 400)) == "none"
+    # a level that hardly varies: the scale does not matter
+    assert choose_transform(1000 + rng.normal(0, 30, 400)) == "none"
+    with pytest.raises(InputError, match=r"value 0 of the series is -1\.0: a log needs values"):
+        detect_changes([-1.0, 2.0, 3.0], transform="log")

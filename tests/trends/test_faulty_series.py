@@ -12,6 +12,7 @@ import pytest
 from tipwatch.trends.accuracy import faulty_accuracy
 from tipwatch.trends.alerts import quality_alerts, surge_alerts, surge_episodes
 from tipwatch.trends.analysis import DailySeries, detect_change, peak, surge_factor
+from tipwatch.trends.changepoints import onset
 from tipwatch.trends.countries import CountryTrend, analyse_countries, rank_rises
 from tipwatch.trends.events import Event, choose_events, shipped_events
 from tipwatch.trends.simulate import SurgeTruth, simulate_values, true_factor
@@ -30,10 +31,11 @@ def test_the_bars_at_overdispersion_8() -> None:
     score = faulty_accuracy(8.0, range(8), countries=40, quiet_countries=20)
     assert score.fast_rises_within_3.total >= 50 and score.slow_rises_within_7.total >= 10
     # The bars are 90% of rises with ramps of up to 7 days (5 a day or more) dated within 3
-    # days and 80% of 21-day ramps within 7 days; over 40 worlds the analyses reach 88% and
-    # 78% (docs/benchmarks.md), so this test holds the line at 85% and 75%.
+    # days and 80% of 21-day ramps within 7 days. Over worlds 0 to 39 the analyses reach 90.0%
+    # and 79.0% (docs/benchmarks.md; on these 8 worlds 87.5% and 87%): the 21-day bar holds
+    # here, the fast-rise bar does not, so this test holds that line at 85%.
     assert score.fast_rises_within_3.share >= 0.85, score.as_dict()
-    assert score.slow_rises_within_7.share >= 0.75, score.as_dict()
+    assert score.slow_rises_within_7.share >= 0.8, score.as_dict()
     # falls are reported as falls (the bar: 90%), and dated within 7 days nearly as often
     assert score.falls_as_falls.share >= 0.9, score.as_dict()
     assert score.falls_found.share >= 0.85, score.as_dict()
@@ -247,6 +249,63 @@ def test_shrinkage_without_the_evidence_rule_still_tempers_a_noisy_leader() -> N
     assert ranked[0].country == "DE"
     ee = next(r for r in ranked if r.country == "EE")
     assert ee.factor < 4, "the noisy factor is shrunk towards the others"
+
+
+def test_a_spike_shortly_before_a_rise_does_not_date_it() -> None:
+    """A 12x day ten days before a doubling: clipped to three deviations only, it drew the
+    change (and its onset) to itself in one series of four; left out of the search, the
+    rise is dated within 3 days nearly as often as without it."""
+    placed = 0
+    for seed in range(40):
+        truth = SurgeTruth(
+            "NL", START, 731, 200.0, date(2020, 3, 16), 0, 1.8, ramp=3, dispersion=8.0,
+            growth=0.1, spikes=((date(2020, 3, 6), 12.0),),
+        )  # fmt: skip
+        change = detect_change(_series(truth, 600 + seed))
+        assert truth.surge_start is not None
+        placed += (
+            change is not None
+            and change.direction == "up"
+            and abs((change.date - truth.surge_start).days) <= 3
+        )
+    # 35 of 40 (25 of 40 when the spike was only clipped)
+    assert placed >= 32
+
+
+def test_onset_tolerances_alike_reduce_to_the_window_of_most_evidence() -> None:
+    """With the same tolerance for fast and gradual ramps, weighing each ramp with its own
+    tolerance is the window of onsets with the most evidence."""
+    rng = np.random.default_rng(11)
+
+    def fit(values: np.ndarray, gradual: int | None) -> tuple[int, int, int]:
+        return onset(
+            values, 85, sigma=1.0, before=21, later=14, max_ramp=28, marginal=True,
+            ramp_penalty=2.0, tolerance=3, gradual_tolerance=gradual,
+        )  # fmt: skip
+
+    for trial in range(20):
+        ramp = np.linspace(0, 1.5, 1 + trial % 15)
+        values = np.concatenate([np.zeros(80), ramp, np.full(40, 1.5)])
+        values = values + rng.normal(0, 1, len(values))
+        assert fit(values, None) == fit(values, 3)
+        # the interval does not depend on the tolerances
+        assert fit(values, 7)[1:] == fit(values, None)[1:]
+
+
+def test_a_surge_that_fades_is_one_episode_dated_at_its_rise() -> None:
+    from tipwatch.trends.analysis import _episodes
+    from tipwatch.trends.changepoints import Change
+
+    rise, fade = Change(400, 30.0, 10.0, 14.0), Change(440, 45.0, 14.0, 11.0)
+    (episode,) = _episodes([rise, fade])
+    assert episode.index == 400 and episode.gain == 45.0 and episode.after > episode.before
+    # a fall past the level before the rise is a change of its own
+    assert len(_episodes([rise, Change(440, 45.0, 14.0, 8.0)])) == 2
+    # so is a second rise
+    assert len(_episodes([rise, Change(440, 45.0, 14.0, 18.0)])) == 2
+    # a fall and a partial recovery
+    (fall,) = _episodes([Change(400, 30.0, 10.0, 5.0), Change(440, 35.0, 5.0, 7.0)])
+    assert fall.index == 400 and fall.after < fall.before
 
 
 def test_growth_alone_is_no_change() -> None:

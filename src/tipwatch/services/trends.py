@@ -280,28 +280,30 @@ def changepoints(
     """Changes of level in a numeric series read from a CSV file (no store involved).
 
     Counts (whole numbers, none negative) are analysed on the square-root scale, so that busy
-    and quiet stretches weigh alike; the levels before and after each change are given back
+    and quiet stretches weigh alike, and a positive series whose noise grows with its level on
+    a log scale (``choose_transform``); the levels before and after each change are given back
     on the scale of the data."""
     import dataclasses
+    import math
 
     import numpy as np
 
     from tipwatch.formats.series_csv import read_value_series
-    from tipwatch.trends.changepoints import detect_changes
+    from tipwatch.trends.changepoints import choose_transform, detect_changes
 
     authorise(actor, "trends.read")
     data = read_value_series(path, column)
     values = np.asarray(data.values, dtype=np.float64)
-    counts = bool(len(values)) and bool(np.all(values >= 0) and np.all(values == np.round(values)))
-    changes, _ = detect_changes(
-        values, penalty=penalty, min_size=min_size, transform="sqrt" if counts else "none"
-    )
-    if not counts:
+    transform = choose_transform(values) if len(values) else "none"
+    changes, _ = detect_changes(values, penalty=penalty, min_size=min_size, transform=transform)
+    if transform == "none":
         return data, list(changes)
 
-    def level(root: float) -> float:
+    def level(value: float) -> float:
+        if transform == "log":
+            return math.exp(value)
         # The inverse of sqrt(y + 3/8), the transform counts are analysed on.
-        return max(root * root - 3.0 / 8.0, 0.0)
+        return max(value * value - 3.0 / 8.0, 0.0)
 
     return data, [
         dataclasses.replace(c, before=level(c.before), after=level(c.after)) for c in changes

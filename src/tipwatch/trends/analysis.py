@@ -9,7 +9,7 @@ saying what is missing, rather than returning a number that means nothing.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from functools import lru_cache
 
@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tipwatch.errors import InsufficientDataError
-from tipwatch.trends.changepoints import clip_spikes, detect_changes, noise_model, onset
+from tipwatch.trends.changepoints import Change, clip_spikes, detect_changes, noise_model, onset
 
 __all__ = [
     "ChangeResult",
@@ -173,6 +173,15 @@ _POISSON_K = 1e6
 OUTLIER_DEVIATIONS = 5.0
 """A day this many standard deviations above the running median of its week is a one-day
 spike, left out of a surge factor (about 1 ordinary day in 5,000 at overdispersion 5)."""
+SPIKE_DEVIATIONS = 4.0
+"""A day this many noise deviations above the running median of its week (on the stabilised
+scale of :func:`detect_change`) is a one-day spike, left out of the change search (a normal
+day does so about once in 30,000 days)."""
+ONSET_HISTORY = 42
+"""Days of the old level fitted before the earliest onset :func:`detect_change` considers."""
+ONSET_LATER = 28
+"""How many days after the change found its onset may be placed (a surge that fades is often
+found where its level is highest, a gradual one in the middle of its ramp)."""
 SLOPE_PENALTY = 1.5
 """Price of a segment's line in :func:`detect_change` (x noise variance x log n): half that of a
 change, so that a steady growth or decline of volume stays one trending segment."""
@@ -232,6 +241,24 @@ def _level(value: float) -> str:
     return f"{value:,.1f}" if value < 9.95 else f"{value:,.0f}"
 
 
+def _episodes(changes: list[Change]) -> list[Change]:
+    """The changes with each return folded into the change it ends: a rise followed by a fall
+    that stays above the level before the rise (a surge that fades) is one episode, dated at
+    its rise, as strong as the stronger of the two; likewise a fall and a partial recovery."""
+    out: list[Change] = []
+    for change in changes:
+        if out:
+            first = out[-1]
+            up = first.after > first.before
+            returns = (change.after < change.before) if up else (change.after > change.before)
+            low, high = sorted((first.before, first.after))
+            if returns and low <= change.after <= high:
+                out[-1] = replace(first, gain=max(first.gain, change.gain))
+                continue
+        out.append(change)
+    return out
+
+
 def detect_change(series: DailySeries, *, direction: str = "any") -> ChangeResult | None:
     """The strongest change of level (``up``, ``down`` or ``any``), with its onset fitted as a
     ramp and a date interval; ``None`` when there is no change.
@@ -239,19 +266,23 @@ def detect_change(series: DailySeries, *, direction: str = "any") -> ChangeResul
     The weekday-adjusted counts are put on a variance-stabilised scale for negative-binomial
     counts of the series' own dispersion (:func:`count_dispersion`: about a square root for
     quiet series, a log for busy ones, so that a rise and a fall of the same ratio weigh alike
-    and a steady growth of volume is a straight line); one-day spikes are clipped; changes are
-    found by binary segmentation whose segments are a level or a trend (a trend costs half a
-    change, :data:`SLOPE_PENALTY`). Days without data are left out (the days either side of a
-    gap are compared directly), so a gap never hides a change elsewhere and is never read as a
-    fall to zero.
+    and a steady growth of volume is a straight line); one-day spikes (more than
+    :data:`SPIKE_DEVIATIONS` above the running median of their week) are left out like days
+    without data, milder outliers clipped; changes are found by binary segmentation whose
+    segments are a level or a trend (a trend costs half a change, :data:`SLOPE_PENALTY`).
+    Days without data are left out (the days either side of a gap are compared directly), so
+    a gap never hides a change elsewhere and is never read as a fall to zero. A rise followed
+    by a fall that stays above the level before it (a surge that fades), or a fall and a
+    partial recovery, is one episode: with ``direction="any"`` it is reported at its start,
+    as strong as the stronger of its two changes.
 
     The date is where the rise (or fall) begins: a flat level, a ramp of 1 to 28 days (a
     straight ramp of the counts; shorter ramps a priori likelier, the prior flat in the
-    logarithm of the length), a new level, fitted within three weeks before and two after the
-    change found; the evidence for each onset is summed over the ramp lengths, and the date
-    given is the centre of the week whose onsets hold the most of it (the date most likely
-    within 3 days of the truth). The interval holds the onsets within the 95% likelihood-ratio
-    bound of the best."""
+    logarithm of the length), a new level, fitted to six weeks of the old level and the days
+    after it, the onset within three weeks before and four after the change found; the date
+    given is the onset most likely to be within 3 days of the truth for a ramp of up to a week,
+    within 7 days for a longer one (each onset and ramp length weighed by its evidence). The
+    interval holds the onsets within the 95% likelihood-ratio bound of the best."""
     if direction not in ("up", "down", "any"):
         raise ValueError(f"direction must be up, down or any, got {direction!r}")
     if len(series) < 28:
@@ -267,9 +298,15 @@ def detect_change(series: DailySeries, *, direction: str = "any") -> ChangeResul
     k = count_dispersion(series)
     adjusted = series.values / weekday_factors(series)[series.weekdays()]
     z = _stabilise(adjusted[known], k)
-    # One-day spikes (a viral batch) are clipped for the onset fit too, as for the search.
-    z = clip_spikes(z, noise_model(z).sigma)
+    # One-day spikes (a viral batch) are left out of the search and the onset fit, as days
+    # without data are; milder outliers are clipped.
+    spread = noise_model(z).sigma
+    ordinary = z - _running_median(z, 3) <= SPIKE_DEVIATIONS * spread
+    used = known[ordinary]
+    z = clip_spikes(z[ordinary], spread)
     changes, sigma = detect_changes(z, transform="none", min_size=7, slope_penalty=SLOPE_PENALTY)
+    if direction == "any":
+        changes = _episodes(changes)
     if direction == "up":
         changes = [c for c in changes if c.after > c.before]
     elif direction == "down":
@@ -294,19 +331,21 @@ def detect_change(series: DailySeries, *, direction: str = "any") -> ChangeResul
         sigma=sigma,
         before=21,
         after=0,
-        later=14,
+        later=ONSET_LATER,
         max_ramp=28,
         marginal=True,
         ramp_penalty=2.0,
         shape=count_ramp if g1 != g0 else None,
         tolerance=3,
+        history=ONSET_HISTORY,
+        gradual_tolerance=7,
     )
-    last = len(known) - 1
+    last = len(used) - 1
     return ChangeResult(
         series=series.label(),
-        date=series.day(int(known[min(index, last)])),
-        low=series.day(int(known[min(low, last)])),
-        high=series.day(int(known[min(high, last)])),
+        date=series.day(int(used[min(index, last)])),
+        low=series.day(int(used[min(low, last)])),
+        high=series.day(int(used[min(high, last)])),
         before=_unstabilise(best.before, k),
         after=_unstabilise(best.after, k),
         strength=best.gain,

@@ -24,7 +24,9 @@ long-run variance x log(n) per change (3 log n, as the modified BIC of Zhang and
 charges a change in mean). Single outlying points are clipped to 3 noise deviations of a
 running median first (the robust loss idea of robust FPOP), so a one-day spike is not a
 change. Series of non-negative integers are read as counts and square-root transformed
-first, so that busy and quiet periods weigh alike. Each split scans its segment once with
+first, so that busy and quiet periods weigh alike; a positive series whose level spans a
+factor of 2 or more and whose noise grows with it (:func:`choose_transform`) is read on a log
+scale, where exponential growth is a line and its noise even. Each split scans its segment once with
 cumulative sums, and each segment's best split is kept: the whole search is O(n x changes).
 
 :func:`onset` refines where a rise *begins* (a ramp, not a step): a hinge, flat then rising,
@@ -46,6 +48,7 @@ __all__ = [
     "Change",
     "NoiseModel",
     "changepoints",
+    "choose_transform",
     "clip_spikes",
     "detect_changes",
     "noise_model",
@@ -162,6 +165,47 @@ def _as_array(values: Sequence[float] | F64) -> F64:
 
 def _is_counts(arr: F64) -> bool:
     return bool(len(arr)) and bool(np.all(arr >= 0)) and bool(np.all(arr == np.round(arr)))
+
+
+PROPORTIONAL_SLOPE = 0.5
+"""How steeply the spread of a positive series' steps must grow with its level (on log-log
+axes: 1 when the noise is a fixed share of the level, 0 when it is fixed) for the series to be
+read on a log scale."""
+
+
+def _is_proportional(arr: F64) -> bool:
+    """True for a positive series whose level spans at least a factor of 2 and whose noise
+    grows with it (the spread of its steps, in four bands of level, rises at least
+    ``PROPORTIONAL_SLOPE`` on log-log axes): a log makes its noise even and its growth a line."""
+    n = len(arr)
+    if n < 40 or not bool(np.all(arr > 0)):
+        return False
+    level = (arr[1:] + arr[:-1]) / 2
+    low, high = np.quantile(level, [0.05, 0.95])
+    if high < 2 * low:
+        return False
+    steps = np.diff(arr)
+    bands = np.array_split(np.argsort(level), 4)
+    spreads = []
+    for band in bands:
+        d = steps[band]
+        spreads.append(float(np.median(np.abs(d - np.median(d)))))
+    if min(spreads) <= 0:
+        return False
+    x = np.log([float(np.median(level[band])) for band in bands])
+    y = np.log(spreads)
+    slope = float(np.polyfit(x, y, 1)[0])
+    return slope >= PROPORTIONAL_SLOPE
+
+
+def choose_transform(values: Sequence[float] | F64) -> str:
+    """The scale :func:`detect_changes` reads a series on by default: ``sqrt`` for counts,
+    ``log`` for a positive series whose noise grows in proportion to its level, else
+    ``none``."""
+    arr = _as_array(values)
+    if _is_counts(arr):
+        return "sqrt"
+    return "log" if _is_proportional(arr) else "none"
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,11 +336,16 @@ def detect_changes(
     read as a step."""
     arr = _as_array(values)
     if transform == "auto":
-        transform = "sqrt" if _is_counts(arr) else "none"
+        transform = choose_transform(arr)
     if transform == "sqrt":
         arr = np.sqrt(arr + 3.0 / 8.0)
+    elif transform == "log":
+        if not bool(np.all(arr > 0)):
+            bad = int(np.flatnonzero(arr <= 0)[0])
+            raise InputError(f"value {bad} of the series is {arr[bad]}: a log needs values above 0")
+        arr = np.log(arr)
     elif transform != "none":
-        raise InputError(f"transform must be auto, sqrt or none, got {transform!r}")
+        raise InputError(f"transform must be auto, sqrt, log or none, got {transform!r}")
     n = len(arr)
     min_size = max(1, int(min_size))
     if n < 2 * min_size:
@@ -385,6 +434,9 @@ def onset(
     ramp_penalty: float = 0.0,
     shape: Callable[[F64], F64] | None = None,
     tolerance: int = 0,
+    history: int = 14,
+    gradual_tolerance: int | None = None,
+    fast_ramp: int = 7,
 ) -> tuple[int, int, int]:
     """Where a rise begins: a flat level, a straight ramp of 1 to ``max_ramp`` days, a new
     level, fitted by least squares around the change found at ``near``. The rise may begin
@@ -396,13 +448,19 @@ def onset(
     ``marginal``: each onset's evidence is summed over the ramp lengths instead of taking its
     best one. ``tolerance``: the onset returned is the centre of the ``2 tolerance + 1`` onsets
     holding the most evidence (the one most likely within ``tolerance`` of the truth).
+    ``history``: days of the old level fitted before the earliest onset searched.
+    ``gradual_tolerance`` (with ``marginal`` and ``tolerance``): a rise whose ramp is longer
+    than ``fast_ramp`` days counts as placed when within ``gradual_tolerance`` days of its
+    start, a faster one within ``tolerance``; the onset returned is the one most likely to be
+    placed, the evidence of each onset and ramp length weighed with its own tolerance (a
+    gradual rise has no sharp start, so a date a week off is as close as its data allow).
 
     Returns ``(onset, low, high)``: the first raised index of the best fit, and the range of
     such indices whose best fit is within the 95% likelihood-ratio bound (3.84 noise
     variances) of the best.
     """
     n = len(values)
-    w_lo = max(0, near - before - 14)
+    w_lo = max(0, near - before - history)
     w_hi = min(n, near + later + after + 7)
     y = values[w_lo:w_hi]
     t = np.arange(w_lo, w_hi, dtype=np.float64)
@@ -429,11 +487,13 @@ def onset(
     cost = np.where(slope > 0, cost, np.inf)  # a rise, not a fall
     if ramp_penalty:
         cost = cost + ramp_penalty * max(sigma, 1e-12) ** 2 * np.log(ramp_grid)
+    s2 = 2 * max(sigma, 1e-12) ** 2
+    joint: F64 | None = None
     if marginal and np.isfinite(cost).any():
         # Each onset's evidence summed over the ramp lengths, rather than its best ramp alone.
-        s2 = 2 * max(sigma, 1e-12) ** 2
         floor = float(np.min(cost))
-        weight = np.exp(-(cost - floor) / s2).mean(axis=1)
+        joint = np.exp(-(cost - floor) / s2)  # (taus, ramps): relative likelihood
+        weight = joint.mean(axis=1)
         safe = np.where(weight > 0, weight, 1.0)
         per_tau = np.where(weight > 0, floor - s2 * np.log(safe), np.inf)
     else:
@@ -443,10 +503,24 @@ def onset(
     best = int(np.argmin(per_tau))
     bound = 3.84 * max(sigma, 1e-12) ** 2
     inside = taus[per_tau - per_tau[best] <= bound]
-    if tolerance > 0:
+    if tolerance > 0 and joint is not None and gradual_tolerance is not None:
+        # The onset most likely to be placed: for each candidate, the evidence of the onsets
+        # and ramps it would place (within ``tolerance`` of a fast ramp's start, within
+        # ``gradual_tolerance`` of a gradual one's).
+        count = len(taus)
+        sums = np.concatenate([np.zeros((1, len(ramps))), np.cumsum(joint, axis=0)], axis=0)
+        at = np.arange(count)
+        placed = np.zeros(count)
+        for j, ramp in enumerate(ramps):
+            reach = tolerance if ramp <= fast_ramp else gradual_tolerance
+            lo = np.clip(at - reach, 0, count)
+            hi = np.clip(at + reach + 1, 0, count)
+            placed += sums[hi, j] - sums[lo, j]
+        ties = np.flatnonzero(placed >= placed.max() * (1 - 1e-9))
+        best = int(ties[np.argmin(np.abs(ties - best))])
+    elif tolerance > 0:
         # The onset most likely to be within ``tolerance`` days of the truth: the centre of
         # the window of onsets with the most evidence (likelihood) in it.
-        s2 = 2 * max(sigma, 1e-12) ** 2
         mass = np.exp(-(per_tau - per_tau[best]) / s2)
         width = 2 * tolerance + 1
         windows = np.convolve(mass, np.ones(width), mode="same")
