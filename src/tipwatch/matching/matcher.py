@@ -229,6 +229,12 @@ class Matcher:
         self.refresh()
         return True
 
+    @property
+    def seen_version(self) -> tuple[Any, ...] | None:
+        """The lists' version (:func:`lists_version`) read in the snapshot the indexes were
+        last brought up to date from."""
+        return self._lists_version
+
     def snapshot(self) -> MatcherSnapshot:
         """The in-memory indexes and list settings, for :meth:`from_snapshot` elsewhere."""
         return MatcherSnapshot(
@@ -480,8 +486,10 @@ class Matcher:
             for algorithm, value in hashes.items():
                 if algorithm != "pdq":
                     wanted.setdefault(algorithm, set()).add(value)
-        with self.store.read() as conn:
-            exact = self.exact(conn, wanted)
+        exact: dict[tuple[str, str], list[Match]] = {}
+        if wanted:
+            with self.store.read() as conn:
+                exact = self.exact(conn, wanted)
         pdq_positions = [i for i, h in enumerate(files) if "pdq" in h]
         near = self.near(
             [files[i]["pdq"] for i in pdq_positions], [qualities[i] for i in pdq_positions]

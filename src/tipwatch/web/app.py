@@ -23,7 +23,7 @@ import logging
 import math
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -33,6 +33,7 @@ from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tipwatch import __version__, services
@@ -289,19 +290,32 @@ def create_app(store: Any = None) -> FastAPI:
     return app
 
 
-def _authenticate(request: Request) -> Actor:
+async def _authenticate(request: Request) -> Actor:
     """The caller: a bearer token, else the session cookie (with its CSRF header on a
-    change). No credentials, or bad ones: :class:`AuthenticationError` (401)."""
+    change). No credentials, or bad ones: :class:`AuthenticationError` (401).
+
+    Runs on the event loop: a token this process resolved within ``api_token_cache_seconds``
+    is taken from memory; any look-up in the store runs on a worker thread."""
     state: _State = request.app.state.tipwatch
     header = request.headers.get("authorization", "")
     if header:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationError("the Authorization header is not 'Bearer <token>'")
-        return services.identity.authenticate_token(state.store, token.strip())
+        raw = token.strip()
+        reuse = get_settings().api_token_cache_seconds
+        if reuse > 0:
+            known = services.identity.cached_token_actor(state.store, raw)
+            if known is not None:
+                return known
+        return await run_in_threadpool(
+            services.identity.authenticate_token, state.store, raw, reuse_seconds=reuse
+        )
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        actor, csrf = services.identity.authenticate_session(state.store, cookie)
+        actor, csrf = await run_in_threadpool(
+            services.identity.authenticate_session, state.store, cookie
+        )
         sent = request.headers.get(CSRF_HEADER, "")
         if request.method not in _SAFE_METHODS and not hmac.compare_digest(
             sent.encode("utf-8", "surrogateescape"), csrf.encode()
@@ -320,12 +334,17 @@ def _authenticate(request: Request) -> Actor:
 CurrentActor = Annotated[Actor, Depends(_authenticate)]
 
 
-def _permit(action: str) -> Callable[[Request, Actor], Actor]:
+def _permit(action: str) -> Callable[[Request, Actor], Awaitable[Actor]]:
     """A dependency: the caller, once its role and scopes allow ``action`` (checked before
-    the request's body and parameters are judged)."""
+    the request's body and parameters are judged). Runs on the event loop; only a refusal,
+    which is audited, goes to a worker thread."""
 
-    def check(request: Request, actor: CurrentActor) -> Actor:
-        services.identity.require(request.app.state.tipwatch.store, actor, action)
+    async def check(request: Request, actor: CurrentActor) -> Actor:
+        if not services.access.may(actor, action):
+            # Raises AccessDenied once the refusal is recorded.
+            await run_in_threadpool(
+                services.identity.require, request.app.state.tipwatch.store, actor, action
+            )
         return actor
 
     check.__name__ = f"permit_{action.replace('.', '_')}"
