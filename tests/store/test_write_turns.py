@@ -68,3 +68,17 @@ def test_sqlite_a_thread_kept_waiting_too_long_gets_one_clear_error(tmp_path: Pa
     with store.atomic():  # the store is free again
         pass
     store.close()
+
+
+def test_a_checkpoint_copies_the_log_without_a_write(store: Store) -> None:
+    for i in range(20):
+        with unit(store, ANALYST, "match.run", object_type="hash") as w:
+            w.detail = f"action {i}"
+    done = store.checkpoint()
+    if store.dialect != "sqlite":
+        assert done is None
+        return
+    assert done is not None
+    frames, copied = done
+    assert frames > 0 and copied == frames
+    assert verify_chain(store).ok

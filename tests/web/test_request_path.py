@@ -218,3 +218,26 @@ def test_a_list_change_after_the_search_is_searched_again(
     (event_,) = services.audit.list_events(store, OPERATOR, action="match.run", limit=1)
     assert "0 known, 1 new" in event_.detail
     assert services.audit.verify(store, OPERATOR).ok
+
+
+def test_a_server_over_sqlite_checkpoints_in_a_thread_of_its_own(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the app runs over an SQLite store a thread copies the write-ahead log into the
+    database file, so that no request's commit has to; it ends with the app."""
+    empty = tmp_path / "empty.toml"
+    empty.touch()
+    monkeypatch.setenv("TIPWATCH_CONFIG", str(empty))
+    reload_settings()
+
+    def checkpointers() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "tipwatch-checkpoint"]
+
+    assert checkpointers() == []
+    with TestClient(create_app(store)) as client:
+        running = checkpointers()
+        assert len(running) == (1 if store.dialect == "sqlite" else 0)
+        assert client.get("/api/v1/health").status_code == 200
+    for t in running:
+        t.join(timeout=10)
+    assert checkpointers() == []

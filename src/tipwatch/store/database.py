@@ -450,6 +450,25 @@ class Store:
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot migrate the store {self.where}: {_one_line(exc)}") from exc
 
+    def checkpoint(self) -> tuple[int, int] | None:
+        """On SQLite, copy what the write-ahead log holds into the database file without
+        waiting for, or holding up, readers and writers (a passive checkpoint); returns the
+        log's frames and those now copied. ``None`` on PostgreSQL.
+
+        Otherwise SQLite checkpoints inside the commit that takes the log past 1,000 pages,
+        and that commit, and every write queued behind it, waits for the copy and its sync:
+        a long-running server calls this from a thread of its own."""
+        if self.dialect != "sqlite":
+            return None
+        raw = self._engine.raw_connection()
+        try:
+            driver = raw.driver_connection
+            assert isinstance(driver, sqlite3.Connection)
+            row = driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        finally:
+            raw.close()
+        return int(row[1]), int(row[2])
+
     def table_names(self) -> list[str]:
         return sorted(inspect(self._engine).get_table_names())
 

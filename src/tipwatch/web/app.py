@@ -22,6 +22,7 @@ import io
 import logging
 import math
 import tempfile
+import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import date, datetime
@@ -230,6 +231,21 @@ class _State:
         self.config = services.triage.load_triage_config(get_settings().triage_config)
 
 
+_CHECKPOINT_SECONDS = 0.1
+"""How often a server over an SQLite store copies the write-ahead log into the database file
+(see ``Store.checkpoint``): often enough that the log stays far below the 1,000 pages at
+which a request's own commit would have to do it."""
+
+
+def _checkpoint_until(store: Any, stop: threading.Event) -> None:
+    while not stop.wait(_CHECKPOINT_SECONDS):
+        try:
+            store.checkpoint()
+        except Exception:  # a failed copy is retried; requests checkpoint themselves meanwhile
+            _log.warning("checkpoint of the store failed", exc_info=True)
+            stop.wait(5.0)
+
+
 def create_app(store: Any = None) -> FastAPI:
     """The API over ``store`` (default: the store the settings name, opened now)."""
     owned = store is None
@@ -239,7 +255,18 @@ def create_app(store: Any = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
+        stop = threading.Event()
+        checkpoints = threading.Thread(
+            target=_checkpoint_until, args=(store, stop), name="tipwatch-checkpoint", daemon=True
+        )
+        if store.dialect == "sqlite":
+            checkpoints.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if checkpoints.is_alive():
+                checkpoints.join(timeout=30)
         services.jobs.shutdown(wait=True)
         if owned:
             store.close()
