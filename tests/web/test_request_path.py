@@ -241,3 +241,24 @@ def test_a_server_over_sqlite_checkpoints_in_a_thread_of_its_own(
     for t in running:
         t.join(timeout=10)
     assert checkpointers() == []
+
+
+def test_every_answer_carries_the_security_headers(
+    served: tuple[TestClient, str, str],
+) -> None:
+    """API answers (good and refused) and pages carry the security headers; a static file
+    keeps its own caching."""
+    from tipwatch.web.pages._base import SECURITY_HEADERS
+
+    client, token, _ = served
+    for response in (
+        _me(client, token),
+        client.get("/api/v1/me"),  # refused: no credentials
+        client.get("/api/v1/health"),
+    ):
+        for name, value in SECURITY_HEADERS.items():
+            assert response.headers.get(name) == value, (response.url, name)
+    static = client.get("/static/workspace.css")
+    assert static.status_code == 200
+    assert static.headers["X-Content-Type-Options"] == "nosniff"
+    assert static.headers.get("Cache-Control") != SECURITY_HEADERS["Cache-Control"]  # no-store
