@@ -18,6 +18,12 @@
 
 Every action is audited, matches included: each match request appends an audit event (an
 SQLite write) as well as searching the index.
+
+The client runs on the same machine: each phase reports the CPU seconds the server process
+(with its worker processes) and this client used, per request, and the load average, so a
+figure taken on a shared machine can be judged. ``--db`` names a PostgreSQL database to use
+instead of a new SQLite file (it must be empty: it is filled); ``--workers`` server processes
+(PostgreSQL only).
 """
 
 from __future__ import annotations
@@ -56,6 +62,52 @@ def rss_kib(pid: int) -> tuple[int, int]:
         if key in ("VmRSS", "VmHWM"):
             values[key] = int(rest.split()[0])
     return values["VmRSS"], values["VmHWM"]
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its children (a server's
+    worker processes), from /proc."""
+    total = 0.0
+    stack = [pid]
+    tick = os.sysconf("SC_CLK_TCK")
+    while stack:
+        p = stack.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{p}/task").iterdir():
+                stack.extend(int(c) for c in (task / "children").read_text().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def client_cpu_s() -> float:
+    """CPU seconds used so far by this process (all its threads)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class CpuMeter:
+    """CPU used by the server and by this client over a phase, per request."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.pid = server_pid
+        self.server = tree_cpu_s(server_pid)
+        self.client = client_cpu_s()
+        self.load = os.getloadavg()[0]
+
+    def report(self, requests: int) -> dict[str, float]:
+        server = tree_cpu_s(self.pid) - self.server
+        client = client_cpu_s() - self.client
+        return {
+            "server_cpu_ms_per_request": round(server * 1000 / max(1, requests), 3),
+            "client_cpu_ms_per_request": round(client * 1000 / max(1, requests), 3),
+            "load_average_1min_start": round(self.load, 2),
+            "load_average_1min_end": round(os.getloadavg()[0], 2),
+        }
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -179,6 +231,27 @@ def open_loop(
     }
 
 
+def search_plan(store: Any, account: str) -> list[str]:
+    """The database's plan of the search by account: the API's filter, join and order."""
+    from sqlalchemy import select
+
+    from tipwatch.store.referrals import ReferralFilter, referrals
+    from tipwatch.store.schema import attributions
+
+    c = referrals.c
+    query = (
+        select(attributions.c.country, c.report_id, c.incident_time)
+        .select_from(referrals.outerjoin(attributions, attributions.c.report_id == c.report_id))
+        .order_by(c.incident_time, c.report_id)
+    )
+    query = ReferralFilter(identifier=("account", account), limit=50).apply(query).limit(50)
+    with store.read() as conn:
+        sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
+        if store.dialect == "sqlite":
+            return [str(r[3]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)]
+        return [str(r[0]) for r in conn.exec_driver_sql("EXPLAIN ANALYZE " + sql)]
+
+
 def match_bodies(hashes: np.ndarray, n: int, seed: int = 5) -> list[dict[str, Any]]:
     rng = np.random.default_rng(seed)
     out = []
@@ -202,6 +275,10 @@ def main() -> None:
     parser.add_argument("--memory-requests", type=int, default=10_000)
     parser.add_argument("--refreshes", type=int, default=20)
     parser.add_argument("--searches", type=int, default=300)
+    parser.add_argument(
+        "--db", default=None, help="an empty PostgreSQL database URL (default: a new SQLite file)"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="server processes (PostgreSQL)")
     args = parser.parse_args()
 
     sys.path.insert(0, str(REPO / "src"))
@@ -216,13 +293,15 @@ def main() -> None:
         "python": platform.python_version(),
         "load_average_at_start": os.getloadavg(),
         "sizes": {"hashes": args.hashes, "referrals": args.referrals, "rate": args.rate},
+        "server_processes": args.workers,
     }
     with tempfile.TemporaryDirectory(prefix="tipwatch-api-bench-") as folder:
         tmp = Path(folder)
-        db = tmp / "bench.db"
+        db = args.db or str(tmp / "bench.db")
         rng = np.random.default_rng(1)
         hashes = rng.integers(0, 256, size=(args.hashes, 32), dtype=np.uint8)
-        store = Store.open(str(db))
+        store = Store.open(db)
+        report["store"] = store.dialect
         t = time.perf_counter()
         write_list(tmp / "big.csv", hashes)
         services.matching.import_list(
@@ -243,7 +322,10 @@ def main() -> None:
         port = free_port()
         base = f"http://127.0.0.1:{port}/api/v1"
         server = subprocess.Popen(
-            [sys.executable, "-m", "tipwatch.cli", "serve", "--port", str(port), "--db", str(db)],
+            [
+                *(sys.executable, "-m", "tipwatch.cli", "serve", "--port", str(port)),
+                *("--db", db, "--workers", str(args.workers)),
+            ],
             env=env,
             cwd=tmp,
             stdout=subprocess.DEVNULL,
@@ -269,13 +351,33 @@ def main() -> None:
             t = time.perf_counter()
             urllib.request.urlopen(request, timeout=600).read()
             report["first_match_builds_index_s"] = round(time.perf_counter() - t, 2)
+            if args.workers > 1:
+                # each server process builds its own index at its first match: a few rounds of
+                # requests on new connections, as many at once as there are processes
+                import threading
+
+                def one() -> None:
+                    urllib.request.urlopen(request, timeout=600).read()
+
+                t = time.perf_counter()
+                for _ in range(4):
+                    round_ = [threading.Thread(target=one) for _ in range(args.workers * 2)]
+                    for th in round_:
+                        th.start()
+                    for th in round_:
+                        th.join()
+                report["warm_up_other_processes_s"] = round(time.perf_counter() - t, 2)
             report["rss_kib_index_built"] = rss_kib(server.pid)[0]
 
             n = int(args.rate * args.seconds)
+            meter = CpuMeter(server.pid)
             report["health"] = open_loop(f"{base}/health", rate=args.rate, count=n)
+            report["health"].update(meter.report(n))
+            meter = CpuMeter(server.pid)
             report["match"] = open_loop(
                 f"{base}/match", rate=args.rate, count=n, method="POST", bodies=bodies, headers=auth
             )
+            report["match"].update(meter.report(n))
             report["match_p99_over_health_p99"] = round(
                 report["match"]["p99_ms"] / report["health"]["p99_ms"], 2
             )
@@ -286,12 +388,16 @@ def main() -> None:
             accounts = max(1, args.referrals // 4)
             search_ms: list[float] = []
             health_ms: list[float] = []
+            search_cpu = 0.0
             with httpx.Client(headers=auth, timeout=60) as client:
+                load = os.getloadavg()[0]
                 for i in range(args.searches):
                     account = f"acct-{random.Random(i).randrange(accounts)}"
+                    before = tree_cpu_s(server.pid)
                     t = time.perf_counter()
                     r = client.get(f"{base}/referrals", params={"by": "account", "value": account})
                     search_ms.append((time.perf_counter() - t) * 1000)
+                    search_cpu += tree_cpu_s(server.pid) - before
                     assert r.status_code == 200 and len(r.json()["items"]) >= 1, r.text[:200]
                     t = time.perf_counter()
                     client.get(f"{base}/health")
@@ -301,7 +407,13 @@ def main() -> None:
                 "requests": args.searches,
                 "p50_ms": round(percentile(search_ms, 50), 2),
                 "p99_ms": round(percentile(search_ms, 99), 2),
+                "max_ms": round(max(search_ms), 2),
+                "server_cpu_ms_per_request": round(search_cpu * 1000 / args.searches, 3),
                 "health_p50_ms": round(percentile(health_ms, 50), 2),
+                "health_p99_ms": round(percentile(health_ms, 99), 2),
+                "load_average_1min_start": round(load, 2),
+                "load_average_1min_end": round(os.getloadavg()[0], 2),
+                "plan": search_plan(store, "acct-1"),
             }
 
             # memory over many match requests and list refreshes

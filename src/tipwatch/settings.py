@@ -375,6 +375,14 @@ class Settings(BaseSettings):
     api_job_workers: int = Field(
         default=2, ge=1, le=64, description="Jobs (ingest, triage, assessment) run at once."
     )
+    api_token_cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="Seconds a server process may reuse an API token it has checked before "
+        "asking the store again (0: every request asks); a revocation made elsewhere reaches "
+        "the server within this delay.",
+    )
     due_hours_immediate: float = Field(
         default=24.0, gt=0, description="Hours to act on an immediate-tier referral."
     )

@@ -155,13 +155,17 @@ class _ListInfo:
     purpose: str = "block"
 
 
+_VERSIONS = select(func.count(), func.max(hash_list_versions.c.id))
+_LISTS = select(func.count(), func.max(hash_lists.c.id), func.max(hash_lists.c.updated_at))
+
+
 def lists_version(conn: Connection) -> tuple[Any, ...]:
     """A value that changes whenever any hash list changes: a version imported (entries
-    added, retired or reactivated, settings changed), a list removed or created. Two small
-    aggregate queries: cheap enough to ask every few seconds."""
-    lv, hl = hash_list_versions.c, hash_lists.c
-    versions = conn.execute(select(func.count(), func.max(lv.id))).one()
-    lists = conn.execute(select(func.count(), func.max(hl.id), func.max(hl.updated_at))).one()
+    added, retired or reactivated, settings changed), a list removed or created, an entry held
+    or released (its list's change time). Two small aggregate queries, built once: cheap
+    enough to ask in every match request's transaction."""
+    versions = conn.execute(_VERSIONS).one()
+    lists = conn.execute(_LISTS).one()
     return (*versions, *lists)
 
 
@@ -228,6 +232,12 @@ class Matcher:
             return False
         self.refresh()
         return True
+
+    @property
+    def seen_version(self) -> tuple[Any, ...] | None:
+        """The lists' version (:func:`lists_version`) read in the snapshot the indexes were
+        last brought up to date from."""
+        return self._lists_version
 
     def snapshot(self) -> MatcherSnapshot:
         """The in-memory indexes and list settings, for :meth:`from_snapshot` elsewhere."""
@@ -480,8 +490,10 @@ class Matcher:
             for algorithm, value in hashes.items():
                 if algorithm != "pdq":
                     wanted.setdefault(algorithm, set()).add(value)
-        with self.store.read() as conn:
-            exact = self.exact(conn, wanted)
+        exact: dict[tuple[str, str], list[Match]] = {}
+        if wanted:
+            with self.store.read() as conn:
+                exact = self.exact(conn, wanted)
         pdq_positions = [i for i, h in enumerate(files) if "pdq" in h]
         near = self.near(
             [files[i]["pdq"] for i in pdq_positions], [qualities[i] for i in pdq_positions]

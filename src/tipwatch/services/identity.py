@@ -32,6 +32,7 @@ __all__ = [
     "authenticate_session",
     "authenticate_token",
     "begin_login",
+    "cached_token_actor",
     "create_token",
     "disable_user",
     "finish_login",
@@ -124,6 +125,7 @@ def disable_user(store: Store, actor: Actor, name: str) -> dict[str, Any]:
                 f"{name} may not disable its own account",
                 hint="ask another administrator to disable it",
             )
+        _forget_tokens_on_commit(store)
         user, _ = update_user(work.conn, name, disabled=True)  # type: ignore[arg-type]
         work.detail = "disabled; sessions ended, tokens revoked"
     return user
@@ -149,6 +151,7 @@ def set_role(
 
     role = _role(role)
     with unit(store, actor, "user.write", object_type="user", object_ids=[name]) as work:
+        _forget_tokens_on_commit(store)
         code = _country_for(role, country)
         user, secret = update_user(
             work.conn,  # type: ignore[arg-type]
@@ -447,13 +450,94 @@ def authenticate_session(store: Store, cookie: str) -> tuple[Actor, str]:
     return _actor_of(user), csrf
 
 
-def authenticate_token(store: Store, raw: str) -> Actor:
-    """The actor an API token acts as, narrowed to the token's scopes."""
-    from tipwatch.workflow.identity import resolve_token
+class _TokenCache:
+    """Tokens this process has resolved lately: (store, SHA-256 of the token) -> the actor and
+    the monotonic time until which it may be reused. Only successes are kept.
 
+    A change made through this process's services (a token revoked, a user disabled or given
+    another role) empties it once its transaction has committed; the generation number keeps
+    a lookup that read the store before that commit from putting its stale answer back."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[int, bytes], tuple[Actor, float]] = {}
+        self.generation = 0
+
+    @staticmethod
+    def _key(store: Store, raw: str) -> tuple[int, bytes]:
+        import hashlib
+
+        return id(store), hashlib.sha256(raw.encode("utf-8", "surrogateescape")).digest()
+
+    def get(self, store: Store, raw: str, now: float) -> Actor | None:
+        key = self._key(store, raw)
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None:
+                return None
+            if found[1] <= now:
+                del self._entries[key]
+                return None
+            return found[0]
+
+    def put(self, store: Store, raw: str, actor: Actor, until: float, generation: int) -> None:
+        with self._lock:
+            if generation != self.generation:
+                return  # an identity change committed while this token was being looked up
+            if len(self._entries) >= _TOKEN_CACHE_SIZE:
+                self._entries.clear()
+            self._entries[self._key(store, raw)] = (actor, until)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.generation += 1
+            self._entries.clear()
+
+
+_TOKEN_CACHE_SIZE = 10_000
+_TOKENS = _TokenCache()
+
+
+def _forget_tokens_on_commit(store: Store) -> None:
+    """Empty the token cache once the open transaction (an identity change) has committed."""
+    store.after_transaction(_TOKENS.clear)
+
+
+def cached_token_actor(store: Store, raw: str) -> Actor | None:
+    """The actor of ``raw`` if this process resolved it within its reuse delay (see
+    :func:`authenticate_token`), else ``None``; never reads the store."""
+    import time
+
+    return _TOKENS.get(store, raw, time.monotonic())
+
+
+def authenticate_token(store: Store, raw: str, *, reuse_seconds: float = 0.0) -> Actor:
+    """The actor an API token acts as, narrowed to the token's scopes.
+
+    With ``reuse_seconds`` (a server passes its ``api_token_cache_seconds`` setting), a token
+    resolved by this process within that many seconds is not looked up again (and never past
+    its expiry). A token revoked, or a user disabled or given another role, through this
+    process's services is refused or changed at once; the same change made by another
+    process is honoured within ``reuse_seconds``."""
+    import time
+
+    from tipwatch.workflow.identity import now_utc, resolve_token_until
+
+    if reuse_seconds > 0:
+        now = time.monotonic()
+        known = _TOKENS.get(store, raw, now)
+        if known is not None:
+            return known
+        generation = _TOKENS.generation
     with store.read() as conn:
-        user, scopes = resolve_token(conn, raw)
-    return _actor_of(user, scopes)
+        user, scopes, expires_at = resolve_token_until(conn, raw)
+    actor = _actor_of(user, scopes)
+    if reuse_seconds > 0:
+        left = (expires_at - now_utc()).total_seconds()
+        _TOKENS.put(store, raw, actor, now + min(reuse_seconds, left), generation)
+    return actor
 
 
 def create_token(
@@ -503,6 +587,7 @@ def revoke_token(store: Store, actor: Actor, token_id: str) -> dict[str, Any]:
     from tipwatch.workflow.identity import revoke_token as _revoke
 
     with unit(store, actor, "token.write", object_type="token", object_ids=[token_id]) as work:
+        _forget_tokens_on_commit(store)
         row = _revoke(work.conn, token_id)  # type: ignore[arg-type]
         work.detail = f"revoked (user {row['user']})"
     return row

@@ -326,16 +326,20 @@ def match_media(
 
 class _IndexCache:
     """One matcher (and its in-memory PDQ index) per store per process, built on first use
-    and refreshed, incrementally, when the lists' fingerprint changes (a version imported,
-    a list removed). Searches and refreshes take turns under one lock."""
+    and refreshed, incrementally, when the lists have changed (a version imported, a list
+    removed, an entry held or released). Searches and refreshes take turns under one lock.
+
+    The cache does not ask the store before a search: :func:`match_hashes` compares the
+    version the search used with the lists' version inside the transaction that records the
+    request, and searches again, after a refresh, when they differ."""
 
     def __init__(self) -> None:
         import threading
 
         self._lock = threading.Lock()
         # Keyed by ``id(store)``: each matcher holds its store, so no address is reused while
-        # its entry lives.
-        self._matchers: dict[int, tuple[tuple[int, int, int, Any], Any]] = {}
+        # its entry lives. Each value: (the lists' version the index reflects, the matcher).
+        self._matchers: dict[int, tuple[tuple[Any, ...] | None, Any]] = {}
 
     def verdicts(
         self,
@@ -343,30 +347,41 @@ class _IndexCache:
         files: list[dict[str, str]],
         qualities: list[int | None],
         video: list[tuple[str, int]] | None = None,
-    ) -> list[FileVerdict]:
-        """Verdicts for ``files``; ``video`` (frame PDQ, quality) adds vPDQ hits to the
-        first file's."""
-        from tipwatch.matching.lists import lists_state
+        *,
+        current: tuple[Any, ...] | None = None,
+    ) -> tuple[tuple[Any, ...] | None, list[FileVerdict]]:
+        """Verdicts for ``files`` and the lists' version the index reflected; ``video``
+        (frame PDQ, quality) adds vPDQ hits to the first file's. ``current``: the version
+        the store holds now, when known to differ from the index's: it is refreshed first."""
         from tipwatch.matching.matcher import Matcher
 
-        state = lists_state(store)
         with self._lock:
             known = self._matchers.get(id(store))
             if known is None:
                 matcher = Matcher(store)
             else:
                 matcher = known[1]
-                if known[0] != state:
+                if current is not None and known[0] != current:
                     matcher.refresh()
-            self._matchers[id(store)] = (state, matcher)
+            seen = matcher.seen_version
+            self._matchers[id(store)] = (seen, matcher)
             verdicts = list(matcher.verdicts(files, qualities))
             if video:
                 verdicts[0].matches.extend(matcher.video(video))
-            return verdicts
+            return seen, verdicts
 
     def forget(self, store: Store) -> None:
         with self._lock:
             self._matchers.pop(id(store), None)
+
+
+class _ListsChanged(Exception):
+    """The lists changed after a request's search; its transaction is rolled back and the
+    request searched again."""
+
+
+_SEARCH_TRIES = 5
+"""Searches of one request when the lists keep changing under it; the last one stands."""
 
 
 _INDEXES = _IndexCache()
@@ -377,6 +392,7 @@ def forget_index(store: Store) -> None:
     a store whose entries were replaced wholesale (emptied, or restored from a backup), where
     the incremental refresh, which follows entry ids, cannot tell old entries from new."""
     _INDEXES.forget(store)
+
 
 MATCH_ALGORITHMS = ("md5", "sha1", "sha256", "pdq")
 MAX_MATCH_ITEMS = 1000
@@ -398,6 +414,7 @@ def match_hashes(
     towards the flood quarantine (``flood``, default: the ``flood_*`` settings), which holds
     an entry whose matches in a day jump far above its history."""
     from tipwatch.errors import InputError
+    from tipwatch.matching.matcher import lists_version
     from tipwatch.models import normalise_hash_value
 
     if not items:
@@ -424,19 +441,31 @@ def match_hashes(
         list(qualities) if qualities is not None else [None for _ in files]
     )
     require(store, actor, "match.run", object_type="hash")
-    verdicts = _INDEXES.verdicts(store, files, quality_list, video)
-    counts: dict[int, int] = {}
-    for verdict in verdicts:
-        for entry_id in {m.entry_id for m in verdict.matches if m.purpose == "block"}:
-            counts[entry_id] = counts.get(entry_id, 0) + 1
-    # Only a request that matched a block list writes (its entries' counts towards the flood
-    # quarantine, and any hold they make); the others append their audit event alone.
-    with unit(store, actor, "match.run", object_type="hash", writes=bool(counts)) as work:
-        known = sum(1 for v in verdicts if v.matches)
-        work.detail = f"{len(files)} files by hash: {known} known, {len(files) - known} new"
-        if counts and work.conn is not None:
-            work.detail += _held_detail(_count_floods(work.conn, counts, flood))
-    return verdicts
+    current: tuple[Any, ...] | None = None
+    for attempt in range(_SEARCH_TRIES):
+        used, verdicts = _INDEXES.verdicts(store, files, quality_list, video, current=current)
+        counts: dict[int, int] = {}
+        for verdict in verdicts:
+            for entry_id in {m.entry_id for m in verdict.matches if m.purpose == "block"}:
+                counts[entry_id] = counts.get(entry_id, 0) + 1
+        try:
+            # One transaction: the lists' version is read in it, so the verdicts returned are
+            # those of the lists as they stand when the request is recorded; then a request
+            # that matched a block list counts its entries' matches towards the flood
+            # quarantine (and makes any hold they call for); then the audit event.
+            with unit(store, actor, "match.run", object_type="hash") as work:
+                assert work.conn is not None
+                current = lists_version(work.conn)
+                if current != used and attempt < _SEARCH_TRIES - 1:
+                    raise _ListsChanged  # rolls back; searched again after a refresh
+                known = sum(1 for v in verdicts if v.matches)
+                work.detail = f"{len(files)} files by hash: {known} known, {len(files) - known} new"
+                if counts:
+                    work.detail += _held_detail(_count_floods(work.conn, counts, flood))
+        except _ListsChanged:
+            continue
+        return verdicts
+    raise AssertionError("unreachable: the last search always stands")
 
 
 def _count_floods(

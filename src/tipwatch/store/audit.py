@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, insert, select, text, update
+from sqlalchemy import Connection, Select, bindparam, func, insert, select, text, update
 
 from tipwatch.errors import StoreError
 from tipwatch.store.database import Store
@@ -159,11 +159,27 @@ def _digest(row: Any, object_ids: list[str]) -> str:
     ).hexdigest()
 
 
+# Built once: every audited action runs these three statements, and building a statement
+# (with its values) cost about as much as running it.
+_READ_HEAD = select(audit_head).where(audit_head.c.id == _HEAD_ID)
+_PG_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+_INSERT_EVENT = insert(audit_events)
+_MOVE_HEAD = (
+    update(audit_head)
+    .where(audit_head.c.id == _HEAD_ID)
+    .values(
+        last_id=bindparam("new_last_id"),
+        last_hash=bindparam("new_last_hash"),
+        entry_count=bindparam("new_entry_count"),
+    )
+)
+
+
 def _lock_head(conn: Connection) -> Any:
     """The head row, held so that no other appender can read it until this transaction ends."""
     if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
-    head = conn.execute(select(audit_head).where(audit_head.c.id == _HEAD_ID)).first()
+        conn.execute(_PG_LOCK, {"key": _PG_LOCK_KEY})
+    head = conn.execute(_READ_HEAD).first()
     if head is not None:
         return head
     if conn.execute(select(func.count()).select_from(audit_events)).scalar_one():
@@ -209,11 +225,14 @@ def append_event(conn: Connection, event: AuditEvent, *, at: datetime | None = N
         "prev_hash": head.last_hash,
     }
     digest = hashlib.sha256(canonical_form(object_ids=ids, **values)).hexdigest()
-    conn.execute(insert(audit_events).values(object_ids=json.dumps(ids), hash=digest, **values))
+    conn.execute(_INSERT_EVENT, {**values, "object_ids": json.dumps(ids), "hash": digest})
     conn.execute(
-        update(audit_head)
-        .where(audit_head.c.id == _HEAD_ID)
-        .values(last_id=entry_id, last_hash=digest, entry_count=head.entry_count + 1)
+        _MOVE_HEAD,
+        {
+            "new_last_id": entry_id,
+            "new_last_hash": digest,
+            "new_entry_count": head.entry_count + 1,
+        },
     )
     return entry_id
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -223,11 +224,17 @@ class Store:
     :meth:`require_autonomy` first: they cannot run inside an outer transaction.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
         self._engine = engine
         self._current: ContextVar[Connection | None] = ContextVar(
             f"tipwatch_store_{id(self)}", default=None
         )
+        self._busy_timeout = busy_timeout
+        # SQLite has one writer at a time. Threads of this process (a server's requests) queue
+        # for it here, and each is woken the moment the one before commits; left to SQLite,
+        # a waiting thread sleeps in steps of up to 100 ms between tries, which a server
+        # under load turned into waits far longer than the writes themselves.
+        self._writer = threading.Lock() if engine.dialect.name == "sqlite" else None
 
     def __reduce__(self) -> Any:
         # Worker processes (local or on a cluster) never get the store: the process that
@@ -277,7 +284,7 @@ class Store:
             token = self._current.set(conn)
             conn.info[_AFTER] = []
             try:
-                with conn.begin():
+                with self._write_turn(), conn.begin():
                     yield conn
             except BaseException:
                 _run_rollback_hooks(conn.info.pop(_AFTER, []))
@@ -288,6 +295,25 @@ class Store:
                 self._current.reset(token)
         for on_commit, _ in hooks:
             on_commit()
+
+    @contextmanager
+    def _write_turn(self) -> Iterator[None]:
+        """This process's turn to write an SQLite store (nothing on PostgreSQL): waits up to
+        the busy timeout for the other threads' write transactions, as SQLite waits for other
+        processes'."""
+        if self._writer is None:
+            yield
+            return
+        if not self._writer.acquire(timeout=self._busy_timeout):
+            raise StoreError(
+                f"the store is busy: another write of this process has held {self.where} for "
+                f"more than {self._busy_timeout:g} s",
+                hint="raise the store_busy_timeout setting, or run the long write on its own",
+            )
+        try:
+            yield
+        finally:
+            self._writer.release()
 
     def after_transaction(
         self, on_commit: Callable[[], None], on_rollback: Callable[[], None] | None = None
@@ -378,7 +404,7 @@ class Store:
 
             event.listen(engine, "connect", on_connect)
             event.listen(engine, "begin", on_begin)
-        store = cls(engine)
+        store = cls(engine, busy_timeout=busy_timeout)
         if migrate:
             store.migrate()
         return store
@@ -423,6 +449,25 @@ class Store:
             raise _unusable(self.where, exc) from exc
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot migrate the store {self.where}: {_one_line(exc)}") from exc
+
+    def checkpoint(self) -> tuple[int, int] | None:
+        """On SQLite, copy what the write-ahead log holds into the database file without
+        waiting for, or holding up, readers and writers (a passive checkpoint); returns the
+        log's frames and those now copied. ``None`` on PostgreSQL.
+
+        Otherwise SQLite checkpoints inside the commit that takes the log past 1,000 pages,
+        and that commit, and every write queued behind it, waits for the copy and its sync:
+        a long-running server calls this from a thread of its own."""
+        if self.dialect != "sqlite":
+            return None
+        raw = self._engine.raw_connection()
+        try:
+            driver = raw.driver_connection
+            assert isinstance(driver, sqlite3.Connection)
+            row = driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        finally:
+            raw.close()
+        return int(row[1]), int(row[2])
 
     def table_names(self) -> list[str]:
         return sorted(inspect(self._engine).get_table_names())

@@ -23,8 +23,9 @@ import io
 import logging
 import math
 import tempfile
+import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -34,6 +35,7 @@ from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tipwatch import __version__, services
@@ -266,6 +268,21 @@ class _State:
         self.config = services.triage.load_triage_config(get_settings().triage_config)
 
 
+_CHECKPOINT_SECONDS = 0.1
+"""How often a server over an SQLite store copies the write-ahead log into the database file
+(see ``Store.checkpoint``): often enough that the log stays far below the 1,000 pages at
+which a request's own commit would have to do it."""
+
+
+def _checkpoint_until(store: Any, stop: threading.Event) -> None:
+    while not stop.wait(_CHECKPOINT_SECONDS):
+        try:
+            store.checkpoint()
+        except Exception:  # a failed copy is retried; requests checkpoint themselves meanwhile
+            _log.warning("checkpoint of the store failed", exc_info=True)
+            stop.wait(5.0)
+
+
 def create_app(store: Any = None) -> FastAPI:
     """The API over ``store`` (default: the store the settings name, opened now)."""
     owned = store is None
@@ -275,7 +292,18 @@ def create_app(store: Any = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
+        stop = threading.Event()
+        checkpoints = threading.Thread(
+            target=_checkpoint_until, args=(store, stop), name="tipwatch-checkpoint", daemon=True
+        )
+        if store.dialect == "sqlite":
+            checkpoints.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if checkpoints.is_alive():
+                checkpoints.join(timeout=30)
         services.jobs.shutdown(wait=True)
         if owned:
             store.close()
@@ -329,19 +357,32 @@ def create_app(store: Any = None) -> FastAPI:
     return app
 
 
-def _authenticate(request: Request) -> Actor:
+async def _authenticate(request: Request) -> Actor:
     """The caller: a bearer token, else the session cookie (with its CSRF header on a
-    change). No credentials, or bad ones: :class:`AuthenticationError` (401)."""
+    change). No credentials, or bad ones: :class:`AuthenticationError` (401).
+
+    Runs on the event loop: a token this process resolved within ``api_token_cache_seconds``
+    is taken from memory; any look-up in the store runs on a worker thread."""
     state: _State = request.app.state.tipwatch
     header = request.headers.get("authorization", "")
     if header:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationError("the Authorization header is not 'Bearer <token>'")
-        return services.identity.authenticate_token(state.store, token.strip())
+        raw = token.strip()
+        reuse = get_settings().api_token_cache_seconds
+        if reuse > 0:
+            known = services.identity.cached_token_actor(state.store, raw)
+            if known is not None:
+                return known
+        return await run_in_threadpool(
+            services.identity.authenticate_token, state.store, raw, reuse_seconds=reuse
+        )
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        actor, csrf = services.identity.authenticate_session(state.store, cookie)
+        actor, csrf = await run_in_threadpool(
+            services.identity.authenticate_session, state.store, cookie
+        )
         sent = request.headers.get(CSRF_HEADER, "")
         if request.method not in _SAFE_METHODS and not hmac.compare_digest(
             sent.encode("utf-8", "surrogateescape"), csrf.encode()
@@ -360,12 +401,17 @@ def _authenticate(request: Request) -> Actor:
 CurrentActor = Annotated[Actor, Depends(_authenticate)]
 
 
-def _permit(action: str) -> Callable[[Request, Actor], Actor]:
+def _permit(action: str) -> Callable[[Request, Actor], Awaitable[Actor]]:
     """A dependency: the caller, once its role and scopes allow ``action`` (checked before
-    the request's body and parameters are judged)."""
+    the request's body and parameters are judged). Runs on the event loop; only a refusal,
+    which is audited, goes to a worker thread."""
 
-    def check(request: Request, actor: CurrentActor) -> Actor:
-        services.identity.require(request.app.state.tipwatch.store, actor, action)
+    async def check(request: Request, actor: CurrentActor) -> Actor:
+        if not services.access.may(actor, action):
+            # Raises AccessDenied once the refusal is recorded.
+            await run_in_threadpool(
+                services.identity.require, request.app.state.tipwatch.store, actor, action
+            )
         return actor
 
     check.__name__ = f"permit_{action.replace('.', '_')}"

@@ -45,6 +45,7 @@ __all__ = [
     "redeem_second_factor",
     "resolve_session",
     "resolve_token",
+    "resolve_token_until",
     "revoke_token",
     "totp_uri",
     "update_user",
@@ -555,6 +556,14 @@ def create_token(
 def resolve_token(conn: Connection, raw: str) -> tuple[dict[str, Any], frozenset[str]]:
     """The user a token acts for and the token's scopes; :class:`AuthenticationError` if the
     token is malformed, unknown, revoked or expired, or its user is disabled."""
+    user, scopes, _expires = resolve_token_until(conn, raw)
+    return user, scopes
+
+
+def resolve_token_until(
+    conn: Connection, raw: str
+) -> tuple[dict[str, Any], frozenset[str], datetime]:
+    """:func:`resolve_token` and the token's expiry (naive UTC)."""
     bad = AuthenticationError(
         "the token is not valid (unknown, revoked or expired)",
         hint="ask an administrator for a new token",
@@ -567,7 +576,7 @@ def resolve_token(conn: Connection, raw: str) -> tuple[dict[str, Any], frozenset
         raise bad
     if row.revoked_at is not None or row.expires_at <= now_utc():
         raise bad
-    return _user_dict(_live_user(conn, row.user_id)), frozenset(row.scopes.split())
+    return _user_dict(_live_user(conn, row.user_id)), frozenset(row.scopes.split()), row.expires_at
 
 
 def list_tokens(conn: Connection, user_name: str | None = None) -> list[dict[str, Any]]:
