@@ -6,7 +6,8 @@ in-process, no network) of
 - the baseline, measured in the same run: the stylesheet (a static file) and the sign-in page
   (a template, no store);
 - the queue page (first page by priority, a page further on, and filtered by country);
-- a referral's dossier.
+- a referral's dossier, as an analyst and as a reviewer (second factor; the reviewer's page
+  also looks for kept media and counts the day's exposures).
 
     python benchmarks/workspace.py --count 1000000     # the issue's figure (store kept)
     python benchmarks/workspace.py --count 100000
@@ -172,6 +173,27 @@ def _median_ms(client: Any, path: str, repeat: int, expect: str) -> float:
     return round(statistics.median(times) * 1000, 1)
 
 
+def _reviewer_dossier_ms(store: Any, admin: Any, report_id: str, repeat: int) -> float:
+    """The dossier as a reviewer sees it (signed in with the second factor): the page also
+    asks for kept media and the reviewer's exposure count of the day (none kept here: the
+    deployment default)."""
+    import pyotp
+    from fastapi.testclient import TestClient
+
+    from tipwatch import services
+    from tipwatch.web.app import create_app
+
+    name = f"bench-reviewer-{os.getpid()}"
+    added = services.identity.add_user(store, admin, name, "reviewer", PASSWORD)
+    code = pyotp.TOTP(added["totp_enrolment"]["secret"]).now()
+    client = TestClient(create_app(store))
+    answer = client.post(
+        "/api/v1/session", json={"name": name, "password": PASSWORD, "totp": code}
+    )
+    assert answer.status_code in (200, 201), answer.text
+    return _median_ms(client, f"/referrals/{report_id}", repeat, "Files")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=100_000)
@@ -220,6 +242,7 @@ def main() -> None:
         "queue_country_ms": _median_ms(client, f"/queue?country={country}", r, "Queue"),
         "dossier_ms": _median_ms(client, f"/referrals/{real}", r, "Files"),
     }
+    figures["dossier_reviewer_ms"] = _reviewer_dossier_ms(store, admin, real, r)
     store.close()
     print(
         json.dumps(
@@ -233,6 +256,9 @@ def main() -> None:
                 ),
                 "dossier_vs_sign_in_page": round(
                     figures["dossier_ms"] / figures["static_sign_in_page_ms"], 1
+                ),
+                "reviewer_dossier_vs_sign_in_page": round(
+                    figures["dossier_reviewer_ms"] / figures["static_sign_in_page_ms"], 1
                 ),
                 "audit_events_added": args.audit_events,
                 "repeat": r,
