@@ -38,9 +38,9 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed
 	$(BIN)/tipwatch demo --out demo-out
 
-## test: install the test extras, start what the tests need, run ruff, mypy and pytest
+## test: install the test extras, start what the tests need, run ruff, mypy and pytest (two workers)
 test: $(VENV)/.installed-test services lint typecheck
-	TIPWATCH_REQUIRE_POSTGRES=1 TIPWATCH_REQUIRE_SHARED=1 TIPWATCH_REQUIRE_FILTERS=1 $(BIN)/pytest -q
+	TIPWATCH_REQUIRE_POSTGRES=1 TIPWATCH_REQUIRE_SHARED=1 TIPWATCH_REQUIRE_FILTERS=1 $(BIN)/pytest -q -n 2 --dist loadfile
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks

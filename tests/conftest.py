@@ -21,6 +21,11 @@ from tipwatch.settings import CONFIG_ENV_VAR, Settings, reload_settings
 from tipwatch.store import Store
 from tipwatch.store.schema import metadata
 
+# pytest-xdist's workers start with COLUMNS set (80 here, no terminal); the command line's
+# consoles, made when tipwatch.cli is imported, would keep that width for good. Without it they
+# follow each invocation's COLUMNS, as in a run without workers.
+os.environ.pop("COLUMNS", None)
+
 SHARED = Path(
     os.environ.get("TIPWATCH_SHARED") or Path(__file__).resolve().parents[1].parent / "shared"
 )

@@ -16,6 +16,8 @@ from tests.cli.test_trends import write_metric_feed
 from tests.forums.helpers import KEY as FORUM_KEY
 from tests.forums.helpers import stream_export
 from tests.forums.helpers import write_jsonl as write_forum_export
+from tests.services.test_media import RID as MEDIA_RID
+from tests.services.test_media import gradient_png, write_referral
 from tests.triage.mmdb import DOC_NETWORKS, write_mmdb
 from tests.triage.test_triage_store import REFERRALS, account, referral, write_jsonl
 from tipwatch.cli import app
@@ -91,6 +93,9 @@ def _store(tmp: Path) -> dict[str, str]:
     )
     forum_export = write_forum_export(tmp / "forum.jsonl", stream_export())
     ok("forums", "ingest", str(forum_export), "--db", db)
+    image = tmp / "gradient.png"
+    image.write_bytes(gradient_png(seed=5))
+    ok("ingest", "--db", db, str(write_referral(tmp, image.read_bytes())))
     series = tmp / "series.csv"
     series.write_text("day,value\n" + "".join(f"d{i},{10 + 10 * (i >= 40)}\n" for i in range(80)))
     return {
@@ -100,6 +105,7 @@ def _store(tmp: Path) -> dict[str, str]:
         "urls": str(tmp / "urls2.txt"),
         "log": str(tmp / "access.log"),
         "forum_export": str(forum_export),
+        "image": str(image),
     }
 
 
@@ -108,6 +114,8 @@ INVOCATIONS: dict[tuple[str, ...], list[str]] = {
     ("ingest",): ["{feed_dup}", "--db", "{db}"],
     ("referrals", "list"): ["--db", "{db}"],
     ("referrals", "show"): ["r-nl-1", "--db", "{db}"],
+    ("referrals", "attach-media"): [MEDIA_RID, "seen", "{image}", "--db", "{db}"],
+    ("referrals", "reindex"): ["--db", "{db}"],
     ("quarantine", "list"): ["--db", "{db}"],
     ("quarantine", "show"): ["1", "--db", "{db}"],
     ("lists", "list"): ["--db", "{db}"],
