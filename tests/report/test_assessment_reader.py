@@ -30,6 +30,9 @@ from tipwatch.trends.analysis import DailySeries, surge_factor
 from tipwatch.trends.signals import referral_series, signal_series
 
 CHROMIUM = shutil.which("chromium")
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "assessment"
+"""Where the screenshots of the HTML and the first PDF pages are kept to be looked at
+(ignored by git), as the workspace's are in ``test-artifacts/workspace/``."""
 PRINT_TOOLS = CHROMIUM is not None and shutil.which("pdftoppm") and shutil.which("pdftotext")
 PERIODS = {
     "h1-2020": (date(2020, 1, 1), date(2020, 6, 30)),
@@ -414,12 +417,11 @@ def watch(tab: Any, problems: list[str]) -> None:
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
-def test_the_page_in_a_browser_at_desk_and_phone_width(
-    written: dict[str, Written], tmp_path_factory: pytest.TempPathFactory
-) -> None:
+def test_the_page_in_a_browser_at_desk_and_phone_width(written: dict[str, Written]) -> None:
     from playwright.sync_api import sync_playwright
 
-    shots = tmp_path_factory.mktemp("screenshots")
+    shots = SHOTS
+    shots.mkdir(parents=True, exist_ok=True)
     axe = AXE.read_text(encoding="utf-8")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
@@ -493,7 +495,8 @@ def test_every_pdf_page_renders_with_marking_and_page_number(
             k for k, t in enumerate(texts, start=1) if "Executive summary" in t and k > 2
         )
         assert re.search(rf"Executive summary\s+{summary_page}\b", contents), contents[:500]
-        # high-resolution copies of the first two pages, to look at
+        # high-resolution copies of the first two pages, kept to look at
+        SHOTS.mkdir(parents=True, exist_ok=True)
         subprocess.run(
             [
                 "pdftoppm",
@@ -505,7 +508,7 @@ def test_every_pdf_page_renders_with_marking_and_page_number(
                 "2",
                 "-png",
                 str(w.pdf),
-                str(shots / f"first-{name}"),
+                str(SHOTS / f"first-{name}"),
             ],
             check=True,
         )

@@ -53,7 +53,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_for(port: int, *, udp: bool, seconds: float = 20.0) -> None:
+def _wait_for(port: int, *, udp: bool, seconds: float = 20.0, status: str = "") -> None:
+    """Until something answers on ``port`` (over UDP: a DNS answer to ``ok.invalid``, with
+    ``status`` when one is named)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if udp:
@@ -62,7 +64,7 @@ def _wait_for(port: int, *, udp: bool, seconds: float = 20.0) -> None:
                 capture_output=True,
                 text=True,
             )
-            if "status:" in probe.stdout:
+            if f"status: {status}" in probe.stdout:
                 return
         else:
             with socket.socket() as s:
@@ -162,7 +164,9 @@ rpz:
     )
     process = subprocess.Popen(["unbound", "-d", "-c", str(conf)], stderr=subprocess.PIPE)
     try:
-        _wait_for(port, udp=True)
+        # BIND answers before its zones are loaded (SERVFAIL meanwhile): wait for the last
+        # zone of the configuration to answer, then the response policy zones are in too.
+        _wait_for(port, udp=True, status="NOERROR")
 
         def dig(name: str, client: str) -> str:
             out = subprocess.run(
@@ -261,7 +265,9 @@ logging {{
         ["named", "-f", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     try:
-        _wait_for(port, udp=True)
+        # BIND answers before its zones are loaded (SERVFAIL meanwhile): wait for the last
+        # zone of the configuration to answer, then the response policy zones are in too.
+        _wait_for(port, udp=True, status="NOERROR")
 
         def dig(name: str, client: str) -> str:
             out = subprocess.run(
