@@ -186,7 +186,8 @@ def _reviewer_dossier_ms(store: Any, admin: Any, report_id: str, repeat: int) ->
     name = f"bench-reviewer-{os.getpid()}"
     added = services.identity.add_user(store, admin, name, "reviewer", PASSWORD)
     code = pyotp.TOTP(added["totp_enrolment"]["secret"]).now()
-    client = TestClient(create_app(store))
+    # The session cookie is Secure by default: the client speaks https (in process).
+    client = TestClient(create_app(store), base_url="https://testserver")
     answer = client.post(
         "/api/v1/session", json={"name": name, "password": PASSWORD, "totp": code}
     )
