@@ -136,14 +136,14 @@ def test_a_reviewer_reveals_a_blurred_image(tab: Any, served: Served) -> None:
     shown = _filter(page, "figure.kept-media img")
     assert "grayscale(1)" in shown and "blur(16px)" in shown
     assert page.locator("#exposure-count").inner_text() == "0"
-    check(page, "20-dossier-kept-media-blurred")
+    check(page, "27-dossier-kept-media-blurred")
 
     image.click()
     page.wait_for_selector("figure.kept-media.revealed")
     assert _filter(page, "figure.kept-media img") == "none"
     assert page.locator("#exposure-count").inner_text() == "1"
     assert _reveals(served.store) == ["rev"]
-    check(page, "21-dossier-kept-media-revealed")
+    check(page, "28-dossier-kept-media-revealed")
 
     # The count is the reviewer's for the day, as the server keeps it.
     page.reload()
