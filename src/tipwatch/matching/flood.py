@@ -27,7 +27,15 @@ from tipwatch.store.bulk import chunks
 from tipwatch.store.database import Store
 from tipwatch.store.schema import entry_holds, entry_match_counts, hash_entries, hash_lists
 
-__all__ = ["FloodCounter", "FloodRule", "check_floods", "holds", "record_matches", "review_hold"]
+__all__ = [
+    "FloodCounter",
+    "FloodRule",
+    "check_floods",
+    "count_and_hold",
+    "holds",
+    "record_matches",
+    "review_hold",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +168,17 @@ def check_floods(
     return made
 
 
+def count_and_hold(
+    conn: Connection, counts: Mapping[int, int], day: date, rule: FloodRule | None
+) -> list[dict[str, Any]]:
+    """Record ``counts`` (matches per entry) towards ``day`` and, with a ``rule``, hold the
+    floods among those entries; the holds made. Every way of matching ends here."""
+    if not counts:
+        return []
+    record_matches(conn, counts, day)
+    return check_floods(conn, list(counts), day, rule) if rule is not None else []
+
+
 class FloodCounter:
     """Counts a run's matches per entry towards the entries' day and, with a ``rule``, holds
     the floods: every ``every`` files (and at :meth:`flush`), in one transaction.
@@ -194,8 +213,7 @@ class FloodCounter:
         if not counts:
             return []
         with self.store.atomic() as conn:
-            record_matches(conn, counts, self.day)
-            made = check_floods(conn, list(counts), self.day, self.rule) if self.rule else []
+            made = count_and_hold(conn, counts, self.day, self.rule)
         self.held.extend(made)
         self.held_ids.update(h["entry_id"] for h in made)
         return made

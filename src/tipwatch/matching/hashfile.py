@@ -147,9 +147,7 @@ def match_hash_records(
                 verdict.matches = [m for m in verdict.matches if m.entry_id not in counter.held_ids]
             verdict.matches.sort(key=lambda m: (m.kind != "exact", m.distance, m.list_name))
             verdict.apply_allow_lists()
-            made = counter.add(
-                m.entry_id for m in verdict.matches if matcher.lists[m.list_id].purpose == "block"
-            )
+            made = counter.add(verdict.block_entries())
             if held is not None:
                 held.extend(made)
             yield HashVerdict(record, verdict, searched=query[0] is not None)

@@ -134,6 +134,11 @@ class FileVerdict:
             return "cleared"
         return "new"
 
+    def block_entries(self) -> set[int]:
+        """The block-list entries matched (each once): what counts towards the flood
+        quarantine, suppressed by an allow-list or not."""
+        return {m.entry_id for m in self.matches if m.purpose == "block"}
+
     def apply_allow_lists(self) -> None:
         """Mark block matches suppressed when an allow-list matched the file too."""
         allowed = next((m.list_name for m in self.matches if m.purpose == "allow"), None)
@@ -565,7 +570,7 @@ def match_referrals(
     are in the summary.
     """
     from tipwatch.compute import Batch, map_batches
-    from tipwatch.matching.flood import check_floods, record_matches
+    from tipwatch.matching.flood import count_and_hold
 
     store.require_autonomy("matching the stored referrals")
     day = today or datetime.now(UTC).date()
@@ -685,8 +690,7 @@ def match_referrals(
                     continue
                 if matcher.lists[stored["list_id"]].purpose == "block":
                     counts[stored["entry_id"]] = counts.get(stored["entry_id"], 0) + 1
-            record_matches(conn, counts, day)
-            held = check_floods(conn, list(counts), day, flood) if flood is not None else []
+            held = count_and_hold(conn, counts, day, flood)
             summary.held.extend(held)
         held_ids.update(h["entry_id"] for h in held)
         if progress is not None:
@@ -896,26 +900,20 @@ def match_media(
             verdict.matches.extend(best.values())
             verdict.apply_allow_lists()
             verdict.matches.sort(key=lambda m: (m.kind != "exact", m.distance, m.list_name))
-        if _count_flood(counter, matcher, verdict, held):
+        if _count_flood(counter, verdict, held):
             matcher.refresh()  # the held entries match none of the files after
         yield result, verdict
-    _count_flood(counter, matcher, None, held)
+    _count_flood(counter, None, held)
 
 
 def _count_flood(
     counter: FloodCounter,
-    matcher: Matcher,
     verdict: FileVerdict | None,
     held: list[dict[str, Any]] | None,
 ) -> bool:
     """Count a file's block-list matches (``verdict``; None: the run's end, flush); whether
     entries were held."""
-    if verdict is None:
-        made = counter.flush()
-    else:
-        made = counter.add(
-            m.entry_id for m in verdict.matches if matcher.lists[m.list_id].purpose == "block"
-        )
+    made = counter.flush() if verdict is None else counter.add(verdict.block_entries())
     if held is not None:
         held.extend(made)
     return bool(made)

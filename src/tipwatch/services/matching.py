@@ -446,7 +446,7 @@ def match_hashes(
         used, verdicts = _INDEXES.verdicts(store, files, quality_list, video, current=current)
         counts: dict[int, int] = {}
         for verdict in verdicts:
-            for entry_id in {m.entry_id for m in verdict.matches if m.purpose == "block"}:
+            for entry_id in verdict.block_entries():
                 counts[entry_id] = counts.get(entry_id, 0) + 1
         try:
             # One transaction: the lists' version is read in it, so the verdicts returned are
@@ -475,12 +475,10 @@ def _count_floods(
     them (``flood``, default: the ``flood_*`` settings); the holds made."""
     from datetime import UTC, datetime
 
-    from tipwatch.matching.flood import check_floods, record_matches
+    from tipwatch.matching.flood import count_and_hold
 
     rule = _flood_rule() if flood is None else flood
-    day = datetime.now(UTC).date()
-    record_matches(conn, counts, day)
-    return check_floods(conn, list(counts), day, rule)
+    return count_and_hold(conn, counts, datetime.now(UTC).date(), rule)
 
 
 def match_upload(store: Store, actor: Actor, path: Path) -> tuple[MediaHashes, FileVerdict | None]:
