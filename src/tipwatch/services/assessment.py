@@ -30,12 +30,26 @@ __all__ = [
     "draft_findings",
     "list_drafts",
     "list_versions",
+    "output_stem",
     "publish",
     "published_version",
     "remove_section",
     "show_draft",
     "write_assessment",
 ]
+
+
+def output_stem(prefix: str) -> Path:
+    """A new path stem (no suffix) for an assessment built for the API or the workspace: in
+    the deployment's ``assessments`` folder under the ``api_package_dir`` setting, made if
+    missing; the job adds ``.html`` (and ``.pdf``)."""
+    import uuid
+
+    from tipwatch.settings import get_settings
+
+    folder = Path(get_settings().api_package_dir) / "assessments"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{prefix}-{uuid.uuid4().hex}"
 
 
 def countries_of(countries: str | None, region: str | None) -> list[str] | None:

@@ -1199,12 +1199,9 @@ def _routes(app: FastAPI, state: _State) -> None:
         actor: Actor = Depends(_permit("assessment.create")),
     ) -> Accepted:
         """Build the threat assessment as a job; fetch it at /api/v1/assessment/{job_id}."""
-        folder = Path(get_settings().api_package_dir) / "assessments"
-        folder.mkdir(parents=True, exist_ok=True)
-
         def work(progress: Callable[[str, int, int], None]) -> Any:
             progress("assessment", 0, 1)
-            out = folder / f"assessment-{uuid.uuid4().hex}.html"
+            out = services.assessment.output_stem("assessment").with_suffix(".html")
             written = services.assessment.write_assessment(
                 store,
                 actor,

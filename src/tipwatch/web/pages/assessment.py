@@ -15,7 +15,6 @@ import base64
 import calendar
 import hashlib
 import re
-import uuid
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -127,14 +126,12 @@ def assessment_start(
     start, end = period_bounds(kind, value, since, until)
     wanted = services.assessment.countries_of(countries.strip() or None, None)
     settings = get_settings()
-    folder = Path(settings.api_package_dir) / "assessments"
-    folder.mkdir(parents=True, exist_ok=True)
     store, actor = ctx.store, ctx.actor
     with_pdf = pdf == "yes"
 
     def work(progress: Callable[[str, int, int], None]) -> Any:
         progress("assessment", 0, 1)
-        stem = folder / f"assessment-{uuid.uuid4().hex}"
+        stem = services.assessment.output_stem("assessment")
         written = services.assessment.write_assessment(
             store,
             actor,
@@ -351,14 +348,12 @@ def draft_publish(
     check_csrf(ctx, csrf_token)
     draft = services.assessment.show_draft(ctx.store, ctx.actor, name)
     settings = get_settings()
-    folder = Path(settings.api_package_dir) / "assessments"
-    folder.mkdir(parents=True, exist_ok=True)
     store, actor = ctx.store, ctx.actor
     with_pdf = pdf == "yes"
 
     def work(progress: Callable[[str, int, int], None]) -> Any:
         progress("publishing", 0, 1)
-        stem = folder / f"draft-{uuid.uuid4().hex}"
+        stem = services.assessment.output_stem("draft")
         done = services.assessment.publish(
             store,
             actor,
