@@ -22,7 +22,6 @@ batch by batch:
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import math
 import unicodedata
@@ -53,6 +52,7 @@ from tipwatch.forums.emerging import (
 )
 from tipwatch.forums.normalise import light_words
 from tipwatch.forums.themes import Tagger
+from tipwatch.pseudonyms import keyed_hex
 from tipwatch.store import Store
 from tipwatch.store.bulk import bulk_insert
 from tipwatch.store.forums import (
@@ -124,7 +124,7 @@ def pseudonym(key: bytes, handle: str) -> str:
     pseudonym on every forum and in every run with the same key; without the key it cannot be
     turned back, nor guessed from a list of handles."""
     norm = unicodedata.normalize("NFKC", handle).casefold().strip()
-    return "a-" + hmac.new(key, norm.encode("utf-8"), hashlib.sha256).hexdigest()[:20]
+    return "a-" + keyed_hex(key, norm)[:20]
 
 
 @dataclass
@@ -206,7 +206,7 @@ class _Intake:
         self.digest = tagger.themes.digest
 
     def _hash(self, text: str) -> str:
-        return hmac.new(self.key, text.encode("utf-8", "replace"), hashlib.sha256).hexdigest()
+        return keyed_hex(self.key, text)
 
     def _row(self, post: ForumPost, source: str) -> tuple[dict[str, Any], dict[str, str]]:
         author = pseudonym(self.key, post.author)

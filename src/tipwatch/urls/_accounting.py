@@ -18,8 +18,6 @@ reported with its file and line and the rest is read.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +35,7 @@ from tipwatch.formats.access_logs import (
     detect_log_format,
     parser_for,
 )
+from tipwatch.pseudonyms import keyed_hex
 from tipwatch.store.signals import SignalValue
 from tipwatch.urls._canonical import MAX_URL_LENGTH, URLError, canonical_parts
 from tipwatch.urls._list import UrlIndex
@@ -72,7 +71,7 @@ def _country(text: str) -> tuple[str | None, str | None]:
 
 def pseudonymise(key: bytes, client: str) -> str:
     """The keyed hash that stands for a client: the first 16 bytes of HMAC-SHA-256, hex."""
-    return hmac.new(key, client.encode("utf-8", "replace"), hashlib.sha256).hexdigest()[:32]
+    return keyed_hex(key, client)[:32]
 
 
 @dataclass
