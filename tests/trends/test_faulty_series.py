@@ -25,18 +25,18 @@ def _series(truth: SurgeTruth, seed: int) -> DailySeries:
 
 
 def test_the_bars_at_overdispersion_8() -> None:
-    """The accuracy bars of the country analyses, on fixed worlds (k = 8: a day's count varies
-    by about 35% around its mean). ``benchmarks/trends_accuracy.py`` prints the figures for
-    more worlds and other overdispersion levels."""
-    score = faulty_accuracy(8.0, range(8), countries=40, quiet_countries=20)
-    assert score.fast_rises_within_3.total >= 50 and score.slow_rises_within_7.total >= 10
-    # The bars are 90% of rises with ramps of up to 7 days (5 a day or more) dated within 3
-    # days and 80% of 21-day ramps within 7 days. Over worlds 0 to 39 the analyses reach 90.0%
-    # and 79.0% (docs/benchmarks.md; on these 8 worlds 87.5% and 87%): the 21-day bar holds
-    # here, the fast-rise bar does not, so this test holds that line at 85%.
-    assert score.fast_rises_within_3.share >= 0.85, score.as_dict()
+    """The accuracy bars of the country analyses, on the benchmark's fixed worlds 0 to 19
+    (k = 8: a day's count varies by about 35% around its mean). ``benchmarks/trends_accuracy.py``
+    prints the figures for other overdispersion levels, ``benchmarks/trends_ceiling.py`` what
+    the data allow."""
+    score = faulty_accuracy(8.0, range(20), countries=40, quiet_countries=20)
+    assert score.fast_rises_within_3.total >= 250 and score.slow_rises_within_7.total >= 50
+    # 90% of rises with ramps of up to 7 days (5 a day or more) dated within 3 days, 80% of
+    # 21-day ramps within 7 days (on these worlds 90.4% and 81.7%: the first bar with two
+    # countries to spare)
+    assert score.fast_rises_within_3.share >= 0.9, score.as_dict()
     assert score.slow_rises_within_7.share >= 0.8, score.as_dict()
-    # falls are reported as falls (the bar: 90%), and dated within 7 days nearly as often
+    # at least 90% of falls found as falls (99.4% here; 90.0% also dated within 7 days)
     assert score.falls_as_falls.share >= 0.9, score.as_dict()
     assert score.falls_found.share >= 0.85, score.as_dict()
     assert 0.9 <= score.intervals_cover.share <= 0.97, score.as_dict()
@@ -44,6 +44,34 @@ def test_the_bars_at_overdispersion_8() -> None:
     assert score.fall_alerted_country_years.share <= 0.1, score.as_dict()
     assert score.false_changes.share <= 0.1, score.as_dict()
     assert score.no_factor == 0
+
+
+def test_a_rise_that_begins_in_a_gap_is_dated_in_calendar_days() -> None:
+    """A week without data over the start of a rise: the onset is placed among the days, gap
+    included, not among the days with data (which put it after the gap: 0 of 40 within 3
+    days before)."""
+    placed = covered = 0
+    for seed in range(40):
+        truth = SurgeTruth(
+            "NL",
+            START,
+            731,
+            300.0,
+            date(2020, 3, 16),
+            0,
+            2.0,
+            ramp=7,
+            dispersion=8.0,
+            gaps=((date(2020, 3, 13), 7),),
+        )
+        change = detect_change(_series(truth, seed))
+        assert change is not None and change.direction == "up"
+        assert change.missing_days == 7
+        off = (change.date - date(2020, 3, 16)).days
+        placed += abs(off) <= 3
+        covered += change.low <= date(2020, 3, 16) <= change.high
+    assert placed >= 30, placed
+    assert covered >= 36, covered
 
 
 def test_a_gap_a_year_before_does_not_hide_the_change() -> None:

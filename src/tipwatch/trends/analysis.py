@@ -282,7 +282,9 @@ def detect_change(series: DailySeries, *, direction: str = "any") -> ChangeResul
     after it, the onset within three weeks before and four after the change found; the date
     given is the onset most likely to be within 3 days of the truth for a ramp of up to a week,
     within 7 days for a longer one (each onset and ramp length weighed by its evidence). The
-    interval holds the onsets within the 95% likelihood-ratio bound of the best."""
+    interval holds the onsets within the 95% likelihood-ratio bound of the best. Onsets, ramps
+    and tolerances are counted in calendar days: a gap or a spike left out inside the window
+    neither shortens a ramp nor moves the date."""
     if direction not in ("up", "down", "any"):
         raise ValueError(f"direction must be up, down or any, got {direction!r}")
     if len(series) < 28:
@@ -325,7 +327,9 @@ def detect_change(series: DailySeries, *, direction: str = "any") -> ChangeResul
         # a straight ramp of the counts, seen on the stabilised scale
         return (_stabilise(lo_level + (hi_level - lo_level) * x, k) - g0) / (g1 - g0)
 
-    index, low, high = onset(
+    # Onsets, ramps and their tolerances in calendar days: the days left out (gaps, spikes)
+    # neither shorten a ramp nor bring the days either side of them closer.
+    day, low, high = onset(
         z if rising else -z,
         best.index,
         sigma=sigma,
@@ -339,13 +343,14 @@ def detect_change(series: DailySeries, *, direction: str = "any") -> ChangeResul
         tolerance=3,
         history=ONSET_HISTORY,
         gradual_tolerance=7,
+        days=used.astype(np.float64),
     )
-    last = len(used) - 1
+    last = len(series) - 1
     return ChangeResult(
         series=series.label(),
-        date=series.day(int(used[min(index, last)])),
-        low=series.day(int(used[min(low, last)])),
-        high=series.day(int(used[min(high, last)])),
+        date=series.day(min(day, last)),
+        low=series.day(min(low, last)),
+        high=series.day(min(high, last)),
         before=_unstabilise(best.before, k),
         after=_unstabilise(best.after, k),
         strength=best.gain,

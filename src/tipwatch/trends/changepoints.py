@@ -437,6 +437,7 @@ def onset(
     history: int = 14,
     gradual_tolerance: int | None = None,
     fast_ramp: int = 7,
+    days: F64 | None = None,
 ) -> tuple[int, int, int]:
     """Where a rise begins: a flat level, a straight ramp of 1 to ``max_ramp`` days, a new
     level, fitted by least squares around the change found at ``near``. The rise may begin
@@ -455,18 +456,33 @@ def onset(
     placed, the evidence of each onset and ramp length weighed with its own tolerance (a
     gradual rise has no sharp start, so a date a week off is as close as its data allow).
 
-    Returns ``(onset, low, high)``: the first raised index of the best fit, and the range of
-    such indices whose best fit is within the 95% likelihood-ratio bound (3.84 noise
-    variances) of the best.
+    ``days``: the day of each value, increasing (a series with days left out: gaps, spikes).
+    Ramps, onsets and tolerances are then counted in days, not in values, so that a stretch
+    without data inside a ramp does not shorten it, and the results are days.
+
+    Returns ``(onset, low, high)``: the first raised index (day, with ``days``) of the best
+    fit, and the range of such indices whose best fit is within the 95% likelihood-ratio
+    bound (3.84 noise variances) of the best.
     """
     n = len(values)
     w_lo = max(0, near - before - history)
     w_hi = min(n, near + later + after + 7)
     y = values[w_lo:w_hi]
-    t = np.arange(w_lo, w_hi, dtype=np.float64)
-    taus = np.arange(max(w_lo + 3, near - before), min(w_hi - 3, near + 1 + later) + 1)
+    if days is None:
+        t = np.arange(w_lo, w_hi, dtype=np.float64)
+        taus = np.arange(max(w_lo + 3, near - before), min(w_hi - 3, near + 1 + later) + 1)
+        centre = near
+    else:
+        if len(days) != n:
+            raise ValueError(f"days has {len(days)} values, the series {n}")
+        t = np.asarray(days[w_lo:w_hi], dtype=np.float64)
+        centre = int(days[near])
+        # onsets (the last day on the old level) with values either side, as above
+        first = max(int(days[min(w_lo + 3, n - 1)]), centre - before)
+        last = min(int(days[max(w_hi - 4, 0)]) + 1, centre + 1 + later)
+        taus = np.arange(first, last + 1)
     if len(taus) == 0:
-        return near, near, near
+        return centre, centre, centre
     ramps = np.arange(1, max_ramp + 1)
     tau_grid, ramp_grid = np.meshgrid(taus, ramps, indexing="ij")
     # shape (taus, ramps, days): 0 before the onset, 1 after the ramp
@@ -499,7 +515,7 @@ def onset(
     else:
         per_tau = cost.min(axis=1)
     if not np.isfinite(per_tau).any():
-        return near, near, near
+        return centre, centre, centre
     best = int(np.argmin(per_tau))
     bound = 3.84 * max(sigma, 1e-12) ** 2
     inside = taus[per_tau - per_tau[best] <= bound]
