@@ -198,6 +198,12 @@ def main() -> None:
         help="what the references are not told (repeatable)",
     )
     parser.add_argument("--read-after", type=int, default=60, help="days read after the truth")
+    parser.add_argument(
+        "--factor",
+        choices=("known", "unknown", "both"),
+        default="both",
+        help="which references to run (the factor-unknown ones take ten times longer)",
+    )
     args = parser.parse_args()
     global READ_AFTER
     IGNORE.update(args.ignore)
@@ -214,7 +220,8 @@ def main() -> None:
         return (change.date - truth.start).days
 
     methods["tipwatch detect_change"] = tipwatch
-    for known in (True, False):
+    kinds = {"known": (True,), "unknown": (False,), "both": (True, False)}[args.factor]
+    for known in kinds:
         for name, prior in (("tipwatch's", tipwatch_prior()), ("the scenario's", scenario_prior())):
             label = f"reference, factor {'known' if known else 'unknown'}, {name} ramp prior"
 
@@ -228,7 +235,7 @@ def main() -> None:
     def searching(truth: SurgeTruth, values: F64, series: DailySeries) -> int | None:
         return searching_onset(truth, values, prior=tipwatch_prior())
 
-    if not IGNORE:
+    if not IGNORE and True in kinds:
         methods["reference, factor known, tipwatch's ramp prior, searching the two years"] = (
             searching
         )
