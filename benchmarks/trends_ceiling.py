@@ -39,7 +39,13 @@ import numpy.typing as npt
 
 from tipwatch.errors import InsufficientDataError
 from tipwatch.trends.analysis import DailySeries, detect_change
-from tipwatch.trends.simulate import SurgeTruth, expected_counts, faulty_scenario, simulate_values
+from tipwatch.trends.simulate import (
+    SurgeTruth,
+    expected_counts,
+    faulty_scenario,
+    simulate_values,
+    surge_shape,
+)
 
 F64 = npt.NDArray[np.float64]
 RAMPS = np.arange(1, 29)
@@ -77,6 +83,25 @@ def _told(truth: SurgeTruth) -> SurgeTruth:
     return truth
 
 
+def _shape(truth: SurgeTruth, since: npt.ArrayLike, ramp: npt.ArrayLike, factor: float) -> F64:
+    """The truth's surge shape with the given factor, for a grid of days since onset and ramps."""
+    return surge_shape(
+        since,
+        ramp,
+        peak=factor,
+        plateau=truth.plateau,
+        decay_days=truth.decay_days,
+        after=truth.after,
+    )
+
+
+def _nb_terms(values: F64, known: npt.NDArray[np.bool_], mu: F64, k: float) -> F64:
+    """The negative-binomial log likelihood of each day with data (0 on the others), less the
+    terms that do not depend on ``mu``."""
+    y = np.where(known, values, 0.0)
+    return np.asarray(np.where(known, y * np.log(mu) - (y + k) * np.log(k + mu), 0.0))
+
+
 def _log_likelihood(truth: SurgeTruth, values: F64, factors: F64) -> tuple[F64, F64]:
     """(onsets, log likelihood of shape (factors, onsets, ramps)), the factor marginalised
     later. Onsets are indices of the first raised day."""
@@ -86,7 +111,6 @@ def _log_likelihood(truth: SurgeTruth, values: F64, factors: F64) -> tuple[F64, 
     base = expected_counts(replace(truth, peak_factor=1.0, event=None))[lo:hi]
     y = values[lo:hi]
     known = np.isfinite(y)
-    y = np.where(known, y, 0.0)
     onsets = np.arange(s0 - SEARCH, s0 + SEARCH + 1)
     since = np.arange(lo, hi)[None, None, :] - onsets[:, None, None]
     ramp = RAMPS[None, :, None].astype(np.float64)
@@ -94,18 +118,8 @@ def _log_likelihood(truth: SurgeTruth, values: F64, factors: F64) -> tuple[F64, 
     out = []
     scales = SCALES if "level" in IGNORE else np.array([1.0])
     for factor, scale in ((f, c) for f in factors for c in scales):
-        mult = np.ones(since.shape)
-        mult = np.where((since >= 0) & (since < ramp), 1 + (factor - 1) * (since + 1) / ramp, mult)
-        mult = np.where((since >= ramp) & (since < ramp + truth.plateau), factor, mult)
-        fading = since >= ramp + truth.plateau
-        faded = truth.after + (factor - truth.after) * np.exp(
-            -np.clip(since - ramp - truth.plateau, 0, None) / truth.decay_days
-        )
-        mult = np.where(fading, faded, mult)
-        mu = scale * base[None, None, :] * mult
-        # the negative-binomial log likelihood, less the terms that do not depend on mu
-        terms = y * np.log(mu) - (y + k) * np.log(k + mu)
-        out.append(np.where(known[None, None, :], terms, 0.0).sum(axis=2))
+        mu = scale * base[None, None, :] * _shape(truth, since, ramp, factor)
+        out.append(_nb_terms(y, known, mu, k).sum(axis=2))
     return onsets.astype(np.float64), np.asarray(out, dtype=np.float64)
 
 
@@ -146,36 +160,17 @@ def searching_onset(truth: SurgeTruth, values: F64, *, prior: F64, horizon: int 
     k = truth.dispersion
     base = expected_counts(replace(truth, peak_factor=1.0, event=None))
     known = np.isfinite(values)
-    y = np.where(known, values, 0.0)
-
-    def terms(mu: F64) -> F64:
-        return np.where(known, y * np.log(mu) - (y + k) * np.log(k + mu), 0.0)
-
-    flat = np.concatenate([[0.0], np.cumsum(terms(base))])
+    flat = np.concatenate([[0.0], np.cumsum(_nb_terms(values, known, base, k))])
     settles = truth.peak_factor if "fade" in IGNORE else truth.after
-    settled = np.concatenate([[0.0], np.cumsum(terms(base * settles))])
+    settled = np.concatenate([[0.0], np.cumsum(_nb_terms(values, known, base * settles, k))])
     n = truth.days
     onsets = np.arange(60, n - 60)
-    factor = truth.peak_factor
-    since = np.arange(horizon)[None, :]
-    ramp = RAMPS[:, None].astype(np.float64)
-    mult = np.ones((len(RAMPS), horizon))
-    mult = np.where(since < ramp, 1 + (factor - 1) * (since + 1) / ramp, mult)
-    mult = np.where((since >= ramp) & (since < ramp + truth.plateau), factor, mult)
-    fading = since >= ramp + truth.plateau
-    faded = truth.after + (factor - truth.after) * np.exp(
-        -np.clip(since - ramp - truth.plateau, 0, None) / truth.decay_days
-    )
-    mult = np.where(fading, faded, mult)
+    mult = _shape(truth, np.arange(horizon)[None, :], RAMPS[:, None], truth.peak_factor)
     loglik = np.empty((len(onsets), len(RAMPS)))
     for i, onset in enumerate(onsets):
         end = min(onset + horizon, n)
         mu = base[None, onset:end] * mult[:, : end - onset]
-        window = np.where(
-            known[None, onset:end],
-            y[None, onset:end] * np.log(mu) - (y[None, onset:end] + k) * np.log(k + mu),
-            0.0,
-        ).sum(axis=1)
+        window = _nb_terms(values[onset:end], known[onset:end], mu, k).sum(axis=1)
         loglik[i] = flat[onset] + window + settled[n] - settled[end]
     likelihood = np.exp(loglik - loglik.max())
     return _placed(onsets.astype(np.float64), likelihood * prior[None, :])

@@ -32,6 +32,7 @@ __all__ = [
     "simulate_counts",
     "simulate_values",
     "surge_multiplier",
+    "surge_shape",
 ]
 
 WEEKLY_PATTERN = (1.08, 1.05, 1.02, 1.0, 0.97, 0.9, 0.98)
@@ -90,23 +91,40 @@ class SurgeTruth:
         return [self.start + timedelta(days=i) for i in range(self.days)]
 
 
+def surge_shape(
+    since: npt.ArrayLike,
+    ramp: npt.ArrayLike,
+    *,
+    peak: float,
+    plateau: int,
+    decay_days: float,
+    after: float,
+) -> npt.NDArray[np.float64]:
+    """The surge multiplier ``since`` days after the surge starts (1 before it): a straight
+    rise to ``peak`` over ``ramp`` days, ``plateau`` days at it, then an exponential fade
+    towards ``after``. ``since`` and ``ramp`` broadcast (a grid of onsets and ramps)."""
+    t = np.asarray(since, dtype=np.float64)
+    r = np.asarray(ramp, dtype=np.float64)
+    out = np.ones(np.broadcast(t, r).shape)
+    out = np.where((t >= 0) & (t < r), 1 + (peak - 1) * (t + 1) / r, out)
+    out = np.where((t >= r) & (t < r + plateau), peak, out)
+    faded = after + (peak - after) * np.exp(-np.clip(t - r - plateau, 0, None) / decay_days)
+    return np.asarray(np.where(t >= r + plateau, faded, out), dtype=np.float64)
+
+
 def surge_multiplier(truth: SurgeTruth) -> npt.NDArray[np.float64]:
     """The surge multiplier of each day (1 before the surge)."""
-    out = np.ones(truth.days)
     start = truth.surge_start
     if start is None:
-        return out
-    t = np.arange(truth.days) - (start - truth.start).days
-    peak = truth.peak_factor
-    ramp = max(truth.ramp, 1)
-    rising = (t >= 0) & (t < ramp)
-    out[rising] = 1 + (peak - 1) * (t[rising] + 1) / ramp
-    holding = (t >= ramp) & (t < ramp + truth.plateau)
-    out[holding] = peak
-    decaying = t >= ramp + truth.plateau
-    since = t[decaying] - (ramp + truth.plateau)
-    out[decaying] = truth.after + (peak - truth.after) * np.exp(-since / truth.decay_days)
-    return out
+        return np.ones(truth.days)
+    return surge_shape(
+        np.arange(truth.days) - (start - truth.start).days,
+        max(truth.ramp, 1),
+        peak=truth.peak_factor,
+        plateau=truth.plateau,
+        decay_days=truth.decay_days,
+        after=truth.after,
+    )
 
 
 def expected_counts(truth: SurgeTruth) -> npt.NDArray[np.float64]:
