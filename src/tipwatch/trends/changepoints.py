@@ -469,18 +469,15 @@ def onset(
     w_hi = min(n, near + later + after + 7)
     y = values[w_lo:w_hi]
     if days is None:
-        t = np.arange(w_lo, w_hi, dtype=np.float64)
-        taus = np.arange(max(w_lo + 3, near - before), min(w_hi - 3, near + 1 + later) + 1)
-        centre = near
-    else:
-        if len(days) != n:
-            raise ValueError(f"days has {len(days)} values, the series {n}")
-        t = np.asarray(days[w_lo:w_hi], dtype=np.float64)
-        centre = int(days[near])
-        # onsets (the last day on the old level) with values either side, as above
-        first = max(int(days[min(w_lo + 3, n - 1)]), centre - before)
-        last = min(int(days[max(w_hi - 4, 0)]) + 1, centre + 1 + later)
-        taus = np.arange(first, last + 1)
+        days = np.arange(n, dtype=np.float64)
+    elif len(days) != n:
+        raise ValueError(f"days has {len(days)} values, the series {n}")
+    t = np.asarray(days[w_lo:w_hi], dtype=np.float64)
+    centre = int(days[near])
+    # onsets (the last day on the old level) with at least four values before and three after
+    first = max(int(days[min(w_lo + 3, n - 1)]), centre - before)
+    last = min(int(days[max(w_hi - 4, 0)]) + 1, centre + 1 + later)
+    taus = np.arange(first, last + 1)
     if len(taus) == 0:
         return centre, centre, centre
     ramps = np.arange(1, max_ramp + 1)
