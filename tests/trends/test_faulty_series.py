@@ -50,26 +50,18 @@ def test_a_rise_that_begins_in_a_gap_is_dated_in_calendar_days() -> None:
     """A week without data over the start of a rise: the onset is placed among the days, gap
     included, not among the days with data (which put it after the gap: 0 of 40 within 3
     days before)."""
+    rise = date(2020, 3, 16)
+    truth = SurgeTruth(
+        "NL", START, 731, 300.0, event=rise, peak_factor=2.0, ramp=7, dispersion=8.0,
+        gaps=((rise - timedelta(days=3), 7),),
+    )  # fmt: skip
     placed = covered = 0
     for seed in range(40):
-        truth = SurgeTruth(
-            "NL",
-            START,
-            731,
-            300.0,
-            date(2020, 3, 16),
-            0,
-            2.0,
-            ramp=7,
-            dispersion=8.0,
-            gaps=((date(2020, 3, 13), 7),),
-        )
         change = detect_change(_series(truth, seed))
         assert change is not None and change.direction == "up"
         assert change.missing_days == 7
-        off = (change.date - date(2020, 3, 16)).days
-        placed += abs(off) <= 3
-        covered += change.low <= date(2020, 3, 16) <= change.high
+        placed += abs((change.date - rise).days) <= 3
+        covered += change.low <= rise <= change.high
     assert placed >= 30, placed
     assert covered >= 36, covered
 
