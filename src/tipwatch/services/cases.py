@@ -21,6 +21,7 @@ __all__ = [
     "claim",
     "delete_search",
     "edit_note",
+    "latest_notes",
     "list_cases",
     "list_notes",
     "list_searches",
@@ -253,6 +254,17 @@ def list_notes(
             raise NotFoundError(f"no link group {object_id!r}")
         note_object(work.conn, object_type, object_id)  # type: ignore[arg-type]
         return _list(work.conn, object_type, object_id, history=history)  # type: ignore[arg-type]
+
+
+def latest_notes(versions: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The latest version of each note among ``versions`` (from :func:`list_notes` with
+    ``history``), oldest first: what a page shows above the full history."""
+    latest: dict[str, Mapping[str, Any]] = {}
+    for note in versions:
+        key = note["note_id"]
+        if key not in latest or note["version"] > latest[key]["version"]:
+            latest[key] = note
+    return sorted((dict(n) for n in latest.values()), key=lambda n: n["created_at"])
 
 
 def save_search(store: Store, actor: Actor, name: str, query: Mapping[str, Any]) -> dict[str, Any]:

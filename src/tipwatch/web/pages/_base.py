@@ -16,10 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from importlib import resources
-from typing import Any, ParamSpec
+from typing import Annotated, Any, ParamSpec
 
 import jinja2
-from fastapi import Request
+from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
@@ -30,12 +30,19 @@ from tipwatch.services import Actor
 __all__ = [
     "LOGIN_COOKIE",
     "SECURITY_HEADERS",
+    "NoteText",
     "Page",
+    "Token",
     "check_csrf",
     "page",
     "render",
     "signed_in",
 ]
+
+Token = Annotated[str, Form(max_length=200)]
+"""A form's CSRF token."""
+NoteText = Annotated[str, Form(max_length=20_000)]
+"""The text of a note on a referral or a group."""
 
 SESSION_COOKIE = "tipwatch_session"
 LOGIN_COOKIE = "tipwatch_login"

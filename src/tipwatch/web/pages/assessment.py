@@ -27,14 +27,13 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from tipwatch import services
 from tipwatch.errors import ConflictError, InputError, NotFoundError
 from tipwatch.settings import get_settings
-from tipwatch.web.pages._base import check_csrf, page, render, signed_in
+from tipwatch.web.pages._base import Token, check_csrf, page, render, signed_in
 
 __all__ = ["period_bounds", "router"]
 
 router = APIRouter(include_in_schema=False)
 
 Field = Annotated[str, Form(max_length=40)]
-Token = Annotated[str, Form(max_length=200)]
 DraftName = Annotated[str, Form(max_length=200)]
 
 PLACES = (
@@ -117,7 +116,7 @@ def assessment_start(
     until: Field = "",
     countries: Annotated[str, Form(max_length=2000)] = "",
     pdf: Field = "",
-    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    csrf_token: Token = "",
 ) -> Response:
     """Start building the assessment of the chosen period as a job."""
     ctx = signed_in(request)

@@ -19,15 +19,13 @@ from fastapi.responses import RedirectResponse, Response
 from tipwatch import services
 from tipwatch.errors import InputError, TipwatchError, UnsafeInputError
 from tipwatch.settings import get_settings
-from tipwatch.web.pages._base import check_csrf, page, render, signed_in
+from tipwatch.web.pages._base import NoteText, Token, check_csrf, page, render, signed_in
 from tipwatch.web.pages.chart import Band, Marker, series_svg
 
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 
-Token = Annotated[str, Form(max_length=200)]
-Note = Annotated[str, Form(max_length=20_000)]
 GroupId = Annotated[int, PathParam(ge=0, le=2**31 - 1)]
 Code = Annotated[str, Form(max_length=3)]
 
@@ -271,19 +269,18 @@ def groups(
 def group(request: Request, group_id: GroupId) -> Response:
     ctx = signed_in(request)
     found = services.triage.group(ctx.store, ctx.actor, group_id, config=ctx.config)
-    notes: list[dict[str, Any]] = []
     versions: list[dict[str, Any]] = []
     if ctx.may("note.read"):
-        oid = str(group_id)
-        notes = services.cases.list_notes(ctx.store, ctx.actor, "group", oid)
-        versions = services.cases.list_notes(ctx.store, ctx.actor, "group", oid, history=True)
+        versions = services.cases.list_notes(
+            ctx.store, ctx.actor, "group", str(group_id), history=True
+        )
     return render(
         "pages/group.html",
         ctx,
         title=f"Group {group_id}",
         section="groups",
         g=found,
-        notes=notes,
+        notes=services.cases.latest_notes(versions),
         versions=versions,
     )
 
@@ -293,7 +290,7 @@ def group(request: Request, group_id: GroupId) -> Response:
 def add_group_note(
     request: Request,
     group_id: GroupId,
-    body: Note = "",
+    body: NoteText = "",
     csrf_token: Token = "",
 ) -> Response:
     ctx = signed_in(request)
@@ -310,7 +307,7 @@ def edit_group_note(
     request: Request,
     group_id: GroupId,
     note_id: Annotated[str, PathParam(max_length=64)],
-    body: Note = "",
+    body: NoteText = "",
     expected_version: Annotated[int | None, Form()] = None,
     csrf_token: Token = "",
 ) -> Response:

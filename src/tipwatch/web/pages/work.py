@@ -17,6 +17,8 @@ from tipwatch.errors import AuthenticationError, InputError, TipwatchError, TooM
 from tipwatch.web.pages._base import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
+    NoteText,
+    Token,
     check_csrf,
     new_login_token,
     page,
@@ -29,8 +31,6 @@ __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 
-Text = Annotated[str, Form(max_length=20_000)]
-Token = Annotated[str, Form(max_length=200)]
 PAGE_SIZE = 50
 
 
@@ -452,11 +452,6 @@ def dossier(request: Request, report_id: str) -> Response:
     view = services.workspace.dossier_page(ctx.store, ctx.actor, report_id, config=ctx.config)
     found = view.dossier
     notes = view.notes or []
-    latest: dict[str, dict[str, Any]] = {}
-    for note in notes:
-        key = note["note_id"]
-        if key not in latest or note["version"] > latest[key]["version"]:
-            latest[key] = note
     case, history = view.case, view.history or []
     whole = found.as_dict()
     # Kept media, for a reviewer only (and only where the deployment keeps media).
@@ -475,7 +470,7 @@ def dossier(request: Request, report_id: str) -> Response:
         whole=whole,
         referral={k: v for k, v in whole["referral"].items() if k != "files"},
         case=case,
-        notes=sorted(latest.values(), key=lambda n: n["created_at"]),
+        notes=services.cases.latest_notes(notes),
         versions=notes,
         history=history,
         statuses=services.cases.CASE_STATUSES,
@@ -532,7 +527,9 @@ def release_one(request: Request, report_id: str, csrf_token: Token = "") -> Res
 
 @router.post("/referrals/{report_id:path}/notes")
 @page
-def add_note(request: Request, report_id: str, body: Text = "", csrf_token: Token = "") -> Response:
+def add_note(
+    request: Request, report_id: str, body: NoteText = "", csrf_token: Token = ""
+) -> Response:
     ctx = signed_in(request)
     check_csrf(ctx, csrf_token)
     if not body.strip():
@@ -547,7 +544,7 @@ def edit_note(
     request: Request,
     report_id: str,
     note_id: str,
-    body: Text = "",
+    body: NoteText = "",
     expected_version: Annotated[int | None, Form()] = None,
     csrf_token: Token = "",
 ) -> Response:
