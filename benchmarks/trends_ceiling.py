@@ -39,6 +39,7 @@ import numpy.typing as npt
 
 from tipwatch.errors import InsufficientDataError
 from tipwatch.trends.analysis import DailySeries, detect_change
+from tipwatch.trends.changepoints import placement_evidence
 from tipwatch.trends.simulate import (
     SurgeTruth,
     expected_counts,
@@ -117,9 +118,10 @@ def _log_likelihood(truth: SurgeTruth, values: F64, factors: F64) -> tuple[F64, 
     k = truth.dispersion
     out = []
     scales = SCALES if "level" in IGNORE else np.array([1.0])
-    for factor, scale in ((f, c) for f in factors for c in scales):
-        mu = scale * base[None, None, :] * _shape(truth, since, ramp, factor)
-        out.append(_nb_terms(y, known, mu, k).sum(axis=2))
+    for factor in factors:
+        mult = base[None, None, :] * _shape(truth, since, ramp, factor)
+        for scale in scales:
+            out.append(_nb_terms(y, known, scale * mult, k).sum(axis=2))
     return onsets.astype(np.float64), np.asarray(out, dtype=np.float64)
 
 
@@ -141,13 +143,7 @@ def reference_onset(truth: SurgeTruth, values: F64, *, prior: F64, factor_known:
 def _placed(onsets: F64, posterior: F64) -> int:
     """The onset most likely to be placed (within 3 days for a ramp of up to a week, 7 for a
     longer one): the rule of ``detect_change``."""
-    count = len(onsets)
-    at = np.arange(count)
-    placed = np.zeros(count)
-    for j, ramp in enumerate(RAMPS):
-        reach = 3 if ramp <= 7 else 7
-        sums = np.concatenate([[0.0], np.cumsum(posterior[:, j])])
-        placed += sums[np.clip(at + reach + 1, 0, count)] - sums[np.clip(at - reach, 0, count)]
+    placed = placement_evidence(posterior, RAMPS, tolerance=3, gradual_tolerance=7)
     return int(onsets[int(np.argmax(placed))])
 
 

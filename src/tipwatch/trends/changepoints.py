@@ -54,6 +54,7 @@ __all__ = [
     "noise_model",
     "noise_sigma",
     "onset",
+    "placement_evidence",
 ]
 
 F64 = npt.NDArray[np.float64]
@@ -421,6 +422,30 @@ def changepoints(
     return [c.index for c in changes]
 
 
+def placement_evidence(
+    joint: F64,
+    ramps: npt.ArrayLike,
+    *,
+    tolerance: int,
+    gradual_tolerance: int,
+    fast_ramp: int = 7,
+) -> F64:
+    """For each candidate onset (rows of ``joint``, one a day), the evidence of the onsets and
+    ramps (columns, of lengths ``ramps``) it would place: those within ``tolerance`` days of it
+    for a ramp of up to ``fast_ramp`` days, within ``gradual_tolerance`` for a longer one.
+    ``joint`` holds each onset's and ramp's relative likelihood (times its prior)."""
+    count = joint.shape[0]
+    sums = np.concatenate([np.zeros((1, joint.shape[1])), np.cumsum(joint, axis=0)], axis=0)
+    at = np.arange(count)
+    placed = np.zeros(count)
+    for j, ramp in enumerate(np.asarray(ramps).tolist()):
+        reach = tolerance if ramp <= fast_ramp else gradual_tolerance
+        lo = np.clip(at - reach, 0, count)
+        hi = np.clip(at + reach + 1, 0, count)
+        placed += sums[hi, j] - sums[lo, j]
+    return placed
+
+
 def onset(
     values: F64,
     near: int,
@@ -520,15 +545,13 @@ def onset(
         # The onset most likely to be placed: for each candidate, the evidence of the onsets
         # and ramps it would place (within ``tolerance`` of a fast ramp's start, within
         # ``gradual_tolerance`` of a gradual one's).
-        count = len(taus)
-        sums = np.concatenate([np.zeros((1, len(ramps))), np.cumsum(joint, axis=0)], axis=0)
-        at = np.arange(count)
-        placed = np.zeros(count)
-        for j, ramp in enumerate(ramps):
-            reach = tolerance if ramp <= fast_ramp else gradual_tolerance
-            lo = np.clip(at - reach, 0, count)
-            hi = np.clip(at + reach + 1, 0, count)
-            placed += sums[hi, j] - sums[lo, j]
+        placed = placement_evidence(
+            joint,
+            ramps,
+            tolerance=tolerance,
+            gradual_tolerance=gradual_tolerance,
+            fast_ramp=fast_ramp,
+        )
         ties = np.flatnonzero(placed >= placed.max() * (1 - 1e-9))
         best = int(ties[np.argmin(np.abs(ties - best))])
     elif tolerance > 0:
