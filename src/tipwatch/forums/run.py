@@ -566,10 +566,13 @@ def purge_text(store: Store | Connection, *, now: datetime | None = None) -> int
     return purge_expired_text(store, when)
 
 
-def _post_index(conn: Connection, start: date, end: date, forum: str | None = None) -> TermIndex:
+def _post_index(
+    source: Store | Connection, start: date, end: date, forum: str | None = None
+) -> TermIndex:
+    """The terms of the posts from ``start`` to ``end`` (of one forum, or all)."""
     return TermIndex(
         PostTerms(p.post_id, p.thread, p.author, p.day, frozenset(p.terms), p.forum)
-        for p in post_terms_between(conn, start, end, forum=forum)
+        for p in post_terms_between(source, start, end, forum=forum)
     )
 
 
@@ -630,10 +633,7 @@ def emerging_in_period(
     if ends[-1] != end:
         ends.append(end)
     read_from = first - timedelta(days=s.window_days + s.reference_days - 1)
-    index = TermIndex(
-        PostTerms(p.post_id, p.thread, p.author, p.day, frozenset(p.terms), p.forum)
-        for p in post_terms_between(store, read_from, end)
-    )
+    index = _post_index(store, read_from, end)
     found: dict[str, PeriodTerm] = {}
     tested = 0
     for until in ends:

@@ -46,7 +46,6 @@ __all__ = [
     "import_list",
     "iter_entries",
     "list_lists",
-    "lists_state",
     "remove_list",
 ]
 
@@ -475,18 +474,3 @@ def remove_list(store: Store, name: str) -> int:
         removed = delete_versioned(conn, HASH_LIST_TABLES, row.id)
         conn.execute(delete(hash_lists).where(hash_lists.c.id == row.id))
     return removed
-
-
-def lists_state(store: Store) -> tuple[int, int, int, Any]:
-    """A cheap fingerprint of the lists: (lists, versions imported, newest version id, last
-    change of any list).
-
-    It changes whenever a version is imported or a list is removed, so an index built from
-    the lists knows when to refresh."""
-    v = hash_list_versions.c
-    with store.read() as conn:
-        lists, changed = conn.execute(
-            select(func.count(), func.max(hash_lists.c.updated_at)).select_from(hash_lists)
-        ).one()
-        count, newest = conn.execute(select(func.count(), func.max(v.id))).one()
-    return int(lists), int(count), int(newest or 0), changed
