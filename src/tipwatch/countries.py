@@ -13,6 +13,7 @@ __all__ = [
     "normalise_country",
     "numeric_to_alpha2",
     "require_country",
+    "require_country_code",
 ]
 
 PSEUDO_CODES = {
@@ -85,6 +86,12 @@ def require_country(value: str, where: str) -> str:
         detail = f" ({why})" if why else ""
         raise InputError(f"{where}: unknown country code {value[:20]!r}{detail}")
     return code
+
+
+def require_country_code(value: str, where: str = "country") -> str:
+    """Like :func:`require_country`, and an alpha-3 code is read as its alpha-2 one: for a
+    country a user names (``NL`` or ``NLD``)."""
+    return require_country(alpha3_to_alpha2(value) or value, where)
 
 
 _NAMES = {"XK": "Kosovo", "RU": "Russia", "VA": "Vatican City", "unknown": "unknown country"}

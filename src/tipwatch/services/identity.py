@@ -57,13 +57,13 @@ def _role(role: str) -> str:
 
 
 def _country_for(role: str, country: str | None) -> str | None:
-    from tipwatch.countries import alpha3_to_alpha2, require_country
+    from tipwatch.countries import require_country_code
 
     if country is None:
         if role == Role.LIAISON:
             raise InputError("a liaison officer needs a country: it sees only what is routed there")
         return None
-    return require_country(alpha3_to_alpha2(country) or country.upper(), "country")
+    return require_country_code(country)
 
 
 def _enrolment(name: str, secret: str | None) -> dict[str, str] | None:

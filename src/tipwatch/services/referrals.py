@@ -167,11 +167,11 @@ def list_referrals(
 
 def _country(value: str | None) -> str | None:
     """The ISO alpha-2 code of an alpha-2 or alpha-3 code; ``unknown`` stays; else refused."""
-    from tipwatch.countries import alpha3_to_alpha2, require_country
+    from tipwatch.countries import require_country_code
 
     if value is None or value.lower() in ("unknown", "none", "-"):
         return value
-    return require_country(alpha3_to_alpha2(value) or value, "country")
+    return require_country_code(value)
 
 
 def show_referral(

@@ -174,11 +174,11 @@ def attribution_quality(
     """How ``country``'s referrals of a period (incident days, both ends included) were
     attributed: by which evidence, how confidently, how many through possible proxies; and
     how many of the period's referrals have no country."""
-    from tipwatch.countries import alpha3_to_alpha2, require_country
+    from tipwatch.countries import require_country_code
     from tipwatch.errors import InputError
     from tipwatch.triage.counts import country_attribution_quality
 
-    code = require_country(alpha3_to_alpha2(country) or country.upper(), "country")
+    code = require_country_code(country)
     if since is not None and until is not None and since > until:
         raise InputError(f"the period starts ({since}) after it ends ({until})")
     with unit(

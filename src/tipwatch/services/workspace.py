@@ -96,7 +96,7 @@ def _day(value: str, name: str) -> datetime | None:
 def _filter(query: WorklistQuery) -> Any:
     from datetime import timedelta
 
-    from tipwatch.countries import alpha3_to_alpha2, require_country
+    from tipwatch.countries import require_country_code
     from tipwatch.errors import InputError
     from tipwatch.models import IncidentType
     from tipwatch.workflow.worklist import WorklistFilter
@@ -104,11 +104,7 @@ def _filter(query: WorklistQuery) -> Any:
     country: str | None = None
     if query.country:
         country = (
-            "unknown"
-            if query.country.lower() == "unknown"
-            else require_country(
-                alpha3_to_alpha2(query.country) or query.country.upper(), "country"
-            )
+            "unknown" if query.country.lower() == "unknown" else require_country_code(query.country)
         )
     itype: str | None = None
     if query.incident_type:
