@@ -15,6 +15,7 @@ from tipwatch.store import Store
 from tipwatch.trends.analysis import DailySeries, detect_change, peak, surge_factor
 from tipwatch.trends.events import add_event, import_events, list_events, shipped_events, stringency
 from tipwatch.trends.signals import import_feed, list_signals, referral_series, signal_series
+from tipwatch.triage.counts import daily_counts_by_country
 from tipwatch.triage.run import triage_store
 
 
@@ -152,6 +153,37 @@ def test_referral_series_by_attributed_country(store: Store, tmp_path: Path) -> 
     assert enticement["DE"].values.sum() == 10
     with pytest.raises(InputError, match="unknown referral metric"):
         referral_series(store, "nonsense")
+
+
+def test_referrals_dated_outside_1990_to_next_year_stay_out_of_the_series(
+    store: Store, tmp_path: Path
+) -> None:
+    """Intake keeps an incident time of 0001-01-01 or 9999-12-31 as written; a series that
+    reached it would be millions of days long (a 6 GB array and a crash before)."""
+    times = ["0001-01-01T00:00:00Z", "1850-01-01T00:00:00Z", "9999-12-31T00:00:00Z"]
+    times += [f"2020-03-0{1 + i % 5}T10:00:00Z" for i in range(10)]
+    path = tmp_path / "r.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "report_id": f"r{i}",
+                    "incident_type": "child-pornography",
+                    "incident_time": t,
+                    "supplied_geolocation": {"country_code": "NL"},
+                }
+            )
+            + "\n"
+            for i, t in enumerate(times)
+        )
+    )
+    assert ingest_paths(store, [path]).ingested == 13
+    triage_store(store)
+    series = referral_series(store)
+    assert series["NL"].start == date(2020, 3, 1) and len(series["NL"]) == 5
+    assert series["NL"].values.sum() == 10
+    # the counts behind the data-quality alerts too (a day-by-day loop ran 3.6 million days)
+    assert {c.day.year for c in daily_counts_by_country(store)} == {2020}
 
 
 def test_too_short_series_say_what_is_missing() -> None:

@@ -31,7 +31,7 @@ import numpy as np
 from sqlalchemy import func, or_, select
 
 from tipwatch.errors import InputError
-from tipwatch.formats.feeds import FEEDS, read_feed
+from tipwatch.formats.feeds import EARLIEST_DATE, FEEDS, latest_date, read_feed
 from tipwatch.models import FileAnnotation, IncidentType, ReportAnnotation
 from tipwatch.store import Store
 from tipwatch.store.expressions import as_date, calendar_day
@@ -123,7 +123,11 @@ def referral_series(
     """Daily counts of referrals by attributed country (run ``tipwatch triage`` first).
 
     Days without referrals count 0 between ``start`` and ``end`` (default: the first and last
-    incident day in the store). Referrals of unknown country are under ``unknown``. With
+    incident day in the store). Referrals dated before 1990 or after next year (an incident
+    time of 0001-01-01 is kept by intake as its sender wrote it) stay in the store but are
+    left out of every series, as dates outside that range are refused in feeds: they would
+    make every daily series millions of days long. Referrals of unknown country are under
+    ``unknown``. With
     ``collapse_viral`` (the default) the referrals of one viral group count once a day and
     country in the ``referrals`` metric: one viral item is one thing, not a surge.
     """
@@ -157,21 +161,21 @@ def referral_series(
             .group_by(country, day),
         ]
     counts: dict[tuple[str, date], float] = {}
+    lo = max(start or EARLIEST_DATE, EARLIEST_DATE)
+    hi = min(end or latest_date(), latest_date())
     with store.read() as conn:
         for q in queries:
-            if start is not None:
-                q = q.where(r.incident_time >= datetime.combine(start, datetime.min.time()))
-            if end is not None:
-                q = q.where(
-                    r.incident_time < datetime.combine(end + timedelta(days=1), datetime.min.time())
-                )
+            q = q.where(
+                r.incident_time >= datetime.combine(lo, datetime.min.time()),
+                r.incident_time < datetime.combine(hi + timedelta(days=1), datetime.min.time()),
+            )
             for row in conn.execute(q):
                 d = as_date(row.day)
                 counts[(row.country, d)] = counts.get((row.country, d), 0.0) + float(row.n)
     if not counts:
         return {}
-    first = start or min(d for _, d in counts)
-    last = end or max(d for _, d in counts)
+    first = lo if start else min(d for _, d in counts)
+    last = hi if end else max(d for _, d in counts)
     present = sorted({c for c, _ in counts})
     return _daily(counts, countries or present, first, last, metric)
 

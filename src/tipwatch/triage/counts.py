@@ -10,6 +10,7 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import case, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from tipwatch.formats.feeds import EARLIEST_DATE, latest_date
 from tipwatch.store import Store
 from tipwatch.store.expressions import as_date, calendar_day
 from tipwatch.store.schema import attributions, referral_links, referrals
@@ -42,13 +43,17 @@ class DailyCount:
 
 
 def _day_range(since: date | None, until: date | None) -> list[ColumnElement[bool]]:
+    """Incidents from ``since`` to ``until`` (both days included), and never before 1990 or
+    after next year: intake keeps an incident time of 0001-01-01 as its sender wrote it, but
+    no daily count reaches it (feeds refuse such dates; a day-by-day loop over it would run
+    millions of days)."""
     r = referrals.c
-    out: list[ColumnElement[bool]] = []
-    if since is not None:
-        out.append(r.incident_time >= datetime.combine(since, time.min))
-    if until is not None and until < date.max:  # the last day there is has no day after
-        out.append(r.incident_time < datetime.combine(until + timedelta(days=1), time.min))
-    return out
+    first = max(since or EARLIEST_DATE, EARLIEST_DATE)
+    last = min(until or latest_date(), latest_date())
+    return [
+        r.incident_time >= datetime.combine(first, time.min),
+        r.incident_time < datetime.combine(last + timedelta(days=1), time.min),
+    ]
 
 
 def daily_counts_by_country(
@@ -167,8 +172,9 @@ def country_attribution_quality(
     store: Store, country: str, *, since: date | None = None, until: date | None = None
 ) -> CountryAttributionQuality:
     """The attribution quality of ``country``'s referrals (ISO alpha-2) whose incident falls
-    from ``since`` to ``until`` (both days included; open-ended when ``None``). Counted in the
-    database, grouped, so a country with a million referrals costs a few grouped queries."""
+    from ``since`` to ``until`` (both days included; 1990 to next year when ``None``). Counted
+    in the database, grouped, so a country with a million referrals costs a few grouped
+    queries."""
     a, r = attributions.c, referrals.c
     band = case(
         *[(a.confidence >= floor, name) for name, floor in CONFIDENCE_BANDS[:-1]],
