@@ -58,7 +58,7 @@ def _json_out(data: Any) -> None:
 
 @signals_app.command("import")
 def signals_import(
-    path: Annotated[Path, typer.Argument(help="A CSV feed file (see docs/signals.md).")],
+    path: Annotated[Path, typer.Argument(help="A CSV feed file (formats: docs/trends.md).")],
     feed: Annotated[
         str, typer.Option("--feed", help="blocked, helpline or metric.", show_default=False)
     ],

@@ -1,4 +1,4 @@
-"""Feed files: the documented CSV formats of signals from outside the store (``docs/signals.md``):
+"""Feed files: the documented CSV formats of signals from outside the store (``docs/trends.md``):
 blocked access attempts, helpline contacts, and any metric.
 
 :func:`read_feed` reads a file into typed values (:class:`FeedValue`); each bad row becomes a

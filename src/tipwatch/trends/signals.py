@@ -9,7 +9,7 @@ Two kinds of source:
   ``material:known-only``, ``material:new-only``, ``material:both``),
   ``report_annotation:NAME`` (``minorToMinorInteraction``, ``sextortion`` ...), ``tier:TIER``,
   ``viral`` (referrals in a viral group);
-* **imported feeds** (:func:`import_feed`), documented CSV formats (``docs/signals.md``):
+* **imported feeds** (:func:`import_feed`), documented CSV formats (``docs/trends.md``):
   blocked access attempts, helpline contacts, and any metric. A weekly or monthly value is kept
   as such (``period``) and never spread over days.
 
