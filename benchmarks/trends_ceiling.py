@@ -176,11 +176,35 @@ def _kind(truth: SurgeTruth) -> str:
     return "fast" if truth.ramp <= 7 else "slow" if truth.ramp == 21 else "middle"
 
 
+def _positive(kind: type[float] | type[int], *, zero: bool = False) -> Callable[[str], float]:
+    """An argparse type: a number above 0 (or 0 and above with ``zero``)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value < 0 or (value == 0 and not zero):
+            raise argparse.ArgumentTypeError(f"must be {'0 or more' if zero else 'above 0'}")
+        return value
+
+    return parse
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dispersion", type=float, default=8.0)
-    parser.add_argument("--first", type=int, default=0, help="first world (seed)")
-    parser.add_argument("--worlds", type=int, default=20)
+    parser.add_argument(
+        "--dispersion",
+        type=_positive(float),
+        default=8.0,
+        help="overdispersion k of the counts (default 8)",
+    )
+    parser.add_argument(
+        "--first", type=_positive(int, zero=True), default=0, help="first world (seed)"
+    )
+    parser.add_argument(
+        "--worlds", type=_positive(int), default=20, help="how many worlds (default 20)"
+    )
     parser.add_argument(
         "--ignore",
         action="append",
@@ -188,7 +212,9 @@ def main() -> None:
         default=[],
         help="what the references are not told (repeatable)",
     )
-    parser.add_argument("--read-after", type=int, default=60, help="days read after the truth")
+    parser.add_argument(
+        "--read-after", type=_positive(int), default=60, help="days read after the truth"
+    )
     parser.add_argument(
         "--factor",
         choices=("known", "unknown", "both"),
